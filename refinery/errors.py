@@ -1,0 +1,60 @@
+"""Refinery's typed errors.
+
+Every error a user can meet is a ``RefineryError`` whose message says what to do.
+SDK exceptions are translated at the adapter that caught them (``raise ... from exc``),
+so nothing above the adapters ever sees an SDK type.
+"""
+
+from __future__ import annotations
+
+
+class RefineryError(Exception):
+    """Base of every error Refinery raises on purpose.
+
+    ``hint`` is the action the user should take; it is appended to the message.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} {hint}")
+
+    def one_line(self) -> str:
+        """The error as a single line, for the CLI and the action log."""
+        return " ".join(str(self).split())
+
+
+class ConfigError(RefineryError):
+    """A setting is missing or invalid."""
+
+    exit_code = 2
+
+
+class MissingSecretError(ConfigError):
+    """A key the chosen workflow needs is not set."""
+
+
+class TraceNotFound(RefineryError):
+    """The trace, run, project or file does not exist."""
+
+
+class TraceFormatError(RefineryError):
+    """A trace file could not be read as any supported format, or is malformed."""
+
+
+class TraceFetchError(RefineryError):
+    """Fetching a trace failed part-way, so what we have would be incomplete."""
+
+
+class SourceError(RefineryError):
+    """A trace source (LangSmith) refused or failed a request."""
+
+
+class ProviderError(RefineryError):
+    """A model provider failed after its own retries."""
+
+
+class PublishError(RefineryError):
+    """Publishing the result (comment, check run, summary) failed."""

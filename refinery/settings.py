@@ -1,0 +1,170 @@
+"""Typed settings, built in one place from the environment, action inputs and CLI options.
+
+Nothing here reads ``os.environ``: the entry points pass a mapping in. Secrets are
+``SecretStr`` and never appear in ``repr``. Validation is lazy: a key is required only
+when the workflow that needs it asks for it (``require_*``), and a missing one names
+the variable or input to set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from refinery.errors import ConfigError, MissingSecretError
+
+DEFAULT_LANGSMITH_ENDPOINT = "https://api.smith.langchain.com"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one setting may come from, in increasing precedence: env vars, then the action input."""
+
+    env: tuple[str, ...] = ()
+    action_input: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"the environment variable {' or '.join(self.env)}"] if self.env else []
+        if self.action_input:
+            parts.append(f"the action input `{self.action_input}`")
+        return " or ".join(parts) if parts else "its CLI option"
+
+
+# One row per setting that can come from outside the CLI. The action.yml/README sync
+# test reads this table, so a new input is added here first.
+SOURCES: dict[str, Source] = {
+    "langsmith_api_key": Source(("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"), "langsmith-api-key"),
+    "langsmith_endpoint": Source(("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"), "langsmith-endpoint"),
+    "langsmith_workspace_id": Source(("LANGSMITH_WORKSPACE_ID",), None),
+    "langsmith_project": Source(("LANGSMITH_PROJECT", "LANGCHAIN_PROJECT"), "langsmith-project"),
+    "openai_api_key": Source(("OPENAI_API_KEY",), "openai-api-key"),
+    "openai_base_url": Source(("OPENAI_BASE_URL",), "base-url"),
+    "openai_project": Source(("OPENAI_PROJECT",), None),
+    "github_token": Source(("GITHUB_TOKEN",), "github-token"),
+    "feedback_key": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
+    "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
+    "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
+    "debug": Source(("REFINERY_DEBUG",), None),
+}
+
+
+class Settings(BaseModel):
+    """Everything Refinery can be configured with. Built by ``load_settings`` only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    langsmith_api_key: SecretStr | None = Field(default=None, repr=False)
+    """LangSmith API key; needed only to read traces from LangSmith."""
+    langsmith_endpoint: str = DEFAULT_LANGSMITH_ENDPOINT
+    """LangSmith API base URL (self-hosted instances differ)."""
+    langsmith_workspace_id: str | None = None
+    """Workspace for org-scoped LangSmith keys."""
+    langsmith_project: str | None = None
+    """Project (tracer session) to select failing traces from."""
+    langsmith_max_retries: int = Field(default=4, ge=0, le=10)
+    """Retries the LangSmith SDK's HTTP adapter makes on 429/5xx, honouring Retry-After."""
+    langsmith_timeout_s: float = Field(default=30.0, gt=0)
+    """Read timeout for one LangSmith request."""
+    page_size: int = Field(default=100, ge=1, le=100)
+    """Runs per page when listing; LangSmith answers 400 above 100."""
+    openai_api_key: SecretStr | None = Field(default=None, repr=False)
+    """OpenAI key; needed only for the model stages."""
+    openai_base_url: str | None = None
+    """Alternative OpenAI-compatible base URL."""
+    openai_project: str | None = None
+    """OpenAI project id sent with requests."""
+    github_token: SecretStr | None = Field(default=None, repr=False)
+    """Token used to publish to GitHub."""
+    feedback_key: str | None = None
+    """Feedback key whose low score marks a trace as failing."""
+    max_score: float = 0.0
+    """A trace fails when its ``feedback_key`` score is at or below this."""
+    max_traces: int = Field(default=3, ge=1, le=1000)
+    """How many failing traces to select at most."""
+    debug: bool = False
+    """Show tracebacks for errors."""
+
+    @field_validator("langsmith_endpoint", "openai_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def require_langsmith_key(self) -> SecretStr:
+        """The LangSmith key, or a ConfigError naming where to set it."""
+        return _require(self.langsmith_api_key, "langsmith_api_key", "to read traces from LangSmith")
+
+    def require_openai_key(self) -> SecretStr:
+        """The OpenAI key, or a ConfigError naming where to set it."""
+        return _require(self.openai_api_key, "openai_api_key", "to run the model stages")
+
+    def require_github_token(self) -> SecretStr:
+        """The GitHub token, or a ConfigError naming where to set it."""
+        return _require(self.github_token, "github_token", "to publish to GitHub")
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for log masking and redaction. Never print these."""
+        secrets = (self.langsmith_api_key, self.openai_api_key, self.github_token)
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
+def _require(value: SecretStr | None, field: str, purpose: str) -> SecretStr:
+    if value is None or not value.get_secret_value():
+        raise MissingSecretError(f"A key is needed {purpose}: set {SOURCES[field].describe()}.")
+    return value
+
+
+def load_settings(
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from env vars, then ``INPUT_*`` action inputs, then explicit overrides.
+
+    Empty strings count as unset: the Actions runner passes every undeclared input as "".
+    """
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for field, source in SOURCES.items():
+        for name in source.env:
+            if env.get(name):
+                values[field] = env[name]
+                origin[field] = f"environment variable {name}"
+                break
+        if source.action_input:
+            # The runner keeps hyphens: input `openai-api-key` arrives as INPUT_OPENAI-API-KEY.
+            name = "INPUT_" + source.action_input.upper()
+            if env.get(name):
+                values[field] = env[name]
+                origin[field] = f"action input `{source.action_input}`"
+    for field, value in (overrides or {}).items():
+        if value is not None:
+            values[field] = value
+            origin[field] = "option --" + field.replace("_", "-")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            where = origin.get(field, field)
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError("Invalid setting: " + "; ".join(problems) + ".") from None
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """Parse ``--since``: an ISO-8601 time, or a relative age like ``90m``, ``6h``, ``2d``."""
+    now = now or datetime.now(UTC)
+    text = text.strip()
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text and text[-1] in units and text[:-1].isdigit():
+        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"Cannot read --since {text!r}: give an ISO time (2026-11-01T12:00:00Z) or an age (90m, 6h, 2d)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,156 @@
+"""Local trace files: format auto-detection, gzip, JSON and JSONL.
+
+One module per format; this one only reads bytes and dispatches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from refinery.errors import TraceFormatError, TraceNotFound
+from refinery.trace.files.chat import is_chat, is_history, load_chat, load_history
+from refinery.trace.files.langsmith_export import load_langsmith
+from refinery.trace.files.otlp import is_otlp, load_otlp
+from refinery.trace.model import Trace
+
+FORMATS = ("auto", "refinery", "langsmith", "otlp", "chat", "history")
+
+
+def _is_refinery(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("runs"), list) and "source" in data and "id" in data
+
+
+def _is_langsmith(data: Any) -> bool:
+    def run_like(item: Any) -> bool:
+        return isinstance(item, dict) and ("run_type" in item or "child_runs" in item or "dotted_order" in item)
+
+    if isinstance(data, dict):
+        return run_like(data) or (isinstance(data.get("runs"), list) and any(run_like(r) for r in data["runs"]))
+    return isinstance(data, list) and bool(data) and any(run_like(r) for r in data)
+
+
+def _load_refinery(data: Any) -> list[Trace]:
+    try:
+        return [Trace.model_validate(data)]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise TraceFormatError(
+            f"Not a valid Refinery trace: {'.'.join(map(str, first['loc']))}: {first['msg']}.",
+            hint="Re-create it with `refinery fetch --out`.",
+        ) from None
+
+
+_DETECTORS: list[tuple[str, Callable[[Any], bool], Callable[[Any], list[Trace]]]] = [
+    ("refinery", _is_refinery, _load_refinery),
+    ("otlp", is_otlp, load_otlp),
+    ("history", is_history, load_history),
+    ("chat", is_chat, load_chat),
+    ("langsmith", _is_langsmith, load_langsmith),
+]
+
+
+def read_json_document(path: Path) -> Any:
+    """Parse a JSON or JSONL file, gzipped or not."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TraceNotFound(f"Trace file {path} does not exist.", hint="Check the path (globs are expanded by the action).") from None
+    except IsADirectoryError:
+        raise TraceFormatError(f"{path} is a directory.", hint="Give a trace file.") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise TraceFormatError(f"{path} looks gzipped but cannot be decompressed: {exc}.") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TraceFormatError(f"{path} is not UTF-8 text.", hint="Give a JSON, JSONL or .gz trace file.") from None
+    if not text.strip():
+        raise TraceFormatError(f"{path} is empty.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as whole_error:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise _json_error(path, whole_error) from None
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                if number == 1:
+                    raise _json_error(path, whole_error) from None
+                raise TraceFormatError(
+                    f"{path} line {number} is not valid JSON ({exc.msg} at column {exc.colno}).",
+                    hint="Fix or remove that line; every JSONL line must be one JSON value.",
+                ) from None
+        return records
+
+
+def _json_error(path: Path, exc: json.JSONDecodeError) -> TraceFormatError:
+    return TraceFormatError(
+        f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+        hint="Give a JSON or JSONL trace file (optionally gzipped).",
+    )
+
+
+def detect_format(data: Any) -> str:
+    """The name of the first format whose shape ``data`` has."""
+    for name, matches, _ in _DETECTORS:
+        if matches(data):
+            return name
+    if isinstance(data, dict):
+        shape = "an object with keys " + ", ".join(sorted(map(str, data))[:8])
+    elif isinstance(data, list):
+        shape = f"a list of {len(data)} items"
+    else:
+        shape = f"a JSON {type(data).__name__}"
+    raise TraceFormatError(
+        f"Unknown trace format: the file holds {shape}.",
+        hint="Supported: LangSmith runs, OTLP/JSON spans, chat messages, multi-agent history, "
+        "or Refinery's own; pass --format to choose one.",
+    )
+
+
+def load_trace_files(path: str | Path, fmt: str = "auto") -> list[Trace]:
+    """Every trace in one file. Raises TraceFormatError on anything it cannot read."""
+    if fmt not in FORMATS:
+        raise TraceFormatError(f"Unknown --format {fmt!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
+    data = read_json_document(Path(path))
+    name = detect_format(data) if fmt == "auto" else fmt
+    loader = next(load for n, _, load in _DETECTORS if n == name)
+    try:
+        traces = loader(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise TraceFormatError(
+            f"{path} does not fit the {name} format ({type(exc).__name__}: {exc}).",
+            hint="Check --format, or that the file is complete.",
+        ) from None
+    if not traces:
+        raise TraceFormatError(f"{path} holds no runs.")
+    return traces
+
+
+def load_trace_file(path: str | Path, fmt: str = "auto", trace_id: str | None = None) -> Trace:
+    """The one trace in a file, or the one named by ``trace_id`` when it holds several."""
+    traces = load_trace_files(path, fmt)
+    if trace_id is not None:
+        for trace in traces:
+            if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):
+                return trace
+        raise TraceNotFound(f"Trace {trace_id} is not in {path}.", hint=f"It holds: {', '.join(t.id for t in traces[:10])}.")
+    if len(traces) > 1:
+        raise TraceFormatError(
+            f"{path} holds {len(traces)} traces.",
+            hint=f"Choose one with --trace-id (for example {traces[0].id}).",
+        )
+    return traces[0]

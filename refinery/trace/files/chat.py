@@ -1,0 +1,240 @@
+"""Chat transcripts: OpenAI chat messages, ``{messages|traj: [...]}`` objects, and multi-agent
+``history`` logs (``{role, name, content}``, as the Who&When benchmark publishes them).
+
+Transcripts have no times, so order is the message order. Every message lands in a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from refinery.trace.assemble import RunDraft, assemble_trace
+from refinery.trace.model import Feedback, Trace, TraceWarning
+
+# Keys of benchmark files that are ground truth for scoring, not input to the analysis.
+LABEL_KEYS = ("mistake_agent", "mistake_step", "mistake_reason", "mistake_type", "labels")
+_ROLE_AGENT = re.compile(r"^\s*([^()]+?)\s*(?:\(.*\))?\s*$")
+
+
+def _text(content: Any) -> Any:
+    """Flatten OpenAI content parts to text where they are text."""
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text")]
+        if len(texts) == len(content):
+            return "\n".join(str(t) for t in texts)
+    return content
+
+
+def _args(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {"arguments": raw}
+        return parsed if isinstance(parsed, dict) else {"arguments": parsed}
+    return {"arguments": raw}
+
+
+def is_chat(data: Any) -> bool:
+    """A list of chat messages, or an object holding one under ``messages`` or ``traj``."""
+    if isinstance(data, dict):
+        data = data.get("messages", data.get("traj"))
+    return isinstance(data, list) and bool(data) and all(isinstance(m, dict) and "role" in m for m in data)
+
+
+def load_chat(data: Any) -> list[Trace]:
+    """One trace from an OpenAI-style conversation."""
+    meta: dict[str, Any] = {}
+    if isinstance(data, dict):
+        key = "messages" if "messages" in data else "traj"
+        messages = data[key]
+        meta = {k: v for k, v in data.items() if k != key}
+    else:
+        messages = data
+    trace_id = str(meta.pop("id", None) or meta.pop("trace_id", None) or "chat")
+    root_id = trace_id
+    drafts: list[RunDraft] = []
+    warnings: list[TraceWarning] = []
+    system: str | None = None
+    pending: list[dict[str, Any]] = []
+    calls: dict[str, RunDraft] = {}
+    first_user: Any = None
+    final: Any = None
+    unmatched: list[str] = []
+
+    for index, msg in enumerate(messages):
+        role = str(msg.get("role"))
+        content = _text(msg.get("content"))
+        if role in ("system", "developer") and system is None:
+            system = content if isinstance(content, str) else json.dumps(content)
+            continue
+        if role == "user" and first_user is None:
+            first_user = content
+        if role == "assistant":
+            inputs: dict[str, Any] = {"messages": pending}
+            if system is not None:
+                inputs["system"] = system
+            outputs: dict[str, Any] = {"content": content}
+            if msg.get("tool_calls"):
+                outputs["tool_calls"] = msg["tool_calls"]
+            llm_id = f"{trace_id}:m{index:05d}"
+            drafts.append(
+                {
+                    "id": llm_id,
+                    "parent_id": root_id,
+                    "name": str(msg.get("name") or "assistant"),
+                    "run_type": "llm",
+                    "inputs": inputs,
+                    "outputs": outputs,
+                    "model": msg.get("model"),
+                    "metadata": {"message_index": index, "role": role},
+                }
+            )
+            pending = []
+            if content:
+                final = content
+            for call in msg.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                call_id = str(call.get("id") or f"{llm_id}:call{len(calls)}")
+                run = {
+                    "id": f"{trace_id}:tool:{call_id}",
+                    "parent_id": root_id,
+                    "name": str(fn.get("name") or "tool"),
+                    "run_type": "tool",
+                    "inputs": _args(fn.get("arguments")),
+                    "outputs": None,
+                    "metadata": {"tool_call_id": call_id, "message_index": index},
+                    "status": "pending",
+                }
+                calls[call_id] = run
+                drafts.append(run)
+            continue
+        if role == "tool":
+            call_id = str(msg.get("tool_call_id") or "")
+            run = calls.get(call_id)
+            if run is None or run["outputs"] is not None:
+                unmatched.append(f"message {index}")
+                run = {
+                    "id": f"{trace_id}:m{index:05d}",
+                    "parent_id": root_id,
+                    "name": str(msg.get("name") or "tool"),
+                    "run_type": "tool",
+                    "inputs": {},
+                    "metadata": {"tool_call_id": call_id or None, "message_index": index},
+                }
+                drafts.append(run)
+            run["outputs"] = {"output": content}
+            run["status"] = None
+            continue
+        pending.append({"role": role, "content": content, **({"name": msg["name"]} if msg.get("name") else {})})
+
+    if pending:
+        drafts.append(
+            {
+                "id": f"{trace_id}:tail",
+                "parent_id": root_id,
+                "name": "unanswered messages",
+                "run_type": "prompt",
+                "inputs": {"messages": pending},
+                "outputs": None,
+                "status": "success",
+            }
+        )
+    unanswered = [r["id"] for r in calls.values() if r["outputs"] is None]
+    if unanswered:
+        warnings.append(
+            TraceWarning(code="unanswered_tool_call", message="Tool calls with no result in the transcript.", run_ids=unanswered[:5], count=len(unanswered))
+        )
+    if unmatched:
+        warnings.append(
+            TraceWarning(code="unmatched_tool_result", message="Tool results that match no call became their own runs.", count=len(unmatched))
+        )
+    root: RunDraft = {
+        "id": root_id,
+        "name": str(meta.get("name") or "conversation"),
+        "run_type": "chain",
+        "inputs": {"input": first_user} if first_user is not None else {},
+        "outputs": {"output": final} if final is not None else None,
+        "metadata": {"system_prompt": system} if system else {},
+    }
+    return [
+        assemble_trace([root, *drafts], source="file:chat", trace_id=root_id, times_expected=False, warnings=warnings, metadata=meta)
+    ]
+
+
+def is_history(data: Any) -> bool:
+    """A multi-agent log: an object with a ``history`` list of messages."""
+    return isinstance(data, dict) and isinstance(data.get("history"), list) and all(
+        isinstance(m, dict) and ("content" in m or "role" in m) for m in data["history"]
+    )
+
+
+def agent_of(message: dict[str, Any]) -> str:
+    """The acting agent: ``name``, else the role without its parenthetical (``Orchestrator (thought)``)."""
+    if message.get("name"):
+        return str(message["name"])
+    role = str(message.get("role") or "unknown")
+    match = _ROLE_AGENT.match(role)
+    return match.group(1) if match else role
+
+
+def load_history(data: dict[str, Any]) -> list[Trace]:
+    """One trace from a multi-agent ``history`` log; each message is a step run."""
+    trace_id = str(data.get("question_ID") or data.get("id") or "history")
+    root_id = trace_id
+    prompts = data.get("system_prompt") if isinstance(data.get("system_prompt"), dict) else {}
+    drafts: list[RunDraft] = [
+        {
+            "id": root_id,
+            "name": "task",
+            "run_type": "chain",
+            "inputs": {"question": data.get("question")} if data.get("question") is not None else {},
+            "outputs": None,
+        }
+    ]
+    for step, msg in enumerate(data["history"]):
+        agent = agent_of(msg)
+        inputs: dict[str, Any] = {}
+        if prompts.get(agent):
+            inputs["system"] = prompts[agent]
+        drafts.append(
+            {
+                "id": f"{trace_id}:step{step:04d}",
+                "parent_id": root_id,
+                "name": agent,
+                "agent": agent,
+                "run_type": "agent",
+                "inputs": inputs,
+                "outputs": {"content": msg.get("content")},
+                "metadata": {"step": step, "role": msg.get("role"), **({"name": msg["name"]} if msg.get("name") else {})},
+            }
+        )
+    feedback = []
+    verdict = data.get("is_correct", data.get("is_corrected"))
+    if isinstance(verdict, bool):
+        comment = None
+        if data.get("ground_truth") is not None:
+            comment = f"Expected answer: {data['ground_truth']}"
+        feedback.append(Feedback(key="correctness", score=1.0 if verdict else 0.0, comment=comment, source="dataset"))
+    labels = {k: data[k] for k in LABEL_KEYS if k in data}
+    skip = {"history", "system_prompt", "ground_truth", "is_correct", "is_corrected", *LABEL_KEYS}
+    meta = {k: v for k, v in data.items() if k not in skip}
+    if prompts:
+        meta["agents"] = sorted(prompts)
+    reference = {"answer": data["ground_truth"]} if data.get("ground_truth") is not None else None
+    return [
+        assemble_trace(
+            drafts,
+            source="file:history",
+            trace_id=root_id,
+            times_expected=False,
+            feedback=feedback,
+            reference_outputs=reference,
+            metadata=meta,
+            labels=labels,
+        )
+    ]
