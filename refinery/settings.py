@@ -69,8 +69,6 @@ class Settings(BaseModel):
     """Retries the LangSmith SDK's HTTP adapter makes on 429/5xx, honouring Retry-After."""
     langsmith_timeout_s: float = Field(default=30.0, gt=0)
     """Read timeout for one LangSmith request."""
-    page_size: int = Field(default=100, ge=1, le=100)
-    """Runs per page when listing; LangSmith answers 400 above 100."""
     openai_api_key: SecretStr | None = Field(default=None, repr=False)
     """OpenAI key; needed only for the model stages."""
     openai_base_url: str | None = None

@@ -53,7 +53,8 @@ def binary_placeholder(text: str) -> str | None:
     head = text[:4096]
     if "\x00" in head:
         return f"[binary payload elided: application/octet-stream, {human_size(len(text))}]"
-    if _BASE64_BODY.match(head) and _BASE64_BODY.match(text):
+    # Base64 of real binary uses most of its alphabet; a long run of letters does not.
+    if len(set(head)) >= 16 and _BASE64_BODY.match(head) and _BASE64_BODY.match(text):
         return f"[binary payload elided: base64, {human_size(len(text) * 3 // 4)}]"
     return None
 

@@ -233,14 +233,18 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
         events.append({"name": name_, "time": str(event.get("timeUnixNano") or event.get("timestamp") or ""), **event_attrs})
         if name_ == "exception":
             text = ": ".join(str(event_attrs[k]) for k in ("exception.type", "exception.message") if event_attrs.get(k))
-            trace_text = event_attrs.get("exception.stacktrace")
-            exceptions.append(f"{text}\n{trace_text}" if trace_text else text)
+            stack = str(event_attrs.get("exception.stacktrace") or "")
+            exceptions.append(stack if text in stack else "\n".join(filter(None, [text, stack])))
     for log in span.get("logs") or []:
         if isinstance(log, dict):
             events.append({"name": "log", **{k: v for k, v in log.items() if k != "body"}, "body": log.get("body")})
     error = None
     if code in _STATUS_ERROR or exceptions:
-        error = "\n".join(filter(None, [message, *exceptions])) or "span status ERROR"
+        parts: list[str] = []
+        for part in filter(None, [*exceptions, message]):
+            if not any(part in seen for seen in parts):
+                parts.append(part)
+        error = "\n".join(parts).strip() or "span status ERROR"
 
     metadata = {
         k: v

@@ -1,0 +1,253 @@
+"""The ``refinery`` command line. With action.py, the only place that reads the environment
+and builds SDK clients; everything below receives settings and clients as arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from refinery import __version__
+from refinery.errors import ConfigError, RefineryError
+from refinery.settings import Settings, load_settings, parse_since
+from refinery.trace.files import FORMATS, load_trace_file
+from refinery.trace.model import Trace
+from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource
+from refinery.trace.tree_view import trace_header, tree_lines
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- client construction (the one place) -------------------------------------------------
+
+
+def build_langsmith_source(settings: Settings, *, project: str | None = None, allow_partial: bool = False) -> TraceSource:
+    """A LangSmithSource on a client whose HTTP retries honour 429 Retry-After and 5xx."""
+    import langsmith
+    from urllib3.util.retry import Retry
+
+    from refinery.trace.langsmith import LangSmithSource
+
+    key = settings.require_langsmith_key()
+    retry = Retry(
+        total=settings.langsmith_max_retries,
+        status_forcelist=[408, 425, 429, 500, 502, 503, 504],
+        allowed_methods=None,  # POST /runs/query is a read
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    client = langsmith.Client(
+        api_url=settings.langsmith_endpoint,
+        api_key=key.get_secret_value(),
+        retry_config=retry,
+        timeout_ms=int(settings.langsmith_timeout_s * 1000),
+        auto_batch_tracing=False,
+        workspace_id=settings.langsmith_workspace_id,
+    )
+    return LangSmithSource(
+        client,
+        endpoint=settings.langsmith_endpoint,
+        project=project or settings.langsmith_project,
+        allow_partial=allow_partial,
+    )
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+class Output:
+    """Writes to stdout: rich styling on a TTY, plain text otherwise."""
+
+    def __init__(self, color: bool | None = None) -> None:
+        self.rich = sys.stdout.isatty() if color is None else color
+        self._console: Any = None
+        if self.rich:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=True)
+
+    def line(self, text: str, style: str | None = None) -> None:
+        if self._console is not None:
+            from rich.text import Text
+
+            self._console.print(Text(text, style=style or ""))
+        else:
+            click.echo(text)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    return load_settings(os.environ, {**obj.get("overrides", {}), **overrides})
+
+
+@contextmanager
+def _errors(ctx: click.Context) -> Iterator[None]:
+    """One line and a non-zero exit for our errors; a traceback only with --debug."""
+    debug = bool(ctx.ensure_object(dict).get("debug"))
+    try:
+        yield
+    except RefineryError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc.one_line()}", err=True)
+        ctx.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        ctx.exit(130)
+    except Exception as exc:  # the last line of defence: still one line, never a bare traceback
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            f"error: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+            "(re-run with --debug and report it)",
+            err=True,
+        )
+        ctx.exit(70)
+
+
+def _load_trace(ctx: click.Context, trace_file: str | None, trace_id: str | None, fmt: str, allow_partial: bool) -> Trace:
+    if trace_file:
+        return load_trace_file(trace_file, fmt, trace_id)
+    if not trace_id:
+        raise ConfigError("Nothing to read.", hint="Give a trace FILE or --trace-id ID.")
+    return build_langsmith_source(_settings(ctx), allow_partial=allow_partial).fetch_trace(trace_id)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="refinery")
+@click.option("--debug", is_flag=True, envvar="REFINERY_DEBUG", help="Show tracebacks for errors.")
+@click.option("--langsmith-endpoint", default=None, help="LangSmith API URL [env LANGSMITH_ENDPOINT].")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None:
+    """Refinery: find out why an AI agent's eval failed, from its trace."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["overrides"] = {"langsmith_endpoint": langsmith_endpoint}
+
+
+@cli.command()
+@click.option("--trace-id", required=True, help="Trace id, or the id of any run in the trace.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("--raw", is_flag=True, help="Write LangSmith's own records (runs, feedback, example), not the normalized trace.")
+@click.option("--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial.")
+@click.pass_context
+def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool) -> None:
+    """Fetch a trace from LangSmith and write it as JSON."""
+    with _errors(ctx):
+        source = build_langsmith_source(_settings(ctx), allow_partial=allow_partial)
+        data = source.fetch_raw(trace_id) if raw else source.fetch_trace(trace_id).model_dump(mode="json")
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        if out:
+            Path(out).write_text(text + "\n", encoding="utf-8")
+            click.echo(f"wrote {out}", err=True)
+        else:
+            click.echo(text)
+
+
+@cli.command()
+@click.option("--project", help="LangSmith project to select from [env LANGSMITH_PROJECT].")
+@click.option("--experiment", help="LangSmith experiment (an eval run's project) to select from.")
+@click.option("--trace-file", type=click.Path(exists=False), help="Select from the traces in a local file instead.")
+@click.option("--feedback-key", help="Also select traces whose feedback KEY scored at or below --max-score.")
+@click.option("--max-score", type=float, default=None, help="Threshold for --feedback-key (default 0).")
+@click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
+@click.option("--max-traces", type=int, default=None, help="At most this many, newest first (default 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def select(
+    ctx: click.Context,
+    project: str | None,
+    experiment: str | None,
+    trace_file: str | None,
+    feedback_key: str | None,
+    max_score: float | None,
+    since: str | None,
+    max_traces: int | None,
+    as_json: bool,
+) -> None:
+    """List failing traces: root errors, or low feedback scores."""
+    with _errors(ctx):
+        if project and experiment:
+            raise ConfigError("Give --project or --experiment, not both.")
+        settings = _settings(ctx, feedback_key=feedback_key, max_score=max_score, max_traces=max_traces)
+        criteria = SelectionCriteria(
+            feedback_key=settings.feedback_key,
+            max_score=settings.max_score,
+            since=parse_since(since) if since else None,
+            limit=settings.max_traces,
+        )
+        source: TraceSource
+        if trace_file:
+            source = FileTraceSource(trace_file)
+        else:
+            target = experiment or project or settings.langsmith_project
+            if not target:
+                raise ConfigError("No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT.")
+            source = build_langsmith_source(settings, project=target)
+        selected = source.select_failing(criteria)
+        _print_selection(selected, as_json)
+
+
+def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for s in selected], indent=2))
+        return
+    if not selected:
+        click.echo("no failing traces found")
+        return
+    out = Output()
+    out.line(f"{'TRACE ID':<38} {'STARTED':<20} {'NAME':<24} WHY", style="bold")
+    for item in selected:
+        started = item.start_time.strftime("%Y-%m-%d %H:%M:%S") if item.start_time else "—"
+        out.line(f"{item.trace_id:<38} {started:<20} {item.name[:24]:<24} {'; '.join(item.reasons)}")
+
+
+@cli.command()
+@click.argument("trace_file", required=False, type=click.Path())
+@click.option("--trace-id", help="Fetch from LangSmith (or pick one trace of a multi-trace FILE).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Input format of FILE.")
+@click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
+@click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
+@click.option("--color/--no-color", default=None, help="Force styling on or off (default: on for a TTY).")
+@click.pass_context
+def show(
+    ctx: click.Context,
+    trace_file: str | None,
+    trace_id: str | None,
+    fmt: str,
+    max_depth: int | None,
+    allow_partial: bool,
+    color: bool | None,
+) -> None:
+    """Print a trace's run tree: type, status, duration and tokens, errors highlighted."""
+    with _errors(ctx):
+        trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
+        out = Output(color)
+        for text in trace_header(trace):
+            out.line(text, style="yellow" if text.startswith("warning") else "bold")
+        for line in tree_lines(trace, max_depth=max_depth):
+            indent = "  " * line.depth
+            out.line(f"{indent}{line.text}", style="bold red" if line.run.is_error else None)
+            if line.error:
+                out.line(f"{indent}  ! {line.error}", style="red")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="refinery")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

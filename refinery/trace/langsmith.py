@@ -1,0 +1,218 @@
+"""The LangSmith API as a TraceSource, through the langsmith SDK.
+
+Every SDK call lives in this module: ``read_run``/``list_runs`` are deprecated in
+langsmith 0.15 (removal after Jan 2027), and the swap to ``client.runs``/``client.traces``
+must touch one file. SDK errors become RefineryErrors here. Retries (429 with
+Retry-After, 5xx) are the SDK's own, configured where the client is built.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import langsmith
+from langsmith import utils as ls_utils
+
+from refinery.errors import RefineryError, SourceError, TraceFetchError, TraceNotFound
+from refinery.trace.assemble import assemble_trace
+from refinery.trace.files.langsmith_export import draft_from_langsmith, feedback_from_langsmith
+from refinery.trace.model import Trace, TraceWarning
+from refinery.trace.source import SelectedTrace, SelectionCriteria, failure_reasons
+
+
+
+@contextmanager
+def _translated(action: str, endpoint: str) -> Iterator[None]:
+    """Turn SDK and transport errors into RefineryErrors that say what to do."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    except RefineryError:
+        raise
+    except ls_utils.LangSmithNotFoundError as exc:
+        raise TraceNotFound(f"LangSmith has no such {action}.", hint="Check the id and that the key's workspace owns it.") from exc
+    except ls_utils.LangSmithAuthError as exc:
+        raise SourceError(
+            f"LangSmith rejected the API key while reading {action} (401).",
+            hint="Set a valid LANGSMITH_API_KEY (action input `langsmith-api-key`).",
+        ) from exc
+    except ls_utils.LangSmithRateLimitError as exc:
+        raise SourceError(
+            f"LangSmith kept rate-limiting us while reading {action} (429), after the configured retries.",
+            hint="Try again later or lower --max-traces.",
+        ) from exc
+    except ls_utils.LangSmithConnectionError as exc:
+        raise SourceError(
+            f"Cannot reach LangSmith at {endpoint} while reading {action}.",
+            hint="Check LANGSMITH_ENDPOINT (action input `langsmith-endpoint`) and the network.",
+        ) from exc
+    except ls_utils.LangSmithError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise SourceError(f"LangSmith failed while reading {action}: {detail}") from exc
+
+
+def _run_dict(run: Any) -> dict[str, Any]:
+    data: dict[str, Any] = run.dict() if hasattr(run, "dict") else dict(run)
+    data = {k: v for k, v in data.items() if k not in ("child_runs", "attachments", "feedback_stats")}
+    # json round trip turns UUIDs/datetimes into plain values, as an export would hold them.
+    return dict(json.loads(json.dumps(data, default=str)))
+
+
+class LangSmithSource:
+    """Reads traces, feedback and reference examples from LangSmith."""
+
+    def __init__(
+        self,
+        client: langsmith.Client,
+        *,
+        endpoint: str,
+        project: str | None = None,
+        allow_partial: bool = False,
+    ) -> None:
+        self._client = client
+        self._endpoint = endpoint
+        self._project = project
+        self._allow_partial = allow_partial
+
+    # -- fetching -------------------------------------------------------------------------
+
+    def _read_root(self, run_or_trace_id: str) -> Any:
+        with _translated(f"run {run_or_trace_id}", self._endpoint):
+            run = self._client.read_run(run_or_trace_id)
+            if run.trace_id and str(run.trace_id) != str(run.id):
+                run = self._client.read_run(run.trace_id)
+        return run
+
+    def _list_trace_runs(self, root: Any) -> tuple[list[dict[str, Any]], TraceWarning | None]:
+        runs: list[dict[str, Any]] = []
+        try:
+            with _translated(f"the runs of trace {root.trace_id}", self._endpoint):
+                # No `limit`: list_runs treats it as a total and stops there, while the
+                # server pages at its default (100, the most it accepts) with a cursor.
+                for run in self._client.list_runs(
+                    trace_id=root.trace_id, project_id=root.session_id, select=None
+                ):
+                    runs.append(_run_dict(run))
+        except (SourceError, TraceNotFound) as exc:
+            if not runs or not self._allow_partial:
+                raise TraceFetchError(
+                    f"Fetching trace {root.trace_id} stopped after {len(runs)} runs: {exc.one_line()}",
+                    hint="Re-run, or pass --allow-partial to analyse what was fetched (it will be marked partial).",
+                ) from exc
+            return runs, TraceWarning(
+                code="partial",
+                message=f"Only {len(runs)} runs could be fetched: {exc.one_line()}",
+                count=len(runs),
+            )
+        return runs, None
+
+    def _feedback(self, run_id: str) -> list[dict[str, Any]]:
+        with _translated(f"feedback on run {run_id}", self._endpoint):
+            return [_run_dict(f) for f in self._client.list_feedback(run_ids=[run_id])]
+
+    def _example(self, example_id: Any) -> dict[str, Any] | None:
+        if not example_id:
+            return None
+        try:
+            with _translated(f"example {example_id}", self._endpoint):
+                return _run_dict(self._client.read_example(example_id))
+        except TraceNotFound:
+            return None
+
+    def fetch_raw(self, trace_id: str) -> dict[str, Any]:
+        """The trace as LangSmith returns it: runs, root feedback, reference example."""
+        root = self._read_root(trace_id)
+        runs, partial = self._list_trace_runs(root)
+        root_dict = _run_dict(root)
+        if not any(r.get("id") == root_dict["id"] for r in runs):
+            runs.insert(0, root_dict)
+        return {
+            "runs": runs,
+            "feedback": self._feedback(str(root.id)),
+            "example": self._example(root.reference_example_id),
+            "url": root.url,
+            "project_id": str(root.session_id) if root.session_id else None,
+            "partial": partial.model_dump() if partial else None,
+        }
+
+    def fetch_trace(self, trace_id: str) -> Trace:
+        raw = self.fetch_raw(trace_id)
+        drafts = [draft_from_langsmith(r) for r in raw["runs"]]
+        warnings_ = [TraceWarning.model_validate(raw["partial"])] if raw["partial"] else []
+        root_id = str(drafts[0]["trace_id"] or drafts[0]["id"])
+        example = raw["example"] or {}
+        metadata: dict[str, Any] = {}
+        if example.get("dataset_id"):
+            metadata["dataset_id"] = example["dataset_id"]
+        if example.get("inputs") is not None:
+            metadata["example_inputs"] = example["inputs"]
+        trace = assemble_trace(
+            drafts,
+            source="langsmith",
+            trace_id=root_id,
+            feedback=[feedback_from_langsmith(f) for f in raw["feedback"]],
+            warnings=warnings_,
+            url=raw["url"],
+            project=self._project,
+            reference_outputs=example.get("outputs"),
+            metadata=metadata,
+            partial=bool(raw["partial"]),
+        )
+        missing = [w for w in trace.warnings if w.code == "orphan"]
+        if missing and not self._allow_partial:
+            raise TraceFetchError(
+                f"Trace {root_id} came back with {missing[0].count} runs whose parents are missing.",
+                hint="Re-run (LangSmith may still be ingesting), or pass --allow-partial.",
+            )
+        if missing:
+            trace = trace.model_copy(update={"partial": True})
+        return trace
+
+    # -- selection ------------------------------------------------------------------------
+
+    def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
+        if not self._project:
+            raise SourceError("No project to select from.", hint="Pass --project or --experiment.")
+        clauses = ["neq(error, null)"]
+        if criteria.feedback_key:
+            key = json.dumps(criteria.feedback_key)
+            clauses.append(f"and(eq(feedback_key, {key}), lte(feedback_score, {criteria.max_score:g}))")
+        query_filter = clauses[0] if len(clauses) == 1 else f"or({', '.join(clauses)})"
+        selected: list[SelectedTrace] = []
+        with _translated(f"project {self._project!r}", self._endpoint):
+            roots = self._client.list_runs(
+                project_name=self._project,
+                is_root=True,
+                start_time=criteria.since,
+                filter=query_filter,
+            )
+            for root in roots:
+                feedback = [feedback_from_langsmith(f) for f in self._feedback(str(root.id))] if criteria.feedback_key else []
+                reasons = failure_reasons(root.error, feedback, criteria)
+                if not reasons:
+                    continue  # the server's filter is a prefilter; our rule decides
+                selected.append(
+                    SelectedTrace(
+                        trace_id=str(root.trace_id or root.id),
+                        name=root.name,
+                        start_time=_aware(root.start_time),
+                        url=root.url,
+                        reasons=reasons,
+                    )
+                )
+                if len(selected) >= criteria.limit:
+                    break
+        selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
+        return selected
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,320 @@
+"""A stateful fake of the LangSmith REST API, enough for the real langsmith SDK.
+
+Write side (what ``traceable``/``RunTree`` and ``create_feedback`` send): ``POST /runs``,
+``PATCH /runs/{id}``, ``POST /runs/batch``, ``POST /feedback``, ``POST /examples``,
+``POST /datasets``. Read side: ``GET /info`` (the SDK asks first), ``GET /runs/{id}``,
+``POST /runs/query`` with cursor paging (page size ≤ 100, 400 above, as LangSmith),
+``GET /feedback``, ``GET /sessions``, ``GET /examples/{id}``.
+
+Faults are scripted per test with ``fail``: the next N matching requests get a status
+(and headers such as Retry-After) instead of an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.fakes.server import LoopbackServer, Request, Response, json_response
+
+MAX_PAGE = 100
+TENANT = "00000000-0000-4000-8000-00000000fa4e"
+
+
+@dataclass
+class Fault:
+    method: str
+    path_pattern: str
+    status: int
+    times: int
+    headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0  # let this many matching requests through first
+
+
+class FakeLangSmith:
+    """State plus a WSGI app. ``with FakeLangSmith() as fake: fake.url``."""
+
+    def __init__(self, api_key: str = "lsv2_fake_key", *, default_page: int = MAX_PAGE) -> None:
+        self.api_key = api_key
+        self.default_page = default_page
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.feedback: list[dict[str, Any]] = []
+        self.examples: dict[str, dict[str, Any]] = {}
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str, Any]] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server: LoopbackServer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeLangSmith:
+        self._server = LoopbackServer(self.wsgi)
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    def fail(self, method: str, path_pattern: str, status: int, times: int = 1, *, after: int = 0, **headers: str) -> None:
+        """Answer the next ``times`` requests matching ``method path_pattern`` (a regex) with ``status``."""
+        self.faults.append(Fault(method, path_pattern, status, times, {k.replace("_", "-"): v for k, v in headers.items()}, after))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def session_id(self, name: str) -> str:
+        for sid, session in self.sessions.items():
+            if session["name"] == name:
+                return sid
+        sid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"session:{name}"))
+        self.sessions[sid] = {
+            "id": sid,
+            "name": name,
+            "tenant_id": TENANT,
+            "start_time": datetime.now(UTC).isoformat(),
+            "reference_dataset_id": None,
+        }
+        return sid
+
+    def _public_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in run.items() if k not in ("session_name", "attachments", "serialized")}
+        out["app_path"] = f"/o/{TENANT}/projects/p/{run['session_id']}/r/{run['id']}?trace_id={run['trace_id']}"
+        out.setdefault("status", "error" if run.get("error") else ("success" if run.get("end_time") else "pending"))
+        return out
+
+    def runs_of_trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """Stored runs of one trace in dotted order, as the API returns them."""
+        runs = [self._public_run(r) for r in self.runs.values() if str(r.get("trace_id")) == trace_id]
+        return sorted(runs, key=lambda r: r.get("dotted_order") or "")
+
+    # -- WSGI ---------------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        response = self._handle(request)
+        return response(environ, start_response)
+
+    def _fault_for(self, request: Request) -> Response | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == request.method and re.search(fault.path_pattern, request.path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
+                    fault.times -= 1
+                    return json_response({"detail": f"injected {fault.status}"}, fault.status, fault.headers)
+        return None
+
+    def _handle(self, request: Request) -> Response:
+        body: Any = None
+        if request.data:
+            try:
+                body = json.loads(request.data)
+            except ValueError:
+                return json_response({"detail": "invalid JSON"}, 422)
+        self.requests.append((request.method, request.full_path, body))
+        if request.path != "/info" and request.headers.get("x-api-key") != self.api_key:
+            return json_response({"detail": "Invalid token"}, 401)
+        fault = self._fault_for(request)
+        if fault is not None:
+            return fault
+        path, method = request.path, request.method
+        if path == "/info" and method == "GET":
+            return json_response(
+                {"version": "0.10.99-fake", "instance_flags": {}, "batch_ingest_config": {"use_multipart_endpoint": False}}
+            )
+        if path == "/runs" and method == "POST":
+            self._store_run(body)
+            return json_response({})
+        if path == "/runs/batch" and method == "POST":
+            for run in body.get("post") or []:
+                self._store_run(run)
+            for run in body.get("patch") or []:
+                self._patch_run(str(run["id"]), run)
+            return json_response({})
+        if path == "/runs/query" and method == "POST":
+            return self._query(body or {})
+        match = re.fullmatch(r"/runs/([0-9a-f-]+)", path)
+        if match and method == "PATCH":
+            self._patch_run(match.group(1), body)
+            return json_response({})
+        if match and method == "GET":
+            run = self.runs.get(match.group(1))
+            return json_response(self._public_run(run)) if run else json_response({"detail": "Run not found"}, 404)
+        if path == "/feedback" and method == "POST":
+            item = {**body, "id": str(body.get("id") or uuid.uuid4()), "created_at": datetime.now(UTC).isoformat()}
+            self.feedback.append(item)
+            return json_response(item)
+        if path == "/feedback" and method == "GET":
+            return self._list_feedback(request)
+        if path == "/sessions" and method == "GET":
+            name = request.args.get("name")
+            found = [s for s in self.sessions.values() if name is None or s["name"] == name]
+            return json_response(found[: int(request.args.get("limit", 100))])
+        match = re.fullmatch(r"/sessions/([0-9a-f-]+)", path)
+        if match and method == "GET":
+            session = self.sessions.get(match.group(1))
+            return json_response(session) if session else json_response({"detail": "not found"}, 404)
+        if path == "/datasets" and method == "POST":
+            ds = {**body, "id": str(body.get("id") or uuid.uuid4()), "created_at": datetime.now(UTC).isoformat(),
+                  "modified_at": datetime.now(UTC).isoformat(), "tenant_id": TENANT, "example_count": 0}
+            self.datasets[ds["id"]] = ds
+            return json_response(ds)
+        if path == "/examples" and method == "POST":
+            ex = {**body, "id": str(body.get("id") or uuid.uuid4()), "created_at": datetime.now(UTC).isoformat(),
+                  "modified_at": datetime.now(UTC).isoformat()}
+            self.examples[ex["id"]] = ex
+            return json_response(ex)
+        match = re.fullmatch(r"/examples/([0-9a-f-]+)", path)
+        if match and method == "GET":
+            ex = self.examples.get(match.group(1))
+            return json_response(ex) if ex else json_response({"detail": "Example not found"}, 404)
+        return json_response({"detail": f"fake has no {method} {path}"}, 404)
+
+    def _store_run(self, run: dict[str, Any]) -> None:
+        run = dict(run)
+        run["id"] = str(run["id"])
+        run["session_id"] = str(run.get("session_id") or self.session_id(run.get("session_name") or "default"))
+        run.setdefault("trace_id", run["id"])
+        with self._lock:
+            existing = self.runs.get(run["id"], {})
+            self.runs[run["id"]] = {**existing, **run}
+
+    def _patch_run(self, run_id: str, patch: dict[str, Any]) -> None:
+        with self._lock:
+            run = self.runs.setdefault(run_id, {"id": run_id})
+            for key, value in patch.items():
+                if value is not None and key != "id":
+                    run[key] = value
+
+    def _list_feedback(self, request: Request) -> Response:
+        run_ids = set(request.args.getlist("run"))
+        keys = set(request.args.getlist("key"))
+        limit = int(request.args.get("limit", 100))
+        offset = int(request.args.get("offset", 0))
+        if limit > MAX_PAGE:
+            return json_response({"detail": "limit must be ≤ 100"}, 400)
+        items = [f for f in self.feedback if (not run_ids or str(f.get("run_id")) in run_ids) and (not keys or f.get("key") in keys)]
+        return json_response(items[offset : offset + limit])
+
+    def _query(self, body: dict[str, Any]) -> Response:
+        limit = body.get("limit")
+        if limit is not None and int(limit) > MAX_PAGE:
+            return json_response({"detail": "limit: ensure this value is less than or equal to 100"}, 400)
+        page = int(limit) if limit is not None else self.default_page
+        runs = [self._public_run(r) for r in self.runs.values()]
+        if body.get("trace"):
+            runs = [r for r in runs if str(r.get("trace_id")) == str(body["trace"])]
+        if body.get("session"):
+            sessions = {str(s) for s in body["session"]}
+            runs = [r for r in runs if str(r.get("session_id")) in sessions]
+        if body.get("is_root"):
+            runs = [r for r in runs if not r.get("parent_run_id")]
+        if body.get("error") is not None:
+            runs = [r for r in runs if bool(r.get("error")) == bool(body["error"])]
+        if body.get("start_time"):
+            since = datetime.fromisoformat(body["start_time"])
+            runs = [r for r in runs if _dt(r.get("start_time")) >= since]
+        if body.get("filter"):
+            predicate = parse_filter(body["filter"])
+            runs = [r for r in runs if predicate(r, self.feedback)]
+        if body.get("trace"):
+            runs.sort(key=lambda r: r.get("dotted_order") or "")
+        else:
+            runs.sort(key=lambda r: _dt(r.get("start_time")), reverse=True)
+        offset = int(body.get("cursor") or 0)
+        chunk = runs[offset : offset + page]
+        next_cursor = str(offset + page) if offset + page < len(runs) else None
+        return json_response({"runs": chunk, "cursors": {"next": next_cursor}})
+
+
+def _dt(value: Any) -> datetime:
+    if not value:
+        return datetime.min.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# -- the subset of LangSmith's filter language Refinery sends ----------------------------------
+
+_TOKEN = re.compile(r'\s*(?:(?P<name>[a-z_]+)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)|(?P<punct>[(),]))')
+
+
+def parse_filter(text: str) -> Any:
+    """Parse ``and/or/eq/neq/lte/gte`` over error, feedback_key, feedback_score into a predicate."""
+    tokens = [m for m in _TOKEN.finditer(text) if m.group(0).strip()]
+    pos = 0
+
+    def value() -> Any:
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok.group("str"):
+            return json.loads(tok.group("str"))
+        if tok.group("num"):
+            return float(tok.group("num"))
+        if tok.group("name") == "null":
+            return None
+        return tok.group("name")
+
+    def expr() -> Any:
+        nonlocal pos
+        op = tokens[pos].group("name")
+        pos += 2  # name and "("
+        args = []
+        while True:
+            args.append(expr() if op in ("and", "or") else value())
+            sep = tokens[pos].group("punct")
+            pos += 1
+            if sep == ")":
+                break
+        return (op, args)
+
+    tree = expr()
+
+    def evaluate(node: Any, run: dict[str, Any], feedback: list[dict[str, Any]]) -> bool:
+        op, args = node
+        if op == "and":
+            if any(a[0] in ("eq", "lte", "gte") and a[1][0] in ("feedback_key", "feedback_score") for a in args):
+                # feedback_key and feedback_score constrain the same feedback item.
+                items = [f for f in feedback if str(f.get("run_id")) == run["id"]]
+                return any(all(_leaf(a, run, f) for a in args) for f in items)
+            return all(evaluate(a, run, feedback) for a in args)
+        if op == "or":
+            return any(evaluate(a, run, feedback) for a in args)
+        return _leaf(node, run, None)
+
+    return lambda run, feedback: evaluate(tree, run, feedback)
+
+
+def _leaf(node: Any, run: dict[str, Any], item: dict[str, Any] | None) -> bool:
+    op, (field_, expected) = node
+    if field_ == "feedback_key":
+        actual = item.get("key") if item else None
+    elif field_ == "feedback_score":
+        actual = item.get("score") if item else None
+    else:
+        actual = run.get(field_)
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "neq":
+        return bool(actual != expected) if expected is not None else actual not in (None, "")
+    if actual is None:
+        return False
+    if op == "lte":
+        return float(actual) <= float(expected)
+    if op == "gte":
+        return float(actual) >= float(expected)
+    raise ValueError(f"fake filter has no {op}")

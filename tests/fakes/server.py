@@ -1,0 +1,41 @@
+"""A threaded loopback HTTP server for the fakes, on 127.0.0.1 and an ephemeral port."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+class LoopbackServer:
+    """Serve a WSGI app on 127.0.0.1 in a daemon thread; use as a context manager."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    import json
+
+    return Response(json.dumps(body, default=str), status=status, headers=headers, content_type="application/json")
+
+
+__all__ = ["LoopbackServer", "Request", "Response", "json_response"]
