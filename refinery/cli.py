@@ -28,7 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- client construction (the one place) -------------------------------------------------
 
 
-def build_langsmith_source(settings: Settings, *, project: str | None = None, allow_partial: bool = False) -> TraceSource:
+def build_langsmith_source(
+    settings: Settings, *, project: str | None = None, allow_partial: bool = False
+) -> TraceSource:
     """A LangSmithSource on a client whose HTTP retries honour 429 Retry-After and 5xx."""
     import langsmith
     from urllib3.util.retry import Retry
@@ -114,7 +116,9 @@ def _errors(ctx: click.Context) -> Iterator[None]:
         ctx.exit(70)
 
 
-def _load_trace(ctx: click.Context, trace_file: str | None, trace_id: str | None, fmt: str, allow_partial: bool) -> Trace:
+def _load_trace(
+    ctx: click.Context, trace_file: str | None, trace_id: str | None, fmt: str, allow_partial: bool
+) -> Trace:
     if trace_file:
         return load_trace_file(trace_file, fmt, trace_id)
     if not trace_id:
@@ -140,8 +144,12 @@ def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None
 @cli.command()
 @click.option("--trace-id", required=True, help="Trace id, or the id of any run in the trace.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
-@click.option("--raw", is_flag=True, help="Write LangSmith's own records (runs, feedback, example), not the normalized trace.")
-@click.option("--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial.")
+@click.option(
+    "--raw", is_flag=True, help="Write LangSmith's own records (runs, feedback, example), not the normalized trace."
+)
+@click.option(
+    "--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial."
+)
 @click.pass_context
 def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool) -> None:
     """Fetch a trace from LangSmith and write it as JSON."""
@@ -194,7 +202,9 @@ def select(
         else:
             target = experiment or project or settings.langsmith_project
             if not target:
-                raise ConfigError("No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT.")
+                raise ConfigError(
+                    "No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT."
+                )
             source = build_langsmith_source(settings, project=target)
         selected = source.select_failing(criteria)
         _print_selection(selected, as_json)
@@ -217,7 +227,9 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
 @cli.command()
 @click.argument("trace_file", required=False, type=click.Path())
 @click.option("--trace-id", help="Fetch from LangSmith (or pick one trace of a multi-trace FILE).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Input format of FILE.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Input format of FILE."
+)
 @click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
 @click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
 @click.option("--color/--no-color", default=None, help="Force styling on or off (default: on for a TTY).")

@@ -196,7 +196,10 @@ def _break_cycles(by_id: dict[str, RunDraft], root_id: str, seq: dict[str, int],
             if node in on_path:
                 # `node` closes a loop: cut it loose and hang it under the root.
                 broken.append(node)
-                by_id[node]["metadata"] = {**(by_id[node].get("metadata") or {}), "cycle_parent": by_id[node]["parent_id"]}
+                by_id[node]["metadata"] = {
+                    **(by_id[node].get("metadata") or {}),
+                    "cycle_parent": by_id[node]["parent_id"],
+                }
                 by_id[node]["parent_id"] = root_id
                 break
             path.append(node)

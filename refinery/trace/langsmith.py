@@ -25,7 +25,6 @@ from refinery.trace.model import Trace, TraceWarning
 from refinery.trace.source import SelectedTrace, SelectionCriteria, failure_reasons
 
 
-
 @contextmanager
 def _translated(action: str, endpoint: str) -> Iterator[None]:
     """Turn SDK and transport errors into RefineryErrors that say what to do."""
@@ -36,7 +35,9 @@ def _translated(action: str, endpoint: str) -> Iterator[None]:
     except RefineryError:
         raise
     except ls_utils.LangSmithNotFoundError as exc:
-        raise TraceNotFound(f"LangSmith has no such {action}.", hint="Check the id and that the key's workspace owns it.") from exc
+        raise TraceNotFound(
+            f"LangSmith has no such {action}.", hint="Check the id and that the key's workspace owns it."
+        ) from exc
     except ls_utils.LangSmithAuthError as exc:
         raise SourceError(
             f"LangSmith rejected the API key while reading {action} (401).",
@@ -58,7 +59,7 @@ def _translated(action: str, endpoint: str) -> Iterator[None]:
 
 
 def _run_dict(run: Any) -> dict[str, Any]:
-    data: dict[str, Any] = run.dict() if hasattr(run, "dict") else dict(run)
+    data: dict[str, Any] = run.model_dump() if hasattr(run, "model_dump") else dict(run)
     data = {k: v for k, v in data.items() if k not in ("child_runs", "attachments", "feedback_stats")}
     # json round trip turns UUIDs/datetimes into plain values, as an export would hold them.
     return dict(json.loads(json.dumps(data, default=str)))
@@ -95,9 +96,7 @@ class LangSmithSource:
             with _translated(f"the runs of trace {root.trace_id}", self._endpoint):
                 # No `limit`: list_runs treats it as a total and stops there, while the
                 # server pages at its default (100, the most it accepts) with a cursor.
-                for run in self._client.list_runs(
-                    trace_id=root.trace_id, project_id=root.session_id, select=None
-                ):
+                for run in self._client.list_runs(trace_id=root.trace_id, project_id=root.session_id, select=None):
                     runs.append(_run_dict(run))
         except (SourceError, TraceNotFound) as exc:
             if not runs or not self._allow_partial:
@@ -193,7 +192,9 @@ class LangSmithSource:
                 filter=query_filter,
             )
             for root in roots:
-                feedback = [feedback_from_langsmith(f) for f in self._feedback(str(root.id))] if criteria.feedback_key else []
+                feedback = (
+                    [feedback_from_langsmith(f) for f in self._feedback(str(root.id))] if criteria.feedback_key else []
+                )
                 reasons = failure_reasons(root.error, feedback, criteria)
                 if not reasons:
                     continue  # the server's filter is a prefilter; our rule decides

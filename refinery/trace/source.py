@@ -57,9 +57,7 @@ class TraceSource(Protocol):
         ...
 
 
-def failure_reasons(
-    error: str | None, feedback: list[Feedback], criteria: SelectionCriteria
-) -> list[str]:
+def failure_reasons(error: str | None, feedback: list[Feedback], criteria: SelectionCriteria) -> list[str]:
     """Why a trace with this root error and root feedback fails; empty when it does not."""
     reasons = []
     if error:
@@ -104,7 +102,9 @@ class FileTraceSource:
             reasons = failure_reasons(root.error, trace.feedback, criteria)
             if reasons:
                 selected.append(
-                    SelectedTrace(trace_id=trace.id, name=root.name, start_time=root.start_time, url=trace.url, reasons=reasons)
+                    SelectedTrace(
+                        trace_id=trace.id, name=root.name, start_time=root.start_time, url=trace.url, reasons=reasons
+                    )
                 )
         selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
         return selected[: criteria.limit]

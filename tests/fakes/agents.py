@@ -7,6 +7,7 @@ sends, not hand-typed JSON. Scenarios are deterministic: fixed ids come from the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -40,9 +41,11 @@ def _llm(name: str, reply: dict[str, Any], prompt_tokens: int, completion_tokens
 
 
 def _tool_call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
-    return {"role": "assistant", "content": None, "tool_calls": [
-        {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-    ]}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}],
+    }
 
 
 SYSTEM_PROMPT = (
@@ -61,7 +64,12 @@ def rate_limited_agent(question: str = "What is the cheapest flight from SFO to 
     @traceable(run_type="chain", name="plan_and_search")
     def plan_and_search(q: str) -> str:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q}]
-        _llm("ChatOpenAI", _tool_call("search_flights", {"origin": "SFO", "destination": "JFK", "date": "2026-12-01"}, "call_1"), 412, 38)(messages)
+        _llm(
+            "ChatOpenAI",
+            _tool_call("search_flights", {"origin": "SFO", "destination": "JFK", "date": "2026-12-01"}, "call_1"),
+            412,
+            38,
+        )(messages)
         return str(search_flights("SFO", "JFK", "2026-12-01"))
 
     @traceable(run_type="chain", name="travel_agent")
@@ -80,9 +88,17 @@ def looping_agent(question: str = "Find the refund policy for booking ABC123.") 
 
     @traceable(run_type="chain", name="support_agent")
     def support_agent(q: str) -> dict[str, Any]:
-        messages = [{"role": "system", "content": "You are SupportBot. Use lookup_booking, then answer."}, {"role": "user", "content": q}]
+        messages = [
+            {"role": "system", "content": "You are SupportBot. Use lookup_booking, then answer."},
+            {"role": "user", "content": q},
+        ]
         for turn in range(4):
-            _llm("ChatOpenAI", _tool_call("lookup_booking", {"booking_id": "ABC123"}, f"call_{turn}"), 300 + 90 * turn, 21)(messages)
+            _llm(
+                "ChatOpenAI",
+                _tool_call("lookup_booking", {"booking_id": "ABC123"}, f"call_{turn}"),
+                300 + 90 * turn,
+                21,
+            )(messages)
             result = lookup_booking("ABC123")
             messages.append({"role": "tool", "content": json.dumps(result), "tool_call_id": f"call_{turn}"})
         _llm("ChatOpenAI", {"role": "assistant", "content": ""}, 720, 1)(messages)
@@ -98,14 +114,17 @@ def wrong_answer_agent(client: langsmith.Client, question: str = "What is 17% of
 
     @traceable(run_type="tool", name="calculator")
     def calculator(expression: str) -> dict[str, Any]:
-        return {"result": eval(expression, {"__builtins__": {}})}  # noqa: S307 - fixed test expressions
+        return {"result": eval(expression, {"__builtins__": {}})}
 
     @traceable(run_type="chain", name="math_agent")
     def math_agent(q: str) -> dict[str, Any]:
         run = get_current_run_tree()
         if run is not None:
             run.reference_example_id = example.id
-        messages = [{"role": "system", "content": "You are MathBot. Use the calculator for arithmetic."}, {"role": "user", "content": q}]
+        messages = [
+            {"role": "system", "content": "You are MathBot. Use the calculator for arithmetic."},
+            {"role": "user", "content": q},
+        ]
         _llm("ChatOpenAI", _tool_call("calculator", {"expression": "2340 * 0.71"}, "call_1"), 210, 19)(messages)
         value = calculator("2340 * 0.71")["result"]
         _llm("ChatOpenAI", {"role": "assistant", "content": f"17% of 2,340 is {value:.1f}."}, 260, 14)(messages)
@@ -139,11 +158,8 @@ def run_scenario(client: langsmith.Client, scenario: Callable[..., Any], *args: 
         captured["id"] = tree.id if tree else None
         return scenario(*args)
 
-    with tracing_context(enabled=True, client=client, project_name=project):
-        try:
-            entry()
-        except ToolError:
-            pass
+    with tracing_context(enabled=True, client=client, project_name=project), contextlib.suppress(ToolError):
+        entry()
     client.flush()
     return str(captured["id"])
 

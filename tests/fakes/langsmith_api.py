@@ -68,9 +68,13 @@ class FakeLangSmith:
         assert self._server is not None
         return self._server.url
 
-    def fail(self, method: str, path_pattern: str, status: int, times: int = 1, *, after: int = 0, **headers: str) -> None:
+    def fail(
+        self, method: str, path_pattern: str, status: int, times: int = 1, *, after: int = 0, **headers: str
+    ) -> None:
         """Answer the next ``times`` requests matching ``method path_pattern`` (a regex) with ``status``."""
-        self.faults.append(Fault(method, path_pattern, status, times, {k.replace("_", "-"): v for k, v in headers.items()}, after))
+        self.faults.append(
+            Fault(method, path_pattern, status, times, {k.replace("_", "-"): v for k, v in headers.items()}, after)
+        )
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -133,7 +137,11 @@ class FakeLangSmith:
         path, method = request.path, request.method
         if path == "/info" and method == "GET":
             return json_response(
-                {"version": "0.10.99-fake", "instance_flags": {}, "batch_ingest_config": {"use_multipart_endpoint": False}}
+                {
+                    "version": "0.10.99-fake",
+                    "instance_flags": {},
+                    "batch_ingest_config": {"use_multipart_endpoint": False},
+                }
             )
         if path == "/runs" and method == "POST":
             self._store_run(body)
@@ -168,13 +176,23 @@ class FakeLangSmith:
             session = self.sessions.get(match.group(1))
             return json_response(session) if session else json_response({"detail": "not found"}, 404)
         if path == "/datasets" and method == "POST":
-            ds = {**body, "id": str(body.get("id") or uuid.uuid4()), "created_at": datetime.now(UTC).isoformat(),
-                  "modified_at": datetime.now(UTC).isoformat(), "tenant_id": TENANT, "example_count": 0}
+            ds = {
+                **body,
+                "id": str(body.get("id") or uuid.uuid4()),
+                "created_at": datetime.now(UTC).isoformat(),
+                "modified_at": datetime.now(UTC).isoformat(),
+                "tenant_id": TENANT,
+                "example_count": 0,
+            }
             self.datasets[ds["id"]] = ds
             return json_response(ds)
         if path == "/examples" and method == "POST":
-            ex = {**body, "id": str(body.get("id") or uuid.uuid4()), "created_at": datetime.now(UTC).isoformat(),
-                  "modified_at": datetime.now(UTC).isoformat()}
+            ex = {
+                **body,
+                "id": str(body.get("id") or uuid.uuid4()),
+                "created_at": datetime.now(UTC).isoformat(),
+                "modified_at": datetime.now(UTC).isoformat(),
+            }
             self.examples[ex["id"]] = ex
             return json_response(ex)
         match = re.fullmatch(r"/examples/([0-9a-f-]+)", path)
@@ -206,7 +224,11 @@ class FakeLangSmith:
         offset = int(request.args.get("offset", 0))
         if limit > MAX_PAGE:
             return json_response({"detail": "limit must be ≤ 100"}, 400)
-        items = [f for f in self.feedback if (not run_ids or str(f.get("run_id")) in run_ids) and (not keys or f.get("key") in keys)]
+        items = [
+            f
+            for f in self.feedback
+            if (not run_ids or str(f.get("run_id")) in run_ids) and (not keys or f.get("key") in keys)
+        ]
         return json_response(items[offset : offset + limit])
 
     def _query(self, body: dict[str, Any]) -> Response:

@@ -49,12 +49,16 @@ def openinference_agent_otlp() -> dict[str, Any]:
             llm.set_attribute("openinference.span.kind", "LLM")
             llm.set_attribute("llm.model_name", "gpt-4.1-mini")
             llm.set_attribute("llm.input_messages.0.message.role", "system")
-            llm.set_attribute("llm.input_messages.0.message.content", "You are DocsBot. Search the docs before answering.")
+            llm.set_attribute(
+                "llm.input_messages.0.message.content", "You are DocsBot. Search the docs before answering."
+            )
             llm.set_attribute("llm.input_messages.1.message.role", "user")
             llm.set_attribute("llm.input_messages.1.message.content", "How do I rotate my API key?")
             llm.set_attribute("llm.output_messages.0.message.role", "assistant")
             llm.set_attribute("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", "search_docs")
-            llm.set_attribute("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments", '{"query": "rotate API key"}')
+            llm.set_attribute(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments", '{"query": "rotate API key"}'
+            )
             llm.set_attribute("llm.token_count.prompt", 512)
             llm.set_attribute("llm.token_count.completion", 24)
             llm.set_attribute("llm.token_count.total", 536)
@@ -90,7 +94,10 @@ def genai_agent_otlp() -> dict[str, Any]:
             chat.set_attribute("gen_ai.request.model", "gpt-4.1")
             chat.set_attribute("gen_ai.usage.input_tokens", 100)
             chat.set_attribute("gen_ai.usage.output_tokens", 20)
-            chat.set_attribute("gen_ai.input.messages", json.dumps([{"role": "user", "parts": [{"type": "text", "content": "weather?"}]}]))
+            chat.set_attribute(
+                "gen_ai.input.messages",
+                json.dumps([{"role": "user", "parts": [{"type": "text", "content": "weather?"}]}]),
+            )
             chat.set_attribute("gen_ai.response.finish_reasons", ["tool_calls"])
         with tracer.start_as_current_span("execute_tool get_weather") as tool:
             tool.set_attribute("gen_ai.operation.name", "execute_tool")

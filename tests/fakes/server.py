@@ -10,7 +10,6 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 

@@ -57,7 +57,9 @@ def test_runs_without_times_keep_input_position_and_warn() -> None:
 
 
 def test_orphans_attach_to_root_and_are_flagged() -> None:
-    trace = assemble_trace([run("root"), run("child", "ghost"), run("grandchild", "child")], source="test", times_expected=False)
+    trace = assemble_trace(
+        [run("root"), run("child", "ghost"), run("grandchild", "child")], source="test", times_expected=False
+    )
     assert len(trace.runs) == 3
     assert trace.get("child").parent_id == "root"
     assert trace.get("child").metadata["orphan_of"] == "ghost"

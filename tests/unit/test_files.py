@@ -34,10 +34,15 @@ def ls_run(rid: str, parent: str | None, trace: str = "t1", **extra: Any) -> dic
 
 RUNS = [
     ls_run("t1", None, dotted_order="1"),
-    ls_run("llm", "t1", run_type="llm", dotted_order="1.1",
-           extra={"metadata": {"ls_model_name": "gpt-4.1"}},
-           outputs={"usage_metadata": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}},
-           events=[{"name": "new_token"}, {"name": "start"}]),
+    ls_run(
+        "llm",
+        "t1",
+        run_type="llm",
+        dotted_order="1.1",
+        extra={"metadata": {"ls_model_name": "gpt-4.1"}},
+        outputs={"usage_metadata": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}},
+        events=[{"name": "new_token"}, {"name": "start"}],
+    ),
     ls_run("tool", "t1", run_type="tool", dotted_order="1.2", error="HTTP 503"),
 ]
 
@@ -54,7 +59,10 @@ def test_langsmith_list_jsonl_and_gzip(tmp_path: Path, jsonl: bool, gz: bool) ->
 
 
 def test_langsmith_nested_child_runs(tmp_path: Path) -> None:
-    nested = {**RUNS[0], "child_runs": [{**RUNS[1], "parent_run_id": None, "child_runs": [ls_run("deep", None)]}, RUNS[2]]}
+    nested = {
+        **RUNS[0],
+        "child_runs": [{**RUNS[1], "parent_run_id": None, "child_runs": [ls_run("deep", None)]}, RUNS[2]],
+    }
     trace = load_trace_file(write(tmp_path, "nested.json", nested))
     assert [r.id for r in trace.runs] == ["t1", "llm", "deep", "tool"]
     assert trace.get("deep").parent_id == "llm"
@@ -64,7 +72,7 @@ def test_runs_of_several_traces_give_several_traces(tmp_path: Path) -> None:
     path = write(tmp_path, "two.json", [*RUNS, ls_run("t2", None, trace="t2"), ls_run("x", "t2", trace="t2")])
     traces = load_trace_files(path)
     assert sorted(t.id for t in traces) == ["t1", "t2"]
-    with pytest.raises(TraceFormatError, match="holds 2 traces.*--trace-id"):
+    with pytest.raises(TraceFormatError, match=r"holds 2 traces.*--trace-id"):
         load_trace_file(path)
     assert load_trace_file(path, trace_id="x").id == "t2"
     with pytest.raises(TraceNotFound):
@@ -80,7 +88,7 @@ def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
     jsonl.write_text(json.dumps(RUNS[0]) + "\n" + json.dumps(RUNS[1]) + "\n{oops\n")
     with pytest.raises(TraceFormatError, match="line 3"):
         load_trace_file(jsonl)
-    with pytest.raises(TraceFormatError, match="Unknown trace format.*keys foo"):
+    with pytest.raises(TraceFormatError, match=r"Unknown trace format.*keys foo"):
         load_trace_file(write(tmp_path, "odd.json", {"foo": 1}))
     (tmp_path / "empty.json").write_text("  ")
     with pytest.raises(TraceFormatError, match="empty"):
@@ -96,12 +104,22 @@ def test_otlp_openinference_from_the_real_sdk(tmp_path: Path) -> None:
     assert detect_format(data) == "otlp"
     trace = load_trace_file(write(tmp_path, "otlp.json", data))
     assert [(r.name, r.run_type) for r in trace.runs] == [
-        ("agent", "agent"), ("ChatCompletion", "llm"), ("search_docs", "tool"), ("ChatCompletion", "llm")
+        ("agent", "agent"),
+        ("ChatCompletion", "llm"),
+        ("search_docs", "tool"),
+        ("ChatCompletion", "llm"),
     ]
     llm = trace.runs[1]
     assert (llm.model, llm.prompt_tokens, llm.completion_tokens, llm.total_tokens) == ("gpt-4.1-mini", 512, 24, 536)
-    assert llm.inputs["messages"][0] == {"role": "system", "content": "You are DocsBot. Search the docs before answering."}
-    assert llm.outputs == {"messages": [{"role": "assistant", "tool_calls": [{"name": "search_docs", "arguments": {"query": "rotate API key"}}]}]}
+    assert llm.inputs["messages"][0] == {
+        "role": "system",
+        "content": "You are DocsBot. Search the docs before answering.",
+    }
+    assert llm.outputs == {
+        "messages": [
+            {"role": "assistant", "tool_calls": [{"name": "search_docs", "arguments": {"query": "rotate API key"}}]}
+        ]
+    }
     tool = trace.runs[2]
     assert tool.status == "error" and tool.error and "timed out after 30s" in tool.error
     assert tool.inputs == {"arguments": {"query": "rotate API key"}}
@@ -126,14 +144,24 @@ def test_nested_span_trees_as_benchmarks_publish_them(tmp_path: Path) -> None:
         "trace_id": "abc",
         "spans": [
             {
-                "span_id": "s1", "parent_span_id": None, "span_name": "main", "timestamp": "2025-03-19T16:45:07.000Z",
-                "duration": "PT12.5S", "status_code": "Unset",
+                "span_id": "s1",
+                "parent_span_id": None,
+                "span_name": "main",
+                "timestamp": "2025-03-19T16:45:07.000Z",
+                "duration": "PT12.5S",
+                "status_code": "Unset",
                 "span_attributes": {"openinference.span.kind": "CHAIN", "input.value": "task"},
                 "child_spans": [
-                    {"span_id": "s2", "span_name": "LiteLLMModel.__call__", "timestamp": "2025-03-19T16:45:08Z",
-                     "duration": "PT2S", "status_code": "Error", "status_message": "context length exceeded",
-                     "span_attributes": {"openinference.span.kind": "LLM", "llm.token_count.prompt": 128000},
-                     "child_spans": []},
+                    {
+                        "span_id": "s2",
+                        "span_name": "LiteLLMModel.__call__",
+                        "timestamp": "2025-03-19T16:45:08Z",
+                        "duration": "PT2S",
+                        "status_code": "Error",
+                        "status_message": "context length exceeded",
+                        "span_attributes": {"openinference.span.kind": "LLM", "llm.token_count.prompt": 128000},
+                        "child_spans": [],
+                    },
                 ],
             }
         ],
@@ -149,17 +177,27 @@ def test_openai_chat_transcript_tool_calls_become_tool_runs(tmp_path: Path) -> N
     messages = [
         {"role": "system", "content": "You are a helpful agent."},
         {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-            {"id": "c2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+                {"id": "c2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "Error: 401 Unauthorized"},
         {"role": "assistant", "content": "Sorry, I could not get the weather."},
     ]
     trace = load_trace_file(write(tmp_path, "chat.json", {"messages": messages, "id": "conv-1"}))
     assert trace.source == "file:chat" and trace.id == "conv-1"
     kinds = [(r.run_type, r.name) for r in trace.runs]
-    assert kinds == [("chain", "conversation"), ("llm", "assistant"), ("tool", "get_weather"), ("tool", "get_time"), ("llm", "assistant")]
+    assert kinds == [
+        ("chain", "conversation"),
+        ("llm", "assistant"),
+        ("tool", "get_weather"),
+        ("tool", "get_time"),
+        ("llm", "assistant"),
+    ]
     weather = trace.runs[2]
     assert weather.inputs == {"city": "Paris"} and weather.outputs == {"output": "Error: 401 Unauthorized"}
     assert trace.runs[3].status == "pending"
@@ -184,14 +222,19 @@ def test_refinery_format_round_trips(tmp_path: Path) -> None:
 
 def test_history_log_keeps_agents_and_hides_labels(tmp_path: Path) -> None:
     data = {
-        "question": "How many?", "question_ID": "q1", "ground_truth": "8", "is_correct": False,
+        "question": "How many?",
+        "question_ID": "q1",
+        "ground_truth": "8",
+        "is_correct": False,
         "history": [
             {"role": "assistant", "name": "Planner", "content": "plan"},
             {"role": "Orchestrator (thought)", "content": "think"},
             {"role": "WebSurfer", "content": "searched"},
         ],
         "system_prompt": {"Planner": "You plan."},
-        "mistake_agent": "WebSurfer", "mistake_step": "2", "mistake_reason": "bad query",
+        "mistake_agent": "WebSurfer",
+        "mistake_step": "2",
+        "mistake_reason": "bad query",
     }
     trace = load_trace_file(write(tmp_path, "h.json", data))
     assert [r.agent for r in trace.runs[1:]] == ["Planner", "Orchestrator", "WebSurfer"]

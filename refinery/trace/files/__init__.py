@@ -60,7 +60,9 @@ def read_json_document(path: Path) -> Any:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise TraceNotFound(f"Trace file {path} does not exist.", hint="Check the path (globs are expanded by the action).") from None
+        raise TraceNotFound(
+            f"Trace file {path} does not exist.", hint="Check the path (globs are expanded by the action)."
+        ) from None
     except IsADirectoryError:
         raise TraceFormatError(f"{path} is a directory.", hint="Give a trace file.") from None
     if raw[:2] == b"\x1f\x8b":
@@ -147,7 +149,9 @@ def load_trace_file(path: str | Path, fmt: str = "auto", trace_id: str | None = 
         for trace in traces:
             if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):
                 return trace
-        raise TraceNotFound(f"Trace {trace_id} is not in {path}.", hint=f"It holds: {', '.join(t.id for t in traces[:10])}.")
+        raise TraceNotFound(
+            f"Trace {trace_id} is not in {path}.", hint=f"It holds: {', '.join(t.id for t in traces[:10])}."
+        )
     if len(traces) > 1:
         raise TraceFormatError(
             f"{path} holds {len(traces)} traces.",

@@ -21,7 +21,11 @@ _ROLE_AGENT = re.compile(r"^\s*([^()]+?)\s*(?:\(.*\))?\s*$")
 def _text(content: Any) -> Any:
     """Flatten OpenAI content parts to text where they are text."""
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text")]
+        texts = [
+            p.get("text")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text")
+        ]
         if len(texts) == len(content):
             return "\n".join(str(t) for t in texts)
     return content
@@ -100,7 +104,7 @@ def load_chat(data: Any) -> list[Trace]:
             for call in msg.get("tool_calls") or []:
                 fn = call.get("function") or {}
                 call_id = str(call.get("id") or f"{llm_id}:call{len(calls)}")
-                run = {
+                run: RunDraft = {
                     "id": f"{trace_id}:tool:{call_id}",
                     "parent_id": root_id,
                     "name": str(fn.get("name") or "tool"),
@@ -115,8 +119,10 @@ def load_chat(data: Any) -> list[Trace]:
             continue
         if role == "tool":
             call_id = str(msg.get("tool_call_id") or "")
-            run = calls.get(call_id)
-            if run is None or run["outputs"] is not None:
+            found = calls.get(call_id)
+            if found is not None and found["outputs"] is None:
+                run = found
+            else:
                 unmatched.append(f"message {index}")
                 run = {
                     "id": f"{trace_id}:m{index:05d}",
@@ -147,11 +153,20 @@ def load_chat(data: Any) -> list[Trace]:
     unanswered = [r["id"] for r in calls.values() if r["outputs"] is None]
     if unanswered:
         warnings.append(
-            TraceWarning(code="unanswered_tool_call", message="Tool calls with no result in the transcript.", run_ids=unanswered[:5], count=len(unanswered))
+            TraceWarning(
+                code="unanswered_tool_call",
+                message="Tool calls with no result in the transcript.",
+                run_ids=unanswered[:5],
+                count=len(unanswered),
+            )
         )
     if unmatched:
         warnings.append(
-            TraceWarning(code="unmatched_tool_result", message="Tool results that match no call became their own runs.", count=len(unmatched))
+            TraceWarning(
+                code="unmatched_tool_result",
+                message="Tool results that match no call became their own runs.",
+                count=len(unmatched),
+            )
         )
     root: RunDraft = {
         "id": root_id,
@@ -162,14 +177,23 @@ def load_chat(data: Any) -> list[Trace]:
         "metadata": {"system_prompt": system} if system else {},
     }
     return [
-        assemble_trace([root, *drafts], source="file:chat", trace_id=root_id, times_expected=False, warnings=warnings, metadata=meta)
+        assemble_trace(
+            [root, *drafts],
+            source="file:chat",
+            trace_id=root_id,
+            times_expected=False,
+            warnings=warnings,
+            metadata=meta,
+        )
     ]
 
 
 def is_history(data: Any) -> bool:
     """A multi-agent log: an object with a ``history`` list of messages."""
-    return isinstance(data, dict) and isinstance(data.get("history"), list) and all(
-        isinstance(m, dict) and ("content" in m or "role" in m) for m in data["history"]
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("history"), list)
+        and all(isinstance(m, dict) and ("content" in m or "role" in m) for m in data["history"])
     )
 
 
@@ -186,7 +210,8 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
     """One trace from a multi-agent ``history`` log; each message is a step run."""
     trace_id = str(data.get("question_ID") or data.get("id") or "history")
     root_id = trace_id
-    prompts = data.get("system_prompt") if isinstance(data.get("system_prompt"), dict) else {}
+    raw_prompts = data.get("system_prompt")
+    prompts: dict[str, Any] = raw_prompts if isinstance(raw_prompts, dict) else {}
     drafts: list[RunDraft] = [
         {
             "id": root_id,
@@ -210,7 +235,11 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
                 "run_type": "agent",
                 "inputs": inputs,
                 "outputs": {"content": msg.get("content")},
-                "metadata": {"step": step, "role": msg.get("role"), **({"name": msg["name"]} if msg.get("name") else {})},
+                "metadata": {
+                    "step": step,
+                    "role": msg.get("role"),
+                    **({"name": msg["name"]} if msg.get("name") else {}),
+                },
             }
         )
     feedback = []

@@ -136,14 +136,14 @@ def load_langsmith(data: Any) -> list[Trace]:
         warnings = []
         if skipped:
             warnings.append(
-                TraceWarning(code="skipped_record", message=f"{skipped} non-object records were ignored.", count=skipped)
+                TraceWarning(
+                    code="skipped_record", message=f"{skipped} non-object records were ignored.", count=skipped
+                )
             )
         tid = None if trace_id == "_" else trace_id
         root_ids = {d["id"] for d in drafts}
         feedback = [
-            feedback_from_langsmith(f)
-            for f in feedback_items
-            if str(f.get("run_id")) in root_ids or len(groups) == 1
+            feedback_from_langsmith(f) for f in feedback_items if str(f.get("run_id")) in root_ids or len(groups) == 1
         ]
         trace = assemble_trace(
             drafts,

@@ -230,7 +230,9 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
             continue
         event_attrs = _attributes(event.get("attributes") or event.get("event_attributes"))
         name_ = event.get("name") or event.get("event_name")
-        events.append({"name": name_, "time": str(event.get("timeUnixNano") or event.get("timestamp") or ""), **event_attrs})
+        events.append(
+            {"name": name_, "time": str(event.get("timeUnixNano") or event.get("timestamp") or ""), **event_attrs}
+        )
         if name_ == "exception":
             text = ": ".join(str(event_attrs[k]) for k in ("exception.type", "exception.message") if event_attrs.get(k))
             stack = str(event_attrs.get("exception.stacktrace") or "")
@@ -246,17 +248,15 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
                 parts.append(part)
         error = "\n".join(parts).strip() or "span status ERROR"
 
-    metadata = {
-        k: v
-        for k, v in attrs.items()
-        if not any(k == p or k.startswith(p) for p in _CONSUMED_PREFIXES)
-    }
+    metadata = {k: v for k, v in attrs.items() if not any(k == p or k.startswith(p) for p in _CONSUMED_PREFIXES)}
     if resource:
         metadata["resource"] = resource
     for key in ("kind", "span_kind", "service_name"):
         if span.get(key) not in (None, ""):
             metadata[f"otel.{key}"] = span[key]
-    prompt_tokens = _first_present(attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+    prompt_tokens = _first_present(
+        attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"
+    )
     completion_tokens = _first_present(
         attrs, "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"
     )
@@ -321,7 +321,10 @@ def is_otlp(data: Any) -> bool:
         return bool(data) and all(isinstance(d, dict) and "resourceSpans" in d for d in data)
     return isinstance(data, dict) and (
         "resourceSpans" in data
-        or (isinstance(data.get("spans"), list) and any(isinstance(s, dict) and ("span_id" in s or "spanId" in s) for s in data["spans"]))
+        or (
+            isinstance(data.get("spans"), list)
+            and any(isinstance(s, dict) and ("span_id" in s or "spanId" in s) for s in data["spans"])
+        )
     )
 
 

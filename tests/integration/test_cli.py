@@ -1,0 +1,136 @@
+"""The CLI end to end: in-process through click, and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from refinery.cli import cli
+from tests.fakes.langsmith_api import FakeLangSmith
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, args, env=env or {}, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ls_env(fake: FakeLangSmith) -> dict[str, str]:
+    return {"LANGSMITH_API_KEY": fake.api_key, "LANGSMITH_ENDPOINT": fake.url}
+
+
+def test_fetch_then_show_round_trip(tmp_path: Path, fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    out = tmp_path / "trace.json"
+    code, _, err = invoke(["fetch", "--trace-id", recorded["rate_limited"], "--out", str(out)], ls_env(fake_langsmith))
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert data["id"] == recorded["rate_limited"] and len(data["runs"]) == 5
+
+    code, stdout, _ = invoke(["show", str(out), "--no-color"])
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"trace {recorded['rate_limited']}  (langsmith, 5 runs, 4 errored")
+    tool_line = next(i for i, line in enumerate(lines) if "search_flights" in line)
+    assert lines[tool_line].startswith("      tool      search_flights  [error]")  # depth 3
+    assert "! tests.fakes.agents.ToolError: HTTP 429 Too Many Requests" in lines[tool_line + 1]
+    assert any("ChatOpenAI  [success]" in line and "412+38 tok" in line for line in lines)
+
+
+def test_fetch_raw_writes_langsmith_records_that_load_back(
+    tmp_path: Path, fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    code, stdout, _ = invoke(["fetch", "--trace-id", recorded["wrong_answer"], "--raw"], ls_env(fake_langsmith))
+    assert code == 0
+    raw = json.loads(stdout)
+    assert {"runs", "feedback", "example"} <= raw.keys()
+    assert raw["runs"][0]["dotted_order"] and raw["feedback"][0]["key"] == "correctness"
+    path = tmp_path / "raw.json"
+    path.write_text(stdout)
+    code, stdout, _ = invoke(["show", str(path), "--no-color"])
+    assert code == 0 and "feedback correctness=0" in stdout
+
+
+def test_show_by_trace_id_from_langsmith(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    code, stdout, _ = invoke(
+        ["show", "--trace-id", recorded["looping"], "--no-color", "--max-depth", "1"], ls_env(fake_langsmith)
+    )
+    assert code == 0
+    assert stdout.count("lookup_booking") == 0  # depth 2, hidden
+    code, stdout, _ = invoke(["show", "--trace-id", recorded["looping"], "--no-color"], ls_env(fake_langsmith))
+    assert stdout.count("lookup_booking") == 4
+
+
+def test_select_table_and_json(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    env = {**ls_env(fake_langsmith), "LANGSMITH_PROJECT": "refinery-fixtures"}
+    code, stdout, _ = invoke(["select", "--feedback-key", "correctness", "--max-score", "0.5", "--json"], env)
+    assert code == 0
+    selected = json.loads(stdout)
+    assert [s["trace_id"] for s in selected] == [recorded["wrong_answer"], recorded["rate_limited"]]
+    code, stdout, _ = invoke(["select", "--experiment", "refinery-fixtures", "--max-traces", "1"], env)
+    assert code == 0
+    assert stdout.splitlines()[0].startswith("TRACE ID") and recorded["rate_limited"] in stdout
+    code, stdout, _ = invoke(["select", "--project", "nope"], env)
+    assert code == 1 and stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args,env,code,message",
+    [
+        (["fetch", "--trace-id", "x"], {}, 2, "LANGSMITH_API_KEY"),
+        (["show"], {}, 2, "Give a trace FILE or --trace-id"),
+        (["show", "missing.json"], {}, 1, "does not exist"),
+        (["select"], {}, 2, "--project"),
+        (["select", "--since", "someday", "--trace-file", "x.json"], {}, 2, "--since"),
+        (["select", "--max-traces", "0", "--trace-file", "x.json"], {}, 2, "option --max-traces"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(args: list[str], env: dict[str, str], code: int, message: str) -> None:
+    exit_code, _, stderr = invoke(args, env)
+    assert exit_code == code
+    assert stderr.startswith("error: ") and message in stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    code, _, stderr = invoke(["--debug", "show", str(bad)])
+    assert code == 1 and "Traceback" in stderr and "TraceFormatError" in stderr
+
+
+def test_select_from_a_local_file(tmp_path: Path) -> None:
+    runs = [
+        {"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"},
+        {
+            "id": "b",
+            "trace_id": "b",
+            "name": "bad",
+            "run_type": "chain",
+            "start_time": "2026-01-02T00:00:00Z",
+            "error": "boom",
+        },
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs))
+    code, stdout, _ = invoke(["select", "--trace-file", str(path), "--json"])
+    assert code == 0 and [s["trace_id"] for s in json.loads(stdout)] == ["b"]
+
+
+def test_python_dash_m_and_no_traceback_in_a_real_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "refinery", "fetch", "--trace-id", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: A key is needed to read traces from LangSmith")
+    done = subprocess.run([sys.executable, "-m", "refinery", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("refinery, version ")

@@ -1,0 +1,148 @@
+"""The real langsmith SDK against the fake LangSmith API on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from langsmith.run_trees import RunTree
+
+from refinery.cli import build_langsmith_source
+from refinery.errors import SourceError, TraceFetchError, TraceNotFound
+from refinery.settings import load_settings
+from refinery.trace.langsmith import LangSmithSource
+from refinery.trace.source import SelectionCriteria
+from tests.fakes import agents
+from tests.fakes.langsmith_api import FakeLangSmith
+
+
+def source_for(
+    fake: FakeLangSmith, *, key: str | None = None, allow_partial: bool = False, retries: int = 2
+) -> LangSmithSource:
+    settings = load_settings(
+        {
+            "LANGSMITH_API_KEY": key or fake.api_key,
+            "LANGSMITH_ENDPOINT": fake.url,
+            "LANGSMITH_PROJECT": agents.PROJECT,
+        },
+        {"langsmith_max_retries": retries},
+    )
+    source = build_langsmith_source(settings, allow_partial=allow_partial)
+    assert isinstance(source, LangSmithSource)
+    return source
+
+
+def test_fetch_by_trace_id_or_any_run_id(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    source = source_for(fake_langsmith)
+    trace = source.fetch_trace(recorded["rate_limited"])
+    names = [r.name for r in trace.runs]
+    assert names == ["eval_case", "travel_agent", "plan_and_search", "ChatOpenAI", "search_flights"]
+    assert trace.source == "langsmith" and trace.id == recorded["rate_limited"]
+    tool = trace.runs[-1]
+    assert tool.run_type == "tool" and tool.status == "error" and "429" in (tool.error or "")
+    assert trace.path(tool.id)[0].id == trace.root.id
+    llm = trace.runs[3]
+    assert (llm.model, llm.prompt_tokens, llm.completion_tokens) == (agents.MODEL, 412, 38)
+    assert trace.url and trace.url.endswith(f"/r/{trace.root.id}?trace_id={trace.root.id}")
+    assert trace.warnings == [] and not trace.partial
+
+    same = source.fetch_trace(tool.id)  # a child run id finds its whole trace
+    assert [r.id for r in same.runs] == [r.id for r in trace.runs]
+
+
+def test_feedback_and_reference_outputs(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    trace = source_for(fake_langsmith).fetch_trace(recorded["wrong_answer"])
+    [feedback] = trace.feedback
+    assert (feedback.key, feedback.score) == ("correctness", 0.0)
+    assert feedback.comment and "computed 71% instead of 17%" in feedback.comment
+    assert trace.reference_outputs == {"answer": "397.8"}
+    assert trace.metadata["example_inputs"] == {"question": "What is 17% of 2,340?"}
+
+
+def _big_trace(fake: FakeLangSmith, n_children: int) -> str:
+    client = agents.sdk_client(fake.url, fake.api_key)
+    root = RunTree(name="big", run_type="chain", inputs={}, project_name=agents.PROJECT, ls_client=client)
+    root.post()
+    for i in range(n_children):
+        child = root.create_child(name=f"step{i}", run_type="tool", inputs={"i": i})
+        child.end(outputs={"ok": i})
+        child.post()
+    root.end(outputs={})
+    root.patch()
+    client.flush()
+    return str(root.id)
+
+
+def test_pages_through_cursors_never_asking_more_than_100(fake_langsmith: FakeLangSmith) -> None:
+    trace_id = _big_trace(fake_langsmith, 250)
+    trace = source_for(fake_langsmith).fetch_trace(trace_id)
+    assert len(trace.runs) == 251
+    assert [r.name for r in trace.runs[1:4]] == ["step0", "step1", "step2"]
+    queries = [body for method, path, body in fake_langsmith.requests if path.startswith("/runs/query")]
+    assert len(queries) == 3
+    assert [q.get("cursor") for q in queries] == [None, "100", "200"]
+    assert all(q.get("limit") is None or q["limit"] <= 100 for q in queries)
+
+
+def test_429_with_retry_after_is_retried_by_the_sdk(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    fake_langsmith.fail("POST", "^/runs/query$", 429, times=2, Retry_After="0")
+    trace = source_for(fake_langsmith, retries=3).fetch_trace(recorded["looping"])
+    assert len(trace.runs) == 11
+    queries = [p for m, p, _ in fake_langsmith.requests if p.startswith("/runs/query")]
+    assert len(queries) == 3  # two refusals, then the answer
+
+
+def test_persistent_429_is_a_clear_error(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    fake_langsmith.fail("GET", "^/runs/", 429, times=10, Retry_After="0")
+    with pytest.raises(SourceError, match=r"rate-limiting.*429.*retries"):
+        source_for(fake_langsmith, retries=1).fetch_trace(recorded["looping"])
+
+
+def test_a_fetch_that_breaks_midway_is_an_error_unless_partial_is_allowed(
+    fake_langsmith: FakeLangSmith,
+) -> None:
+    trace_id = _big_trace(fake_langsmith, 150)
+    fake_langsmith.fail("POST", "^/runs/query$", 400, times=1, after=1)
+    with pytest.raises(TraceFetchError, match=r"stopped after 100 runs.*--allow-partial"):
+        source_for(fake_langsmith, retries=0).fetch_trace(trace_id)
+    fake_langsmith.fail("POST", "^/runs/query$", 400, times=1, after=1)
+    trace = source_for(fake_langsmith, retries=0, allow_partial=True).fetch_trace(trace_id)
+    assert trace.partial
+    assert len(trace.runs) == 100
+    assert trace.warnings[0].code == "partial"
+
+
+def test_wrong_key_and_unknown_run(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    with pytest.raises(SourceError, match="LANGSMITH_API_KEY"):
+        source_for(fake_langsmith, key="lsv2_wrong").fetch_trace(recorded["looping"])
+    with pytest.raises(TraceNotFound):
+        source_for(fake_langsmith).fetch_trace("00000000-0000-4000-8000-000000000000")
+
+
+def test_unreachable_endpoint_names_the_setting() -> None:
+    settings = load_settings(
+        {"LANGSMITH_API_KEY": "k", "LANGSMITH_ENDPOINT": "http://127.0.0.1:9"}, {"langsmith_max_retries": 0}
+    )
+    with pytest.raises(SourceError, match="LANGSMITH_ENDPOINT"):
+        build_langsmith_source(settings).fetch_trace("00000000-0000-4000-8000-000000000001")
+
+
+def test_select_failing_errors_and_low_feedback_newest_first(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    source = source_for(fake_langsmith)
+    only_errors = source.select_failing(SelectionCriteria(limit=10))
+    assert [s.trace_id for s in only_errors] == [recorded["rate_limited"]]
+    assert only_errors[0].reasons[0].startswith("error: ToolError")
+
+    both = source.select_failing(SelectionCriteria(feedback_key="correctness", max_score=0.5, limit=10))
+    assert [s.trace_id for s in both] == [recorded["wrong_answer"], recorded["rate_limited"]]
+    assert "correctness=0 ≤ 0.5" in both[0].reasons[0] and "17%" in both[0].reasons[0]
+    starts = [s.start_time for s in both]
+    assert starts == sorted(starts, reverse=True)
+
+    assert len(source.select_failing(SelectionCriteria(feedback_key="correctness", limit=1))) == 1
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert source.select_failing(SelectionCriteria(since=future, limit=10)) == []
+    stricter = source.select_failing(SelectionCriteria(feedback_key="correctness", max_score=-1, limit=10))
+    assert [s.trace_id for s in stricter] == [recorded["rate_limited"]]
