@@ -48,7 +48,9 @@ def bench_load(sizes: list[int]) -> list[dict[str, float]]:
             result["size"] = size
             result["file_mb"] = path.stat().st_size / 1e6
             rows.append(result)
-    print(f"{'runs':>8} {'file MB':>8} {'load s':>8} {'peak RSS MB':>12}   goal at 25,000: ≤{LOAD_GOAL_S:g} s, ≤{LOAD_GOAL_MB:g} MB")
+    print(
+        f"{'runs':>8} {'file MB':>8} {'load s':>8} {'peak RSS MB':>12}   goal at 25,000: ≤{LOAD_GOAL_S:g} s, ≤{LOAD_GOAL_MB:g} MB"
+    )
     for row in rows:
         print(f"{int(row['size']):>8} {row['file_mb']:>8.1f} {row['seconds']:>8.2f} {row['peak_mb']:>12.0f}")
     return rows

@@ -13,10 +13,32 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-_WORDS = (
-    "search result flight fare booking policy refund customer agent tool query answer "
-    "context document page price date city airport status error retry plan step"
-).split()
+_WORDS = [
+    "search",
+    "result",
+    "flight",
+    "fare",
+    "booking",
+    "policy",
+    "refund",
+    "customer",
+    "agent",
+    "tool",
+    "query",
+    "answer",
+    "context",
+    "document",
+    "page",
+    "price",
+    "date",
+    "city",
+    "airport",
+    "status",
+    "error",
+    "retry",
+    "plan",
+    "step",
+]
 
 
 def _text(rng: random.Random, words: int) -> str:
@@ -56,29 +78,58 @@ def synthetic_runs(n_runs: int, seed: int = 7) -> list[dict[str, Any]]:
         turn_order = f"{root_order}.{stamp(t, turn_id)}"
         runs.append(
             {
-                "id": turn_id, "trace_id": trace_id, "parent_run_id": trace_id, "dotted_order": turn_order,
-                "name": "agent_turn", "run_type": "chain", "start_time": t.isoformat(),
+                "id": turn_id,
+                "trace_id": trace_id,
+                "parent_run_id": trace_id,
+                "dotted_order": turn_order,
+                "name": "agent_turn",
+                "run_type": "chain",
+                "start_time": t.isoformat(),
                 "end_time": (t + timedelta(milliseconds=35)).isoformat(),
-                "inputs": {"turn": turn}, "outputs": {"done": False},
+                "inputs": {"turn": turn},
+                "outputs": {"done": False},
             }
         )
         llm_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         tool_name = rng.choice(["search", "lookup_booking", "get_fare", "calculator"])
         runs.append(
             {
-                "id": llm_id, "trace_id": trace_id, "parent_run_id": turn_id,
-                "dotted_order": f"{turn_order}.{stamp(t, llm_id)}", "name": "ChatOpenAI", "run_type": "llm",
-                "start_time": t.isoformat(), "end_time": (t + timedelta(milliseconds=20)).isoformat(),
-                "inputs": {"messages": [
-                    {"role": "system", "content": "You are TravelBot. " + _text(rng, 60)},
-                    {"role": "user", "content": _text(rng, 80)},
-                ]},
+                "id": llm_id,
+                "trace_id": trace_id,
+                "parent_run_id": turn_id,
+                "dotted_order": f"{turn_order}.{stamp(t, llm_id)}",
+                "name": "ChatOpenAI",
+                "run_type": "llm",
+                "start_time": t.isoformat(),
+                "end_time": (t + timedelta(milliseconds=20)).isoformat(),
+                "inputs": {
+                    "messages": [
+                        {"role": "system", "content": "You are TravelBot. " + _text(rng, 60)},
+                        {"role": "user", "content": _text(rng, 80)},
+                    ]
+                },
                 "outputs": {
-                    "choices": [{"message": {"role": "assistant", "content": _text(rng, 40), "tool_calls": [
-                        {"id": f"call_{turn}", "type": "function",
-                         "function": {"name": tool_name, "arguments": json.dumps({"q": _text(rng, 6)})}}
-                    ]}, "finish_reason": "tool_calls"}],
-                    "usage_metadata": {"input_tokens": 900 + turn % 400, "output_tokens": 60, "total_tokens": 960 + turn % 400},
+                    "choices": [
+                        {
+                            "message": {
+                                "role": "assistant",
+                                "content": _text(rng, 40),
+                                "tool_calls": [
+                                    {
+                                        "id": f"call_{turn}",
+                                        "type": "function",
+                                        "function": {"name": tool_name, "arguments": json.dumps({"q": _text(rng, 6)})},
+                                    }
+                                ],
+                            },
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                    "usage_metadata": {
+                        "input_tokens": 900 + turn % 400,
+                        "output_tokens": 60,
+                        "total_tokens": 960 + turn % 400,
+                    },
                 },
                 "extra": {"metadata": {"ls_model_name": "gpt-4.1-mini"}},
             }
@@ -88,9 +139,14 @@ def synthetic_runs(n_runs: int, seed: int = 7) -> list[dict[str, Any]]:
         failed = turn % 50 == 49
         runs.append(
             {
-                "id": tool_id, "trace_id": trace_id, "parent_run_id": turn_id,
-                "dotted_order": f"{turn_order}.{stamp(t2, tool_id)}", "name": tool_name, "run_type": "tool",
-                "start_time": t2.isoformat(), "end_time": (t2 + timedelta(milliseconds=12)).isoformat(),
+                "id": tool_id,
+                "trace_id": trace_id,
+                "parent_run_id": turn_id,
+                "dotted_order": f"{turn_order}.{stamp(t2, tool_id)}",
+                "name": tool_name,
+                "run_type": "tool",
+                "start_time": t2.isoformat(),
+                "end_time": (t2 + timedelta(milliseconds=12)).isoformat(),
                 "inputs": {"q": _text(rng, 6)},
                 "outputs": None if failed else {"output": json.dumps({"results": [_text(rng, 30) for _ in range(4)]})},
                 "error": "RateLimitError: HTTP 429 Too Many Requests" if failed else None,
