@@ -256,6 +256,116 @@ def show(
                 out.line(f"{indent}  ! {line.error}", style="red")
 
 
+@cli.command()
+@click.option("--trace-file", type=click.Path(), help="A local trace file (any supported format, .gz ok).")
+@click.option("--trace-id", help="A LangSmith trace or run id (or one trace of a multi-trace --trace-file).")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Format of --trace-file."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="refinery-out",
+    show_default=True,
+    help="Where to write.",
+)
+@click.option("--offline", is_flag=True, help="Triage only, even when a model key is set.")
+@click.option(
+    "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before anything is written or sent."
+)
+@click.option("--redact-pii", is_flag=True, help="Also redact email addresses and phone numbers.")
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also redact matches of REGEX (repeatable).",
+)
+@click.option(
+    "--expectations",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file describing what the agent should have done.",
+)
+@click.option("--assertion", help="The failing test's assertion message.")
+@click.option(
+    "--max-score", type=float, default=None, help="Feedback at or below this score is an eval gap (default 0.5)."
+)
+@click.option(
+    "--field-cap",
+    type=click.IntRange(min=200),
+    default=4_000,
+    show_default=True,
+    help="Characters kept per field in the documents.",
+)
+@click.option(
+    "--doc-budget",
+    type=click.IntRange(min=10_000),
+    default=1_500_000,
+    show_default=True,
+    help="Characters per document.",
+)
+@click.option("--allow-partial", is_flag=True, help="Analyse a trace whose runs could not all be fetched.")
+@click.pass_context
+def analyze(
+    ctx: click.Context,
+    trace_file: str | None,
+    trace_id: str | None,
+    fmt: str,
+    out_dir: str,
+    offline: bool,
+    redact: bool,
+    redact_pii: bool,
+    redact_patterns: tuple[str, ...],
+    expectations: str | None,
+    assertion: str | None,
+    max_score: float | None,
+    field_cap: int,
+    doc_budget: int,
+    allow_partial: bool,
+) -> None:
+    """Analyse a failing trace and write report.md, triage.json and the documents."""
+    from refinery.documents.render import RenderOptions
+    from refinery.pipeline import PrepareOptions, prepare, write_offline_artifacts
+    from refinery.report.offline import MODEL_HINT
+
+    with _errors(ctx):
+        settings = _settings(ctx)
+        trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
+        expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
+        options = PrepareOptions(
+            redact=redact,
+            redact_pii=redact_pii,
+            redact_patterns=redact_patterns,
+            known_secrets=tuple(settings.secret_values()),
+            eval_threshold=0.5 if max_score is None else max_score,
+            render=RenderOptions(
+                field_cap=field_cap,
+                doc_budget=doc_budget,
+                expectations=expectations_text,
+                expectations_name=Path(expectations).name if expectations else None,
+                assertion=assertion,
+            ),
+        )
+        prepared = prepare(trace, options)
+        has_key = settings.openai_api_key is not None and not offline
+        note = (
+            MODEL_HINT
+            if not has_key
+            else "The four-stage model diagnosis is not available in this version; this is the triage report."
+        )
+        artifacts = write_offline_artifacts(prepared, Path(out_dir), model_note=note)
+        origin = prepared.triage.origin
+        click.echo(f"wrote {artifacts.report} ({len(prepared.triage.findings)} findings)")
+        if origin:
+            agent = f" by {origin.agent}" if origin.agent else ""
+            click.echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
+        for note_text in prepared.documents.notes:
+            click.echo(f"note: {note_text}", err=True)
+        if not has_key:
+            click.echo(MODEL_HINT)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="refinery")

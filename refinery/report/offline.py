@@ -1,0 +1,136 @@
+"""The offline report: what triage alone can tell, as Markdown for a PR comment or summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from refinery.documents.ids import run_section
+from refinery.report.mermaid import render_mermaid
+from refinery.report.sanitize import inline_code, table_cell
+from refinery.trace.model import Run, Trace
+from refinery.trace.tree_view import format_duration
+from refinery.triage import TriageReport
+
+TIMELINE_ROWS = 40
+MODEL_HINT = "Set OPENAI_API_KEY (or another provider's key) to add the four-stage model diagnosis with fix hypotheses."
+
+
+@dataclass
+class ReportContext:
+    """What the report says about how it was made."""
+
+    redaction_counts: dict[str, int] = field(default_factory=dict)
+    redaction_enabled: bool = True
+    budget_notes: list[str] = field(default_factory=list)
+    model_note: str | None = MODEL_HINT
+
+
+def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
+    if len(trace.runs) <= TIMELINE_ROWS:
+        return list(trace.runs)
+    wanted = {trace.root.id, *(r.id for r in trace.children(trace.root.id)[:15])}
+    if triage.origin:
+        wanted.update(r.id for r in trace.path(triage.origin.run_id))
+    for finding in triage.findings:
+        if finding.run_id and len(wanted) < TIMELINE_ROWS:
+            wanted.add(finding.run_id)
+    return sorted((trace.get(rid) for rid in wanted), key=lambda r: r.order)[:TIMELINE_ROWS]
+
+
+def _summary(trace: Trace, triage: TriageReport) -> str:
+    parts = [f"{len(trace.runs)} runs, {len(trace.errored_runs)} errored."]
+    origin = triage.origin
+    if origin:
+        finding = next(f for f in triage.findings if f.id == origin.finding_id)
+        agent = f" (agent {inline_code(origin.agent)})" if origin.agent else ""
+        parts.append(
+            f"The failure most likely starts at **{origin.section}** {inline_code(origin.name)}{agent}: "
+            f"{finding.category.lower()}, {inline_code(finding.evidence, 160)}."
+        )
+    else:
+        parts.append("No run failed, looped or ended empty, so triage cannot name an origin step.")
+    gaps = [f for f in triage.findings if f.rule == "eval_feedback"]
+    if gaps:
+        parts.append("Evaluator verdict: " + "; ".join(inline_code(f.evidence, 140) for f in gaps[:3]) + ".")
+    return " ".join(parts)
+
+
+def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
+    """report.md for a trace analysed by triage alone."""
+    context = context or ReportContext()
+    root = trace.root
+    out = [f"# Refinery report: {inline_code(root.name, 80)}", ""]
+    meta = [f"trace {inline_code(trace.id, 80)}", trace.source]
+    if trace.project:
+        meta.append(f"project {inline_code(trace.project, 60)}")
+    out += [" · ".join(meta), "", f"**Summary.** {_summary(trace, triage)}", ""]
+
+    if triage.origin:
+        o = triage.origin
+        agent = f" · agent {inline_code(o.agent)}" if o.agent else ""
+        out += [f"**Origin step:** {o.section} {inline_code(o.name)} (step {o.step}){agent}: {o.reason}.", ""]
+
+    out += ["## Findings", ""]
+    if triage.findings:
+        out += ["| ID | Severity | Category | Run | Evidence |", "|---|---|---|---|---|"]
+        for f in triage.findings[:30]:
+            where = f"{f.section} {table_cell(f.name or '', 40)}" + (f" @{table_cell(f.agent, 30)}" if f.agent else "")
+            role = f" ({f.role})" if f.role else ""
+            out.append(f"| {f.id} | {f.severity}{role} | {f.category} | {where} | {table_cell(f.evidence)} |")
+        if len(triage.findings) > 30:
+            out.append(f"\n{len(triage.findings) - 30} more findings are in `triage.json`.")
+    else:
+        out.append("No findings.")
+    out.append("")
+
+    gaps = [f for f in triage.findings if f.group == "evaluation"]
+    out += ["## Eval gaps", ""]
+    if gaps:
+        out += [f"- **{f.id}** {table_cell(f.explanation, 200)} {inline_code(f.evidence, 240)}" for f in gaps]
+    elif trace.feedback or trace.reference_outputs:
+        out.append("Evaluator feedback and the reference output show no gap at the threshold.")
+    else:
+        out.append("No evaluator feedback or reference output came with this trace.")
+    out.append("")
+
+    out += [
+        "## Timeline",
+        "",
+        "| Step | Run | Type | Name | Status | Duration | Note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    noted = {f.run_id: f for f in reversed(triage.findings)}
+    for run in _timeline_runs(trace, triage):
+        finding = noted.get(run.id)
+        note = f"{finding.id} {finding.category}" if finding else ""
+        if triage.origin and run.id == triage.origin.run_id:
+            note = ("**origin** " + note).strip()
+        name = table_cell(run.name, 40) + (
+            f" @{table_cell(run.agent, 24)}" if run.agent and run.agent != run.name else ""
+        )
+        out.append(
+            f"| {run.order} | {run_section(run.order)} | {run.run_type} | {name} | {run.status} | "
+            f"{format_duration(run.duration_ms)} | {note} |"
+        )
+    if len(trace.runs) > TIMELINE_ROWS:
+        out.append(f"\nShowing {min(TIMELINE_ROWS, len(trace.runs))} of {len(trace.runs)} runs; all are in `trace.md`.")
+    out += ["", "## Run tree", "", "```mermaid", render_mermaid(trace, triage), "```", ""]
+
+    notes = []
+    if context.redaction_enabled:
+        counts = context.redaction_counts
+        if counts:
+            detail = ", ".join(f"{name}: {n}" for name, n in counts.items())
+            notes.append(f"Redacted {sum(counts.values())} values before writing anything ({detail}).")
+        else:
+            notes.append("Redaction was on; nothing matched.")
+    else:
+        notes.append("Redaction was **off** (`--no-redact`).")
+    notes += [f"{w.message} ({w.code}, {w.count})" for w in trace.warnings]
+    notes += context.budget_notes
+    if trace.partial:
+        notes.append("This trace is **partial**: not every run could be fetched.")
+    out += ["## Notes", ""] + [f"- {table_cell(n, 400)}" for n in notes] + [""]
+    if context.model_note:
+        out += [f"> {context.model_note}", ""]
+    return "\n".join(out)
