@@ -41,6 +41,12 @@ _WORDS = [
 ]
 
 
+SYSTEM_PROMPT = (
+    "You are TravelBot, an assistant that finds flights and fares. Use the tools to search, look up bookings and "
+    "get fares. Always cite the fare you found and never invent prices. If a tool fails, say so and stop."
+)
+
+
 def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words))
 
@@ -104,7 +110,7 @@ def synthetic_runs(n_runs: int, seed: int = 7) -> list[dict[str, Any]]:
                 "end_time": (t + timedelta(milliseconds=20)).isoformat(),
                 "inputs": {
                     "messages": [
-                        {"role": "system", "content": "You are TravelBot. " + _text(rng, 60)},
+                        {"role": "system", "content": SYSTEM_PROMPT},
                         {"role": "user", "content": _text(rng, 80)},
                     ]
                 },

@@ -301,7 +301,7 @@ def show(
 @click.option(
     "--doc-budget",
     type=click.IntRange(min=10_000),
-    default=1_500_000,
+    default=2_000_000,
     show_default=True,
     help="Characters per document.",
 )

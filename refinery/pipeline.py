@@ -12,6 +12,7 @@ from pathlib import Path
 from refinery import __version__
 from refinery.documents.redact import Redactor
 from refinery.documents.render import DocumentSet, RenderOptions, documents_manifest, render_documents
+from refinery.perf import gc_paused
 from refinery.report.mermaid import render_mermaid
 from refinery.report.offline import ReportContext, render_offline_report
 from refinery.trace.model import Trace
@@ -43,6 +44,11 @@ class Prepared:
 
 def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
     """Redact first, so that triage evidence and documents only ever see redacted text."""
+    with gc_paused():
+        return _prepare(trace, options)
+
+
+def _prepare(trace: Trace, options: PrepareOptions | None) -> Prepared:
     options = options or PrepareOptions()
     counts: dict[str, int] = {}
     if options.redact:

@@ -91,18 +91,49 @@ _ERROR_CLASSES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ]
 ]
-_OUTPUT_FAILURE = re.compile(
-    r"\b(?:HTTP|status(?:[ _]code)?|error code)\b\W{0,4}(?P<code>[45]\d\d)\b"
-    r"|\b(?P<code2>[45]\d\d)\s+(?:Too Many Requests|Unauthorized|Forbidden|Not Found|Internal Server Error|Bad Gateway|"
-    r"Service Unavailable|Gateway Timeout|Bad Request|Request Timeout)\b"
-    r"|rate.?limit(?:ed| exceeded| reached)"
-    r"|Traceback \(most recent call last\)"
-    r"|exitcode: [1-9]\d*"
-    r"|\bexecution failed\b"
-    r"|\btimed out\b"
-    r"|^\s*\w*(?:Error|Exception): .+",
-    re.IGNORECASE | re.MULTILINE,
-)
+# Failure signals in tool output, each behind a cheap substring test: the regexes only run
+# on outputs that contain their trigger (run on lower-cased text).
+_OUTPUT_SIGNALS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (("http", "status", "error code"), re.compile(r"\b(?:http|status(?:[ _]code)?|error code)\b\W{0,4}[45]\d\d\b")),
+    (
+        (
+            "too many requests",
+            "unauthorized",
+            "forbidden",
+            "not found",
+            "internal server error",
+            "bad gateway",
+            "service unavailable",
+            "gateway timeout",
+            "bad request",
+            "request timeout",
+        ),
+        re.compile(
+            r"\b[45]\d\d\s+(?:too many requests|unauthorized|forbidden|not found|internal server error|bad gateway|"
+            r"service unavailable|gateway timeout|bad request|request timeout)\b"
+        ),
+    ),
+    (("limit",), re.compile(r"rate.?limit(?:ed| exceeded| reached)")),
+    (("traceback (most recent call last)",), re.compile(r"traceback \(most recent call last\)")),
+    (("exitcode: ",), re.compile(r"exitcode: [1-9]\d*")),
+    (("execution failed",), re.compile(r"\bexecution failed\b")),
+    (("timed out",), re.compile(r"\btimed out\b")),
+    (("error: ", "exception: "), re.compile(r"(?:^|(?<=\w))\s*(?:error|exception): \S", re.MULTILINE)),
+]
+
+
+def _failure_signal(lower: str) -> re.Match[str] | None:
+    """The earliest failure signal in lower-cased output text."""
+    found = [
+        m
+        for triggers, pattern in _OUTPUT_SIGNALS
+        if any(t in lower for t in triggers)
+        for m in [pattern.search(lower)]
+        if m
+    ]
+    return min(found, key=lambda m: m.start()) if found else None
+
+
 _EXECUTOR = re.compile(r"terminal|executor|computer|interpreter|code_exec|sandbox|shell|python", re.IGNORECASE)
 _TRUNCATED = {"length", "max_tokens", "max_output_tokens", "MAX_TOKENS", "model_length"}
 _FINISH_KEYS = ("finish_reason", "stop_reason", "finishReason", "finish_reasons", "reason")
@@ -298,7 +329,8 @@ def find_tool_output_errors(trace: Trace) -> list[Finding]:
         match = None
         if text is None:
             output = _output_text(run)
-            match = _OUTPUT_FAILURE.search(output)
+            lower = output.lower()
+            match = _failure_signal(lower)
             if match is None:
                 continue
             start = max(0, match.start() - 80)
@@ -308,7 +340,7 @@ def find_tool_output_errors(trace: Trace) -> list[Finding]:
         if (
             run.run_type == "agent"
             and match
-            and re.search(r"exitcode|Traceback|execution failed|Error", match.group(0))
+            and re.search(r"exitcode|traceback|execution failed|error", match.group(0))
         ):
             blamed = _author_of(trace, run)
         findings.append(

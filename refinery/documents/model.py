@@ -22,8 +22,8 @@ class Section:
     """0 = never shortened while anything else can be; higher = shortened first."""
     compact: Callable[[], str] | None = None
     """Renders the body with tighter caps, only when the budget needs it."""
-    stub: str | None = None
-    """One-line replacement when even the compact body does not fit."""
+    stub: str | Callable[[], str] | None = None
+    """One-line replacement when even the compact body does not fit (or a function making it)."""
     state: str = "full"
 
     def text(self) -> str:
@@ -62,7 +62,7 @@ def assemble_document(name: str, kind: str, header: str, sections: list[Section]
                     section.body = section.compact()
                     section.state = "compact"
                 elif phase == "stub" and section.stub is not None and section.state != "stub":
-                    section.body = section.stub
+                    section.body = section.stub() if callable(section.stub) else section.stub
                     section.state = "stub"
                 else:
                     continue

@@ -38,6 +38,27 @@ PII_PATTERNS: list[tuple[str, str]] = [
     ("phone", r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}(?!\w)"),
     ("phone", r"(?<![\w+])\+\d{1,3}(?:[\s.\-]\d{2,5}){2,5}(?!\w)"),
 ]
+# Every built-in secret pattern starts with one of these; a string without any of them
+# cannot match, and substring tests are ~10x cheaper than running the combined regex.
+_TRIGGERS = (
+    "sk-",
+    "lsv2_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "xox",
+    "AIza",
+    "eyJ",
+    "-----BEGIN",
+)
+_TRIGGERS_LOWER = ("uthoriz", "earer")
 _SENSITIVE_KEY = re.compile(
     r"(?i)^(?:x-)?(?:api[_\-]?key|apikey|secret|client[_\-]?secret|password|passwd|pwd|token|access[_\-]?token|"
     r"refresh[_\-]?token|auth|authorization|cookie|set-cookie|private[_\-]?key)$"
@@ -69,6 +90,7 @@ class Redactor:
         known_secrets: Iterable[str] = (),
     ) -> None:
         patterns = list(SECRET_PATTERNS)
+        extra_patterns = tuple(extra_patterns)
         for index, pattern in enumerate(extra_patterns):
             try:
                 re.compile(pattern)
@@ -77,14 +99,24 @@ class Redactor:
             patterns.append((f"custom_{index + 1}", pattern))
         if pii:
             patterns.extend(PII_PATTERNS)
-        for secret in sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True):
+        secrets = sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True)
+        for secret in secrets:
             patterns.insert(0, ("configured_secret", re.escape(secret)))
+        # PII and user patterns have no fixed prefix: with them, every string gets the full scan.
+        self._triggers: tuple[str, ...] | None = None if (pii or extra_patterns) else (*_TRIGGERS, *secrets)
         self._names = [name for name, _ in patterns]
         self._regex = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_, p) in enumerate(patterns)))
         self.stats = RedactionStats()
+        self._key_cache: dict[str, bool] = {}
 
     def text(self, value: str) -> str:
         """``value`` with every match replaced."""
+        if len(value) < 8:
+            return value
+        if self._triggers is not None and not any(t in value for t in self._triggers):
+            lower = value.lower()
+            if not any(t in lower for t in _TRIGGERS_LOWER):
+                return value
 
         def replace(match: re.Match[str]) -> str:
             name = self._names[int(str(match.lastgroup)[1:])]
@@ -96,22 +128,31 @@ class Redactor:
 
         return self._regex.sub(replace, value)
 
+    def _sensitive(self, key: str) -> bool:
+        known = self._key_cache.get(key)
+        if known is None:
+            known = self._key_cache[key] = _SENSITIVE_KEY.match(key) is not None
+        return known
+
     def value(self, value: Any) -> Any:
         """Redact every string inside a JSON-like value; sensitive keys lose their values."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             return self.text(value)
-        if isinstance(value, dict):
+        if kind is dict:
             out = {}
             for key, item in value.items():
-                if isinstance(key, str) and isinstance(item, str) and item and _SENSITIVE_KEY.match(key):
+                if type(item) is str and item and type(key) is str and self._sensitive(key):
                     if not item.startswith("[REDACTED:"):
                         self.stats.counts["sensitive_field"] += 1
                     out[key] = "[REDACTED:sensitive_field]"
                 else:
                     out[key] = self.value(item)
             return out
-        if isinstance(value, list):
+        if kind is list:
             return [self.value(item) for item in value]
+        if isinstance(value, str):  # str subclasses
+            return self.text(value)
         return value
 
     def trace(self, trace: Trace) -> Trace:

@@ -30,7 +30,7 @@ class RenderOptions:
 
     field_cap: int = 4_000
     """Characters kept per string field (head and tail) in a full section."""
-    doc_budget: int = 1_500_000
+    doc_budget: int = 2_000_000
     """Characters per document; low-priority sections are shortened past it."""
     expectations: str | None = None
     """Text of an expectations file (``--expectations``)."""
@@ -83,6 +83,11 @@ def _run_meta(run: Run, parent_section: str) -> str:
     return " · ".join(parts) + f"  \nrun id: `{run.id}`"
 
 
+def _run_stub(run: Run, parent_section: str) -> str:
+    # Kept to one short line: a 25,000-run trace still needs one heading and stub per run.
+    return f"status: {run.status} · parent: {parent_section} · duration: {format_duration(run.duration_ms)} · content elided (budget)"
+
+
 def _run_body(
     run: Run, parent_section: str, limit: int, refs: dict[str, str], propagated_from: str | None = None
 ) -> str:
@@ -118,9 +123,11 @@ def render_trace_md(trace: Trace, triage: TriageReport, options: RenderOptions, 
         important.update(r.id for r in trace.path(triage.origin.run_id))
     sections: list[Section] = []
     root = trace.root
+    # Trace.get goes through pydantic's private-attribute machinery; a plain dict is 10x faster here.
+    order_of = {r.id: r.order for r in trace.runs}
     for run in trace.runs:
         sid = run_section(run.order)
-        parent = run_section(trace.get(run.parent_id).order) if run.parent_id else "—"
+        parent = run_section(order_of[run.parent_id]) if run.parent_id else "—"
         priority = 0 if run.id in important or run.is_error else (1 if run.run_type in ("llm", "tool") else 2)
         sections.append(
             Section(
@@ -131,7 +138,7 @@ def render_trace_md(trace: Trace, triage: TriageReport, options: RenderOptions, 
                 compact=lambda run=run, parent=parent: _run_body(  # type: ignore[misc]
                     run, parent, COMPACT_FIELD_CAP, refs, propagated.get(run.id)
                 ),
-                stub=_run_meta(run, parent) + "  \n[content elided to fit the document budget]",
+                stub=lambda run=run, parent=parent: _run_stub(run, parent),  # type: ignore[misc]
             )
         )
     lines = [

@@ -5,10 +5,12 @@ with an explicit head/tail marker, and binary payloads become a placeholder."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from refinery.trace.payload import binary_placeholder, elide_middle
 
+_BACKTICKS = re.compile(r"`{3,}")
 _LC_ROLES = {
     "HumanMessage": "user",
     "AIMessage": "assistant",
@@ -68,10 +70,8 @@ def tool_call_text(call: Any) -> str:
     name = fn.get("name") or "tool"
     args = fn.get("arguments", fn.get("args", {}))
     if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except ValueError:
-            return f"{name}({args})"
+        # Shown as the model wrote them: that is the evidence (and invalid JSON must stay visible).
+        return f"{name}({args})"
     return f"{name}({compact_json(args)})"
 
 
@@ -186,10 +186,6 @@ def render_value(value: Any, limit: int, prompt_refs: dict[str, str] | None = No
 
 def fence(text: str) -> str:
     """A fenced block that no backtick run inside ``text`` can close."""
-    longest = 0
-    run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0) if "```" in text else 0
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}text\n{text}\n{ticks}"

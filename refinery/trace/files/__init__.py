@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from refinery.errors import TraceFormatError, TraceNotFound
+from refinery.perf import gc_paused
 from refinery.trace.files.chat import is_chat, is_history, load_chat, load_history
 from refinery.trace.files.langsmith_export import load_langsmith
 from refinery.trace.files.otlp import is_otlp, load_otlp
@@ -127,16 +128,17 @@ def load_trace_files(path: str | Path, fmt: str = "auto") -> list[Trace]:
     """Every trace in one file. Raises TraceFormatError on anything it cannot read."""
     if fmt not in FORMATS:
         raise TraceFormatError(f"Unknown --format {fmt!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
-    data = read_json_document(Path(path))
-    name = detect_format(data) if fmt == "auto" else fmt
-    loader = next(load for n, _, load in _DETECTORS if n == name)
-    try:
-        traces = loader(data)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise TraceFormatError(
-            f"{path} does not fit the {name} format ({type(exc).__name__}: {exc}).",
-            hint="Check --format, or that the file is complete.",
-        ) from None
+    with gc_paused():
+        data = read_json_document(Path(path))
+        name = detect_format(data) if fmt == "auto" else fmt
+        loader = next(load for n, _, load in _DETECTORS if n == name)
+        try:
+            traces = loader(data)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise TraceFormatError(
+                f"{path} does not fit the {name} format ({type(exc).__name__}: {exc}).",
+                hint="Check --format, or that the file is complete.",
+            ) from None
     if not traces:
         raise TraceFormatError(f"{path} holds no runs.")
     return traces
