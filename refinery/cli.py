@@ -69,13 +69,15 @@ def build_langsmith_source(
 class Output:
     """Writes to stdout: rich styling on a TTY, plain text otherwise."""
 
-    def __init__(self, color: bool | None = None) -> None:
-        self.rich = sys.stdout.isatty() if color is None else color
+    def __init__(self, color: bool | None = None, *, err: bool = False) -> None:
+        stream = sys.stderr if err else sys.stdout
+        self.rich = stream.isatty() if color is None else color
+        self._err = err
         self._console: Any = None
         if self.rich:
             from rich.console import Console
 
-            self._console = Console(highlight=False, soft_wrap=True)
+            self._console = Console(highlight=False, soft_wrap=True, stderr=err)
 
     def line(self, text: str, style: str | None = None) -> None:
         if self._console is not None:
@@ -83,7 +85,7 @@ class Output:
 
             self._console.print(Text(text, style=style or ""))
         else:
-            click.echo(text)
+            click.echo(text, err=self._err)
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -256,6 +258,60 @@ def show(
                 out.line(f"{indent}  ! {line.error}", style="red")
 
 
+def build_openai_client(settings: Settings) -> Any:
+    """The one OpenAI client: SDK retries configured here (and nowhere else)."""
+    from refinery.analysis.providers.openai_responses import RefineryOpenAI
+
+    key = settings.require_openai_key()
+    return RefineryOpenAI(
+        api_key=key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        project=settings.openai_project,
+        max_retries=settings.openai_max_retries,
+        timeout=settings.openai_timeout_s,
+    )
+
+
+def build_analysis_provider(settings: Settings, *, keep_store: bool = False, background: bool | None = None) -> Any:
+    """The OpenAI Responses provider with its vector store manager."""
+    from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
+    from refinery.analysis.providers.vector_store import VectorStoreManager
+    from refinery.analysis.requests import ModelOptions
+
+    client = build_openai_client(settings)
+    options = ModelOptions(
+        model=settings.openai_model, reasoning_effort=settings.reasoning_effort, background=background
+    )
+    stores = VectorStoreManager(client, timeout_s=settings.store_timeout_s)
+    return OpenAIResponsesProvider(
+        client, options, stores=stores, timeout_s=settings.stage_timeout_s, keep_store=keep_store
+    )
+
+
+def _model_options(f: F) -> F:
+    for option in reversed(
+        [
+            click.option("--model", help="Model for the stages [env REFINERY_MODEL; default gpt-5-mini]."),
+            click.option(
+                "--reasoning-effort",
+                type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh"]),
+                help="Reasoning effort for reasoning models [default medium].",
+            ),
+            click.option("--base-url", help="OpenAI-compatible base URL [env OPENAI_BASE_URL]."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _now() -> Any:
+    """generated_at for the pack; SOURCE_DATE_EPOCH makes runs reproducible."""
+    from datetime import UTC, datetime
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else None
+
+
 @cli.command()
 @click.option("--trace-file", type=click.Path(), help="A local trace file (any supported format, .gz ok).")
 @click.option("--trace-id", help="A LangSmith trace or run id (or one trace of a multi-trace --trace-file).")
@@ -271,6 +327,14 @@ def show(
     help="Where to write.",
 )
 @click.option("--offline", is_flag=True, help="Triage only, even when a model key is set.")
+@_model_options
+@click.option("--store-id", help="Reuse an existing vector store (from `refinery init`) instead of uploading.")
+@click.option("--keep-store", is_flag=True, help="Do not delete the vector store afterwards.")
+@click.option(
+    "--background/--no-background",
+    default=None,
+    help="Run stages in background mode (default: on for reasoning models).",
+)
 @click.option(
     "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before anything is written or sent."
 )
@@ -314,6 +378,12 @@ def analyze(
     fmt: str,
     out_dir: str,
     offline: bool,
+    model: str | None,
+    reasoning_effort: str | None,
+    base_url: str | None,
+    store_id: str | None,
+    keep_store: bool,
+    background: bool | None,
     redact: bool,
     redact_pii: bool,
     redact_patterns: tuple[str, ...],
@@ -324,13 +394,16 @@ def analyze(
     doc_budget: int,
     allow_partial: bool,
 ) -> None:
-    """Analyse a failing trace and write report.md, triage.json and the documents."""
+    """Analyse a failing trace: triage always, the four model stages when a key is set."""
+    from refinery.analysis.orchestrator import analyze as run_analysis
+    from refinery.analysis.orchestrator import offline_result
     from refinery.documents.render import RenderOptions
-    from refinery.pipeline import PrepareOptions, prepare, write_offline_artifacts
+    from refinery.pipeline import PrepareOptions, prepare
+    from refinery.report.artifacts import write_artifacts
     from refinery.report.offline import MODEL_HINT
 
     with _errors(ctx):
-        settings = _settings(ctx)
+        settings = _settings(ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url)
         trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
@@ -348,22 +421,77 @@ def analyze(
             ),
         )
         prepared = prepare(trace, options)
-        has_key = settings.openai_api_key is not None and not offline
-        note = (
-            MODEL_HINT
-            if not has_key
-            else "The four-stage model diagnosis is not available in this version; this is the triage report."
-        )
-        artifacts = write_offline_artifacts(prepared, Path(out_dir), model_note=note)
+        use_model = settings.openai_api_key is not None and not offline
+        if use_model:
+            out = Output(err=True)
+            provider = build_analysis_provider(settings, keep_store=keep_store, background=background)
+            result = run_analysis(prepared, provider, store_id=store_id, progress=lambda stage, msg: out.line(msg))
+        else:
+            result = offline_result(prepared)
+        artifacts = write_artifacts(result, Path(out_dir), now=_now())
         origin = prepared.triage.origin
-        click.echo(f"wrote {artifacts.report} ({len(prepared.triage.findings)} findings)")
+        click.echo(f"wrote {artifacts.report} ({len(prepared.triage.findings)} findings, {result.status})")
         if origin:
             agent = f" by {origin.agent}" if origin.agent else ""
             click.echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
-        for note_text in prepared.documents.notes:
+        if result.synthesis is not None:
+            click.echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {artifacts.pack}")
+        for note_text in [*prepared.documents.notes, *result.warnings]:
             click.echo(f"note: {note_text}", err=True)
-        if not has_key:
+        if not use_model:
             click.echo(MODEL_HINT)
+        if result.error is not None:
+            raise result.error
+
+
+@cli.command()
+@click.option("--trace-file", type=click.Path(), help="A local trace file.")
+@click.option("--trace-id", help="A LangSmith trace or run id.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--manifest", type=click.Path(dir_okay=False), help="Also write the store manifest (JSON) here.")
+@click.option("--redact/--no-redact", default=True, show_default=True)
+@click.option("--base-url", help="OpenAI-compatible base URL [env OPENAI_BASE_URL].")
+@click.pass_context
+def init(
+    ctx: click.Context,
+    trace_file: str | None,
+    trace_id: str | None,
+    fmt: str,
+    manifest: str | None,
+    redact: bool,
+    base_url: str | None,
+) -> None:
+    """Create a vector store holding a trace's documents; print its id (for analyze --store-id)."""
+    from refinery.pipeline import PrepareOptions, prepare
+
+    with _errors(ctx):
+        settings = _settings(ctx, openai_base_url=base_url)
+        trace = _load_trace(ctx, trace_file, trace_id, fmt, False)
+        prepared = prepare(trace, PrepareOptions(redact=redact, known_secrets=tuple(settings.secret_values())))
+        from refinery.analysis.providers.vector_store import VectorStoreManager
+
+        stores = VectorStoreManager(build_openai_client(settings), timeout_s=settings.store_timeout_s)
+        handle = stores.create(prepared.trace.id, prepared.documents)
+        data = {
+            **handle.manifest(),
+            "trace_id": prepared.trace.id,
+            "documents": [d.name for d in prepared.documents.documents],
+        }
+        if manifest:
+            Path(manifest).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        click.echo(handle.store_id)
+
+
+@cli.command()
+@_model_options
+@click.pass_context
+def canary(ctx: click.Context, model: str | None, reasoning_effort: str | None, base_url: str | None) -> None:
+    """Check the key, base URL and model with one tiny structured call. Exit 0 if it works, 1 if not."""
+    with _errors(ctx):
+        settings = _settings(ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url)
+        provider = build_analysis_provider(settings, background=False)
+        reply = provider.canary()
+        click.echo(f"ok: {settings.openai_model} answered {reply!r} at {settings.openai_base_url or 'api.openai.com'}")
 
 
 def main(argv: list[str] | None = None) -> None:

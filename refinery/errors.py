@@ -58,3 +58,29 @@ class ProviderError(RefineryError):
 
 class PublishError(RefineryError):
     """Publishing the result (comment, check run, summary) failed."""
+
+
+class ProviderQuotaError(ProviderError):
+    """The account has no quota left (429 insufficient_quota): retrying cannot help."""
+
+
+class ProviderTimeout(ProviderError):
+    """A model call did not finish within the configured time."""
+
+
+class StageOutputError(ProviderError):
+    """The model's reply was not valid JSON for the stage schema, even after one re-ask."""
+
+    def __init__(self, message: str, *, stage: str, attempts: int, raw_text: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.stage = stage
+        self.attempts = attempts
+        self.raw_text = raw_text
+
+
+class VectorStoreError(ProviderError):
+    """Creating, filling or reading the vector store failed."""
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider rejected the request itself (400): another attempt with the same input cannot help."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -44,6 +44,8 @@ SOURCES: dict[str, Source] = {
     "openai_api_key": Source(("OPENAI_API_KEY",), "openai-api-key"),
     "openai_base_url": Source(("OPENAI_BASE_URL",), "base-url"),
     "openai_project": Source(("OPENAI_PROJECT",), None),
+    "openai_model": Source(("REFINERY_MODEL",), "model"),
+    "reasoning_effort": Source(("REFINERY_REASONING_EFFORT",), "reasoning-effort"),
     "github_token": Source(("GITHUB_TOKEN",), "github-token"),
     "feedback_key": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
@@ -75,6 +77,18 @@ class Settings(BaseModel):
     """Alternative OpenAI-compatible base URL."""
     openai_project: str | None = None
     """OpenAI project id sent with requests."""
+    openai_model: str = "gpt-5-mini"
+    """Model for the four stages."""
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] = "medium"
+    """Reasoning effort for reasoning models (ignored by others, which get a temperature)."""
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+    """Retries the OpenAI SDK makes on 408/409/429/5xx and connection errors (Retry-After honoured)."""
+    openai_timeout_s: float = Field(default=120.0, gt=0)
+    """Timeout of one HTTP request to OpenAI."""
+    stage_timeout_s: float = Field(default=900.0, gt=0)
+    """How long one background stage may run before it is cancelled."""
+    store_timeout_s: float = Field(default=300.0, gt=0)
+    """How long the vector store may take to process the documents."""
     github_token: SecretStr | None = Field(default=None, repr=False)
     """Token used to publish to GitHub."""
     feedback_key: str | None = None

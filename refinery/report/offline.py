@@ -55,21 +55,36 @@ def _summary(trace: Trace, triage: TriageReport) -> str:
     return " ".join(parts)
 
 
-def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
-    """report.md for a trace analysed by triage alone."""
-    context = context or ReportContext()
-    root = trace.root
-    out = [f"# Refinery report: {inline_code(root.name, 80)}", ""]
+def report_title(trace: Trace) -> list[str]:
+    """The report's heading and trace line."""
+    out = [f"# Refinery report: {inline_code(trace.root.name, 80)}", ""]
     meta = [f"trace {inline_code(trace.id, 80)}", trace.source]
     if trace.project:
         meta.append(f"project {inline_code(trace.project, 60)}")
-    out += [" · ".join(meta), "", f"**Summary.** {_summary(trace, triage)}", ""]
+    return [*out, " · ".join(meta), ""]
 
-    if triage.origin:
-        o = triage.origin
-        agent = f" · agent {inline_code(o.agent)}" if o.agent else ""
-        out += [f"**Origin step:** {o.section} {inline_code(o.name)} (step {o.step}){agent}: {o.reason}.", ""]
 
+def origin_line(triage: TriageReport, label: str = "Origin step") -> list[str]:
+    if not triage.origin:
+        return []
+    o = triage.origin
+    agent = f" · agent {inline_code(o.agent)}" if o.agent else ""
+    return [f"**{label}:** {o.section} {inline_code(o.name)} (step {o.step}){agent}: {o.reason}.", ""]
+
+
+def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
+    """report.md for a trace analysed by triage alone."""
+    context = context or ReportContext()
+    out = [*report_title(trace), f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
+    out += triage_sections(trace, triage, context)
+    if context.model_note:
+        out += [f"> {context.model_note}", ""]
+    return "\n".join(out)
+
+
+def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) -> list[str]:
+    """Findings, eval gaps, timeline, run tree and notes: the body both report kinds share."""
+    out: list[str] = []
     out += ["## Findings", ""]
     if triage.findings:
         out += ["| ID | Severity | Category | Run | Evidence |", "|---|---|---|---|---|"]
@@ -131,6 +146,4 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     if trace.partial:
         notes.append("This trace is **partial**: not every run could be fetched.")
     out += ["## Notes", ""] + [f"- {table_cell(n, 400)}" for n in notes] + [""]
-    if context.model_note:
-        out += [f"> {context.model_note}", ""]
-    return "\n".join(out)
+    return out

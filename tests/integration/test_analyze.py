@@ -107,6 +107,7 @@ def test_planted_secrets_never_reach_any_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, stdout, stderr = run_analyze(
         [
+            "--offline",
             "--trace-file",
             str(trace),
             "--out",
@@ -162,7 +163,7 @@ def test_analyze_offline_writes_the_report_and_documents(tmp_path: Path) -> None
     code, stdout, _ = run_analyze(["--trace-file", str(EXAMPLES / "rate-limit-cascade.json"), "--out", str(out)])
     assert code == 0
     lines = stdout.splitlines()
-    assert lines[0] == f"wrote {out / 'report.md'} (4 findings)"
+    assert lines[0] == f"wrote {out / 'report.md'} (4 findings, offline)"
     assert lines[1].startswith("most likely origin: R0004 search_flights")
     assert lines[-1].startswith("Set OPENAI_API_KEY") and "four-stage" in lines[-1]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
@@ -170,6 +171,7 @@ def test_analyze_offline_writes_the_report_and_documents(tmp_path: Path) -> None
         "documents/prompts.md",
         "documents/trace.md",
         "documents/triage.md",
+        "hypothesis-pack.json",
         "report.md",
         "run-tree.mmd",
         "triage.json",
@@ -204,7 +206,8 @@ def test_same_input_gives_byte_identical_artifacts(tmp_path: Path) -> None:
     outputs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        assert run_analyze(["--trace-file", str(EXAMPLES / "looping-agent.json"), "--out", str(out)])[0] == 0
+        args = ["--trace-file", str(EXAMPLES / "looping-agent.json"), "--out", str(out)]
+        assert run_analyze(args, env={"SOURCE_DATE_EPOCH": "1790000000"})[0] == 0
         outputs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()})
     assert outputs[0] == outputs[1]
 

@@ -1,0 +1,171 @@
+"""``analyze``: the four stages over a prepared trace, shared by the CLI and the action.
+
+A failing stage never loses the triage: the result keeps what ran, the error, and the
+offline report underneath.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from refinery import __version__
+from refinery.analysis.pricing import estimate_cost
+from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, Usage
+from refinery.analysis.schemas import Synthesis
+from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
+from refinery.errors import RefineryError
+from refinery.pipeline import Prepared
+from refinery.report.pack import (
+    CitationStats,
+    HypothesisPack,
+    PackTrace,
+    PackTriage,
+    PackUsage,
+    StageRecord,
+)
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, str], None]
+"""progress(stage, message)"""
+
+
+@dataclass
+class AnalysisResult:
+    """Everything the analysis produced, whether or not every stage succeeded."""
+
+    prepared: Prepared
+    provider: str | None
+    model: str | None
+    stages: list[StageRecord] = field(default_factory=list)
+    outputs: dict[str, BaseModel] = field(default_factory=dict)
+    error: RefineryError | None = None
+    warnings: list[str] = field(default_factory=list)
+    store_id: str | None = None
+
+    @property
+    def synthesis(self) -> Synthesis | None:
+        output = self.outputs.get("synthesis")
+        return output if isinstance(output, Synthesis) else None
+
+    @property
+    def status(self) -> str:
+        if self.provider is None:
+            return "offline"
+        return "complete" if self.synthesis is not None and self.error is None else "partial"
+
+    def usage(self) -> PackUsage:
+        total = Usage()
+        costs: list[float | None] = []
+        for record in self.stages:
+            total = total + record.usage
+            costs.append(record.cost_usd)
+        known = [c for c in costs if c is not None]
+        cost = round(sum(known), 6) if known and len(known) == len(costs) else None
+        return PackUsage(**total.model_dump(), cost_usd=cost)
+
+    def pack(self, *, now: datetime | None = None) -> HypothesisPack:
+        trace = self.prepared.trace
+        synthesis = self.synthesis
+        warnings = list(self.warnings) + [w.message for w in trace.warnings] + list(self.prepared.documents.notes)
+        return HypothesisPack(
+            generated_at=now or datetime.now(UTC),
+            refinery_version=__version__,
+            status=self.status,  # type: ignore[arg-type]
+            trace=PackTrace(id=trace.id, source=trace.source, url=trace.url),
+            provider=self.provider,
+            model=self.model,
+            prompts_version=prompts_version(),
+            summary=synthesis.summary if synthesis else None,
+            stages=self.stages,
+            hypotheses=list(synthesis.hypotheses) if synthesis else [],
+            triage=PackTriage(origin=self.prepared.triage.origin, findings=self.prepared.triage.findings),
+            usage=self.usage(),
+            warnings=warnings,
+            error=self.error.one_line() if self.error else None,
+        )
+
+
+def offline_result(prepared: Prepared) -> AnalysisResult:
+    """A result with no model stages: the triage alone."""
+    return AnalysisResult(prepared=prepared, provider=None, model=None)
+
+
+def analyze(
+    prepared: Prepared,
+    provider: AnalysisProvider,
+    *,
+    store_id: str | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> AnalysisResult:
+    """Run the four stages in order; stop at the first failure and keep everything so far."""
+    notify = progress or (lambda stage, message: None)
+    result = AnalysisResult(prepared=prepared, provider=provider.name, model=provider.model)
+    version = prompts_version()
+    context: AnalysisContext | None = None
+    try:
+        notify("documents", "making the documents available to the model")
+        context = provider.open_context(prepared.trace, prepared.documents, store_id=store_id)
+        result.store_id = context.store_id
+        for spec in STAGES:
+            call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)
+            notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
+            started = clock()
+            try:
+                reply = provider.run_stage(call, context)
+            except RefineryError as exc:
+                result.stages.append(
+                    StageRecord(
+                        stage=spec.key,
+                        number=spec.number,
+                        status="failed",
+                        prompts_version=version,
+                        provider=provider.name,
+                        model=provider.model,
+                        wall_time_s=round(clock() - started, 3),
+                        attempts=getattr(exc, "attempts", 1),
+                        error=exc.one_line(),
+                    )
+                )
+                raise
+            checked, citations = check_citations(reply.output, prepared.documents)
+            result.outputs[spec.key] = checked
+            record = StageRecord(
+                stage=spec.key,
+                number=spec.number,
+                status="ok",
+                prompts_version=version,
+                provider=reply.provider,
+                model=reply.model,
+                attempts=reply.attempts,
+                wall_time_s=round(clock() - started, 3),
+                usage=reply.usage,
+                cost_usd=estimate_cost(reply.model, reply.usage),
+                citations=CitationStats(**vars(citations)),
+                output=checked.model_dump(mode="json"),
+            )
+            result.stages.append(record)
+            if citations.dropped:
+                result.warnings.append(
+                    f"Stage {spec.key}: dropped {citations.dropped} citations to sections that do not exist."
+                )
+            notify(spec.key, f"stage {spec.number}/4 {spec.key}: done in {record.wall_time_s:.1f}s")
+    except RefineryError as exc:
+        result.error = exc
+        for spec in STAGES:
+            if spec.key not in {r.stage for r in result.stages}:
+                result.stages.append(
+                    StageRecord(stage=spec.key, number=spec.number, status="skipped", prompts_version=version)
+                )
+        result.stages.sort(key=lambda r: r.number)
+        notify("error", exc.one_line())
+    finally:
+        if context is not None:
+            result.warnings.extend(provider.close_context(context))
+    return result

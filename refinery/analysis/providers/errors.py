@@ -1,0 +1,87 @@
+"""OpenAI SDK errors translated into Refinery's, with what to do about each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+
+from refinery.errors import ProviderBadRequest, ProviderError, ProviderQuotaError, ProviderTimeout
+
+
+def _code(exc: openai.APIStatusError) -> str | None:
+    body: Any = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("code"):
+            return str(inner["code"])
+        if isinstance(inner, dict) and inner.get("type"):
+            return str(inner["type"])
+    return getattr(exc, "code", None)
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body: Any = exc.body
+    message = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message")
+    return " ".join(str(message or exc.message).split())[:300]
+
+
+def is_insufficient_quota(status: int, body: Any) -> bool:
+    """Whether a 429 body says the account is out of quota (as opposed to a rate limit)."""
+    if status != 429 or not isinstance(body, dict):
+        return False
+    inner = body.get("error", body)
+    return isinstance(inner, dict) and (
+        inner.get("code") == "insufficient_quota" or inner.get("type") == "insufficient_quota"
+    )
+
+
+@contextmanager
+def translate_openai_error(action: str) -> Iterator[None]:
+    """Run an SDK call; turn its errors into RefineryErrors that say what to do."""
+    try:
+        yield
+    except openai.RateLimitError as exc:
+        if _code(exc) == "insufficient_quota":
+            raise ProviderQuotaError(
+                f"OpenAI has no quota left for this key while {action} (429 insufficient_quota).",
+                hint="Add credit or use another key/project; retrying cannot help.",
+            ) from exc
+        raise ProviderError(
+            f"OpenAI kept rate-limiting {action} after the configured retries (429): {_detail(exc)}.",
+            hint="Retry later, lower concurrency, or raise --max-retries.",
+        ) from exc
+    except openai.AuthenticationError as exc:
+        raise ProviderError(
+            f"OpenAI rejected the API key while {action} (401).",
+            hint="Set a valid OPENAI_API_KEY (action input `openai-api-key`).",
+        ) from exc
+    except openai.PermissionDeniedError as exc:
+        raise ProviderError(
+            f"The OpenAI key may not do this while {action} (403): {_detail(exc)}.",
+            hint="Check the key's project permissions and OPENAI_PROJECT.",
+        ) from exc
+    except openai.NotFoundError as exc:
+        raise ProviderError(
+            f"OpenAI answered 404 while {action}: {_detail(exc)}.",
+            hint="Check --model (does this key have access?) and --base-url.",
+        ) from exc
+    except openai.BadRequestError as exc:
+        raise ProviderBadRequest(f"OpenAI rejected the request while {action} (400): {_detail(exc)}.") from exc
+    except openai.APITimeoutError as exc:
+        raise ProviderTimeout(
+            f"OpenAI did not answer in time while {action}.", hint="Retry, or raise --timeout."
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise ProviderError(
+            f"Cannot reach the OpenAI API while {action}.",
+            hint="Check OPENAI_BASE_URL / --base-url and the network.",
+        ) from exc
+    except openai.APIStatusError as exc:
+        raise ProviderError(f"OpenAI failed while {action} ({exc.status_code}): {_detail(exc)}.") from exc

@@ -1,0 +1,215 @@
+"""The four stages: their prompts, their user texts, and the citation check on their outputs.
+
+Each stage's output goes compactly into the next stage's user text, so every request
+stays small (the documents themselves are reached through file_search, or packed inline
+by the non-OpenAI providers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from pydantic import BaseModel
+
+from refinery.analysis.providers.base import StageCall
+from refinery.analysis.schemas import (
+    Citation,
+    Diagnosis,
+    Evidence,
+    GapAnalysis,
+    Synthesis,
+    TraceAnalysis,
+)
+from refinery.documents.render import DocumentSet
+from refinery.trace.model import Trace
+from refinery.triage import TriageReport
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    key: str
+    number: int
+    prompt_file: str
+    output_model: type[BaseModel]
+    use_documents: bool
+    max_output_tokens: int
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec("trace_analysis", 1, "stage1_trace_analysis.md", TraceAnalysis, True, 4_000),
+    StageSpec("gap_analysis", 2, "stage2_gap_analysis.md", GapAnalysis, True, 3_000),
+    StageSpec("diagnosis", 3, "stage3_diagnosis.md", Diagnosis, True, 4_000),
+    StageSpec("synthesis", 4, "stage4_synthesis.md", Synthesis, False, 4_000),
+)
+
+
+@cache
+def prompt_text(name: str) -> str:
+    return (resources.files("refinery") / "prompts" / name).read_text(encoding="utf-8")
+
+
+def prompts_version() -> str:
+    """The version recorded with every stage output."""
+    return prompt_text("VERSION").strip()
+
+
+def triage_digest(triage: TriageReport, limit: int = 8) -> str:
+    lines = []
+    if triage.origin:
+        o = triage.origin
+        agent = f" (agent {o.agent})" if o.agent else ""
+        lines.append(f"- origin: {o.section} `{o.name}`{agent}, {o.reason} [{o.finding_id}]")
+    for f in triage.findings[:limit]:
+        lines.append(f"- {f.id} {f.severity} {f.category} at {f.section}: {_clip(f.evidence, 160)}")
+    if len(triage.findings) > limit:
+        lines.append(f"- … {len(triage.findings) - limit} more in triage.md")
+    return "\n".join(lines) or "- no findings: nothing failed, looped or ended empty"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(value: Any, limit: int) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compact_trace_analysis(output: TraceAnalysis, limit: int = 1_800) -> str:
+    data = {
+        "timeline": [f"{s.section} {s.outcome}: {_clip(s.summary, 140)}" for s in output.timeline[:20]],
+        "events": [f"{e.kind} {e.section}: {_clip(e.description, 140)}" for e in output.events[:12]],
+        "evidence": [f"{e.file}#{e.section}: {_clip(e.rationale, 120)}" for e in output.evidence[:10]],
+    }
+    return _compact(data, limit)
+
+
+def compact_gaps(output: GapAnalysis, limit: int = 1_400) -> str:
+    data = [
+        {
+            "expectation": _clip(c.expectation, 140),
+            "status": c.status,
+            "observed": _clip(c.observed, 160),
+            "cites": [f"{x.file}#{x.section}" for x in c.citations[:4]],
+        }
+        for c in output.clauses[:10]
+    ]
+    return _compact(data, limit)
+
+
+def compact_diagnosis(output: Diagnosis, limit: int = 1_800) -> str:
+    data = {
+        "chains": [
+            {
+                "cause": _clip(c.cause, 200),
+                "mechanism": _clip(c.mechanism, 200),
+                "symptom": _clip(c.symptom, 140),
+                "category": c.category,
+                "origin": c.origin_run_id,
+                "cites": [f"{x.file}#{x.section}" for x in c.citations[:4]],
+            }
+            for c in output.causal_chains[:4]
+        ],
+        "remediations": [f"{_clip(r.action, 160)} → {_clip(r.target, 80)}" for r in output.remediations[:6]],
+        "confidence": output.confidence,
+        "inconclusive": output.inconclusive_reason if output.inconclusive else None,
+    }
+    return _compact(data, limit)
+
+
+def build_stage_call(
+    spec: StageSpec,
+    trace: Trace,
+    triage: TriageReport,
+    documents: DocumentSet,
+    previous: dict[str, BaseModel],
+) -> StageCall:
+    """The StageCall for ``spec``, given the outputs of the stages before it."""
+    values: dict[str, str] = {
+        "trace_id": trace.id,
+        "run_count": str(len(trace.runs)),
+        "error_count": str(len(trace.errored_runs)),
+        "root_name": _clip(trace.root.name, 80),
+        "documents": ", ".join(f"{d.name} ({len(d.section_ids)} sections)" for d in documents.documents),
+        "triage_digest": triage_digest(triage),
+        "previous": "",
+        "gaps": "",
+        "diagnosis": "",
+    }
+    stage1 = previous.get("trace_analysis")
+    if isinstance(stage1, TraceAnalysis):
+        values["previous"] = compact_trace_analysis(stage1)
+    gaps = previous.get("gap_analysis")
+    if isinstance(gaps, GapAnalysis):
+        values["gaps"] = compact_gaps(gaps)
+    diagnosis = previous.get("diagnosis")
+    if isinstance(diagnosis, Diagnosis):
+        values["diagnosis"] = compact_diagnosis(diagnosis)
+    user_text = Template(prompt_text(spec.prompt_file)).safe_substitute(values)
+    return StageCall(
+        stage=spec.key,
+        schema_name=spec.key,
+        output_model=spec.output_model,
+        system_text=prompt_text("system.md"),
+        user_text=user_text,
+        use_documents=spec.use_documents,
+        max_output_tokens=spec.max_output_tokens,
+    )
+
+
+# -- citations -------------------------------------------------------------------------------
+
+
+@dataclass
+class CitationCheck:
+    """What the check kept, corrected and dropped."""
+
+    checked: int = 0
+    dropped: int = 0
+    corrected: int = 0
+    unknown_origins: int = 0
+
+
+def check_citations(output: BaseModel, documents: DocumentSet) -> tuple[BaseModel, CitationCheck]:
+    """Drop (and count) citations whose section id does not exist; fix a wrong file name when the id is unique."""
+    where: dict[str, str] = {}
+    for document in documents.documents:
+        for sid in document.section_ids:
+            where[sid] = document.name
+    report = CitationCheck()
+
+    def keep(item: Citation | Evidence) -> bool:
+        report.checked += 1
+        section = item.section.strip().lstrip("#")
+        if section not in where:
+            report.dropped += 1
+            return False
+        if where[section] != item.file or section != item.section:
+            report.corrected += 1
+            item.file = where[section]  # type: ignore[assignment]
+            item.section = section
+        return True
+
+    def visit(node: Any) -> None:
+        if isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                value = getattr(node, name)
+                if isinstance(value, list) and value and isinstance(value[0], (Citation, Evidence)):
+                    setattr(node, name, [v for v in value if keep(v)])
+                else:
+                    visit(value)
+                if name == "origin_run_id" and isinstance(value, str) and value.strip() not in where:
+                    report.unknown_origins += 1
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    copy = output.model_copy(deep=True)
+    visit(copy)
+    return copy, report

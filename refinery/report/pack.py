@@ -1,0 +1,97 @@
+"""The Hypothesis Pack: Refinery's versioned, machine-readable result.
+
+Its JSON Schema is generated from these models and published at
+``schemas/hypothesis-pack-1.0.json``; a test fails if the two drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from refinery.analysis.providers.base import Usage
+from refinery.analysis.schemas import Hypothesis
+from refinery.triage import Finding, Origin
+
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
+
+
+class PackTrace(BaseModel):
+    """Which trace was analysed."""
+
+    id: str
+    source: str
+    url: str | None = None
+
+
+class CitationStats(BaseModel):
+    """How the stage's citations fared against the real section ids."""
+
+    checked: int = 0
+    dropped: int = 0
+    corrected: int = 0
+    unknown_origins: int = 0
+
+
+class StageRecord(BaseModel):
+    """One stage's outcome."""
+
+    stage: str
+    """trace_analysis, gap_analysis, diagnosis or synthesis."""
+    number: int
+    status: Literal["ok", "failed", "skipped"]
+    prompts_version: str
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    """1, or 2 after a re-ask for invalid output."""
+    wall_time_s: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    citations: CitationStats = Field(default_factory=CitationStats)
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class PackUsage(Usage):
+    """Tokens and estimated cost over all stages."""
+
+    cost_usd: float | None = None
+
+
+class PackTriage(BaseModel):
+    """The deterministic triage the stages started from."""
+
+    origin: Origin | None
+    findings: list[Finding]
+
+
+class HypothesisPack(BaseModel):
+    """Why the eval failed, and what to try: the artifact other tools consume."""
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    generated_at: datetime
+    refinery_version: str
+    status: Literal["complete", "partial", "offline"]
+    """complete: all four stages ran; partial: a stage failed; offline: triage only."""
+    trace: PackTrace
+    provider: str | None
+    model: str | None
+    prompts_version: str
+    summary: str | None
+    stages: list[StageRecord]
+    hypotheses: list[Hypothesis]
+    triage: PackTriage
+    usage: PackUsage
+    warnings: list[str]
+    error: str | None = None
+
+
+def pack_json_schema() -> dict[str, Any]:
+    """The published JSON Schema of HypothesisPack v1.0."""
+    schema = HypothesisPack.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.0.json"
+    return schema
