@@ -494,6 +494,14 @@ def canary(ctx: click.Context, model: str | None, reasoning_effort: str | None, 
         click.echo(f"ok: {settings.openai_model} answered {reply!r} at {settings.openai_base_url or 'api.openai.com'}")
 
 
+@cli.command()
+def schema() -> None:
+    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-1.0.json)."""
+    from refinery.report.pack import pack_json_schema
+
+    click.echo(json.dumps(pack_json_schema(), indent=2, sort_keys=True))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="refinery")

@@ -148,18 +148,24 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = copy.deepcopy(model.model_json_schema())
 
     def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in _UNSUPPORTED:
-                node.pop(key, None)
-            if node.get("type") == "object" or "properties" in node:
-                node["type"] = "object"
-                node["additionalProperties"] = False
-                node["required"] = list(node.get("properties", {}))
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+        # `node` is always a schema; maps of names to schemas (properties, $defs) are
+        # walked by value, so a property that happens to be called "title" survives.
+        if not isinstance(node, dict):
+            return
+        for key in _UNSUPPORTED:
+            node.pop(key, None)
+        if node.get("type") == "object" or "properties" in node:
+            node["type"] = "object"
+            node["additionalProperties"] = False
+            node["required"] = list(node.get("properties", {}))
+        for key in ("properties", "$defs"):
+            for child in (node.get(key) or {}).values():
+                visit(child)
+        for key in ("items",):
+            visit(node.get(key))
+        for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+            for child in node.get(key) or []:
+                visit(child)
 
     visit(schema)
     return schema

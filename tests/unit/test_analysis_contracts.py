@@ -1,0 +1,127 @@
+"""Request bodies against OpenAI's official OpenAPI description; strict schemas; the pack schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request, is_reasoning_model
+from refinery.analysis.schemas import STAGE_MODELS, Citation, Evidence, TraceAnalysis, strict_json_schema
+from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
+from refinery.pipeline import prepare
+from refinery.report.pack import pack_json_schema
+from refinery.trace.files import load_trace_file
+from tests.contracts import contract_errors
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def body_for(model: str, stage: str, *, store: str | None = "vs_abc") -> dict[str, Any]:
+    return build_stage_request(
+        options=ModelOptions(model=model),
+        system_text="system",
+        user_text="user",
+        schema_name=stage,
+        schema=strict_json_schema(STAGE_MODELS[stage]),
+        max_output_tokens=4000,
+        vector_store_id=store,
+        metadata={"refinery_stage": stage},
+    )
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "o4-mini", "gpt-4.1", "gpt-4o-mini"])
+@pytest.mark.parametrize("stage", list(STAGE_MODELS))
+def test_stage_bodies_satisfy_create_response(model: str, stage: str) -> None:
+    body = body_for(model, stage, store=None if stage == "synthesis" else "vs_abc")
+    assert contract_errors("CreateResponse", body) == []
+    fmt = body["text"]["format"]
+    assert set(fmt) == {"type", "name", "schema", "strict"} and fmt["type"] == "json_schema" and fmt["strict"] is True
+    assert body["input"][0]["content"][0]["type"] == "input_text"
+    if is_reasoning_model(model):
+        assert body["reasoning"] == {"effort": "medium"} and "temperature" not in body and body["background"] is True
+    else:
+        assert "reasoning" not in body and body["temperature"] == 0.2 and "background" not in body
+
+
+def test_file_search_tool_shape_and_citations_include() -> None:
+    body = body_for("gpt-4.1", "diagnosis")
+    assert body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_abc"], "max_num_results": 8}]
+    assert body["include"] == ["file_search_call.results"]
+    no_tools = body_for("gpt-4.1", "synthesis", store=None)
+    assert "tools" not in no_tools and "include" not in no_tools
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-4.1"])
+def test_canary_body_satisfies_the_contract(model: str) -> None:
+    body = build_canary_request(ModelOptions(model=model))
+    assert contract_errors("CreateResponse", body) == []
+    assert body["text"]["format"]["schema"]["properties"]["reply"]["enum"] == ["OK"]
+
+
+def test_the_old_nested_shape_is_what_the_contract_rejects() -> None:
+    # Negative control: the design notes' nested text.format.json_schema must fail the check.
+    body = body_for("gpt-4.1", "synthesis", store=None)
+    fmt = body["text"]["format"]
+    body["text"]["format"] = {"type": "json_schema", "json_schema": {"name": fmt["name"], "schema": fmt["schema"]}}
+    assert contract_errors("CreateResponse", body)
+
+
+@pytest.mark.parametrize("name", list(STAGE_MODELS))
+def test_strict_schemas_follow_the_strict_mode_rules(name: str) -> None:
+    schema = strict_json_schema(STAGE_MODELS[name])
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            assert "default" not in node
+            if node.get("type") == "object":
+                assert node["additionalProperties"] is False
+                assert sorted(node["required"]) == sorted(node["properties"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+
+
+def test_optional_fields_are_nullable_and_required() -> None:
+    schema = strict_json_schema(STAGE_MODELS["diagnosis"])
+    reason = schema["properties"]["inconclusive_reason"]
+    assert {"type": "null"} in reason["anyOf"] and "inconclusive_reason" in schema["required"]
+
+
+def test_citation_check_drops_unknown_and_fixes_misfiled_ids() -> None:
+    prepared = prepare(load_trace_file(REPO / "examples" / "rate-limit-cascade.json"))
+    output = TraceAnalysis(
+        timeline=[],
+        events=[],
+        coverage={"files_scanned": [], "remaining": []},  # type: ignore[arg-type]
+        evidence=[
+            Evidence(file="trace.md", section="R0004", rationale="real"),
+            Evidence(file="evals.md", section="F01", rationale="misfiled"),
+            Evidence(file="trace.md", section="R0999", rationale="invented"),
+        ],
+    )
+    checked, report = check_citations(output, prepared.documents)
+    assert [(e.file, e.section) for e in checked.evidence] == [("trace.md", "R0004"), ("triage.md", "F01")]
+    assert (report.checked, report.dropped, report.corrected) == (3, 1, 1)
+    assert [(e.file, e.section) for e in output.evidence][1] == ("evals.md", "F01")  # the input is not mutated
+    assert Citation(file="trace.md", section="R0001").section == "R0001"
+
+
+def test_every_stage_prompt_renders_without_leftover_placeholders() -> None:
+    prepared = prepare(load_trace_file(REPO / "examples" / "wrong-answer.json"))
+    for spec in STAGES:
+        call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, {})
+        assert "$" not in call.user_text.replace("$129", ""), spec.key
+        assert call.use_documents is (spec.key != "synthesis")
+    assert prompts_version()
+
+
+def test_published_pack_schema_matches_the_models() -> None:
+    published = json.loads((REPO / "schemas" / "hypothesis-pack-1.0.json").read_text())
+    assert published == pack_json_schema(), "run `refinery schema > schemas/hypothesis-pack-1.0.json`"
