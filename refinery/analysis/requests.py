@@ -2,7 +2,8 @@
 
 Shapes follow the API as it is (and ``../shared/contracts/openai.openapi.yaml``), not the
 older design notes: ``text.format`` is flat (``{"type": "json_schema", "name", "schema",
-"strict"}``), content parts are ``input_text``, the vector store id goes inside the
+"strict"}``), text input is plain string content (one ``input_text``
+in effect, and unambiguous under the spec's ``oneOf``), the vector store id goes inside the
 ``file_search`` tool, and reasoning models take ``reasoning.effort`` instead of
 ``temperature``.
 """
@@ -49,7 +50,14 @@ class ModelOptions:
 
 
 def user_message(text: str) -> dict[str, Any]:
-    return {"role": "user", "content": [{"type": "input_text", "text": text}]}
+    """A user input message with text content.
+
+    The spec's ``InputItem`` is a ``oneOf`` in which a user message with a list of
+    ``input_text`` parts matches two branches (EasyInputMessage and InputMessage), which
+    contract validators such as Prism reject. String content is the same single text
+    input and matches exactly one branch.
+    """
+    return {"role": "user", "content": text}
 
 
 def build_stage_request(

@@ -98,7 +98,10 @@ class FakeOpenAI:
         self.steps.extend(steps)
 
     def reset(self) -> None:
+        """Forget all state and script, keep serving on the same port."""
+        server = self._server
         self.__init__(self.api_key)  # type: ignore[misc]
+        self._server = server
 
     def response_bodies(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["method"] == "POST" and r["path"] == "/responses"]
@@ -399,7 +402,7 @@ class FakeOpenAI:
                 "total_tokens": input_tokens + max(len(text) // 4, 1),
             }
         error = {"code": "server_error", "message": "The model crashed (scripted)."} if status == "failed" else None
-        return {
+        obj = {
             "id": record["id"],
             "object": "response",
             "created_at": record["created_at"],
@@ -421,9 +424,11 @@ class FakeOpenAI:
             "tools": body.get("tools") or [],
             "top_p": 1.0,
             "truncation": "disabled",
-            "usage": usage,
             "metadata": body.get("metadata") or {},
         }
+        if usage is not None:  # absent, not null, until the response has finished
+            obj["usage"] = usage
+        return obj
 
 
 def _not_found(what: str) -> Response:

@@ -98,11 +98,11 @@ def test_full_run_produces_four_validated_stages_and_cleans_up(fake_openai: Fake
 def test_each_stage_feeds_the_next_compactly(fake_openai: FakeOpenAI) -> None:
     run(fake_openai)
     bodies = posts(fake_openai)
-    stage2_text = bodies[1]["input"][0]["content"][0]["text"]
+    stage2_text = bodies[1]["input"][0]["content"]
     assert '"timeline":["R0000 ok: step R0000"' in stage2_text
-    stage4_text = bodies[3]["input"][0]["content"][0]["text"]
+    stage4_text = bodies[3]["input"][0]["content"]
     assert "the search tool was rate limited" in stage4_text and "Answer the question" in stage4_text
-    assert "F01 critical Rate Limiting at R0004" in bodies[0]["input"][0]["content"][0]["text"]
+    assert "F01 critical Rate Limiting at R0004" in bodies[0]["input"][0]["content"]
 
 
 def test_invalid_json_then_valid_re_asks_once_with_the_error(fake_openai: FakeOpenAI) -> None:
@@ -111,7 +111,7 @@ def test_invalid_json_then_valid_re_asks_once_with_the_error(fake_openai: FakeOp
     assert result.error is None and result.stages[0].attempts == 2
     reask = posts(fake_openai)[1]
     assert reask["input"][1] == {"role": "assistant", "content": '{"timeline": ['}
-    assert "invalid JSON" in reask["input"][2]["content"][0]["text"]
+    assert "invalid JSON" in reask["input"][2]["content"]
 
 
 def test_schema_violation_twice_is_a_typed_error_and_keeps_the_triage(fake_openai: FakeOpenAI, tmp_path: Path) -> None:

@@ -29,7 +29,11 @@ def _detail(exc: openai.APIStatusError) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict):
             message = inner.get("message")
-    return " ".join(str(message or exc.message).split())[:300]
+        # Gateways and contract proxies answer in RFC 7807 form: {title, detail, validation: [...]}.
+        if message is None and (body.get("detail") or body.get("validation")):
+            problems = [str(v.get("message")) for v in body.get("validation") or [] if isinstance(v, dict)]
+            message = "; ".join(filter(None, [str(body.get("detail") or ""), *problems[:3]]))
+    return " ".join(str(message or exc.message).split())[:500]
 
 
 def is_insufficient_quota(status: int, body: Any) -> bool:
