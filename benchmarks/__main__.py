@@ -148,11 +148,22 @@ def main(argv: list[str] | None = None) -> None:
     triage.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
     child2 = sub.add_parser("_child-prepare")
     child2.add_argument("path")
+    stages = sub.add_parser("stages", help="stage request tokens and orchestration overhead (zero-latency fake)")
+    stages.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
+    stages.add_argument("--who-and-when", type=int, default=123, help="how many Who&When logs (0 for none)")
     args = parser.parse_args(argv)
     if args.command == "_child-load":
         _child_load(args.path)
     elif args.command == "_child-prepare":
         _child_prepare(args.path)
+    elif args.command == "stages":
+        from benchmarks.stages import report
+
+        examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))
+        report(examples, "examples")
+        who = sorted((Path(args.shared) / "datasets" / "who-and-when").glob("*/*.json"))[: args.who_and_when]
+        if who:
+            report(who, "Who&When logs")
     elif args.command == "triage":
         bench_triage([int(s) for s in args.sizes.split(",")], Path(args.shared))
     elif args.command in ("load", None):

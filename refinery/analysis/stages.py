@@ -7,7 +7,6 @@ by the non-OpenAI providers).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -76,51 +75,63 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _compact(value: Any, limit: int) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _lines(lines: list[str], limit: int) -> str:
+    """Whole lines up to ``limit`` characters, then a count of what was left out.
+
+    Plain lines, not JSON: inside the request body JSON every quote would be escaped, and
+    the tokens would go on punctuation instead of content.
+    """
+    out: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        if used + len(line) + 1 > limit:
+            out.append(f"(+{len(lines) - index} more)")
+            break
+        out.append(line)
+        used += len(line) + 1
+    return "\n".join(out) or "(none)"
 
 
 def compact_trace_analysis(output: TraceAnalysis, limit: int = 1_800) -> str:
-    data = {
-        "timeline": [f"{s.section} {s.outcome}: {_clip(s.summary, 140)}" for s in output.timeline[:20]],
-        "events": [f"{e.kind} {e.section}: {_clip(e.description, 140)}" for e in output.events[:12]],
-        "evidence": [f"{e.file}#{e.section}: {_clip(e.rationale, 120)}" for e in output.evidence[:10]],
-    }
-    return _compact(data, limit)
+    lines = [f"- {e.kind} at {e.section}: {_clip(e.description, 140)}" for e in output.events[:12]]
+    lines += [f"- evidence {e.file}#{e.section}: {_clip(e.rationale, 120)}" for e in output.evidence[:10]]
+    lines += [
+        f"- step {s.section} {s.outcome}: {_clip(s.summary, 120)}" for s in output.timeline[:20] if s.outcome != "ok"
+    ]
+    return _lines(lines, limit)
 
 
 def compact_gaps(output: GapAnalysis, limit: int = 1_400) -> str:
-    data = [
-        {
-            "expectation": _clip(c.expectation, 140),
-            "status": c.status,
-            "observed": _clip(c.observed, 160),
-            "cites": [f"{x.file}#{x.section}" for x in c.citations[:4]],
-        }
-        for c in output.clauses[:10]
+    lines = [
+        f"- [{c.status}] {_clip(c.expectation, 120)}; observed: {_clip(c.observed, 140)}"
+        + (f" ({', '.join(f'{x.file}#{x.section}' for x in c.citations[:3])})" if c.citations else "")
+        for c in sorted(output.clauses, key=lambda c: {"missing": 0, "partial": 1, "met": 2}[c.status])[:10]
     ]
-    return _compact(data, limit)
+    return _lines(lines, limit)
 
 
 def compact_diagnosis(output: Diagnosis, limit: int = 1_800) -> str:
-    data = {
-        "chains": [
-            {
-                "cause": _clip(c.cause, 200),
-                "mechanism": _clip(c.mechanism, 200),
-                "symptom": _clip(c.symptom, 140),
-                "category": c.category,
-                "origin": c.origin_run_id,
-                "cites": [f"{x.file}#{x.section}" for x in c.citations[:4]],
-            }
-            for c in output.causal_chains[:4]
-        ],
-        "remediations": [f"{_clip(r.action, 160)} → {_clip(r.target, 80)}" for r in output.remediations[:6]],
-        "confidence": output.confidence,
-        "inconclusive": output.inconclusive_reason if output.inconclusive else None,
-    }
-    return _compact(data, limit)
+    lines = [
+        f"- cause ({c.category}, from {c.origin_run_id}): {_clip(c.cause, 200)}; mechanism: {_clip(c.mechanism, 160)}; "
+        f"symptom: {_clip(c.symptom, 100)}"
+        + (f" ({', '.join(f'{x.file}#{x.section}' for x in c.citations[:3])})" if c.citations else "")
+        for c in output.causal_chains[:4]
+    ]
+    lines.append(
+        f"- confidence {output.confidence:.2f}"
+        + (f"; inconclusive: {_clip(output.inconclusive_reason or '', 160)}" if output.inconclusive else "")
+    )
+    lines += [f"- remediation: {_clip(r.action, 140)} (target: {_clip(r.target, 60)})" for r in output.remediations[:6]]
+    return _lines(lines, limit)
+
+
+# Characters of each earlier stage's digest in each later stage's request: sized so that even
+# maximal outputs keep every request under 2,000 tokens (benchmarks/stages.py, "worst").
+DIGEST_LIMITS: dict[str, dict[str, int]] = {
+    "gap_analysis": {"previous": 1_800},
+    "diagnosis": {"previous": 900, "gaps": 900},
+    "synthesis": {"diagnosis": 1_100, "gaps": 400, "previous": 400},
+}
 
 
 def build_stage_call(
@@ -142,15 +153,16 @@ def build_stage_call(
         "gaps": "",
         "diagnosis": "",
     }
+    limits = DIGEST_LIMITS.get(spec.key, {})
     stage1 = previous.get("trace_analysis")
-    if isinstance(stage1, TraceAnalysis):
-        values["previous"] = compact_trace_analysis(stage1)
+    if isinstance(stage1, TraceAnalysis) and "previous" in limits:
+        values["previous"] = compact_trace_analysis(stage1, limits["previous"])
     gaps = previous.get("gap_analysis")
-    if isinstance(gaps, GapAnalysis):
-        values["gaps"] = compact_gaps(gaps)
+    if isinstance(gaps, GapAnalysis) and "gaps" in limits:
+        values["gaps"] = compact_gaps(gaps, limits["gaps"])
     diagnosis = previous.get("diagnosis")
-    if isinstance(diagnosis, Diagnosis):
-        values["diagnosis"] = compact_diagnosis(diagnosis)
+    if isinstance(diagnosis, Diagnosis) and "diagnosis" in limits:
+        values["diagnosis"] = compact_diagnosis(diagnosis, limits["diagnosis"])
     user_text = Template(prompt_text(spec.prompt_file)).safe_substitute(values)
     return StageCall(
         stage=spec.key,

@@ -99,7 +99,9 @@ def test_each_stage_feeds_the_next_compactly(fake_openai: FakeOpenAI) -> None:
     run(fake_openai)
     bodies = posts(fake_openai)
     stage2_text = bodies[1]["input"][0]["content"]
-    assert '"timeline":["R0000 ok: step R0000"' in stage2_text
+    assert "- tool_failure at R0004: The tool failed." in stage2_text
+    assert "- evidence trace.md#R0004: the failing call" in stage2_text
+    assert "R9999" not in stage2_text  # dropped citations never reach the next stage
     stage4_text = bodies[3]["input"][0]["content"]
     assert "the search tool was rate limited" in stage4_text and "Answer the question" in stage4_text
     assert "F01 critical Rate Limiting at R0004" in bodies[0]["input"][0]["content"]

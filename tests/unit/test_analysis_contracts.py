@@ -125,3 +125,22 @@ def test_every_stage_prompt_renders_without_leftover_placeholders() -> None:
 def test_published_pack_schema_matches_the_models() -> None:
     published = json.loads((REPO / "schemas" / "hypothesis-pack-1.0.json").read_text())
     assert published == pack_json_schema(), "run `refinery schema > schemas/hypothesis-pack-1.0.json`"
+
+
+def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:
+    from benchmarks.stages import _big_outputs
+    from refinery.analysis.schemas import Diagnosis, GapAnalysis
+    from refinery.analysis.stages import DIGEST_LIMITS, compact_diagnosis, compact_gaps, compact_trace_analysis
+
+    stage1, stage2, stage3, _ = _big_outputs()
+    analysis = TraceAnalysis.model_validate(stage1)
+    gaps = GapAnalysis.model_validate(stage2)
+    diagnosis = Diagnosis.model_validate(stage3)
+    for limits in DIGEST_LIMITS.values():
+        for key, limit in limits.items():
+            text = {
+                "previous": compact_trace_analysis(analysis, limit),
+                "gaps": compact_gaps(gaps, limit),
+                "diagnosis": compact_diagnosis(diagnosis, limit),
+            }[key]
+            assert len(text) <= limit + 20 and text.endswith("more)")
