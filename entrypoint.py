@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Container entry point: everything lives in the refinery package."""
+"""Container entry point: with arguments it is the `refinery` CLI, without them the GitHub Action."""
 
-from refinery.cli import main
+import sys
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        from refinery.cli import main
+    else:
+        from refinery.action import main
     main()

@@ -171,7 +171,7 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
 @click.option("--experiment", help="LangSmith experiment (an eval run's project) to select from.")
 @click.option("--trace-file", type=click.Path(exists=False), help="Select from the traces in a local file instead.")
 @click.option("--feedback-key", help="Also select traces whose feedback KEY scored at or below --max-score.")
-@click.option("--max-score", type=float, default=None, help="Threshold for --feedback-key (default 0).")
+@click.option("--max-score", type=float, default=None, help="Threshold for --feedback-key (default 0.5).")
 @click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
 @click.option("--max-traces", type=int, default=None, help="At most this many, newest first (default 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -403,7 +403,9 @@ def analyze(
     from refinery.report.offline import MODEL_HINT
 
     with _errors(ctx):
-        settings = _settings(ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url)
+        settings = _settings(
+            ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url, max_score=max_score
+        )
         trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
@@ -411,7 +413,7 @@ def analyze(
             redact_pii=redact_pii,
             redact_patterns=redact_patterns,
             known_secrets=tuple(settings.secret_values()),
-            eval_threshold=0.5 if max_score is None else max_score,
+            eval_threshold=settings.max_score,
             render=RenderOptions(
                 field_cap=field_cap,
                 doc_budget=doc_budget,

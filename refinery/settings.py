@@ -8,6 +8,7 @@ the variable or input to set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,18 @@ SOURCES: dict[str, Source] = {
     "feedback_key": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
     "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
+    "trace_ids": Source(("REFINERY_TRACE_ID",), "trace-id"),
+    "trace_file": Source(("REFINERY_TRACE_FILE",), "trace-file"),
+    "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
+    "since": Source(("REFINERY_SINCE",), "since"),
+    "provider": Source(("REFINERY_PROVIDER",), "provider"),
+    "pr_number": Source(("REFINERY_PR_NUMBER",), "pr-number"),
+    "comment": Source(("REFINERY_COMMENT",), "comment"),
+    "check_run": Source(("REFINERY_CHECK_RUN",), "check-run"),
+    "annotations": Source(("REFINERY_ANNOTATIONS",), "annotations"),
+    "output_dir": Source(("REFINERY_OUTPUT_DIR",), "output-dir"),
+    "fail_on": Source(("REFINERY_FAIL_ON",), "fail-on"),
+    "redact": Source(("REFINERY_REDACT",), "redact"),
     "debug": Source(("REFINERY_DEBUG",), None),
 }
 
@@ -93,12 +106,43 @@ class Settings(BaseModel):
     """Token used to publish to GitHub."""
     feedback_key: str | None = None
     """Feedback key whose low score marks a trace as failing."""
-    max_score: float = 0.0
-    """A trace fails when its ``feedback_key`` score is at or below this."""
+    max_score: float = 0.5
+    """A trace fails (and feedback is an eval gap) when a score is at or below this."""
     max_traces: int = Field(default=3, ge=1, le=1000)
     """How many failing traces to select at most."""
+    trace_ids: list[str] = Field(default_factory=list)
+    """Traces (or runs) to analyse; the action input accepts several, separated by spaces, commas or lines."""
+    trace_file: str | None = None
+    """A trace file, or a glob of them, relative to the workspace."""
+    experiment: str | None = None
+    """LangSmith experiment to select failing traces from."""
+    since: str | None = None
+    """Only traces started since (ISO time or an age like 6h); the action defaults to the triggering run's start."""
+    provider: Literal["openai"] = "openai"
+    """Model provider for the stages."""
+    pr_number: int | None = Field(default=None, ge=1)
+    """Pull request to comment on, when the event does not say."""
+    comment: Literal["update", "new", "off"] = "update"
+    """update: one sticky comment edited in place; new: a comment per run; off: none."""
+    check_run: bool = True
+    """Create a check run on the head commit."""
+    annotations: bool = True
+    """Annotate the prompt/tool/eval files in the check run."""
+    output_dir: str = "refinery-artifacts"
+    """Where the artifacts are written (relative to the workspace)."""
+    fail_on: Literal["never", "error", "finding"] = "never"
+    """never: Refinery never fails the job; error: fail on Refinery's own errors; finding: also when it finds a failure."""
+    redact: bool = True
+    """Redact secrets before anything leaves the machine."""
     debug: bool = False
     """Show tracebacks for errors."""
+
+    @field_validator("trace_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in re.split(r"[\s,]+", value) if part]
+        return value
 
     @field_validator("langsmith_endpoint", "openai_base_url")
     @classmethod

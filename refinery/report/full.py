@@ -111,8 +111,8 @@ def render_report(result: AnalysisResult) -> str:
     usage = result.usage()
     cost = f", about ${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
     out += [
-        f"<sub>{result.provider} {inline_code(result.model or '', 60)} · {usage.input_tokens:,} input "
-        f"({usage.cached_tokens:,} cached) and {usage.output_tokens:,} output tokens{cost}</sub>",
+        f"_{result.provider} {inline_code(result.model or '', 60)}: {usage.input_tokens:,} input "
+        f"({usage.cached_tokens:,} cached) and {usage.output_tokens:,} output tokens{cost}_",
         "",
     ]
     return "\n".join(out)

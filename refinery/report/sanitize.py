@@ -8,12 +8,8 @@ _WS = re.compile(r"\s+")
 
 
 def table_cell(text: str, limit: int = 160) -> str:
-    """One table cell: a single line, pipes escaped, no HTML, capped."""
-    text = _WS.sub(" ", text).strip()
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("`", "'")
+    """One table cell: a single safe line (see ``prose``) with pipes escaped."""
+    return prose(text, limit).replace("|", "\\|")
 
 
 def inline_code(text: str, limit: int = 120) -> str:

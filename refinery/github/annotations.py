@@ -1,0 +1,188 @@
+"""Check-run annotations on the files that most likely need the fix.
+
+In order of preference: the file and line in the checked-out repository where the failing
+prompt (or the text a hypothesis wants to change) lives, found by searching the
+workspace; else the eval or test file named in the trace's metadata; else nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from refinery.analysis.orchestrator import AnalysisResult
+from refinery.documents.render import collect_prompts, prompt_refs
+from refinery.github.publisher import Annotation
+
+TEXT_SUFFIXES = {
+    ".py",
+    ".md",
+    ".txt",
+    ".yaml",
+    ".yml",
+    ".json",
+    ".toml",
+    ".j2",
+    ".jinja",
+    ".jinja2",
+    ".prompt",
+    ".ts",
+    ".tsx",
+    ".js",
+    ".mjs",
+    ".cjs",
+    ".go",
+    ".rb",
+    ".java",
+    ".kt",
+    ".rs",
+    ".cs",
+    ".mdx",
+    ".xml",
+    ".ini",
+    ".cfg",
+    ".tmpl",
+}
+SKIP_DIRS = {
+    ".git",
+    "node_modules",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "dist",
+    "build",
+    ".tox",
+    "site-packages",
+}
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MIN_NEEDLE = 24
+EVAL_KEYS = ("test_file", "eval_file", "ls_test_file", "test_path", "eval_path", "file")
+
+
+@dataclass
+class Workspace:
+    """The checked-out repository, read lazily and searched for text."""
+
+    root: Path
+    skip: set[str] = field(default_factory=set)
+    _files: dict[str, list[str]] | None = None
+
+    def _walk(self) -> Iterator[Path]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d not in self.skip)
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if path.suffix.lower() in TEXT_SUFFIXES:
+                    yield path
+
+    def files(self) -> dict[str, list[str]]:
+        if self._files is None:
+            self._files = {}
+            for path in self._walk():
+                try:
+                    if path.stat().st_size > MAX_FILE_BYTES:
+                        continue
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    continue
+                self._files[path.relative_to(self.root).as_posix()] = text.splitlines()
+        return self._files
+
+    def find(self, text: str) -> tuple[str, int, int] | None:
+        """(path, first line, last line) where ``text``'s most distinctive line appears."""
+        needles = sorted(
+            {line.strip() for line in text.splitlines() if len(line.strip()) >= MIN_NEEDLE}, key=len, reverse=True
+        )
+        if not needles and len(text.strip()) >= MIN_NEEDLE:
+            needles = [text.strip()[:200]]
+        for needle in needles[:3]:
+            probe = needle[:200]
+            for path, lines in self.files().items():
+                for number, line in enumerate(lines, start=1):
+                    if probe in line:
+                        span = max(1, min(len(text.splitlines()), 50))
+                        return path, number, min(number + span - 1, len(lines))
+        return None
+
+    def exists(self, relative: str) -> bool:
+        candidate = (self.root / relative).resolve()
+        return candidate.is_file() and self.root.resolve() in candidate.parents
+
+
+def build_annotations(
+    results: list[AnalysisResult], workspace: Workspace, *, level: Literal["notice", "warning", "failure"] = "warning"
+) -> list[Annotation]:
+    annotations: list[Annotation] = []
+    seen: set[tuple[str, int, str]] = set()
+
+    def add(path: str, start: int, end: int, title: str, message: str, details: str | None = None) -> None:
+        key = (path, start, title)
+        if key not in seen:
+            seen.add(key)
+            annotations.append(
+                Annotation(
+                    path=path,
+                    start_line=start,
+                    end_line=end,
+                    annotation_level=level,
+                    title=title,
+                    message=message,
+                    raw_details=details,
+                )
+            )
+
+    for result in results:
+        trace = result.prepared.trace
+        prompts = collect_prompts(trace)
+        by_ref = {ref: text for text, ref in prompt_refs(prompts).items()}
+        synthesis = result.synthesis
+        for hypothesis in synthesis.hypotheses if synthesis else []:
+            change = hypothesis.proposed_change
+            text = by_ref.get(change.target.strip()) or change.before
+            where = workspace.find(text) if text else None
+            if where:
+                add(
+                    where[0],
+                    where[1],
+                    where[2],
+                    f"Refinery {hypothesis.id}: {hypothesis.title}",
+                    f"{hypothesis.rationale}\n\nExpected effect: {hypothesis.expected_effect}\nVerify: {hypothesis.how_to_verify}",
+                    f"Proposed ({change.kind}):\n{change.after}",
+                )
+        origin = result.prepared.triage.origin
+        if origin is not None:
+            run = trace.get(origin.run_id)
+            finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
+            used = [text for text, (_, runs) in prompts.items() if any(r.id == run.id for r in runs)]
+            where = workspace.find(used[0]) if used else None
+            if where:
+                add(
+                    where[0],
+                    where[1],
+                    where[2],
+                    f"Refinery: failure starts at {origin.section} {origin.name}",
+                    f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}",
+                )
+                continue
+        eval_file = _eval_file(result, workspace)
+        if eval_file and not any(a.path == eval_file for a in annotations):
+            gaps = [f for f in result.prepared.triage.findings if f.group == "evaluation"]
+            summary = synthesis.summary if synthesis else (gaps[0].evidence if gaps else "The eval failed.")
+            add(eval_file, 1, 1, "Refinery: why this eval failed", summary)
+    return annotations
+
+
+def _eval_file(result: AnalysisResult, workspace: Workspace) -> str | None:
+    trace = result.prepared.trace
+    for source in (trace.metadata, trace.root.metadata):
+        for key in EVAL_KEYS:
+            value = source.get(key)
+            if isinstance(value, str) and value and workspace.exists(value):
+                return Path(value).as_posix()
+    return None

@@ -1,0 +1,147 @@
+"""Publishing to GitHub through PyGithub: the sticky PR comment, the check run, PR lookup.
+
+Every PyGithub call is here, and every GithubException becomes a PublishError (a
+read-only token, as on fork pull requests, becomes ReadOnlyToken so the action can fall
+back to the job summary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from github import Github, GithubException
+from pydantic import BaseModel
+
+from refinery.errors import PublishError
+
+ANNOTATION_BATCH = 50
+"""GitHub accepts at most 50 annotations per check-run request."""
+CHECK_TEXT_LIMIT = 65_535
+"""Check-run output summary and text are capped at 65,535 characters."""
+Conclusion = Literal["success", "failure", "neutral"]
+
+
+class ReadOnlyToken(PublishError):
+    """The token may not write here (a fork PR's GITHUB_TOKEN, or missing permissions)."""
+
+
+class Annotation(BaseModel):
+    """One check-run annotation."""
+
+    path: str
+    start_line: int
+    end_line: int
+    annotation_level: Literal["notice", "warning", "failure"]
+    message: str
+    title: str | None = None
+    raw_details: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        data["message"] = data["message"][:60_000]
+        if "raw_details" in data:
+            data["raw_details"] = data["raw_details"][:60_000]
+        if "title" in data:
+            data["title"] = data["title"][:255]
+        return data
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except GithubException as exc:
+        message = exc.data.get("message") if isinstance(exc.data, dict) else None
+        detail = " ".join(str(message or exc).split())[:300]
+        if exc.status == 403 and "not accessible by integration" in detail.lower():
+            raise ReadOnlyToken(
+                f"The GitHub token cannot {action} ({exc.status}: {detail}).",
+                hint="On pull requests from forks the token is read-only: run Refinery from a `workflow_run` "
+                "workflow (see the README), or grant `pull-requests: write` and `checks: write`.",
+            ) from exc
+        if exc.status in (401, 403, 404):
+            raise PublishError(
+                f"GitHub refused to {action} ({exc.status}: {detail}).",
+                hint="Check the workflow's `permissions:` (pull-requests: write, checks: write) and `github-token`.",
+            ) from exc
+        raise PublishError(f"GitHub failed to {action} ({exc.status}: {detail}).") from exc
+
+
+class GitHubPublisher:
+    """Writes results to one repository."""
+
+    def __init__(self, client: Github, repository: str) -> None:
+        self._client = client
+        self._repo = client.get_repo(repository, lazy=True)
+
+    def find_pull_request(self, head_sha: str, head_owner: str | None, head_branch: str | None) -> int | None:
+        """The open PR whose head is ``head_sha`` (for workflow_run from a fork, where the event has none)."""
+        with _translated("look up the pull request for this commit"):
+            if head_owner and head_branch:
+                for pull in self._repo.get_pulls(state="open", head=f"{head_owner}:{head_branch}"):
+                    if pull.head.sha == head_sha:
+                        return int(pull.number)
+            for pull in self._repo.get_commit(head_sha).get_pulls():
+                if pull.head.sha == head_sha and pull.state == "open":
+                    return int(pull.number)
+        return None
+
+    def upsert_comment(self, pr_number: int, body: str, marker: str, *, mode: Literal["update", "new"]) -> str:
+        """Edit the comment carrying ``marker`` (searching every page), or create one. Returns its URL."""
+        with _translated(f"comment on pull request #{pr_number}"):
+            issue = self._repo.get_issue(pr_number)
+            if mode == "update":
+                found = None
+                for comment in issue.get_comments():  # PaginatedList: follows every page's Link
+                    if marker in (comment.body or ""):
+                        found = comment
+                if found is not None:
+                    found.edit(body)
+                    return str(found.html_url)
+            created = issue.create_comment(body)
+            return str(created.html_url)
+
+    def publish_check_run(
+        self,
+        *,
+        name: str,
+        head_sha: str,
+        title: str,
+        summary: str,
+        text: str | None,
+        conclusion: Conclusion,
+        annotations: list[Annotation],
+        details_url: str | None = None,
+    ) -> str:
+        """Create a completed check run, then append annotations 50 at a time. Returns its URL."""
+        output: dict[str, Any] = {"title": title[:255], "summary": _cap(summary)}
+        if text:
+            output["text"] = _cap(text)
+        batches = [annotations[i : i + ANNOTATION_BATCH] for i in range(0, len(annotations), ANNOTATION_BATCH)]
+        with _translated("create a check run"):
+            first = {**output, "annotations": [a.payload() for a in batches[0]]} if batches else output
+            kwargs: dict[str, Any] = {
+                "name": name,
+                "head_sha": head_sha,
+                "status": "completed",
+                "conclusion": conclusion,
+                "output": first,
+            }
+            if details_url:
+                kwargs["details_url"] = details_url
+            check_run = self._repo.create_check_run(**kwargs)
+            for batch in batches[1:]:
+                check_run.edit(output={**output, "annotations": [a.payload() for a in batch]})
+        return str(check_run.html_url)
+
+
+def _cap(text: str) -> str:
+    if len(text) <= CHECK_TEXT_LIMIT:
+        return text
+    note = "\n\n_Cut to GitHub's 65,535-character limit; the full report is in the artifacts._"
+    cut = text[: CHECK_TEXT_LIMIT - len(note) - 4]
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return cut + note

@@ -1,0 +1,201 @@
+"""The PR comment: a short lead, each trace's report in ``<details>``, kept under GitHub's limit.
+
+When the body is too long, whole report sections are dropped one at a time, lowest
+priority first, and the comment says which: a table or a code block is never cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from refinery import __version__
+from refinery.analysis.orchestrator import AnalysisResult
+from refinery.analysis.stages import prompts_version
+from refinery.report.full import render_report
+from refinery.report.sanitize import inline_code, prose
+
+COMMENT_LIMIT = 65_536
+# Dropped first to last; sections not listed are never dropped.
+DROP_ORDER = (
+    "Run tree",
+    "Timeline",
+    "Notes",
+    "Expectations against the trace",
+    "Eval gaps",
+    "Root cause",
+    "Findings",
+    "Next actions",
+    "Top findings",
+)
+
+
+@dataclass
+class CommentLinks:
+    """Links we add ourselves (never taken from trace or model text)."""
+
+    run_url: str | None = None
+    artifacts_url: str | None = None
+    triggering_run_url: str | None = None
+
+
+@dataclass
+class Section:
+    heading: str
+    text: str
+
+
+@dataclass
+class TraceBlock:
+    summary: str
+    head: str
+    sections: list[Section] = field(default_factory=list)
+    url: str | None = None
+
+
+def sticky_marker(workflow: str, job: str, selection: str) -> str:
+    """The hidden marker that makes the comment sticky per workflow, job and trace selection."""
+    key = "|".join(part.replace("-->", "").strip() for part in (workflow, job, selection))
+    return f"<!-- refinery:sticky {key} -->"
+
+
+def split_sections(markdown: str) -> tuple[str, list[Section]]:
+    """Split on ``## `` headings that are not inside a code fence."""
+    head: list[str] = []
+    sections: list[Section] = []
+    fence: str | None = None
+    for line in markdown.split("\n"):
+        stripped = line.lstrip()
+        if fence is None and stripped.startswith("```"):
+            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+        elif fence is not None and stripped.startswith(fence) and stripped.strip("`") == "":
+            fence = None
+        elif fence is None and line.startswith("## "):
+            sections.append(Section(heading=line[3:].strip(), text=line))
+            continue
+        if sections:
+            sections[-1].text += "\n" + line
+        else:
+            head.append(line)
+    return "\n".join(head), sections
+
+
+def _trace_block(result: AnalysisResult) -> TraceBlock:
+    report = render_report(result)
+    head, sections = split_sections(report)
+    # The report's own title is replaced by the <summary> line.
+    head_lines = [line for line in head.split("\n") if not line.startswith("# Refinery report")]
+    trace = result.prepared.trace
+    origin = result.prepared.triage.origin
+    what = (
+        f"{origin.section} {prose(origin.name, 60)}: "
+        + next(f.category for f in result.prepared.triage.findings if f.id == origin.finding_id).lower()
+        if origin
+        else "no deterministic origin"
+    )
+    summary = f"Trace {prose(trace.root.name, 60)} ({prose(trace.id[:12], 12)}…): {what}"
+    return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
+
+
+def _lead(results: list[AnalysisResult]) -> list[str]:
+    lines = []
+    for result in results:
+        synthesis = result.synthesis
+        origin = result.prepared.triage.origin
+        name = inline_code(result.prepared.trace.root.name, 60)
+        if synthesis is not None:
+            lines.append(f"- {name}: {prose(synthesis.summary, 400)}")
+            for hypothesis in synthesis.hypotheses[:2]:
+                lines.append(f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f})")
+        elif origin is not None:
+            finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
+            lines.append(
+                f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {finding.category.lower()}"
+            )
+        else:
+            lines.append(f"- {name}: no run failed outright; see the eval gaps below")
+        if result.error is not None:
+            lines.append(f"  - the model analysis stopped: {prose(result.error.one_line(), 300)}")
+    return lines
+
+
+def _render(
+    marker: str,
+    results: list[AnalysisResult],
+    blocks: list[TraceBlock],
+    links: CommentLinks,
+    notes: list[str],
+    langsmith_host: str | None,
+) -> str:
+    out = [marker, "### Refinery: why the eval failed", ""]
+    statuses = sorted({r.status for r in results})
+    out.append(f"**{len(results)} failing trace{'s' if len(results) != 1 else ''} analysed** ({', '.join(statuses)})")
+    out += ["", *_lead(results), ""]
+    for block in blocks:
+        out += ["<details>", f"<summary>{block.summary}</summary>", "", block.head, ""]
+        out += [s.text.rstrip() + "\n" for s in block.sections]
+        if block.url and langsmith_host and _host(block.url) == langsmith_host:
+            out += [f"[Open the trace in LangSmith]({block.url})", ""]
+        out += ["</details>", ""]
+    if notes:
+        out += ["> " + " ".join(notes), ""]
+    footer = []
+    if links.run_url:
+        footer.append(f"[Workflow run]({links.run_url})")
+    if links.artifacts_url:
+        footer.append(f"[Artifacts]({links.artifacts_url})")
+    if links.triggering_run_url:
+        footer.append(f"[Failing eval run]({links.triggering_run_url})")
+    footer.append(f"_Refinery {__version__}, prompts {prompts_version()}_")
+    out.append(" · ".join(footer))
+    return "\n".join(out) + "\n"
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def build_comment(
+    results: list[AnalysisResult],
+    *,
+    marker: str,
+    links: CommentLinks | None = None,
+    langsmith_host: str | None = None,
+    limit: int = COMMENT_LIMIT,
+) -> str:
+    """The comment body, at most ``limit`` characters."""
+    links = links or CommentLinks()
+    blocks = [_trace_block(r) for r in results]
+    dropped: list[str] = []
+
+    def render() -> str:
+        notes = []
+        if dropped:
+            notes.append(
+                f"Trimmed to fit GitHub's {limit:,}-character limit: removed {', '.join(dropped)}. "
+                "The full report is in the artifacts."
+            )
+        return _render(marker, results, blocks, links, notes, langsmith_host)
+
+    body = render()
+    for heading in DROP_ORDER:
+        for index in reversed(range(len(blocks))):  # later traces give way first
+            if len(body) <= limit:
+                return body
+            block = blocks[index]
+            kept = [s for s in block.sections if s.heading != heading]
+            if len(kept) != len(block.sections):
+                block.sections = kept
+                dropped.append(heading.lower() + (f" (trace {index + 1})" if len(blocks) > 1 else ""))
+                body = render()
+    while len(body) > limit and any(b.sections for b in blocks):
+        block = max(blocks, key=lambda b: sum(len(s.text) for s in b.sections))
+        removed = block.sections.pop()
+        dropped.append(removed.heading.lower())
+        body = render()
+    if len(body) > limit:
+        for block in blocks:
+            block.head = ""
+        dropped.append("every trace's details")
+        body = render()
+    return body
