@@ -200,6 +200,19 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     return 1 if conclusion == "failure" else 0
 
 
+def _trace_files(settings: Settings, workspace: Path) -> set[str]:
+    if not settings.trace_file:
+        return set()
+    pattern = settings.trace_file if os.path.isabs(settings.trace_file) else str(workspace / settings.trace_file)
+    found = set()
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            found.add(Path(path).resolve().relative_to(workspace.resolve()).as_posix())
+        except ValueError:
+            continue
+    return found
+
+
 def _one_line_summary(results: list[Any], errors: list[str]) -> str:
     if not results:
         return "no traces analysed" + (f"; {len(errors)} error(s)" if errors else "")
@@ -262,7 +275,11 @@ def _publish(
         conclusion = _conclusion(settings, bool(errors), found)
         level: Literal["failure", "warning"] = "failure" if settings.fail_on == "finding" else "warning"
         annotations = (
-            build_annotations(results, Workspace(workspace, skip={out_dir.name}), level=level)
+            build_annotations(
+                results,
+                Workspace(workspace, skip={out_dir.name}, exclude=_trace_files(settings, workspace)),
+                level=level,
+            )
             if settings.annotations
             else []
         )

@@ -8,6 +8,7 @@ workspace; else the eval or test file named in the trace's metadata; else nothin
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,9 @@ class Workspace:
 
     root: Path
     skip: set[str] = field(default_factory=set)
+    """Directory names to leave out (the output directory)."""
+    exclude: set[str] = field(default_factory=set)
+    """Files to leave out, relative to the root: the trace files themselves hold every prompt."""
     _files: dict[str, list[str]] | None = None
 
     def _walk(self) -> Iterator[Path]:
@@ -91,7 +95,11 @@ class Workspace:
                     text = path.read_text(encoding="utf-8")
                 except (OSError, UnicodeDecodeError):
                     continue
-                self._files[path.relative_to(self.root).as_posix()] = text.splitlines()
+                relative = path.relative_to(self.root).as_posix()
+                if relative not in self.exclude:
+                    self._files[relative] = text.splitlines()
+            # Source before data: a prompt is defined in code or a template, merely copied into JSON.
+            self._files = dict(sorted(self._files.items(), key=lambda kv: kv[0].endswith((".json", ".jsonl"))))
         return self._files
 
     def find(self, text: str) -> tuple[str, int, int] | None:
@@ -108,6 +116,23 @@ class Workspace:
                     if probe in line:
                         span = max(1, min(len(text.splitlines()), 50))
                         return path, number, min(number + span - 1, len(lines))
+        return None
+
+    def find_symbol(self, name: str) -> tuple[str, int, int] | None:
+        """Where a tool or function called ``name`` is defined (``def name``, ``class name``, ``name=``)."""
+        if not re.fullmatch(r"[A-Za-z_][\w.-]{1,80}", name):
+            return None
+        patterns = [
+            re.compile(
+                rf"\b(?:async\s+)?def\s+{re.escape(name)}\b|\bclass\s+{re.escape(name)}\b|\bfunction\s+{re.escape(name)}\b"
+            ),
+            re.compile(rf"""\bname\s*[=:]\s*["']{re.escape(name)}["']"""),
+        ]
+        for pattern in patterns:
+            for path, lines in self.files().items():
+                for number, line in enumerate(lines, start=1):
+                    if pattern.search(line):
+                        return path, number, number
         return None
 
     def exists(self, relative: str) -> bool:
@@ -145,7 +170,7 @@ def build_annotations(
         for hypothesis in synthesis.hypotheses if synthesis else []:
             change = hypothesis.proposed_change
             text = by_ref.get(change.target.strip()) or change.before
-            where = workspace.find(text) if text else None
+            where = workspace.find(text) if text else workspace.find_symbol(change.target.strip())
             if where:
                 add(
                     where[0],
@@ -159,7 +184,13 @@ def build_annotations(
         if origin is not None:
             run = trace.get(origin.run_id)
             finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
-            used = [text for text, (_, runs) in prompts.items() if any(r.id == run.id for r in runs)]
+            # A tool or chain has no prompt of its own: take the model call that led to it.
+            callers = (
+                [run]
+                if run.run_type in ("llm", "agent")
+                else [r for r in reversed(trace.runs[: run.order]) if r.run_type in ("llm", "agent")][:1]
+            )
+            used = [text for text, (_, runs) in prompts.items() if any(r.id == c.id for r in runs for c in callers)]
             where = workspace.find(used[0]) if used else None
             if where:
                 add(

@@ -1,0 +1,257 @@
+"""A stateful fake of the GitHub REST API, enough for PyGithub's issue comments, check runs and
+pull-request lookups.
+
+Response bodies start from the examples in GitHub's own OpenAPI description (npm
+``@octokit/openapi``), so they have the shape Prism checks; every absolute URL in them is
+rewritten to the fake's own host and port, so PyGithub's pagination (Link headers) and
+``url`` fields come back here.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import threading
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.server import LoopbackServer, Request, Response, json_response
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / "@octokit"
+GITHUB_SPEC = TOOLS / "openapi" / "generated" / "api.github.com.json"
+WEBHOOK_EXAMPLES = TOOLS / "webhooks-examples" / "api.github.com" / "index.json"
+
+
+def require_node_tools() -> None:
+    import os
+
+    if GITHUB_SPEC.is_file() and WEBHOOK_EXAMPLES.is_file():
+        return
+    message = "GitHub's OpenAPI description and webhook examples are missing: run `npm ci --prefix tests/tools`"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@cache
+def spec_examples() -> dict[str, Any]:
+    require_node_tools()
+    spec = json.loads(GITHUB_SPEC.read_text())
+    return {k: v["value"] for k, v in spec["components"]["examples"].items() if "value" in v}
+
+
+@cache
+def webhook_examples(event: str) -> list[dict[str, Any]]:
+    require_node_tools()
+    for entry in json.loads(WEBHOOK_EXAMPLES.read_text()):
+        if entry["name"] == event:
+            return [copy.deepcopy(e) for e in entry["examples"]]
+    raise KeyError(event)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeGitHub:
+    """``with FakeGitHub() as gh: Github(base_url=gh.url, auth=Auth.Token(gh.token))``."""
+
+    def __init__(self, token: str = "ghs_fakeinstallationtoken0123456789abcd", repo: str = "octo-org/agent-repo") -> None:
+        self.token = token
+        self.repo = repo
+        self.read_only = False
+        self.requests: list[dict[str, Any]] = []
+        self.comments: dict[int, dict[str, Any]] = {}
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.pulls: dict[int, dict[str, Any]] = {}
+        self._ids = itertools.count(1000)
+        self._lock = threading.Lock()
+        self._server: LoopbackServer | None = None
+
+    def __enter__(self) -> FakeGitHub:
+        self._server = LoopbackServer(self.wsgi)
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    def reset(self) -> None:
+        server = self._server
+        self.__init__(self.token, self.repo)  # type: ignore[misc]
+        self._server = server
+
+    # -- seeding ----------------------------------------------------------------------------
+
+    def add_pull(self, number: int, head_sha: str, *, head_owner: str | None = None, head_ref: str = "feature") -> None:
+        self.pulls[number] = {"number": number, "head_sha": head_sha, "head_owner": head_owner or self.repo.split("/")[0],
+                              "head_ref": head_ref, "state": "open"}
+
+    def add_comments(self, number: int, bodies: list[str], *, login: str = "someone") -> list[int]:
+        return [self._store_comment(number, body, login) for body in bodies]
+
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if c["issue_number"] == number]
+
+    # -- templates --------------------------------------------------------------------------
+
+    def _rewrite(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("https://api.github.com", self.url).replace("https://github.com", self.url)
+        if isinstance(value, dict):
+            return {k: self._rewrite(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._rewrite(v) for v in value]
+        return value
+
+    def _template(self, name: str) -> dict[str, Any]:
+        return dict(self._rewrite(copy.deepcopy(spec_examples()[name])))
+
+    def _comment_obj(self, comment: dict[str, Any]) -> dict[str, Any]:
+        obj = self._template("issue-comment")
+        owner, name = self.repo.split("/")
+        obj.update(
+            id=comment["id"], node_id=f"IC_{comment['id']}", body=comment["body"],
+            url=f"{self.url}/repos/{self.repo}/issues/comments/{comment['id']}",
+            html_url=f"{self.url}/{self.repo}/pull/{comment['issue_number']}#issuecomment-{comment['id']}",
+            issue_url=f"{self.url}/repos/{self.repo}/issues/{comment['issue_number']}",
+            created_at=comment["created_at"], updated_at=comment["updated_at"],
+        )
+        obj["user"] = {**obj["user"], "login": comment["login"]}
+        del owner, name
+        return obj
+
+    def _store_comment(self, number: int, body: str, login: str) -> int:
+        with self._lock:
+            cid = next(self._ids)
+            self.comments[cid] = {"id": cid, "issue_number": number, "body": body, "login": login,
+                                  "created_at": _now(), "updated_at": _now()}
+        return cid
+
+    def _check_obj(self, run: dict[str, Any]) -> dict[str, Any]:
+        obj = self._template("check-run")
+        obj.update(
+            id=run["id"], node_id=f"CR_{run['id']}", name=run["name"], head_sha=run["head_sha"], status=run["status"],
+            conclusion=run.get("conclusion"), url=f"{self.url}/repos/{self.repo}/check-runs/{run['id']}",
+            html_url=f"{self.url}/{self.repo}/runs/{run['id']}", details_url=run.get("details_url") or obj["details_url"],
+            completed_at=_now() if run["status"] == "completed" else None,
+        )
+        output = run["output"]
+        obj["output"] = {
+            "title": output.get("title"), "summary": output.get("summary"), "text": output.get("text"),
+            "annotations_count": len(run["annotations"]),
+            "annotations_url": f"{self.url}/repos/{self.repo}/check-runs/{run['id']}/annotations",
+        }
+        return obj
+
+    def _pull_obj(self, pull: dict[str, Any]) -> dict[str, Any]:
+        obj = self._template("pull-request-simple")
+        obj.update(number=pull["number"], state=pull["state"],
+                   url=f"{self.url}/repos/{self.repo}/pulls/{pull['number']}",
+                   html_url=f"{self.url}/{self.repo}/pull/{pull['number']}")
+        obj["head"] = {**obj["head"], "sha": pull["head_sha"], "ref": pull["head_ref"],
+                       "label": f"{pull['head_owner']}:{pull['head_ref']}"}
+        return obj
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        return self._handle(request)(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        body = json.loads(request.data) if request.data else None
+        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.args), "body": body})
+        if request.headers.get("Authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
+            return json_response({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401)
+        repo = re.escape(self.repo)
+        path, method = request.path, request.method
+        if self.read_only and method in ("POST", "PATCH"):
+            return json_response(
+                {"message": "Resource not accessible by integration",
+                 "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                 "status": "403"},
+                403,
+            )
+        match = re.fullmatch(rf"/repos/{repo}/issues/(\d+)", path)
+        if match and method == "GET":
+            obj = self._template("issue")
+            number = int(match.group(1))
+            obj.update(number=number, url=f"{self.url}/repos/{self.repo}/issues/{number}",
+                       comments_url=f"{self.url}/repos/{self.repo}/issues/{number}/comments",
+                       html_url=f"{self.url}/{self.repo}/pull/{number}", comments=len(self.comments_on(number)))
+            return json_response(obj)
+        match = re.fullmatch(rf"/repos/{repo}/issues/(\d+)/comments", path)
+        if match and method == "GET":
+            return self._list_comments(int(match.group(1)), request)
+        if match and method == "POST":
+            cid = self._store_comment(int(match.group(1)), body["body"], "github-actions[bot]")
+            return json_response(self._comment_obj(self.comments[cid]), 201)
+        match = re.fullmatch(rf"/repos/{repo}/issues/comments/(\d+)", path)
+        if match and method == "PATCH":
+            comment = self.comments.get(int(match.group(1)))
+            if comment is None:
+                return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+            comment.update(body=body["body"], updated_at=_now())
+            return json_response(self._comment_obj(comment))
+        if path == f"/repos/{self.repo}/check-runs" and method == "POST":
+            cid = next(self._ids)
+            output = dict(body.get("output") or {})
+            run = {"id": cid, "name": body["name"], "head_sha": body["head_sha"], "status": body.get("status", "queued"),
+                   "conclusion": body.get("conclusion"), "details_url": body.get("details_url"),
+                   "annotations": list(output.pop("annotations", [])), "output": output, "requests": 1}
+            self.check_runs[cid] = run
+            return json_response(self._check_obj(run), 201)
+        match = re.fullmatch(rf"/repos/{repo}/check-runs/(\d+)", path)
+        if match and method == "PATCH":
+            run = self.check_runs[int(match.group(1))]
+            output = dict(body.get("output") or {})
+            run["annotations"].extend(output.pop("annotations", []))
+            run["output"].update(output)
+            run["requests"] += 1
+            for key in ("status", "conclusion"):
+                if key in body:
+                    run[key] = body[key]
+            return json_response(self._check_obj(run))
+        if path == f"/repos/{self.repo}/pulls" and method == "GET":
+            head = request.args.get("head")
+            pulls = [p for p in self.pulls.values() if p["state"] == request.args.get("state", "open")]
+            if head:
+                pulls = [p for p in pulls if f"{p['head_owner']}:{p['head_ref']}" == head]
+            return json_response([self._pull_obj(p) for p in pulls])
+        match = re.fullmatch(rf"/repos/{repo}/commits/([0-9a-f]+)", path)
+        if match and method == "GET":
+            obj = self._template("commit")
+            obj["sha"] = match.group(1)
+            obj["url"] = f"{self.url}/repos/{self.repo}/commits/{match.group(1)}"
+            return json_response(obj)
+        match = re.fullmatch(rf"/repos/{repo}/commits/([0-9a-f]+)/pulls", path)
+        if match and method == "GET":
+            return json_response([self._pull_obj(p) for p in self.pulls.values() if p["head_sha"] == match.group(1)])
+        return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+
+    def _list_comments(self, number: int, request: Request) -> Response:
+        per_page = min(int(request.args.get("per_page", 30)), 100)
+        page = int(request.args.get("page", 1))
+        items = sorted(self.comments_on(number), key=lambda c: c["id"])
+        chunk = items[(page - 1) * per_page : page * per_page]
+        last = max(1, -(-len(items) // per_page))
+        base = f"{self.url}/repos/{self.repo}/issues/{number}/comments?per_page={per_page}"
+        links = []
+        if page < last:
+            links.append(f'<{base}&page={page + 1}>; rel="next"')
+            links.append(f'<{base}&page={last}>; rel="last"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        return json_response([self._comment_obj(c) for c in chunk], headers=headers)
