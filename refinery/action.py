@@ -38,6 +38,7 @@ def build_github_client(settings: Settings, api_url: str) -> Any:
         per_page=100,
         timeout=30,
         user_agent="refinery-action",
+        lazy=True,  # objects are fetched only when an attribute needs it: fewer requests
     )
 
 

@@ -74,7 +74,7 @@ class GitHubPublisher:
 
     def __init__(self, client: Github, repository: str) -> None:
         self._client = client
-        self._repo = client.get_repo(repository, lazy=True)
+        self._repo = client.get_repo(repository)  # the client is lazy: no request until needed
 
     def find_pull_request(self, head_sha: str, head_owner: str | None, head_branch: str | None) -> int | None:
         """The open PR whose head is ``head_sha`` (for workflow_run from a fork, where the event has none)."""
@@ -95,7 +95,9 @@ class GitHubPublisher:
             if mode == "update":
                 found = None
                 for comment in issue.get_comments():  # PaginatedList: follows every page's Link
-                    if marker in (comment.body or ""):
+                    # Ours start with the marker and come from a bot; never edit a person's comment,
+                    # even one that quotes the marker.
+                    if (comment.body or "").startswith(marker) and comment.user.login.endswith("[bot]"):
                         found = comment
                 if found is not None:
                     found.edit(body)

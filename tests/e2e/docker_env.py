@@ -66,9 +66,18 @@ def docker_engine() -> Iterator[Any]:
     log = (STATE / "dockerd.log").open("w")
     process = subprocess.Popen(
         [
-            str(dockerd), "--iptables=false", "--ip6tables=false", "--bridge=none",
-            "--data-root", str(STATE / "data"), "--exec-root", str(STATE / "exec"),
-            "--pidfile", str(STATE / "run" / "dockerd.pid"), "-H", f"unix://{SOCKET}",
+            str(dockerd),
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--data-root",
+            str(STATE / "data"),
+            "--exec-root",
+            str(STATE / "exec"),
+            "--pidfile",
+            str(STATE / "run" / "dockerd.pid"),
+            "-H",
+            f"unix://{SOCKET}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -113,12 +122,25 @@ def ensure_base_image(client: Any) -> str:
     if not (rootfs / "usr" / "bin" / "python3").exists():
         shutil.rmtree(rootfs, ignore_errors=True)
         subprocess.run(
-            [debootstrap, "--variant=minbase", "--include=python3,python3-venv,ca-certificates", "trixie", str(rootfs),
-             "http://deb.debian.org/debian"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                debootstrap,
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                "trixie",
+                str(rootfs),
+                "http://deb.debian.org/debian",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        for junk in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
-                     "var/lib/apt/lists"):
+        for junk in (
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+            "var/cache/apt",
+            "var/lib/apt/lists",
+        ):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
     archive = STATE / "rootfs-trixie.tar"
     with tarfile.open(archive, "w") as tar:

@@ -68,11 +68,17 @@ def pull_request_event(repo: str) -> dict[str, Any]:
 def run_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> tuple[int, str]:
     output_id = uuid.uuid4().hex
     runner_env = {
-        "GITHUB_ACTIONS": "true", "CI": "true", "HOME": "/github/home",
-        "GITHUB_EVENT_PATH": "/github/workflow/event.json", "GITHUB_WORKSPACE": "/github/workspace",
+        "GITHUB_ACTIONS": "true",
+        "CI": "true",
+        "HOME": "/github/home",
+        "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+        "GITHUB_WORKSPACE": "/github/workspace",
         "GITHUB_OUTPUT": f"/github/file_commands/set_output_{output_id}",
         "GITHUB_STEP_SUMMARY": f"/github/file_commands/step_summary_{output_id}",
-        "GITHUB_RUN_ID": "4242", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_WORKFLOW": "agent-evals", "GITHUB_JOB": "evals",
+        "GITHUB_RUN_ID": "4242",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_WORKFLOW": "agent-evals",
+        "GITHUB_JOB": "evals",
         **env,
     }
     container = client.containers.run(
@@ -110,19 +116,33 @@ def read_outputs(path: Path) -> dict[str, str]:
     return outputs
 
 
-def test_the_action_container_comments_checks_and_writes_artifacts(image: Any, docker_client: Any, tmp_path: Path) -> None:
+def test_the_action_container_comments_checks_and_writes_artifacts(
+    image: Any, docker_client: Any, tmp_path: Path
+) -> None:
     with FakeGitHub() as github, FakeOpenAI() as openai:
         github.add_pull(2, HEAD_SHA)
         github.add_comments(2, [f"unrelated comment {i}" for i in range(105)])
         dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
         env = {
-            "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": github.repo, "GITHUB_SHA": "0" * 40,
-            "GITHUB_API_URL": github.url, "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token, "INPUT_TRACE-FILE": "failing-trace.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key, "INPUT_BASE-URL": openai.url + "/v1", "INPUT_MODEL": "gpt-4.1",
-            "INPUT_COMMENT": "update", "INPUT_CHECK-RUN": "true", "INPUT_ANNOTATIONS": "true",
-            "INPUT_OUTPUT-DIR": "refinery-artifacts", "INPUT_FAIL-ON": "never", "INPUT_REDACT": "true",
-            "INPUT_MAX-TRACES": "3", "INPUT_PROVIDER": "openai", "INPUT_REASONING-EFFORT": "medium",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": "0" * 40,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-FILE": "failing-trace.json",
+            "INPUT_OPENAI-API-KEY": openai.api_key,
+            "INPUT_BASE-URL": openai.url + "/v1",
+            "INPUT_MODEL": "gpt-4.1",
+            "INPUT_COMMENT": "update",
+            "INPUT_CHECK-RUN": "true",
+            "INPUT_ANNOTATIONS": "true",
+            "INPUT_OUTPUT-DIR": "refinery-artifacts",
+            "INPUT_FAIL-ON": "never",
+            "INPUT_REDACT": "true",
+            "INPUT_MAX-TRACES": "3",
+            "INPUT_PROVIDER": "openai",
+            "INPUT_REASONING-EFFORT": "medium",
             "INPUT_COMMENT-UNUSED": "",
         }
         status, logs = run_container(docker_client, dirs, env)
@@ -164,10 +184,19 @@ def test_a_fork_pr_read_only_token_degrades_to_the_summary(image: Any, docker_cl
         github.add_pull(2, HEAD_SHA)
         dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
         env = {
-            "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": github.repo, "GITHUB_SHA": HEAD_SHA,
-            "GITHUB_API_URL": github.url, "GITHUB_SERVER_URL": github.url, "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "*.json", "INPUT_COMMENT": "update", "INPUT_CHECK-RUN": "true", "INPUT_FAIL-ON": "error",
-            "INPUT_OUTPUT-DIR": "out", "INPUT_REDACT": "true", "INPUT_MAX-TRACES": "3",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": HEAD_SHA,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-FILE": "*.json",
+            "INPUT_COMMENT": "update",
+            "INPUT_CHECK-RUN": "true",
+            "INPUT_FAIL-ON": "error",
+            "INPUT_OUTPUT-DIR": "out",
+            "INPUT_REDACT": "true",
+            "INPUT_MAX-TRACES": "3",
         }
         status, logs = run_container(docker_client, dirs, env)
         assert status == 0, logs  # a read-only token is not an error, even with fail-on: error

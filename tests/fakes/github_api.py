@@ -62,7 +62,9 @@ def _now() -> str:
 class FakeGitHub:
     """``with FakeGitHub() as gh: Github(base_url=gh.url, auth=Auth.Token(gh.token))``."""
 
-    def __init__(self, token: str = "ghs_fakeinstallationtoken0123456789abcd", repo: str = "octo-org/agent-repo") -> None:
+    def __init__(
+        self, token: str = "ghs_fakeinstallationtoken0123456789abcd", repo: str = "octo-org/agent-repo"
+    ) -> None:
         self.token = token
         self.repo = repo
         self.read_only = False
@@ -73,6 +75,8 @@ class FakeGitHub:
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
+        self.public_url: str | None = None
+        """The host clients talk to, when a proxy (Prism) stands in front of the fake."""
 
     def __enter__(self) -> FakeGitHub:
         self._server = LoopbackServer(self.wsgi)
@@ -85,19 +89,30 @@ class FakeGitHub:
 
     @property
     def url(self) -> str:
+        """Absolute URLs in answers use this: the fake's own host and port, or the proxy in front."""
+        assert self._server is not None
+        return self.public_url or self._server.url
+
+    @property
+    def direct_url(self) -> str:
         assert self._server is not None
         return self._server.url
 
     def reset(self) -> None:
-        server = self._server
+        server, public = self._server, self.public_url
         self.__init__(self.token, self.repo)  # type: ignore[misc]
-        self._server = server
+        self._server, self.public_url = server, public
 
     # -- seeding ----------------------------------------------------------------------------
 
     def add_pull(self, number: int, head_sha: str, *, head_owner: str | None = None, head_ref: str = "feature") -> None:
-        self.pulls[number] = {"number": number, "head_sha": head_sha, "head_owner": head_owner or self.repo.split("/")[0],
-                              "head_ref": head_ref, "state": "open"}
+        self.pulls[number] = {
+            "number": number,
+            "head_sha": head_sha,
+            "head_owner": head_owner or self.repo.split("/")[0],
+            "head_ref": head_ref,
+            "state": "open",
+        }
 
     def add_comments(self, number: int, bodies: list[str], *, login: str = "someone") -> list[int]:
         return [self._store_comment(number, body, login) for body in bodies]
@@ -123,11 +138,14 @@ class FakeGitHub:
         obj = self._template("issue-comment")
         owner, name = self.repo.split("/")
         obj.update(
-            id=comment["id"], node_id=f"IC_{comment['id']}", body=comment["body"],
+            id=comment["id"],
+            node_id=f"IC_{comment['id']}",
+            body=comment["body"],
             url=f"{self.url}/repos/{self.repo}/issues/comments/{comment['id']}",
             html_url=f"{self.url}/{self.repo}/pull/{comment['issue_number']}#issuecomment-{comment['id']}",
             issue_url=f"{self.url}/repos/{self.repo}/issues/{comment['issue_number']}",
-            created_at=comment["created_at"], updated_at=comment["updated_at"],
+            created_at=comment["created_at"],
+            updated_at=comment["updated_at"],
         )
         obj["user"] = {**obj["user"], "login": comment["login"]}
         del owner, name
@@ -136,21 +154,35 @@ class FakeGitHub:
     def _store_comment(self, number: int, body: str, login: str) -> int:
         with self._lock:
             cid = next(self._ids)
-            self.comments[cid] = {"id": cid, "issue_number": number, "body": body, "login": login,
-                                  "created_at": _now(), "updated_at": _now()}
+            self.comments[cid] = {
+                "id": cid,
+                "issue_number": number,
+                "body": body,
+                "login": login,
+                "created_at": _now(),
+                "updated_at": _now(),
+            }
         return cid
 
     def _check_obj(self, run: dict[str, Any]) -> dict[str, Any]:
         obj = self._template("check-run")
         obj.update(
-            id=run["id"], node_id=f"CR_{run['id']}", name=run["name"], head_sha=run["head_sha"], status=run["status"],
-            conclusion=run.get("conclusion"), url=f"{self.url}/repos/{self.repo}/check-runs/{run['id']}",
-            html_url=f"{self.url}/{self.repo}/runs/{run['id']}", details_url=run.get("details_url") or obj["details_url"],
+            id=run["id"],
+            node_id=f"CR_{run['id']}",
+            name=run["name"],
+            head_sha=run["head_sha"],
+            status=run["status"],
+            conclusion=run.get("conclusion"),
+            url=f"{self.url}/repos/{self.repo}/check-runs/{run['id']}",
+            html_url=f"{self.url}/{self.repo}/runs/{run['id']}",
+            details_url=run.get("details_url") or obj["details_url"],
             completed_at=_now() if run["status"] == "completed" else None,
         )
         output = run["output"]
         obj["output"] = {
-            "title": output.get("title"), "summary": output.get("summary"), "text": output.get("text"),
+            "title": output.get("title"),
+            "summary": output.get("summary"),
+            "text": output.get("text"),
             "annotations_count": len(run["annotations"]),
             "annotations_url": f"{self.url}/repos/{self.repo}/check-runs/{run['id']}/annotations",
         }
@@ -158,11 +190,18 @@ class FakeGitHub:
 
     def _pull_obj(self, pull: dict[str, Any]) -> dict[str, Any]:
         obj = self._template("pull-request-simple")
-        obj.update(number=pull["number"], state=pull["state"],
-                   url=f"{self.url}/repos/{self.repo}/pulls/{pull['number']}",
-                   html_url=f"{self.url}/{self.repo}/pull/{pull['number']}")
-        obj["head"] = {**obj["head"], "sha": pull["head_sha"], "ref": pull["head_ref"],
-                       "label": f"{pull['head_owner']}:{pull['head_ref']}"}
+        obj.update(
+            number=pull["number"],
+            state=pull["state"],
+            url=f"{self.url}/repos/{self.repo}/pulls/{pull['number']}",
+            html_url=f"{self.url}/{self.repo}/pull/{pull['number']}",
+        )
+        obj["head"] = {
+            **obj["head"],
+            "sha": pull["head_sha"],
+            "ref": pull["head_ref"],
+            "label": f"{pull['head_owner']}:{pull['head_ref']}",
+        }
         return obj
 
     # -- WSGI -------------------------------------------------------------------------------
@@ -173,25 +212,35 @@ class FakeGitHub:
 
     def _handle(self, request: Request) -> Response:
         body = json.loads(request.data) if request.data else None
-        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.args), "body": body})
+        self.requests.append(
+            {"method": request.method, "path": request.path, "query": dict(request.args), "body": body}
+        )
         if request.headers.get("Authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
-            return json_response({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401)
+            return json_response(
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401
+            )
         repo = re.escape(self.repo)
         path, method = request.path, request.method
         if self.read_only and method in ("POST", "PATCH"):
             return json_response(
-                {"message": "Resource not accessible by integration",
-                 "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
-                 "status": "403"},
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                    "status": "403",
+                },
                 403,
             )
         match = re.fullmatch(rf"/repos/{repo}/issues/(\d+)", path)
         if match and method == "GET":
             obj = self._template("issue")
             number = int(match.group(1))
-            obj.update(number=number, url=f"{self.url}/repos/{self.repo}/issues/{number}",
-                       comments_url=f"{self.url}/repos/{self.repo}/issues/{number}/comments",
-                       html_url=f"{self.url}/{self.repo}/pull/{number}", comments=len(self.comments_on(number)))
+            obj.update(
+                number=number,
+                url=f"{self.url}/repos/{self.repo}/issues/{number}",
+                comments_url=f"{self.url}/repos/{self.repo}/issues/{number}/comments",
+                html_url=f"{self.url}/{self.repo}/pull/{number}",
+                comments=len(self.comments_on(number)),
+            )
             return json_response(obj)
         match = re.fullmatch(rf"/repos/{repo}/issues/(\d+)/comments", path)
         if match and method == "GET":
@@ -209,9 +258,17 @@ class FakeGitHub:
         if path == f"/repos/{self.repo}/check-runs" and method == "POST":
             cid = next(self._ids)
             output = dict(body.get("output") or {})
-            run = {"id": cid, "name": body["name"], "head_sha": body["head_sha"], "status": body.get("status", "queued"),
-                   "conclusion": body.get("conclusion"), "details_url": body.get("details_url"),
-                   "annotations": list(output.pop("annotations", [])), "output": output, "requests": 1}
+            run = {
+                "id": cid,
+                "name": body["name"],
+                "head_sha": body["head_sha"],
+                "status": body.get("status", "queued"),
+                "conclusion": body.get("conclusion"),
+                "details_url": body.get("details_url"),
+                "annotations": list(output.pop("annotations", [])),
+                "output": output,
+                "requests": 1,
+            }
             self.check_runs[cid] = run
             return json_response(self._check_obj(run), 201)
         match = re.fullmatch(rf"/repos/{repo}/check-runs/(\d+)", path)

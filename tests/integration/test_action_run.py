@@ -1,0 +1,257 @@
+"""The action in-process (``refinery.action.run``) with PyGithub against the fake GitHub API,
+part of it through Prism checking GitHub's official OpenAPI description (npm @octokit/openapi)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from refinery.action import run
+from tests.e2e.test_container import read_outputs
+from tests.fakes import openai_api as F
+from tests.fakes.github_api import GITHUB_SPEC, FakeGitHub, require_node_tools, webhook_examples
+from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.prism import prism_proxy
+
+REPO = Path(__file__).resolve().parents[2]
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "trace.json").write_text((REPO / "examples" / "rate-limit-cascade.json").read_text())
+    return ws
+
+
+def action_env(
+    tmp_path: Path, github: FakeGitHub, event_name: str, event: dict[str, Any], **inputs: str
+) -> dict[str, str]:
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    env = {
+        "GITHUB_EVENT_NAME": event_name,
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_REPOSITORY": github.repo,
+        "GITHUB_SHA": HEAD,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "99",
+        "GITHUB_WORKFLOW": "evals",
+        "GITHUB_JOB": "test",
+        "GITHUB_WORKSPACE": str(workspace(tmp_path)),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "INPUT_GITHUB-TOKEN": github.token,
+        "INPUT_TRACE-FILE": "trace.json",
+    }
+    env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
+    return env
+
+
+def pr_event(repo: str, number: int = 2) -> dict[str, Any]:
+    event = webhook_examples("pull_request")[0]
+    event["number"] = number
+    event["pull_request"]["number"] = number
+    event["pull_request"]["head"]["sha"] = HEAD
+    event["repository"]["full_name"] = event["pull_request"]["head"]["repo"]["full_name"] = repo
+    return event
+
+
+def run_action(env: dict[str, str]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run(env, out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    require_node_tools()
+    with FakeGitHub() as fake:
+        fake.add_pull(2, HEAD)
+        yield fake
+
+
+def test_offline_run_comments_checks_and_writes_outputs(github: FakeGitHub, tmp_path: Path) -> None:
+    code, log = run_action(action_env(tmp_path, github, "pull_request", pr_event(github.repo)))
+    assert code == 0, log
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["conclusion"] == "neutral" and outputs["traces-analyzed"] == "1"
+    assert "search_flights at R0004" in outputs["summary"]
+    [comment] = github.comments_on(2)
+    assert comment["body"].startswith("<!-- refinery:sticky evals|test|trace.json -->")
+    assert "Set OPENAI_API_KEY" in comment["body"]  # offline: says what a key would add
+    [check] = github.check_runs.values()
+    assert check["conclusion"] == "neutral" and check["head_sha"] == HEAD
+    assert "::group::Refinery: collecting traces" in log and "::endgroup::" in log
+    assert (tmp_path / "summary").read_text().startswith("<!-- refinery:sticky")
+
+
+@pytest.mark.parametrize(
+    "fail_on,script,code,conclusion",
+    [
+        ("never", [F.http_error(429, "insufficient_quota")], 0, "neutral"),
+        ("error", [F.http_error(429, "insufficient_quota")], 1, "failure"),
+        ("error", [], 0, "neutral"),
+        ("finding", [], 1, "failure"),
+    ],
+)
+def test_fail_on(
+    github: FakeGitHub, tmp_path: Path, fail_on: str, script: list[Any], code: int, conclusion: str
+) -> None:
+    with FakeOpenAI() as openai:
+        openai.script(*script)
+        env = action_env(
+            tmp_path,
+            github,
+            "pull_request",
+            pr_event(github.repo),
+            fail_on=fail_on,
+            openai_api_key=openai.api_key,
+            base_url=openai.url + "/v1",
+            model="gpt-4.1",
+        )
+        exit_code, log = run_action(env)
+    assert exit_code == code, log
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["conclusion"] == conclusion
+    [check] = github.check_runs.values()
+    assert check["conclusion"] == conclusion
+    body = github.comments_on(2)[0]["body"]
+    if script:  # the analysis failed: the triage is posted with the error, never nothing
+        assert "The model analysis stopped at trace_analysis" in body and "## Findings" in body
+        assert "::warning::The model analysis failed" in log
+    else:
+        assert "## Fix hypotheses" in body
+
+
+def test_comment_modes(github: FakeGitHub, tmp_path: Path) -> None:
+    env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), comment="new")
+    run_action(env)
+    run_action(env)
+    assert len(github.comments_on(2)) == 2
+    github.comments.clear()
+    run_action({**env, "INPUT_COMMENT": "off"})
+    assert github.comments_on(2) == []
+    github.add_comments(
+        2, ["<!-- refinery:sticky evals|test|trace.json -->\nhuman quoting the marker"], login="mallory"
+    )
+    run_action({**env, "INPUT_COMMENT": "update"})
+    mallory = next(c for c in github.comments_on(2) if c["login"] == "mallory")
+    assert "human quoting the marker" in mallory["body"]  # never edits a person's comment
+    assert len(github.comments_on(2)) == 2
+
+
+def test_workflow_run_from_a_fork_finds_the_pr_by_head(github: FakeGitHub, tmp_path: Path) -> None:
+    event = webhook_examples("workflow_run")[0]
+    run_payload = event["workflow_run"]
+    run_payload.update(event="pull_request", pull_requests=[], head_sha=HEAD, head_branch="fix-prompt")
+    run_payload["head_repository"]["full_name"] = "forker/agent-repo"
+    run_payload["head_repository"]["owner"]["login"] = "forker"
+    event["repository"]["full_name"] = github.repo
+    github.add_pull(5, HEAD, head_owner="forker", head_ref="fix-prompt")
+    code, log = run_action(action_env(tmp_path, github, "workflow_run", event))
+    assert code == 0, log
+    assert len(github.comments_on(5)) == 1
+    lookup = next(r for r in github.requests if r["path"].endswith("/pulls"))
+    assert lookup["query"]["head"] == "forker:fix-prompt"
+    assert "Failing eval run" in github.comments_on(5)[0]["body"]
+
+
+def test_push_has_no_pr_so_only_a_check_run(github: FakeGitHub, tmp_path: Path) -> None:
+    push = webhook_examples("push")[0]
+    push["after"] = HEAD
+    code, _ = run_action(action_env(tmp_path, github, "push", push))
+    assert code == 0 and github.comments == {} and len(github.check_runs) == 1
+
+
+def test_bad_input_is_one_error_and_does_not_fail_the_job(github: FakeGitHub, tmp_path: Path) -> None:
+    env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), comment="sometimes")
+    code, log = run_action(env)
+    assert code == 0 and log.count("::error::") == 1 and "comment" in log
+    code, _ = run_action({**env, "INPUT_FAIL-ON": "error"})
+    assert code == 1
+    code, log = run_action({**env, "INPUT_COMMENT": "update", "INPUT_TRACE-FILE": "missing/*.json"})
+    assert code == 0 and "matches no file" in log
+    assert "matches no file" in (tmp_path / "summary").read_text()
+
+
+# -- through Prism --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def github_behind_prism() -> Iterator[tuple[FakeGitHub, str]]:
+    require_node_tools()
+    with FakeGitHub() as fake, prism_proxy(GITHUB_SPEC, fake.direct_url, startup_timeout=240) as proxy:
+        fake.public_url = proxy
+        yield fake, proxy
+
+
+def test_the_action_is_within_githubs_contract(github_behind_prism: tuple[FakeGitHub, str], tmp_path: Path) -> None:
+    fake, _proxy = github_behind_prism
+    fake.reset()
+    fake.add_pull(2, HEAD)
+    fake.add_comments(2, [f"earlier comment {i}" for i in range(120)])
+    # A prompt file in the workspace gives the check run an annotation.
+    env = action_env(tmp_path, fake, "pull_request", pr_event(fake.repo))
+    (Path(env["GITHUB_WORKSPACE"]) / "agent.py").write_text(
+        'SYSTEM = "You are TravelBot. Answer questions about flights using the tools. Always cite the fare you found. '
+        'Never invent prices."\n'
+    )
+    code, log = run_action(env)
+    assert code == 0, log
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["comment-url"] and outputs["check-run-url"], log
+    [check] = fake.check_runs.values()
+    assert [a["path"] for a in check["annotations"]] == ["agent.py"]
+    code, log = run_action(env)  # the sticky update: paginated search (page 2) and PATCH, all through Prism
+    assert code == 0, log
+    assert len([c for c in fake.comments_on(2) if c["login"].endswith("[bot]")]) == 1
+
+
+@pytest.mark.parametrize(
+    "output,problem",
+    [
+        (
+            {
+                "title": "t",
+                "summary": "s",
+                "annotations": [
+                    {"path": "a.py", "start_line": 1, "end_line": 1, "annotation_level": "error", "message": "m"}
+                ],
+            },
+            "annotation_level",
+        ),
+        (
+            {
+                "title": "t",
+                "summary": "s",
+                "annotations": [
+                    {"path": "a.py", "start_line": 1, "end_line": 1, "annotation_level": "warning", "message": "m"}
+                ]
+                * 51,
+            },
+            "annotations",
+        ),
+        ({"title": "t", "summary": "s" * 65_536}, "summary"),
+    ],
+)
+def test_prism_rejects_what_github_would(
+    github_behind_prism: tuple[FakeGitHub, str], output: dict[str, Any], problem: str
+) -> None:
+    fake, proxy = github_behind_prism
+    fake.reset()
+    answer = httpx2.post(
+        f"{proxy}/repos/{fake.repo}/check-runs",
+        json={"name": "Refinery", "head_sha": HEAD, "status": "completed", "conclusion": "neutral", "output": output},
+        headers={"Authorization": f"token {fake.token}", "Accept": "application/vnd.github+json"},
+        timeout=60,
+    )
+    assert answer.status_code == 422, answer.text
+    assert problem in answer.text
+    assert fake.check_runs == {}  # it never reached the fake

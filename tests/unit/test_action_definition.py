@@ -1,0 +1,97 @@
+"""action.yml, the settings and the README agree; the action, the image and the workflows pass their linters."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from refinery.settings import SOURCES, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+ACTION = yaml.safe_load((REPO / "action.yml").read_text())
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: `pip install -e '.[dev]'`")
+    return path
+
+
+def test_action_inputs_are_exactly_the_settings_inputs() -> None:
+    declared = set(ACTION["inputs"])
+    from_settings = {s.action_input for s in SOURCES.values() if s.action_input}
+    assert declared == from_settings
+
+
+@pytest.mark.parametrize("field,source", [(f, s) for f, s in SOURCES.items() if s.action_input])
+def test_action_defaults_match_the_settings_defaults(field: str, source: Any) -> None:
+    default = ACTION["inputs"][source.action_input].get("default", "")
+    if default in ("", "${{ github.token }}"):
+        return  # unset, or filled in by the runner
+    expected = Settings.model_fields[field].default
+    parsed = Settings(**{field: default}).model_dump()[field]
+    assert parsed == expected, f"{source.action_input}: action.yml says {default!r}, settings say {expected!r}"
+
+
+def test_every_input_and_output_is_documented() -> None:
+    readme = (REPO / "README.md").read_text()
+    for name, spec in ACTION["inputs"].items():
+        assert spec.get("description"), name
+        assert f"`{name}`" in readme, f"README does not document input {name}"
+    for name, spec in ACTION["outputs"].items():
+        assert spec.get("description"), name
+        assert f"`{name}`" in readme, f"README does not document output {name}"
+    assert ACTION["runs"] == {"using": "docker", "image": "Dockerfile"}
+    assert set(ACTION["branding"]) == {"icon", "color"}
+
+
+def test_action_yml_passes_the_vendored_github_actions_schema() -> None:
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(REPO / "action.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_follows_the_runner_rules_and_hadolint() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    instructions = [line.split()[0] for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    assert "USER" not in instructions and "WORKDIR" not in instructions
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.\d+-slim@sha256:[0-9a-f]{64}$", text, re.MULTILINE)
+    assert re.search(r'^ENTRYPOINT \["/[^"]+", "/[^"]+"\]$', text, re.MULTILINE)  # exec form, absolute
+    assert "PYTHONDONTWRITEBYTECODE=1" in text and "PYTHONUNBUFFERED=1" in text
+    assert text.index("requirements.lock") < text.index("COPY refinery")  # dependencies cache apart from code
+    done = subprocess.run([tool("hadolint"), str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml")) + sorted(
+    (REPO / "examples" / "workflows").glob("*.yml")
+)
+
+
+def test_workflows_pin_every_action_by_sha() -> None:
+    for path in WORKFLOWS:
+        for match in re.finditer(r"^\s*(?:-\s*)?uses:\s*([^\s#]+)", path.read_text(), re.MULTILINE):
+            ref = match.group(1)
+            if ref.startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref} is not pinned by SHA"
+
+
+def test_actionlint_and_zizmor_are_clean() -> None:
+    files = [str(p) for p in WORKFLOWS]
+    done = subprocess.run([tool("actionlint"), *files], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([tool("zizmor"), "--offline", *files], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
