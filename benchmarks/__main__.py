@@ -151,11 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     stages = sub.add_parser("stages", help="stage request tokens and orchestration overhead (zero-latency fake)")
     stages.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
     stages.add_argument("--who-and-when", type=int, default=123, help="how many Who&When logs (0 for none)")
+    action = sub.add_parser("action", help="container image size, cold start, whole action run (needs Docker)")
+    action.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     if args.command == "_child-load":
         _child_load(args.path)
     elif args.command == "_child-prepare":
         _child_prepare(args.path)
+    elif args.command == "action":
+        from benchmarks.action import report as action_report
+
+        action_report(args.runs)
     elif args.command == "stages":
         from benchmarks.stages import report
 

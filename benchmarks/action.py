@@ -1,0 +1,72 @@
+"""The container as the runner runs it: image size, cold start to the first log line, and the
+whole action for one trace against zero-latency fakes (GitHub, OpenAI), all four stages."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+START_GOAL_S = 1.5
+RUN_GOAL_S = 5.0
+SIZE_GOAL_MB = 250
+
+
+def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int]:
+    from tests.e2e.test_container import IMAGE_TAG, pull_request_event, runner_dirs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
+        env = {
+            "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": "0" * 40, "GITHUB_API_URL": github.url, "GITHUB_SERVER_URL": github.url,
+            "GITHUB_EVENT_PATH": "/github/workflow/event.json", "GITHUB_WORKSPACE": "/github/workspace",
+            "GITHUB_OUTPUT": "/github/file_commands/out", "GITHUB_STEP_SUMMARY": "/github/file_commands/summary",
+            "GITHUB_WORKFLOW": "evals", "GITHUB_JOB": "evals", "GITHUB_RUN_ID": "1",
+            "INPUT_GITHUB-TOKEN": github.token, "INPUT_TRACE-FILE": "failing-trace.json",
+            "INPUT_OPENAI-API-KEY": openai.api_key, "INPUT_BASE-URL": openai.url + "/v1", "INPUT_MODEL": "gpt-4.1",
+        }
+        volumes = {str(dirs[k]): {"bind": f"/github/{k}", "mode": "rw"} for k in ("workspace", "workflow", "file_commands")}
+        started = time.monotonic()
+        container = client.containers.run(IMAGE_TAG, detach=True, network_mode="host", working_dir="/github/workspace",
+                                          environment=env, volumes=volumes)
+        first_line = None
+        for _ in container.logs(stream=True, follow=True):
+            if first_line is None:
+                first_line = time.monotonic() - started
+        status = container.wait()["StatusCode"]
+        total = time.monotonic() - started
+        container.remove(force=True)
+        return first_line or total, total, status
+
+
+def report(runs: int = 3) -> None:
+    from tests.e2e.docker_env import build_image, docker_engine, ensure_base_image
+    from tests.fakes.github_api import FakeGitHub
+    from tests.fakes.openai_api import FakeOpenAI
+
+    with docker_engine() as client:
+        base = ensure_base_image(client)
+        t0 = time.monotonic()
+        image = build_image(client, base)
+        build_s = time.monotonic() - t0
+        size_mb = image.attrs["Size"] / 1e6
+        base_mb = client.images.get(base).attrs["Size"] / 1e6
+        starts, totals = [], []
+        with FakeGitHub() as github, FakeOpenAI() as openai:
+            github.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+            for _ in range(runs):
+                openai.reset()
+                first, total, status = _one_run(client, github, openai)
+                if status != 0:
+                    raise RuntimeError(f"the action exited {status}")
+                starts.append(first)
+                totals.append(total)
+        print(f"image: {size_mb:.0f} MB (base {base_mb:.0f} MB, Refinery's layers {size_mb - base_mb:.0f} MB; "
+              f"goal ≤{SIZE_GOAL_MB} MB), built in {build_s:.0f} s (base layers cached)")
+        print(f"cold start to first log line: median {statistics.median(starts):.2f} s over {runs} runs "
+              f"(goal ≤{START_GOAL_S} s)")
+        print(f"whole action, one trace, four stages, zero-latency fakes: median {statistics.median(totals):.2f} s "
+              f"(goal ≤{RUN_GOAL_S} s)")
