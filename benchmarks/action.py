@@ -20,18 +20,37 @@ def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
         env = {
-            "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": "0" * 40, "GITHUB_API_URL": github.url, "GITHUB_SERVER_URL": github.url,
-            "GITHUB_EVENT_PATH": "/github/workflow/event.json", "GITHUB_WORKSPACE": "/github/workspace",
-            "GITHUB_OUTPUT": "/github/file_commands/out", "GITHUB_STEP_SUMMARY": "/github/file_commands/summary",
-            "GITHUB_WORKFLOW": "evals", "GITHUB_JOB": "evals", "GITHUB_RUN_ID": "1",
-            "INPUT_GITHUB-TOKEN": github.token, "INPUT_TRACE-FILE": "failing-trace.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key, "INPUT_BASE-URL": openai.url + "/v1", "INPUT_MODEL": "gpt-4.1",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": "0" * 40,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+            "GITHUB_WORKSPACE": "/github/workspace",
+            "GITHUB_OUTPUT": "/github/file_commands/out",
+            "GITHUB_STEP_SUMMARY": "/github/file_commands/summary",
+            "GITHUB_WORKFLOW": "evals",
+            "GITHUB_JOB": "evals",
+            "GITHUB_RUN_ID": "1",
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-FILE": "failing-trace.json",
+            "INPUT_OPENAI-API-KEY": openai.api_key,
+            "INPUT_BASE-URL": openai.url + "/v1",
+            "INPUT_MODEL": "gpt-4.1",
         }
-        volumes = {str(dirs[k]): {"bind": f"/github/{k}", "mode": "rw"} for k in ("workspace", "workflow", "file_commands")}
+        volumes = {
+            str(dirs[k]): {"bind": f"/github/{k}", "mode": "rw"} for k in ("workspace", "workflow", "file_commands")
+        }
         started = time.monotonic()
-        container = client.containers.run(IMAGE_TAG, detach=True, network_mode="host", working_dir="/github/workspace",
-                                          environment=env, volumes=volumes)
+        container = client.containers.run(
+            IMAGE_TAG,
+            detach=True,
+            network_mode="host",
+            working_dir="/github/workspace",
+            environment=env,
+            volumes=volumes,
+        )
         first_line = None
         for _ in container.logs(stream=True, follow=True):
             if first_line is None:
@@ -64,9 +83,15 @@ def report(runs: int = 3) -> None:
                     raise RuntimeError(f"the action exited {status}")
                 starts.append(first)
                 totals.append(total)
-        print(f"image: {size_mb:.0f} MB (base {base_mb:.0f} MB, Refinery's layers {size_mb - base_mb:.0f} MB; "
-              f"goal ≤{SIZE_GOAL_MB} MB), built in {build_s:.0f} s (base layers cached)")
-        print(f"cold start to first log line: median {statistics.median(starts):.2f} s over {runs} runs "
-              f"(goal ≤{START_GOAL_S} s)")
-        print(f"whole action, one trace, four stages, zero-latency fakes: median {statistics.median(totals):.2f} s "
-              f"(goal ≤{RUN_GOAL_S} s)")
+        print(
+            f"image: {size_mb:.0f} MB (base {base_mb:.0f} MB, Refinery's layers {size_mb - base_mb:.0f} MB; "
+            f"goal ≤{SIZE_GOAL_MB} MB), built in {build_s:.0f} s (base layers cached)"
+        )
+        print(
+            f"cold start to first log line: median {statistics.median(starts):.2f} s over {runs} runs "
+            f"(goal ≤{START_GOAL_S} s)"
+        )
+        print(
+            f"whole action, one trace, four stages, zero-latency fakes: median {statistics.median(totals):.2f} s "
+            f"(goal ≤{RUN_GOAL_S} s)"
+        )

@@ -81,8 +81,18 @@ def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> list[Trac
             hint="Set `trace-id`, `trace-file`, or `langsmith-project`/`experiment` to select failing traces.",
         )
     since = parse_since(settings.since) if settings.since else ctx.started_at
+    if since is None and ctx.run_id and ctx.run_id.isdigit() and settings.github_token is not None:
+        from refinery.github.publisher import GitHubPublisher
+
+        try:  # the evals ran earlier in this same workflow run
+            since = GitHubPublisher(build_github_client(settings, ctx.api_url), ctx.repository).run_started_at(
+                int(ctx.run_id)
+            )
+        except RefineryError as exc:
+            log.warning(f"Could not read when this run started ({exc.one_line()}); selecting the last 24 hours.")
     if since is None:
         since = datetime.now(UTC) - timedelta(hours=24)
+    log.info(f"selecting failing traces of {project!r} started since {since.isoformat()}")
     criteria = SelectionCriteria(
         feedback_key=settings.feedback_key, max_score=settings.max_score, since=since, limit=settings.max_traces
     )
@@ -290,8 +300,9 @@ def _publish(
                 name=CHECK_NAME,
                 head_sha=ctx.head_sha,
                 title=title[:255] or "Refinery",
-                summary=body.replace(marker, ""),
-                text=None,
+                # The lead (what failed, the hypotheses) as the summary; every trace's full report as the text.
+                summary=body.replace(marker, "").split("<details>", 1)[0].strip(),
+                text=body.replace(marker, "").strip(),
                 conclusion=conclusion,
                 annotations=annotations,
                 details_url=ctx.run_url,

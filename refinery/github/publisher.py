@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from github import Github, GithubException
@@ -87,6 +88,14 @@ class GitHubPublisher:
                 if pull.head.sha == head_sha and pull.state == "open":
                     return int(pull.number)
         return None
+
+    def run_started_at(self, run_id: int) -> datetime | None:
+        """When a workflow run started: the default --since when the evals ran in this same run."""
+        with _translated(f"read workflow run {run_id}"):
+            started = self._repo.get_workflow_run(run_id).run_started_at
+        if started is None:
+            return None
+        return started if started.tzinfo else started.replace(tzinfo=UTC)
 
     def upsert_comment(self, pr_number: int, body: str, marker: str, *, mode: Literal["update", "new"]) -> str:
         """Edit the comment carrying ``marker`` (searching every page), or create one. Returns its URL."""

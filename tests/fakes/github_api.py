@@ -75,6 +75,7 @@ class FakeGitHub:
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
+        self.run_started_at = "2026-11-22T10:00:00Z"
         self.public_url: str | None = None
         """The host clients talk to, when a proxy (Prism) stands in front of the fake."""
 
@@ -288,6 +289,15 @@ class FakeGitHub:
             if head:
                 pulls = [p for p in pulls if f"{p['head_owner']}:{p['head_ref']}" == head]
             return json_response([self._pull_obj(p) for p in pulls])
+        match = re.fullmatch(rf"/repos/{repo}/actions/runs/(\d+)", path)
+        if match and method == "GET":
+            obj = self._template("workflow-run")
+            obj.update(
+                id=int(match.group(1)),
+                run_started_at=self.run_started_at,
+                url=f"{self.url}/repos/{self.repo}/actions/runs/{match.group(1)}",
+            )
+            return json_response(obj)
         match = re.fullmatch(rf"/repos/{repo}/commits/([0-9a-f]+)", path)
         if match and method == "GET":
             obj = self._template("commit")

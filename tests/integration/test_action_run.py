@@ -88,6 +88,8 @@ def test_offline_run_comments_checks_and_writes_outputs(github: FakeGitHub, tmp_
     assert "Set OPENAI_API_KEY" in comment["body"]  # offline: says what a key would add
     [check] = github.check_runs.values()
     assert check["conclusion"] == "neutral" and check["head_sha"] == HEAD
+    assert check["output"]["summary"].startswith("### Refinery: why the eval failed")
+    assert "<details>" not in check["output"]["summary"] and "## Findings" in check["output"]["text"]
     assert "::group::Refinery: collecting traces" in log and "::endgroup::" in log
     assert (tmp_path / "summary").read_text().startswith("<!-- refinery:sticky")
 
@@ -255,3 +257,32 @@ def test_prism_rejects_what_github_would(
     assert answer.status_code == 422, answer.text
     assert problem in answer.text
     assert fake.check_runs == {}  # it never reached the fake
+
+
+def test_selecting_from_langsmith_since_this_run_started(
+    github: FakeGitHub, tmp_path: Path, fake_langsmith: Any, recorded: dict[str, str]
+) -> None:
+    env = action_env(
+        tmp_path,
+        github,
+        "pull_request",
+        pr_event(github.repo),
+        trace_file="",
+        langsmith_project="refinery-fixtures",
+        langsmith_api_key=fake_langsmith.api_key,
+        langsmith_endpoint=fake_langsmith.url,
+        feedback_key="correctness",
+    )
+    github.run_started_at = "2020-01-01T00:00:00Z"  # before the recorded traces
+    code, log = run_action(env)
+    assert code == 0, log
+    assert "started since 2020-01-01T00:00:00+00:00" in log
+    assert read_outputs(tmp_path / "output")["traces-analyzed"] == "2"  # the errored one and the graded one
+    body = github.comments_on(2)[0]["body"]
+    assert "2 failing traces analysed" in body and body.count("<details>") == 2
+    github.run_started_at = "2099-01-01T00:00:00Z"  # after them: nothing to do
+    (tmp_path / "output").unlink()
+    code, log = run_action(env)
+    outputs = read_outputs(tmp_path / "output")
+    assert code == 0 and outputs["traces-analyzed"] == "0" and outputs["conclusion"] == "success"
+    assert "No failing traces" in (tmp_path / "summary").read_text()
