@@ -148,7 +148,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
             eval_threshold=settings.max_score,
             render=RenderOptions(),
         )
-        use_model = settings.openai_api_key is not None
+        use_model = settings.has_model_key
         for index, trace in enumerate(traces, start=1):
             with log.group(f"Refinery: trace {index}/{len(traces)} {trace.id}"):
                 prepared = prepare(trace, options)

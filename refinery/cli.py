@@ -272,7 +272,9 @@ def build_openai_client(settings: Settings) -> Any:
     )
 
 
-def build_analysis_provider(settings: Settings, *, keep_store: bool = False, background: bool | None = None) -> Any:
+def build_openai_responses_provider(
+    settings: Settings, *, keep_store: bool = False, background: bool | None = None
+) -> Any:
     """The OpenAI Responses provider with its vector store manager."""
     from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
     from refinery.analysis.providers.vector_store import VectorStoreManager
@@ -285,6 +287,67 @@ def build_analysis_provider(settings: Settings, *, keep_store: bool = False, bac
     stores = VectorStoreManager(client, timeout_s=settings.store_timeout_s)
     return OpenAIResponsesProvider(
         client, options, stores=stores, timeout_s=settings.stage_timeout_s, keep_store=keep_store
+    )
+
+
+def build_inline_provider(settings: Settings, name: str) -> Any:
+    """An inline-context provider; each SDK's own retries are configured here."""
+    key = settings.require_key(name)
+    if name == "anthropic":
+        from refinery.analysis.providers.anthropic import AnthropicProvider, import_anthropic
+
+        anthropic = import_anthropic()
+        client = anthropic.Anthropic(
+            api_key=key.get_secret_value() if key else None,
+            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+            max_retries=settings.openai_max_retries,
+            timeout=settings.openai_timeout_s,
+        )
+        return AnthropicProvider(client, settings.anthropic_model, context_budget=settings.context_budget)
+    if name == "gemini":
+        from refinery.analysis.providers.gemini import GeminiProvider, import_genai
+
+        genai = import_genai()
+        from google.genai import types
+
+        http = types.HttpOptions(
+            base_url=os.environ.get("GEMINI_BASE_URL") or None,
+            timeout=int(settings.openai_timeout_s * 1000),
+            retry_options=types.HttpRetryOptions(attempts=settings.openai_max_retries + 1),
+        )
+        client = genai.Client(api_key=key.get_secret_value() if key else None, http_options=http)
+        return GeminiProvider(client, settings.gemini_model, context_budget=settings.context_budget)
+    from refinery.analysis.providers.openai_chat import OpenAIChatProvider
+    from refinery.analysis.providers.openai_responses import RefineryOpenAI
+
+    chat_client = RefineryOpenAI(
+        api_key=key.get_secret_value() if key else "not-needed",
+        base_url=settings.compatible_base_url,
+        max_retries=settings.openai_max_retries,
+        timeout=settings.openai_timeout_s,
+    )
+    return OpenAIChatProvider(
+        chat_client, settings.compatible_model or settings.openai_model, context_budget=settings.context_budget
+    )
+
+
+def build_analysis_provider(settings: Settings, *, keep_store: bool = False, background: bool | None = None) -> Any:
+    """The configured provider, or a chain when stages or fallbacks name other providers."""
+    from refinery.analysis.providers.chain import ProviderChain
+
+    def build(name: str) -> Any:
+        if name == "openai":
+            return build_openai_responses_provider(settings, keep_store=keep_store, background=background)
+        return build_inline_provider(settings, name)
+
+    names = settings.providers_in_use
+    if names == ["openai"]:
+        return build("openai")
+    return ProviderChain(
+        {name: build(name) for name in names},
+        default=settings.provider,
+        fallback=settings.fallback,
+        stage_providers=settings.stage_providers,
     )
 
 
@@ -328,6 +391,16 @@ def _now() -> Any:
 )
 @click.option("--offline", is_flag=True, help="Triage only, even when a model key is set.")
 @_model_options
+@click.option(
+    "--provider",
+    type=click.Choice(["openai", "anthropic", "gemini", "openai-compatible"]),
+    help="Model provider [env REFINERY_PROVIDER; default openai].",
+)
+@click.option("--fallback", help="Providers to try next when a stage fails, e.g. 'anthropic,gemini'.")
+@click.option(
+    "--stage-provider", "stage_providers", multiple=True, metavar="STAGE=PROVIDER", help="Per-stage provider."
+)
+@click.option("--context-budget", type=int, help="Tokens of documents to pack inline (non-OpenAI providers).")
 @click.option("--store-id", help="Reuse an existing vector store (from `refinery init`) instead of uploading.")
 @click.option("--keep-store", is_flag=True, help="Do not delete the vector store afterwards.")
 @click.option(
@@ -381,6 +454,10 @@ def analyze(
     model: str | None,
     reasoning_effort: str | None,
     base_url: str | None,
+    provider: str | None,
+    fallback: str | None,
+    stage_providers: tuple[str, ...],
+    context_budget: int | None,
     store_id: str | None,
     keep_store: bool,
     background: bool | None,
@@ -404,7 +481,15 @@ def analyze(
 
     with _errors(ctx):
         settings = _settings(
-            ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url, max_score=max_score
+            ctx,
+            openai_model=model,
+            reasoning_effort=reasoning_effort,
+            openai_base_url=base_url,
+            max_score=max_score,
+            provider=provider,
+            fallback=fallback,
+            stage_providers=",".join(stage_providers) or None,
+            context_budget=context_budget,
         )
         trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
@@ -423,11 +508,11 @@ def analyze(
             ),
         )
         prepared = prepare(trace, options)
-        use_model = settings.openai_api_key is not None and not offline
+        use_model = settings.has_model_key and not offline
         if use_model:
             out = Output(err=True)
-            provider = build_analysis_provider(settings, keep_store=keep_store, background=background)
-            result = run_analysis(prepared, provider, store_id=store_id, progress=lambda stage, msg: out.line(msg))
+            backend = build_analysis_provider(settings, keep_store=keep_store, background=background)
+            result = run_analysis(prepared, backend, store_id=store_id, progress=lambda stage, msg: out.line(msg))
         else:
             result = offline_result(prepared)
         artifacts = write_artifacts(result, Path(out_dir), now=_now())
@@ -491,7 +576,7 @@ def canary(ctx: click.Context, model: str | None, reasoning_effort: str | None, 
     """Check the key, base URL and model with one tiny structured call. Exit 0 if it works, 1 if not."""
     with _errors(ctx):
         settings = _settings(ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url)
-        provider = build_analysis_provider(settings, background=False)
+        provider = build_openai_responses_provider(settings, background=False)
         reply = provider.canary()
         click.echo(f"ok: {settings.openai_model} answered {reply!r} at {settings.openai_base_url or 'api.openai.com'}")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from refinery.errors import ConfigError, MissingSecretError
 
 DEFAULT_LANGSMITH_ENDPOINT = "https://api.smith.langchain.com"
+Provider = Literal["openai", "anthropic", "gemini", "openai-compatible"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ SOURCES: dict[str, Source] = {
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
+    "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
+    "stage_providers": Source(("REFINERY_STAGE_PROVIDERS",), "stage-providers"),
+    "anthropic_api_key": Source(("ANTHROPIC_API_KEY",), "anthropic-api-key"),
+    "anthropic_model": Source(("REFINERY_ANTHROPIC_MODEL",), "anthropic-model"),
+    "gemini_api_key": Source(("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini-api-key"),
+    "gemini_model": Source(("REFINERY_GEMINI_MODEL",), "gemini-model"),
+    "compatible_base_url": Source(("REFINERY_COMPATIBLE_BASE_URL",), "compatible-base-url"),
+    "compatible_api_key": Source(("REFINERY_COMPATIBLE_API_KEY",), "compatible-api-key"),
+    "compatible_model": Source(("REFINERY_COMPATIBLE_MODEL",), "compatible-model"),
+    "context_budget": Source(("REFINERY_CONTEXT_BUDGET",), "context-budget"),
     "pr_number": Source(("REFINERY_PR_NUMBER",), "pr-number"),
     "comment": Source(("REFINERY_COMMENT",), "comment"),
     "check_run": Source(("REFINERY_CHECK_RUN",), "check-run"),
@@ -118,8 +129,28 @@ class Settings(BaseModel):
     """LangSmith experiment to select failing traces from."""
     since: str | None = None
     """Only traces started since (ISO time or an age like 6h); the action defaults to the triggering run's start."""
-    provider: Literal["openai"] = "openai"
-    """Model provider for the stages."""
+    provider: Provider = "openai"
+    """Default model provider for the stages."""
+    fallback: list[Provider] = Field(default_factory=list)
+    """Providers to try, in order, when a stage still fails on its own provider after its retries."""
+    stage_providers: dict[str, Provider] = Field(default_factory=dict)
+    """Per-stage provider overrides, e.g. diagnosis=anthropic."""
+    anthropic_api_key: SecretStr | None = Field(default=None, repr=False)
+    """Anthropic key (provider anthropic)."""
+    anthropic_model: str = "claude-sonnet-4-5"
+    """Model on Anthropic."""
+    gemini_api_key: SecretStr | None = Field(default=None, repr=False)
+    """Gemini key (provider gemini)."""
+    gemini_model: str = "gemini-2.5-pro"
+    """Model on Gemini."""
+    compatible_base_url: str | None = None
+    """Base URL of an OpenAI-compatible server (provider openai-compatible): Ollama, vLLM, LiteLLM, Azure."""
+    compatible_api_key: SecretStr | None = Field(default=None, repr=False)
+    """Its key, if it wants one."""
+    compatible_model: str | None = None
+    """Its model name."""
+    context_budget: int | None = Field(default=None, ge=4_000)
+    """Tokens of documents to pack inline (default: the model's context window from the table)."""
     pr_number: int | None = Field(default=None, ge=1)
     """Pull request to comment on, when the event does not say."""
     comment: Literal["update", "new", "off"] = "update"
@@ -136,6 +167,60 @@ class Settings(BaseModel):
     """Redact secrets before anything leaves the machine."""
     debug: bool = False
     """Show tracebacks for errors."""
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _split_fallback(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in re.split(r"[\s,]+", value) if part]
+        return value
+
+    @field_validator("stage_providers", mode="before")
+    @classmethod
+    def _split_stage_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            pairs = [part.split("=", 1) for part in re.split(r"[\s,]+", value) if part]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError("write stage=provider pairs, e.g. diagnosis=anthropic,synthesis=openai")
+            return {stage.strip().replace("-", "_"): provider.strip() for stage, provider in pairs}
+        return value
+
+    @field_validator("stage_providers")
+    @classmethod
+    def _known_stages(cls, value: dict[str, str]) -> dict[str, str]:
+        stages = {"trace_analysis", "gap_analysis", "diagnosis", "synthesis"}
+        unknown = set(value) - stages
+        if unknown:
+            raise ValueError(f"unknown stage {sorted(unknown)[0]!r}; stages are {', '.join(sorted(stages))}")
+        return value
+
+    def require_key(self, provider: str) -> SecretStr | None:
+        """The key ``provider`` needs, or a MissingSecretError naming where to set it."""
+        if provider == "openai":
+            return self.require_openai_key()
+        if provider == "anthropic":
+            return _require(self.anthropic_api_key, "anthropic_api_key", "to run stages on Anthropic")
+        if provider == "gemini":
+            return _require(self.gemini_api_key, "gemini_api_key", "to run stages on Gemini")
+        if not self.compatible_base_url:
+            raise MissingSecretError(
+                f"A base URL is needed for the openai-compatible provider: set {SOURCES['compatible_base_url'].describe()}."
+            )
+        return self.compatible_api_key
+
+    @property
+    def providers_in_use(self) -> list[str]:
+        return list(dict.fromkeys([self.provider, *self.stage_providers.values(), *self.fallback]))
+
+    @property
+    def has_model_key(self) -> bool:
+        """Whether the default provider is configured well enough to try the model stages."""
+        return {
+            "openai": self.openai_api_key is not None,
+            "anthropic": self.anthropic_api_key is not None,
+            "gemini": self.gemini_api_key is not None,
+            "openai-compatible": bool(self.compatible_base_url),
+        }[self.provider]
 
     @field_validator("trace_ids", mode="before")
     @classmethod
@@ -163,7 +248,14 @@ class Settings(BaseModel):
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for log masking and redaction. Never print these."""
-        secrets = (self.langsmith_api_key, self.openai_api_key, self.github_token)
+        secrets = (
+            self.langsmith_api_key,
+            self.openai_api_key,
+            self.github_token,
+            self.anthropic_api_key,
+            self.gemini_api_key,
+            self.compatible_api_key,
+        )
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 

@@ -111,7 +111,7 @@ def analyze(
     context: AnalysisContext | None = None
     try:
         notify("documents", "making the documents available to the model")
-        context = provider.open_context(prepared.trace, prepared.documents, store_id=store_id)
+        context = provider.open_context(prepared.trace, prepared.documents, triage=prepared.triage, store_id=store_id)
         result.store_id = context.store_id
         for spec in STAGES:
             call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)

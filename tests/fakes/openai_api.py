@@ -76,6 +76,8 @@ class FakeOpenAI:
         self.batch_polls = 1
         self.fail_file: str | None = None
         self.batch_never_completes = False
+        self.json_schema_unsupported = False
+        """Chat Completions: answer 400 to response_format json_schema, as some compatible servers do."""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
@@ -159,6 +161,8 @@ class FakeOpenAI:
             return self._batch(match.group(1), match.group(2), match.group(3), request)
         if path == "/responses" and method == "POST":
             return self._create_response(body)
+        if path == "/chat/completions" and method == "POST":
+            return self._chat(body)
         match = re.fullmatch(r"/responses/([\w-]+)(/cancel)?", path)
         if match:
             return self._response(match.group(1), bool(match.group(2)), method)
@@ -317,6 +321,53 @@ class FakeOpenAI:
             record["status"] = self._final_status(step)
         self.responses[rid] = record
         return json_response(self._response_obj(record), headers=POLL_HEADERS)
+
+    def _chat(self, body: dict[str, Any]) -> Response:
+        from tests.fakes.llm_apis import answer
+
+        fmt = (body.get("response_format") or {}).get("type")
+        if fmt == "json_schema" and self.json_schema_unsupported:
+            return json_response(
+                {
+                    "error": {
+                        "message": "response_format type json_schema is not supported by this server",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+                400,
+            )
+        step = self.steps.pop(0) if self.steps else Step("auto")
+        if step.kind == "http_error":
+            return json_response(step.payload, step.status, headers=step.headers)
+        prompt = "\n".join(str(m.get("content")) for m in body["messages"])
+        if step.kind == "incomplete":
+            content, finish = '{"timeline": [', "length"
+        else:
+            kind, payload = answer(step, prompt)
+            content, finish = (json.dumps(payload) if kind == "json" else payload), "stop"
+        return json_response(
+            {
+                "id": self._id("chatcmpl"),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "finish_reason": finish,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(prompt) // 4,
+                    "completion_tokens": len(content) // 4,
+                    "total_tokens": len(prompt) // 4 + len(content) // 4,
+                },
+            }
+        )
 
     def _final_status(self, step: Step) -> str:
         return {"incomplete": "incomplete", "failed": "failed"}.get(step.kind, "completed")

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
+from refinery.triage import TriageReport
 
 
 class Usage(BaseModel):
@@ -73,8 +74,10 @@ class AnalysisProvider(Protocol):
     name: str
     model: str
 
-    def open_context(self, trace: Trace, documents: DocumentSet, *, store_id: str | None = None) -> AnalysisContext:
-        """Make the documents available to the model (upload, or pack inline)."""
+    def open_context(
+        self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
+    ) -> AnalysisContext:
+        """Make the documents available to the model (upload, or pack inline by triage priority)."""
         ...
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:

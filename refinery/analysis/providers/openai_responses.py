@@ -27,6 +27,7 @@ from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderError, ProviderTimeout, StageOutputError
 from refinery.trace.model import Trace
+from refinery.triage import TriageReport
 
 log = logging.getLogger(__name__)
 MAX_OUTPUT_CEILING = 32_000
@@ -103,7 +104,9 @@ class OpenAIResponsesProvider:
 
     # -- documents ----------------------------------------------------------------------------
 
-    def open_context(self, trace: Trace, documents: DocumentSet, *, store_id: str | None = None) -> AnalysisContext:
+    def open_context(
+        self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
+    ) -> AnalysisContext:
         if store_id:
             return AnalysisContext(trace=trace, documents=documents, store_id=store_id, owned=False)
         handle = self._stores.create(trace.id, documents)

@@ -1,0 +1,84 @@
+"""Per-stage providers and a fallback chain, as one AnalysisProvider.
+
+A stage runs on its own provider (``--stage-provider diagnosis=anthropic``) or the default
+one; when that provider still fails after its own retries, the stage runs again on the
+next provider of the fallback chain. A request the provider rejected as invalid (400) is
+not retried elsewhere: the same input would fail the same way. Each provider's context
+(a vector store, or a packed prompt) is opened the first time one of its stages runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, StageReply
+from refinery.documents.render import DocumentSet
+from refinery.errors import ProviderBadRequest, ProviderError
+from refinery.trace.model import Trace
+from refinery.triage import TriageReport
+
+log = logging.getLogger(__name__)
+
+
+class ProviderChain:
+    """Routes each stage to its provider, falling back along the chain on provider failures."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, AnalysisProvider],
+        *,
+        default: str,
+        fallback: Sequence[str] = (),
+        stage_providers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._providers = dict(providers)
+        self._default = default
+        self._fallback = [p for p in fallback if p != default]
+        self._stage_providers = dict(stage_providers or {})
+        self.name = default
+        self.model = self._providers[default].model
+        self.fallbacks_used: list[str] = []
+
+    def _order(self, stage: str) -> list[str]:
+        first = self._stage_providers.get(stage, self._default)
+        return [first, *[p for p in [self._default, *self._fallback] if p != first]] if self._fallback else [first]
+
+    def open_context(
+        self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
+    ) -> AnalysisContext:
+        return AnalysisContext(
+            trace=trace, documents=documents, store_id=store_id, owned=False, extra={"contexts": {}, "triage": triage}
+        )
+
+    def _context(self, name: str, context: AnalysisContext) -> AnalysisContext:
+        contexts: dict[str, AnalysisContext] = context.extra["contexts"]
+        if name not in contexts:
+            provider: Any = self._providers[name]
+            store_id = context.store_id if name == "openai" else None
+            contexts[name] = provider.open_context(
+                context.trace, context.documents, triage=context.extra["triage"], store_id=store_id
+            )
+        return contexts[name]
+
+    def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
+        order = self._order(call.stage)
+        for index, name in enumerate(order):
+            try:
+                return self._providers[name].run_stage(call, self._context(name, context))
+            except ProviderBadRequest:
+                raise
+            except ProviderError as exc:
+                if index + 1 >= len(order):
+                    raise
+                note = f"stage {call.stage}: {name} failed ({exc.one_line()}); falling back to {order[index + 1]}"
+                log.warning(note)
+                self.fallbacks_used.append(note)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close_context(self, context: AnalysisContext) -> list[str]:
+        warnings = list(self.fallbacks_used)
+        for name, inner in context.extra["contexts"].items():
+            warnings.extend(self._providers[name].close_context(inner))
+        return warnings

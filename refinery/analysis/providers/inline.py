@@ -1,0 +1,159 @@
+"""The stages on providers without hosted file search: the documents are packed into the prompt.
+
+Back-ends implement one call (``generate``) that returns the model's JSON text; the rest
+(packing, the re-ask for invalid output, one larger-limit retry for a cut-off reply) is
+shared here, so every provider behaves the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from refinery.analysis.packing import OUTPUT_RESERVE, context_window, pack_documents
+from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage
+from refinery.analysis.providers.openai_responses import parse_output
+from refinery.analysis.schemas import strict_json_schema
+from refinery.documents.render import DocumentSet
+from refinery.errors import ConfigError, ProviderError, StageOutputError
+from refinery.trace.model import Trace
+from refinery.triage import TriageReport
+
+MAX_OUTPUT_CEILING = 32_000
+
+
+@dataclass
+class Generation:
+    """One model reply."""
+
+    text: str
+    usage: Usage
+    truncated: bool = False
+    """The reply hit the output-token limit."""
+    response_id: str = ""
+
+
+class InlineProvider(ABC):
+    """AnalysisProvider that packs the documents into each documents-reading stage's prompt."""
+
+    name = "inline"
+
+    def __init__(self, model: str, *, context_budget: int | None = None, temperature: float | None = 0.2) -> None:
+        self.model = model
+        self._context_budget = context_budget
+        self._temperature = temperature
+
+    @abstractmethod
+    def generate(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        schema_name: str,
+        schema: dict[str, Any],
+        output_model: type[BaseModel],
+        max_tokens: int,
+    ) -> Generation:
+        """One call returning the reply as JSON text (already extracted from tool calls and the like)."""
+
+    def budget(self) -> int:
+        window = self._context_budget or context_window(self.model)
+        return max(window - OUTPUT_RESERVE, 2_000) if self._context_budget is None else window
+
+    def open_context(
+        self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
+    ) -> AnalysisContext:
+        if store_id:
+            raise ConfigError(f"--store-id works with the openai provider only, not {self.name}.")
+        if triage is None:
+            raise ProviderError("Packing the documents needs the triage.")
+        pack = pack_documents(trace, triage, documents, self.budget())
+        return AnalysisContext(trace=trace, documents=documents, owned=False, extra={"pack": pack})
+
+    def close_context(self, context: AnalysisContext) -> list[str]:
+        return []
+
+    def _complete(
+        self,
+        call: StageCall,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        ids: list[str],
+        usage: list[Usage],
+    ) -> str:
+        limit = call.max_output_tokens
+        reply = self.generate(
+            system=call.system_text,
+            messages=messages,
+            schema_name=call.schema_name,
+            schema=schema,
+            output_model=call.output_model,
+            max_tokens=limit,
+        )
+        ids.append(reply.response_id)
+        usage.append(reply.usage)
+        if reply.truncated and limit < MAX_OUTPUT_CEILING:
+            reply = self.generate(
+                system=call.system_text,
+                messages=messages,
+                schema_name=call.schema_name,
+                schema=schema,
+                output_model=call.output_model,
+                max_tokens=min(limit * 2, MAX_OUTPUT_CEILING),
+            )
+            ids.append(reply.response_id)
+            usage.append(reply.usage)
+        if reply.truncated:
+            raise ProviderError(f"Stage {call.stage} stayed cut off by the output limit on {self.name}.")
+        return reply.text
+
+    def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
+        schema = strict_json_schema(call.output_model)
+        user = call.user_text
+        pack = context.extra.get("pack")
+        if call.use_documents and pack is not None:
+            user = (
+                "The documents are included below (there is no file_search tool here).\n"
+                f"{pack.coverage_note}\n\n{pack.text}\n\n---\n\n{call.user_text}"
+            )
+        messages = [{"role": "user", "content": user}]
+        ids: list[str] = []
+        usage: list[Usage] = []
+        text = self._complete(call, messages, schema, ids, usage)
+        output, problem = parse_output(text, call.output_model)
+        attempts = 1
+        if output is None:
+            attempts = 2
+            messages = [
+                *messages,
+                {"role": "assistant", "content": text or "(empty reply)"},
+                {
+                    "role": "user",
+                    "content": f"That reply does not match the required JSON schema: {problem}. "
+                    "Reply again with only a JSON object that matches the schema.",
+                },
+            ]
+            text = self._complete(call, messages, schema, ids, usage)
+            output, problem = parse_output(text, call.output_model)
+            if output is None:
+                raise StageOutputError(
+                    f"Stage {call.stage} returned output that does not fit its schema after 2 attempts on {self.name}: {problem}.",
+                    stage=call.stage,
+                    attempts=2,
+                    raw_text=text,
+                )
+        total = Usage()
+        for item in usage:
+            total = total + item
+        return StageReply(
+            output=output,
+            raw_text=text,
+            usage=total,
+            attempts=attempts,
+            response_ids=ids,
+            provider=self.name,
+            model=self.model,
+        )
