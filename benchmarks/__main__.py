@@ -153,11 +153,30 @@ def main(argv: list[str] | None = None) -> None:
     stages.add_argument("--who-and-when", type=int, default=123, help="how many Who&When logs (0 for none)")
     action = sub.add_parser("action", help="container image size, cold start, whole action run (needs Docker)")
     action.add_argument("--runs", type=int, default=3)
+    pack = sub.add_parser("pack", help="inline pack sizes and packing time per provider")
+    pack.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
+    pack.add_argument("--size", type=int, default=25_000, help="runs in the large synthetic trace (0 to skip)")
+    child3 = sub.add_parser("_child-pack")
+    child3.add_argument("path")
     args = parser.parse_args(argv)
     if args.command == "_child-load":
         _child_load(args.path)
     elif args.command == "_child-prepare":
         _child_prepare(args.path)
+    elif args.command == "pack":
+        from benchmarks.pack import report as pack_report
+        from benchmarks.pack import report_large
+
+        pack_report(sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json")), "examples")
+        who = sorted((Path(args.shared) / "datasets" / "who-and-when").glob("*/*.json"))
+        if who:
+            pack_report(who, "Who&When logs")
+        if args.size:
+            report_large(args.size)
+    elif args.command == "_child-pack":
+        from benchmarks.pack import _child
+
+        _child(args.path)
     elif args.command == "action":
         from benchmarks.action import report as action_report
 
