@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.server import LoopbackServer, Request, Response, json_response
+from tests.fakes.server import Request, Response, ServedFake, json_response
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / "@octokit"
 GITHUB_SPEC = TOOLS / "openapi" / "generated" / "api.github.com.json"
@@ -59,7 +59,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class FakeGitHub:
+class FakeGitHub(ServedFake):
     """``with FakeGitHub() as gh: Github(base_url=gh.url, auth=Auth.Token(gh.token))``."""
 
     def __init__(
@@ -74,19 +74,9 @@ class FakeGitHub:
         self.pulls: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
-        self._server: LoopbackServer | None = None
         self.run_started_at = "2026-11-22T10:00:00Z"
         self.public_url: str | None = None
         """The host clients talk to, when a proxy (Prism) stands in front of the fake."""
-
-    def __enter__(self) -> FakeGitHub:
-        self._server = LoopbackServer(self.wsgi)
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.__exit__(*exc)
 
     @property
     def url(self) -> str:

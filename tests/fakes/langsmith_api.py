@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.server import LoopbackServer, Request, Response, json_response
+from tests.fakes.server import Request, Response, ServedFake, json_response
 
 MAX_PAGE = 100
 TENANT = "00000000-0000-4000-8000-00000000fa4e"
@@ -36,7 +36,7 @@ class Fault:
     after: int = 0  # let this many matching requests through first
 
 
-class FakeLangSmith:
+class FakeLangSmith(ServedFake):
     """State plus a WSGI app. ``with FakeLangSmith() as fake: fake.url``."""
 
     def __init__(self, api_key: str = "lsv2_fake_key", *, default_page: int = MAX_PAGE) -> None:
@@ -50,23 +50,6 @@ class FakeLangSmith:
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server: LoopbackServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> FakeLangSmith:
-        self._server = LoopbackServer(self.wsgi)
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
 
     def fail(
         self, method: str, path_pattern: str, status: int, times: int = 1, *, after: int = 0, **headers: str

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from tests.fakes.openai_api import Step, auto_output
-from tests.fakes.server import LoopbackServer, Request, Response, json_response
+from tests.fakes.server import Request, Response, ServedFake, json_response
 
 _STAGE = {
     "Stage 1 of 4": "trace_analysis",
@@ -42,27 +42,12 @@ def answer(step: Step, prompt: str) -> tuple[str, Any]:
     return "json", auto_output({"text": {"format": {"name": stage_of(prompt)}}}, sections)
 
 
-class _Base:
+class _Base(ServedFake):
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.steps: list[Step] = []
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        self._server: LoopbackServer | None = None
-
-    def __enter__(self) -> Any:
-        self._server = LoopbackServer(self.wsgi)
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
 
     def script(self, *steps: Step) -> None:
         self.steps.extend(steps)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.server import LoopbackServer, Request, Response, json_response
+from tests.fakes.server import Request, Response, ServedFake, json_response
 
 SECTION = re.compile(r"^## ((?:R|P|E|F)\d{2,})\b", re.MULTILINE)
 POLL_HEADERS = {"openai-poll-after-ms": "0"}
@@ -62,7 +62,7 @@ def never_completes() -> Step:
     return Step("never")
 
 
-class FakeOpenAI:
+class FakeOpenAI(ServedFake):
     """``with FakeOpenAI() as fake: OpenAI(base_url=fake.url + "/v1", api_key=fake.api_key)``."""
 
     def __init__(self, api_key: str = "sk-test-fake-0123456789abcdefghijklmn") -> None:
@@ -80,21 +80,6 @@ class FakeOpenAI:
         """Chat Completions: answer 400 to response_format json_schema, as some compatible servers do."""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: LoopbackServer | None = None
-
-    def __enter__(self) -> FakeOpenAI:
-        self._server = LoopbackServer(self.wsgi)
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
 
     def script(self, *steps: Step) -> None:
         self.steps.extend(steps)

@@ -31,10 +31,33 @@ class LoopbackServer:
         self._thread.join(timeout=5)
 
 
+class ServedFake:
+    """Base of the fakes: serves ``self.wsgi`` on loopback while used as a context manager."""
+
+    _server: LoopbackServer | None = None
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self: Any) -> Any:
+        self._server = LoopbackServer(self.wsgi)
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     import json
 
     return Response(json.dumps(body, default=str), status=status, headers=headers, content_type="application/json")
 
 
-__all__ = ["LoopbackServer", "Request", "Response", "json_response"]
+__all__ = ["LoopbackServer", "Request", "Response", "ServedFake", "json_response"]

@@ -29,6 +29,25 @@ class Usage(BaseModel):
         )
 
 
+def total_usage(items: list[Usage]) -> Usage:
+    total = Usage()
+    for item in items:
+        total = total + item
+    return total
+
+
+def reask_turns(reply: str, problem: str) -> list[dict[str, str]]:
+    """The two turns of the one re-ask: the invalid reply, and what was wrong with it."""
+    return [
+        {"role": "assistant", "content": reply or "(empty reply)"},
+        {
+            "role": "user",
+            "content": f"That reply does not match the required JSON schema: {problem}. "
+            "Reply again with only a JSON object that matches the schema.",
+        },
+    ]
+
+
 @dataclass(frozen=True)
 class StageCall:
     """One stage to run: its schema, its texts, and whether it searches the documents."""

@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from refinery.analysis.packing import OUTPUT_RESERVE, context_window, pack_documents
-from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage
+from refinery.analysis.providers.base import (
+    AnalysisContext,
+    StageCall,
+    StageReply,
+    Usage,
+    reask_turns,
+    total_usage,
+)
 from refinery.analysis.providers.openai_responses import parse_output
 from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
@@ -127,15 +134,7 @@ class InlineProvider(ABC):
         attempts = 1
         if output is None:
             attempts = 2
-            messages = [
-                *messages,
-                {"role": "assistant", "content": text or "(empty reply)"},
-                {
-                    "role": "user",
-                    "content": f"That reply does not match the required JSON schema: {problem}. "
-                    "Reply again with only a JSON object that matches the schema.",
-                },
-            ]
+            messages = [*messages, *reask_turns(text, problem)]
             text = self._complete(call, messages, schema, ids, usage)
             output, problem = parse_output(text, call.output_model)
             if output is None:
@@ -145,9 +144,7 @@ class InlineProvider(ABC):
                     attempts=2,
                     raw_text=text,
                 )
-        total = Usage()
-        for item in usage:
-            total = total + item
+        total = total_usage(usage)
         return StageReply(
             output=output,
             raw_text=text,

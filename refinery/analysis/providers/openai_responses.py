@@ -19,10 +19,10 @@ import openai
 from openai.types.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage
+from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage, reask_turns, total_usage
 from refinery.analysis.providers.errors import is_insufficient_quota, translate_openai_error
 from refinery.analysis.providers.vector_store import StoreHandle, VectorStoreManager
-from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request, user_message
+from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request
 from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderError, ProviderTimeout, StageOutputError
@@ -209,14 +209,7 @@ class OpenAIResponsesProvider:
             attempts = 2
             reask = {
                 **body,
-                "input": [
-                    *body["input"],
-                    {"role": "assistant", "content": text or "(empty reply)"},
-                    user_message(
-                        f"That reply does not match the required JSON schema: {problem}. "
-                        "Reply again with only a JSON object that matches the schema."
-                    ),
-                ],
+                "input": [*body["input"], *reask_turns(text, problem)],
             }
             response = self._complete(reask, call.stage, ids, usage)
             text = response_text(response)
@@ -229,9 +222,7 @@ class OpenAIResponsesProvider:
                     raw_text=text,
                     hint="Try a stronger model (--model) or lower --reasoning-effort.",
                 )
-        total = Usage()
-        for item in usage:
-            total = total + item
+        total = total_usage(usage)
         return StageReply(
             output=output,
             raw_text=text,
