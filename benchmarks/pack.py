@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmarks.tokens import count_tokens
 
 PACK_GOAL_S = 2.0
-MODELS = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-pro", "openai-compatible": "llama-3.3-70b"}
+MODELS = {"anthropic": "claude-sonnet-4-6", "gemini": "gemini-2.5-pro", "openai-compatible": "llama-3.3-70b"}
 
 
 def _budgets() -> dict[str, int]:

@@ -137,7 +137,7 @@ class Settings(BaseModel):
     """Per-stage provider overrides, e.g. diagnosis=anthropic."""
     anthropic_api_key: SecretStr | None = Field(default=None, repr=False)
     """Anthropic key (provider anthropic)."""
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     """Model on Anthropic."""
     gemini_api_key: SecretStr | None = Field(default=None, repr=False)
     """Gemini key (provider gemini)."""
