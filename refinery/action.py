@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -149,21 +150,39 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
             render=RenderOptions(),
         )
         use_model = settings.has_model_key
-        for index, trace in enumerate(traces, start=1):
-            with log.group(f"Refinery: trace {index}/{len(traces)} {trace.id}"):
-                prepared = prepare(trace, options)
-                if use_model:
-                    provider = build_analysis_provider(settings)
-                    result = run_analysis(prepared, provider, progress=lambda stage, msg: log.info(msg))
-                else:
-                    result = offline_result(prepared)
+
+        def analyse_one(index: int, trace: Trace) -> tuple[AnalysisResult, Path]:
+            tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
+            prepared = prepare(trace, options)
+            if use_model:
+                backend = build_analysis_provider(settings)
+                result = run_analysis(prepared, backend, progress=lambda stage, msg: log.info(f"{tag} {msg}"))
+            else:
+                result = offline_result(prepared)
+            artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}")
+            log.info(f"{tag} done: {result.status}")
+            return result, artifacts.pack
+
+        # Traces are independent: analyse up to `concurrency` at once; one failing never sinks the rest.
+        workers = max(1, min(settings.concurrency, len(traces)))
+        with (
+            log.group(f"Refinery: analysing {len(traces)} trace(s), {workers} at a time"),
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
+            futures = [pool.submit(analyse_one, i, t) for i, t in enumerate(traces, start=1)]
+            for trace, future in zip(traces, futures, strict=True):
+                try:
+                    result, pack_path = future.result()
+                except RefineryError as exc:
+                    errors.append(f"trace {trace.id}: {exc.one_line()}")
+                    log.warning(f"trace {trace.id} could not be analysed: {exc.one_line()}")
+                    continue
                 if result.error is not None:
                     errors.append(f"trace {trace.id}: {result.error.one_line()}")
                     log.warning(
                         f"The model analysis failed; the triage report is posted instead: {result.error.one_line()}"
                     )
-                artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}")
-                outputs.setdefault("hypothesis-pack-path", str(artifacts.pack))
+                outputs.setdefault("hypothesis-pack-path", str(pack_path))
                 results.append(result)
         outputs["traces-analyzed"] = str(len(results))
         if not results:

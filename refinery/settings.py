@@ -52,6 +52,7 @@ SOURCES: dict[str, Source] = {
     "feedback_key": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
     "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
+    "concurrency": Source(("REFINERY_CONCURRENCY",), "concurrency"),
     "trace_ids": Source(("REFINERY_TRACE_ID",), "trace-id"),
     "trace_file": Source(("REFINERY_TRACE_FILE",), "trace-file"),
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
@@ -121,6 +122,8 @@ class Settings(BaseModel):
     """A trace fails (and feedback is an eval gap) when a score is at or below this."""
     max_traces: int = Field(default=3, ge=1, le=1000)
     """How many failing traces to select at most."""
+    concurrency: int = Field(default=4, ge=1, le=32)
+    """How many traces are analysed at once."""
     trace_ids: list[str] = Field(default_factory=list)
     """Traces (or runs) to analyse; the action input accepts several, separated by spaces, commas or lines."""
     trace_file: str | None = None

@@ -7,6 +7,7 @@ multi-line value can never close it early.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,10 +36,12 @@ class Log:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self._lock = threading.Lock()  # traces are analysed in threads: keep lines whole
 
     def emit(self, line: str) -> None:
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
 
     def mask(self, secret: str) -> None:
         if secret:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from refinery import __version__
+from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.stages import prompts_version
 from refinery.report.full import render_report
@@ -96,8 +97,20 @@ def _trace_block(result: AnalysisResult) -> TraceBlock:
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
 
+def _groups(results: list[AnalysisResult]) -> list[str]:
+    """With several failures, what they share comes first: "3 of 5 failures: tool `search` (Rate Limiting)"."""
+    if len(results) < 2:
+        return []
+    lines = ["**What broke:**", ""]
+    for group in group_failures(results):
+        lines.append(
+            f"- **{group.count} of {len(results)} failures**: {prose(group.title, 120)}: {prose(group.cause, 240)}"
+        )
+    return [*lines, "", "**Each trace:**", ""]
+
+
 def _lead(results: list[AnalysisResult]) -> list[str]:
-    lines = []
+    lines = _groups(results)
     for result in results:
         synthesis = result.synthesis
         origin = result.prepared.triage.origin

@@ -286,3 +286,31 @@ def test_selecting_from_langsmith_since_this_run_started(
     outputs = read_outputs(tmp_path / "output")
     assert code == 0 and outputs["traces-analyzed"] == "0" and outputs["conclusion"] == "success"
     assert "No failing traces" in (tmp_path / "summary").read_text()
+
+
+def test_traces_are_analysed_concurrently_and_one_failure_sinks_none(github: FakeGitHub, tmp_path: Path) -> None:
+    with FakeOpenAI() as openai:
+        openai.script(F.http_error(400, "invalid_request_error", "scripted bad request"))  # whichever trace asks first
+        env = action_env(
+            tmp_path,
+            github,
+            "pull_request",
+            pr_event(github.repo),
+            trace_file="*.json",
+            openai_api_key=openai.api_key,
+            base_url=openai.url + "/v1",
+            model="gpt-4.1",
+            concurrency="3",
+        )
+        for example in ("looping-agent.json", "wrong-answer.json"):
+            (Path(env["GITHUB_WORKSPACE"]) / example).write_text((REPO / "examples" / example).read_text())
+        code, log = run_action(env)
+    assert code == 0, log
+    assert "analysing 3 trace(s), 3 at a time" in log
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["traces-analyzed"] == "3"
+    body = github.comments_on(2)[0]["body"]
+    assert body.count("<details>") == 3 and "**What broke:**" in body
+    assert body.count("The model analysis stopped") == 1  # the one that failed shows its triage and error
+    assert body.count("## Fix hypotheses") == 2  # the others completed
+    assert log.count("done: complete") == 2 and log.count("done: partial") == 1
