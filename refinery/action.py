@@ -116,6 +116,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     """Everything the action does. Returns the process exit code."""
     from refinery.analysis.orchestrator import AnalysisResult, offline_result
     from refinery.analysis.orchestrator import analyze as run_analysis
+    from refinery.analysis.ratelimit import RateGate
     from refinery.cli import build_analysis_provider
     from refinery.documents.render import RenderOptions
     from refinery.pipeline import PrepareOptions, prepare
@@ -150,12 +151,13 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
             render=RenderOptions(),
         )
         use_model = settings.has_model_key
+        gate = RateGate(settings.tokens_per_minute)  # one per run: shared by every trace's worker
 
         def analyse_one(index: int, trace: Trace) -> tuple[AnalysisResult, Path]:
             tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
             prepared = prepare(trace, options)
             if use_model:
-                backend = build_analysis_provider(settings)
+                backend = build_analysis_provider(settings, gate=gate)
                 result = run_analysis(prepared, backend, progress=lambda stage, msg: log.info(f"{tag} {msg}"))
             else:
                 result = offline_result(prepared)
@@ -176,6 +178,10 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
                 except RefineryError as exc:
                     errors.append(f"trace {trace.id}: {exc.one_line()}")
                     log.warning(f"trace {trace.id} could not be analysed: {exc.one_line()}")
+                    continue
+                except Exception as exc:  # one trace's crash must not sink the others
+                    errors.append(f"trace {trace.id}: internal error {type(exc).__name__}: {exc}")
+                    log.error(f"trace {trace.id}: internal error ({type(exc).__name__}: {exc}); please report it.")
                     continue
                 if result.error is not None:
                     errors.append(f"trace {trace.id}: {result.error.one_line()}")

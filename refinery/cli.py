@@ -258,8 +258,15 @@ def show(
                 out.line(f"{indent}  ! {line.error}", style="red")
 
 
-def build_openai_client(settings: Settings) -> Any:
+def _http_client(sdk: Any, gate: Any) -> Any:
+    """The SDK's default HTTP client, routed through the run's shared rate gate (if any)."""
+    return sdk.DefaultHttpxClient(event_hooks=gate.event_hooks()) if gate is not None else None
+
+
+def build_openai_client(settings: Settings, gate: Any = None) -> Any:
     """The one OpenAI client: SDK retries configured here (and nowhere else)."""
+    import openai
+
     from refinery.analysis.providers.openai_responses import RefineryOpenAI
 
     key = settings.require_openai_key()
@@ -269,18 +276,19 @@ def build_openai_client(settings: Settings) -> Any:
         project=settings.openai_project,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_s,
+        http_client=_http_client(openai, gate),
     )
 
 
 def build_openai_responses_provider(
-    settings: Settings, *, keep_store: bool = False, background: bool | None = None
+    settings: Settings, *, keep_store: bool = False, background: bool | None = None, gate: Any = None
 ) -> Any:
     """The OpenAI Responses provider with its vector store manager."""
     from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
     from refinery.analysis.providers.vector_store import VectorStoreManager
     from refinery.analysis.requests import ModelOptions
 
-    client = build_openai_client(settings)
+    client = build_openai_client(settings, gate)
     options = ModelOptions(
         model=settings.openai_model, reasoning_effort=settings.reasoning_effort, background=background
     )
@@ -290,7 +298,7 @@ def build_openai_responses_provider(
     )
 
 
-def build_inline_provider(settings: Settings, name: str) -> Any:
+def build_inline_provider(settings: Settings, name: str, gate: Any = None) -> Any:
     """An inline-context provider; each SDK's own retries are configured here."""
     key = settings.require_key(name)
     if name == "anthropic":
@@ -302,6 +310,7 @@ def build_inline_provider(settings: Settings, name: str) -> Any:
             base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
             max_retries=settings.openai_max_retries,
             timeout=settings.openai_timeout_s,
+            http_client=_http_client(anthropic, gate),
         )
         return AnthropicProvider(client, settings.anthropic_model, context_budget=settings.context_budget)
     if name == "gemini":
@@ -317,6 +326,8 @@ def build_inline_provider(settings: Settings, name: str) -> Any:
         )
         client = genai.Client(api_key=key.get_secret_value() if key else None, http_options=http)
         return GeminiProvider(client, settings.gemini_model, context_budget=settings.context_budget)
+    import openai
+
     from refinery.analysis.providers.openai_chat import OpenAIChatProvider
     from refinery.analysis.providers.openai_responses import RefineryOpenAI
 
@@ -325,20 +336,27 @@ def build_inline_provider(settings: Settings, name: str) -> Any:
         base_url=settings.compatible_base_url,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_s,
+        http_client=_http_client(openai, gate),
     )
     return OpenAIChatProvider(
         chat_client, settings.compatible_model or settings.openai_model, context_budget=settings.context_budget
     )
 
 
-def build_analysis_provider(settings: Settings, *, keep_store: bool = False, background: bool | None = None) -> Any:
-    """The configured provider, or a chain when stages or fallbacks name other providers."""
+def build_analysis_provider(
+    settings: Settings, *, keep_store: bool = False, background: bool | None = None, gate: Any = None
+) -> Any:
+    """The configured provider, or a chain when stages or fallbacks name other providers.
+
+    ``gate`` (a RateGate) is shared by every provider built for one run, so that a 429 seen
+    by one trace's worker pauses the others too (Gemini's client is not routed through it).
+    """
     from refinery.analysis.providers.chain import ProviderChain
 
     def build(name: str) -> Any:
         if name == "openai":
-            return build_openai_responses_provider(settings, keep_store=keep_store, background=background)
-        return build_inline_provider(settings, name)
+            return build_openai_responses_provider(settings, keep_store=keep_store, background=background, gate=gate)
+        return build_inline_provider(settings, name, gate)
 
     names = settings.providers_in_use
     if names == ["openai"]:

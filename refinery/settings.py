@@ -53,6 +53,7 @@ SOURCES: dict[str, Source] = {
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
     "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
     "concurrency": Source(("REFINERY_CONCURRENCY",), "concurrency"),
+    "tokens_per_minute": Source(("REFINERY_TOKENS_PER_MINUTE",), "tokens-per-minute"),
     "trace_ids": Source(("REFINERY_TRACE_ID",), "trace-id"),
     "trace_file": Source(("REFINERY_TRACE_FILE",), "trace-file"),
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
@@ -124,6 +125,8 @@ class Settings(BaseModel):
     """How many failing traces to select at most."""
     concurrency: int = Field(default=4, ge=1, le=32)
     """How many traces are analysed at once."""
+    tokens_per_minute: int | None = Field(default=None, ge=1_000)
+    """An optional budget of request tokens per minute, shared by all workers."""
     trace_ids: list[str] = Field(default_factory=list)
     """Traces (or runs) to analyse; the action input accepts several, separated by spaces, commas or lines."""
     trace_file: str | None = None
