@@ -158,11 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     pack.add_argument("--size", type=int, default=25_000, help="runs in the large synthetic trace (0 to skip)")
     child3 = sub.add_parser("_child-pack")
     child3.add_argument("path")
+    conc = sub.add_parser("concurrency", help="parallel efficiency with a latency-injecting fake")
+    conc.add_argument("--traces", type=int, default=8)
+    conc.add_argument("--concurrency", type=int, default=4)
+    conc.add_argument("--latency", type=float, default=0.5)
     args = parser.parse_args(argv)
     if args.command == "_child-load":
         _child_load(args.path)
     elif args.command == "_child-prepare":
         _child_prepare(args.path)
+    elif args.command == "concurrency":
+        from benchmarks.concurrency import report as concurrency_report
+
+        concurrency_report(args.traces, args.concurrency, args.latency)
     elif args.command == "pack":
         from benchmarks.pack import report as pack_report
         from benchmarks.pack import report_large

@@ -76,6 +76,8 @@ class FakeOpenAI(ServedFake):
         self.batch_polls = 1
         self.fail_file: str | None = None
         self.batch_never_completes = False
+        self.latency_s = 0.0
+        """Model latency injected into every /responses create (benchmarks of concurrency)."""
         self.json_schema_unsupported = False
         """Chat Completions: answer 400 to response_format json_schema, as some compatible servers do."""
         self._ids = itertools.count(1)
@@ -295,7 +297,10 @@ class FakeOpenAI(ServedFake):
     # -- responses ------------------------------------------------------------------------------
 
     def _create_response(self, body: dict[str, Any]) -> Response:
-        step = self.steps.pop(0) if self.steps else Step("auto")
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        with self._lock:
+            step = self.steps.pop(0) if self.steps else Step("auto")
         if step.kind == "http_error":
             return json_response(step.payload, step.status, headers=step.headers)
         rid = self._id("resp")
