@@ -601,7 +601,7 @@ def canary(ctx: click.Context, model: str | None, reasoning_effort: str | None, 
 
 @cli.command()
 def schema() -> None:
-    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-1.0.json)."""
+    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-1.1.json)."""
     from refinery.report.pack import pack_json_schema
 
     click.echo(json.dumps(pack_json_schema(), indent=2, sort_keys=True))

@@ -186,6 +186,8 @@ class Origin(BaseModel):
     agent: str | None
     finding_id: str
     reason: str
+    run_type: str | None = None
+    """llm, tool, chain, … of the origin run."""
 
 
 class TriageReport(BaseModel):
@@ -678,6 +680,7 @@ def _choose_origin(trace: Trace, findings: list[Finding]) -> Origin | None:
         agent=run.agent,
         finding_id=first.id,
         reason=reason,
+        run_type=run.run_type,
     )
 
 

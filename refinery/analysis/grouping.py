@@ -11,35 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from refinery.analysis.orchestrator import AnalysisResult
-from refinery.analysis.schemas import Diagnosis
+from refinery.report.pack import FailureGroup, HypothesisPack
 
 _SEVERITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = {"the", "a", "an", "of", "to", "and", "in", "on", "was", "is", "by", "for", "it", "with", "at", "from", "that"}
 SIMILAR = 0.5
-
-
-class FailureGroup(BaseModel):
-    """Failures that share a root cause."""
-
-    id: str
-    """G1, G2, … in rank order."""
-    title: str
-    """What they share, e.g. "tool `search` (Rate Limiting)"."""
-    category: str
-    origin_name: str | None
-    """The run or tool where they start."""
-    cause: str
-    """The clearest statement of the cause among the members."""
-    severity: str
-    trace_ids: list[str] = Field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.trace_ids)
 
 
 class _Signature(BaseModel):
@@ -51,19 +31,27 @@ class _Signature(BaseModel):
     severity: str
 
 
-def _signature(result: AnalysisResult) -> _Signature | None:
-    trace = result.prepared.trace
-    triage = result.prepared.triage
-    diagnosis = result.outputs.get("diagnosis")
-    if isinstance(diagnosis, Diagnosis) and diagnosis.causal_chains and not diagnosis.inconclusive:
-        chain = diagnosis.causal_chains[0]
-        run = next((r for r in trace.runs if f"R{r.order:04d}" == chain.origin_run_id.strip()), None)
+def _signature(pack: HypothesisPack) -> _Signature | None:
+    """What a failure looks like for grouping: the model's diagnosis when it has one, the triage otherwise."""
+    triage = pack.triage
+    diagnosis = next((s.output for s in pack.stages if s.stage == "diagnosis" and s.output), None)
+    chains = (diagnosis or {}).get("causal_chains") or []
+    if chains and not (diagnosis or {}).get("inconclusive"):
+        chain = chains[0]
+        section = str(chain.get("origin_run_id", "")).strip()
+        named = next((f for f in triage.findings if f.section == section), None)
+        name = (
+            named.name
+            if named
+            else (triage.origin.name if triage.origin and triage.origin.section == section else None)
+        )
+        run_type = triage.origin.run_type if triage.origin and triage.origin.section == section else None
         return _Signature(
-            trace_id=trace.id,
-            category=str(chain.category),
-            origin_name=run.name if run else None,
-            run_type=run.run_type if run else None,
-            cause=chain.cause,
+            trace_id=pack.trace.id,
+            category=str(chain.get("category")),
+            origin_name=name,
+            run_type=run_type,
+            cause=str(chain.get("cause", "")),
             severity="high",
         )
     origin = triage.origin
@@ -72,7 +60,7 @@ def _signature(result: AnalysisResult) -> _Signature | None:
         if not gaps:
             return None
         return _Signature(
-            trace_id=trace.id,
+            trace_id=pack.trace.id,
             category="Eval Gap",
             origin_name=None,
             run_type=None,
@@ -80,12 +68,11 @@ def _signature(result: AnalysisResult) -> _Signature | None:
             severity=gaps[0].severity,
         )
     finding = next(f for f in triage.findings if f.id == origin.finding_id)
-    run = trace.get(origin.run_id)
     return _Signature(
-        trace_id=trace.id,
+        trace_id=pack.trace.id,
         category=finding.category,
         origin_name=origin.name,
-        run_type=run.run_type,
+        run_type=origin.run_type,
         cause=finding.evidence,
         severity=finding.severity,
     )
@@ -100,11 +87,11 @@ def _similar(a: str, b: str) -> bool:
     return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= SIMILAR
 
 
-def group_failures(results: Sequence[AnalysisResult]) -> list[FailureGroup]:
+def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[FailureGroup]:
     """Groups of failures with a shared root cause, largest and most severe first."""
     members: list[list[_Signature]] = []
-    for result in results:
-        signature = _signature(result)
+    for item in items:
+        signature = _signature(item.pack() if isinstance(item, AnalysisResult) else item)
         if signature is None:
             continue
         for group in members:

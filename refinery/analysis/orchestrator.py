@@ -77,7 +77,7 @@ class AnalysisResult:
             generated_at=now or datetime.now(UTC),
             refinery_version=__version__,
             status=self.status,  # type: ignore[arg-type]
-            trace=PackTrace(id=trace.id, source=trace.source, url=trace.url),
+            trace=PackTrace(id=trace.id, source=trace.source, url=trace.url, name=trace.root.name),
             provider=self.provider,
             model=self.model,
             prompts_version=prompts_version(),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from refinery import __version__
+from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.documents.render import documents_manifest
 from refinery.pipeline import Prepared
@@ -67,7 +68,9 @@ def write_artifacts(result: AnalysisResult, out_dir: Path, *, now: datetime | No
         for record in result.stages
         if record.status != "skipped"
     ]
-    pack = _write_json(out_dir / "hypothesis-pack.json", result.pack(now=now).model_dump(mode="json"))
+    pack_model = result.pack(now=now)
+    pack_model.groups = group_failures([pack_model])
+    pack = _write_json(out_dir / "hypothesis-pack.json", pack_model.model_dump(mode="json"))
     report = out_dir / "report.md"
     report.write_text(render_report(result), encoding="utf-8")
     return Artifacts(out_dir, report, triage_json, pack, doc_paths, stage_paths)

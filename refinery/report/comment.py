@@ -6,6 +6,7 @@ priority first, and the comment says which: a table or a code block is never cut
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from refinery import __version__
@@ -13,6 +14,7 @@ from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.stages import prompts_version
 from refinery.report.full import render_report
+from refinery.report.pack import HypothesisPack
 from refinery.report.sanitize import inline_code, prose
 
 COMMENT_LIMIT = 65_536
@@ -80,69 +82,80 @@ def split_sections(markdown: str) -> tuple[str, list[Section]]:
     return "\n".join(head), sections
 
 
-def _trace_block(result: AnalysisResult) -> TraceBlock:
-    report = render_report(result)
-    head, sections = split_sections(report)
+@dataclass
+class TraceEntry:
+    """One trace's part of a comment: its pack (for the lead and grouping) and its report (the details)."""
+
+    pack: HypothesisPack
+    report: str
+
+
+def entry_for(result: AnalysisResult) -> TraceEntry:
+    return TraceEntry(pack=result.pack(), report=render_report(result))
+
+
+def _origin_text(pack: HypothesisPack) -> str | None:
+    origin = pack.triage.origin
+    if origin is None:
+        return None
+    finding = next((f for f in pack.triage.findings if f.id == origin.finding_id), None)
+    return f"{origin.section} {prose(origin.name, 60)}: {(finding.category if finding else 'failure').lower()}"
+
+
+def _trace_block(entry: TraceEntry) -> TraceBlock:
+    head, sections = split_sections(entry.report)
     # The report's own title is replaced by the <summary> line.
     head_lines = [line for line in head.split("\n") if not line.startswith("# Refinery report")]
-    trace = result.prepared.trace
-    origin = result.prepared.triage.origin
-    what = (
-        f"{origin.section} {prose(origin.name, 60)}: "
-        + next(f.category for f in result.prepared.triage.findings if f.id == origin.finding_id).lower()
-        if origin
-        else "no deterministic origin"
-    )
-    summary = f"Trace {prose(trace.root.name, 60)} ({prose(trace.id[:12], 12)}…): {what}"
+    trace = entry.pack.trace
+    what = _origin_text(entry.pack) or "no deterministic origin"
+    summary = f"Trace {prose(trace.name or 'run', 60)} ({prose(trace.id[:12], 12)}…): {what}"
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
 
-def _groups(results: list[AnalysisResult]) -> list[str]:
-    """With several failures, what they share comes first: "3 of 5 failures: tool `search` (Rate Limiting)"."""
-    if len(results) < 2:
+def _groups(entries: list[TraceEntry]) -> list[str]:
+    """With several failures, what they share comes first: "3 of 5 failures: tool `search`: Rate Limiting"."""
+    if len(entries) < 2:
         return []
     lines = ["**What broke:**", ""]
-    for group in group_failures(results):
+    for group in group_failures([e.pack for e in entries]):
         lines.append(
-            f"- **{group.count} of {len(results)} failures**: {prose(group.title, 120)}: {prose(group.cause, 240)}"
+            f"- **{group.count} of {len(entries)} failures**: {prose(group.title, 120)}: {prose(group.cause, 240)}"
         )
     return [*lines, "", "**Each trace:**", ""]
 
 
-def _lead(results: list[AnalysisResult]) -> list[str]:
-    lines = _groups(results)
-    for result in results:
-        synthesis = result.synthesis
-        origin = result.prepared.triage.origin
-        name = inline_code(result.prepared.trace.root.name, 60)
-        if synthesis is not None:
-            lines.append(f"- {name}: {prose(synthesis.summary, 400)}")
-            for hypothesis in synthesis.hypotheses[:2]:
+def _lead(entries: list[TraceEntry]) -> list[str]:
+    lines = _groups(entries)
+    for entry in entries:
+        pack = entry.pack
+        name = inline_code(pack.trace.name or pack.trace.id, 60)
+        if pack.summary is not None:
+            lines.append(f"- {name}: {prose(pack.summary, 400)}")
+            for hypothesis in pack.hypotheses[:2]:
                 lines.append(f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f})")
-        elif origin is not None:
-            finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
-            lines.append(
-                f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {finding.category.lower()}"
-            )
+        elif pack.triage.origin is not None:
+            origin = pack.triage.origin
+            category = next((f.category for f in pack.triage.findings if f.id == origin.finding_id), "failure")
+            lines.append(f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {category.lower()}")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
-        if result.error is not None:
-            lines.append(f"  - the model analysis stopped: {prose(result.error.one_line(), 300)}")
+        if pack.error is not None:
+            lines.append(f"  - the model analysis stopped: {prose(pack.error, 300)}")
     return lines
 
 
 def _render(
     marker: str,
-    results: list[AnalysisResult],
+    entries: list[TraceEntry],
     blocks: list[TraceBlock],
     links: CommentLinks,
     notes: list[str],
     langsmith_host: str | None,
 ) -> str:
     out = [marker, "### Refinery: why the eval failed", ""]
-    statuses = sorted({r.status for r in results})
-    out.append(f"**{len(results)} failing trace{'s' if len(results) != 1 else ''} analysed** ({', '.join(statuses)})")
-    out += ["", *_lead(results), ""]
+    statuses = sorted({e.pack.status for e in entries})
+    out.append(f"**{len(entries)} failing trace{'s' if len(entries) != 1 else ''} analysed** ({', '.join(statuses)})")
+    out += ["", *_lead(entries), ""]
     for block in blocks:
         out += ["<details>", f"<summary>{block.summary}</summary>", "", block.head, ""]
         out += [s.text.rstrip() + "\n" for s in block.sections]
@@ -169,7 +182,7 @@ def _host(url: str) -> str:
 
 
 def build_comment(
-    results: list[AnalysisResult],
+    items: Sequence[AnalysisResult | TraceEntry],
     *,
     marker: str,
     links: CommentLinks | None = None,
@@ -178,7 +191,8 @@ def build_comment(
 ) -> str:
     """The comment body, at most ``limit`` characters."""
     links = links or CommentLinks()
-    blocks = [_trace_block(r) for r in results]
+    entries = [item if isinstance(item, TraceEntry) else entry_for(item) for item in items]
+    blocks = [_trace_block(e) for e in entries]
     dropped: list[str] = []
 
     def render() -> str:
@@ -188,7 +202,7 @@ def build_comment(
                 f"Trimmed to fit GitHub's {limit:,}-character limit: removed {', '.join(dropped)}. "
                 "The full report is in the artifacts."
             )
-        return _render(marker, results, blocks, links, notes, langsmith_host)
+        return _render(marker, entries, blocks, links, notes, langsmith_host)
 
     body = render()
     for heading in DROP_ORDER:

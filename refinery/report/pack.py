@@ -1,7 +1,8 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.0.json``; a test fails if the two drift apart.
+``schemas/hypothesis-pack-1.1.json`` (1.0 stays published beside it); a test fails if the two
+drift apart.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
 from refinery.triage import Finding, Origin
 
-SCHEMA_VERSION: Literal["1.0"] = "1.0"
+SCHEMA_VERSION: Literal["1.1"] = "1.1"
+"""1.1 adds ``groups`` and ``trace.name``; every 1.0 pack is a valid 1.1 pack."""
 
 
 class PackTrace(BaseModel):
@@ -24,6 +26,28 @@ class PackTrace(BaseModel):
     id: str
     source: str
     url: str | None = None
+    name: str | None = None
+    """The root run's name (1.1)."""
+
+
+class FailureGroup(BaseModel):
+    """Failures that share a root cause (1.1)."""
+
+    id: str
+    """G1, G2, … in rank order."""
+    title: str
+    """What they share, e.g. "tool `search`: Rate Limiting"."""
+    category: str
+    origin_name: str | None
+    """The run or tool where they start."""
+    cause: str
+    """The clearest statement of the cause among the members."""
+    severity: str
+    trace_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.trace_ids)
 
 
 class CitationStats(BaseModel):
@@ -71,7 +95,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]
@@ -87,11 +111,13 @@ class HypothesisPack(BaseModel):
     usage: PackUsage
     warnings: list[str]
     error: str | None = None
+    groups: list[FailureGroup] = Field(default_factory=list)
+    """Failures grouped by shared root cause: one group for a single trace's pack, several after a merge (1.1)."""
 
 
 def pack_json_schema() -> dict[str, Any]:
     """The published JSON Schema of HypothesisPack v1.0."""
     schema = HypothesisPack.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.0.json"
+    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.1.json"
     return schema

@@ -123,8 +123,27 @@ def test_every_stage_prompt_renders_without_leftover_placeholders() -> None:
 
 
 def test_published_pack_schema_matches_the_models() -> None:
-    published = json.loads((REPO / "schemas" / "hypothesis-pack-1.0.json").read_text())
-    assert published == pack_json_schema(), "run `refinery schema > schemas/hypothesis-pack-1.0.json`"
+    published = json.loads((REPO / "schemas" / "hypothesis-pack-1.1.json").read_text())
+    assert published == pack_json_schema(), "run `refinery schema > schemas/hypothesis-pack-1.1.json`"
+
+
+def test_pack_1_1_is_backward_compatible_with_1_0() -> None:
+    from jsonschema import Draft202012Validator
+
+    from refinery.analysis.orchestrator import offline_result
+    from refinery.report.pack import HypothesisPack
+
+    pack = (
+        offline_result(prepare(load_trace_file(REPO / "examples" / "wrong-answer.json"))).pack().model_dump(mode="json")
+    )
+    old = {k: v for k, v in pack.items() if k != "groups"} | {"schema_version": "1.0"}
+    old["trace"] = {k: v for k, v in old["trace"].items() if k != "name"}
+    schema_1_0 = json.loads((REPO / "schemas" / "hypothesis-pack-1.0.json").read_text())
+    schema_1_1 = json.loads((REPO / "schemas" / "hypothesis-pack-1.1.json").read_text())
+    assert not list(Draft202012Validator(schema_1_0).iter_errors(old))  # a pack as 1.0 wrote it
+    assert not list(Draft202012Validator(schema_1_1).iter_errors(old))  # is still a valid 1.1 pack
+    assert HypothesisPack.model_validate(old).groups == []
+    assert not list(Draft202012Validator(schema_1_1).iter_errors(pack))
 
 
 def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:

@@ -7,6 +7,7 @@ from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.schemas import Diagnosis
 from refinery.pipeline import prepare
 from refinery.report.comment import build_comment
+from refinery.report.pack import StageRecord
 from refinery.trace.model import Feedback
 from tests.builders import TraceBuilder
 
@@ -50,7 +51,7 @@ def test_different_tools_in_one_category_stay_apart_unless_the_cause_reads_alike
 
 def test_the_models_diagnosis_decides_when_there_is_one() -> None:
     results = [failing("search", "boom"), failing("search", "boom")]
-    results[1].outputs["diagnosis"] = Diagnosis.model_validate(
+    diagnosis = Diagnosis.model_validate(
         {
             "causal_chains": [
                 {
@@ -67,6 +68,11 @@ def test_the_models_diagnosis_decides_when_there_is_one() -> None:
             "inconclusive": False,
             "inconclusive_reason": None,
         }
+    )
+    results[1].stages.append(
+        StageRecord(
+            stage="diagnosis", number=3, status="ok", prompts_version="t", output=diagnosis.model_dump(mode="json")
+        )
     )
     groups = group_failures(results)
     assert sorted(g.category for g in groups) == ["Instruction Non-compliance", "Service Errors"]
