@@ -122,6 +122,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from refinery.pipeline import PrepareOptions, prepare
     from refinery.report.artifacts import write_artifacts
     from refinery.report.comment import CommentLinks, build_comment, sticky_marker
+    from refinery.report.merge import load_entries
 
     log = Log(stdout)
     try:
@@ -134,6 +135,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     errors: list[str] = []
     outputs: dict[str, str] = {"traces-analyzed": "0", "comment-url": "", "check-run-url": ""}
     results: list[AnalysisResult] = []
+    items: list[Any] = []  # what the comment is built from: results, or merged packs
     ctx: EventContext | None = None
     summary_parts: list[str] = []
     try:
@@ -141,57 +143,64 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
         workspace = ctx.workspace or Path.cwd()
         out_dir = Path(settings.output_dir)
         out_dir = out_dir if out_dir.is_absolute() else workspace / out_dir
-        with log.group("Refinery: collecting traces"):
-            traces = collect_traces(settings, ctx, log)
-            log.info(f"{len(traces)} trace(s) to analyse")
-        options = PrepareOptions(
-            redact=settings.redact,
-            known_secrets=tuple(settings.secret_values()),
-            eval_threshold=settings.max_score,
-            render=RenderOptions(),
-        )
-        use_model = settings.has_model_key
-        gate = RateGate(settings.tokens_per_minute)  # one per run: shared by every trace's worker
+        if settings.merge_from:
+            # The fan-out's last step: the matrix jobs analysed one trace each; group their packs.
+            with log.group("Refinery: merging packs"):
+                items = load_entries(settings.merge_from, workspace)
+                log.info(f"{len(items)} pack(s) to merge")
+        else:
+            with log.group("Refinery: collecting traces"):
+                traces = collect_traces(settings, ctx, log)
+                log.info(f"{len(traces)} trace(s) to analyse")
+            options = PrepareOptions(
+                redact=settings.redact,
+                known_secrets=tuple(settings.secret_values()),
+                eval_threshold=settings.max_score,
+                render=RenderOptions(),
+            )
+            use_model = settings.has_model_key
+            gate = RateGate(settings.tokens_per_minute)  # one per run: shared by every trace's worker
 
-        def analyse_one(index: int, trace: Trace) -> tuple[AnalysisResult, Path]:
-            tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
-            prepared = prepare(trace, options)
-            if use_model:
-                backend = build_analysis_provider(settings, gate=gate)
-                result = run_analysis(prepared, backend, progress=lambda stage, msg: log.info(f"{tag} {msg}"))
-            else:
-                result = offline_result(prepared)
-            artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}")
-            log.info(f"{tag} done: {result.status}")
-            return result, artifacts.pack
+            def analyse_one(index: int, trace: Trace) -> tuple[AnalysisResult, Path]:
+                tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
+                prepared = prepare(trace, options)
+                if use_model:
+                    backend = build_analysis_provider(settings, gate=gate)
+                    result = run_analysis(prepared, backend, progress=lambda stage, msg: log.info(f"{tag} {msg}"))
+                else:
+                    result = offline_result(prepared)
+                artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}")
+                log.info(f"{tag} done: {result.status}")
+                return result, artifacts.pack
 
-        # Traces are independent: analyse up to `concurrency` at once; one failing never sinks the rest.
-        workers = max(1, min(settings.concurrency, len(traces)))
-        with (
-            log.group(f"Refinery: analysing {len(traces)} trace(s), {workers} at a time"),
-            ThreadPoolExecutor(max_workers=workers) as pool,
-        ):
-            futures = [pool.submit(analyse_one, i, t) for i, t in enumerate(traces, start=1)]
-            for trace, future in zip(traces, futures, strict=True):
-                try:
-                    result, pack_path = future.result()
-                except RefineryError as exc:
-                    errors.append(f"trace {trace.id}: {exc.one_line()}")
-                    log.warning(f"trace {trace.id} could not be analysed: {exc.one_line()}")
-                    continue
-                except Exception as exc:  # one trace's crash must not sink the others
-                    errors.append(f"trace {trace.id}: internal error {type(exc).__name__}: {exc}")
-                    log.error(f"trace {trace.id}: internal error ({type(exc).__name__}: {exc}); please report it.")
-                    continue
-                if result.error is not None:
-                    errors.append(f"trace {trace.id}: {result.error.one_line()}")
-                    log.warning(
-                        f"The model analysis failed; the triage report is posted instead: {result.error.one_line()}"
-                    )
-                outputs.setdefault("hypothesis-pack-path", str(pack_path))
-                results.append(result)
-        outputs["traces-analyzed"] = str(len(results))
-        if not results:
+            # Traces are independent: analyse up to `concurrency` at once; one failing never sinks the rest.
+            workers = max(1, min(settings.concurrency, len(traces)))
+            with (
+                log.group(f"Refinery: analysing {len(traces)} trace(s), {workers} at a time"),
+                ThreadPoolExecutor(max_workers=workers) as pool,
+            ):
+                futures = [pool.submit(analyse_one, i, t) for i, t in enumerate(traces, start=1)]
+                for trace, future in zip(traces, futures, strict=True):
+                    try:
+                        result, pack_path = future.result()
+                    except RefineryError as exc:
+                        errors.append(f"trace {trace.id}: {exc.one_line()}")
+                        log.warning(f"trace {trace.id} could not be analysed: {exc.one_line()}")
+                        continue
+                    except Exception as exc:  # one trace's crash must not sink the others
+                        errors.append(f"trace {trace.id}: internal error {type(exc).__name__}: {exc}")
+                        log.error(f"trace {trace.id}: internal error ({type(exc).__name__}: {exc}); please report it.")
+                        continue
+                    if result.error is not None:
+                        errors.append(f"trace {trace.id}: {result.error.one_line()}")
+                        log.warning(
+                            f"The model analysis failed; the triage report is posted instead: {result.error.one_line()}"
+                        )
+                    outputs.setdefault("hypothesis-pack-path", str(pack_path))
+                    results.append(result)
+            items = list(results)
+        outputs["traces-analyzed"] = str(len(items))
+        if not items:
             summary_parts.append("### Refinery\n\nNo failing traces were found for this run.\n")
         else:
             links = CommentLinks(
@@ -206,12 +215,12 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
                 or settings.langsmith_project
                 or "auto",
             )
-            body = build_comment(results, marker=marker, links=links, langsmith_host=_langsmith_host(settings))
+            body = build_comment(items, marker=marker, links=links, langsmith_host=_langsmith_host(settings))
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "report.md").write_text(body, encoding="utf-8")
             outputs["report-path"] = str(out_dir / "report.md")
             summary_parts.append(body)
-            _publish(settings, ctx, results, body, marker, outputs, errors, log, workspace, out_dir)
+            _publish(settings, ctx, items, results, body, marker, outputs, errors, log, workspace, out_dir)
     except RefineryError as exc:
         errors.append(exc.one_line())
         log.error(exc.one_line())
@@ -220,10 +229,11 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
         log.error(f"Refinery hit an internal error ({type(exc).__name__}: {exc}); please report it.")
         if settings.debug:
             log.info(traceback.format_exc())
-    found = any(r.prepared.triage.findings for r in results)
+    packs = _packs(items)
+    found = any(p.triage.findings for p in packs)
     conclusion = _conclusion(settings, bool(errors), found)
     outputs["conclusion"] = conclusion
-    outputs["summary"] = _one_line_summary(results, errors)
+    outputs["summary"] = _one_line_summary(packs, errors)
     if errors:
         summary_parts.append("### Refinery errors\n\n" + "\n".join(f"- {e}" for e in errors) + "\n")
     summary_path = (
@@ -249,23 +259,29 @@ def _trace_files(settings: Settings, workspace: Path) -> set[str]:
     return found
 
 
-def _one_line_summary(results: list[Any], errors: list[str]) -> str:
-    if not results:
+def _packs(items: list[Any]) -> list[Any]:
+    """The Hypothesis Pack of each analysed result or merged entry."""
+    return [item.pack if hasattr(item, "report") else item.pack() for item in items]
+
+
+def _one_line_summary(packs: list[Any], errors: list[str]) -> str:
+    if not packs:
         return "no traces analysed" + (f"; {len(errors)} error(s)" if errors else "")
     parts = []
-    for result in results:
-        origin = result.prepared.triage.origin
-        if result.synthesis is not None:
-            parts.append(result.synthesis.summary.split(". ")[0][:200])
+    for pack in packs:
+        origin = pack.triage.origin
+        if pack.summary:
+            parts.append(pack.summary.split(". ")[0][:200])
         elif origin is not None:
             parts.append(f"{origin.name} at {origin.section}")
-    text = f"{len(results)} trace(s): " + "; ".join(parts or ["no origin found"])
+    text = f"{len(packs)} trace(s): " + "; ".join(parts or ["no origin found"])
     return " ".join(text.split())
 
 
 def _publish(
     settings: Settings,
     ctx: EventContext,
+    items: list[Any],
     results: list[Any],
     body: str,
     marker: str,
@@ -307,7 +323,7 @@ def _publish(
             errors.append(exc.one_line())
             log.warning(exc.one_line())
     if settings.check_run:
-        found = any(r.prepared.triage.findings for r in results)
+        found = any(p.triage.findings for p in _packs(items))
         conclusion = _conclusion(settings, bool(errors), found)
         level: Literal["failure", "warning"] = "failure" if settings.fail_on == "finding" else "warning"
         annotations = (
@@ -319,7 +335,7 @@ def _publish(
             if settings.annotations
             else []
         )
-        title = outputs.get("summary") or _one_line_summary(results, errors)
+        title = outputs.get("summary") or _one_line_summary(_packs(items), errors)
         try:
             outputs["check-run-url"] = publisher.publish_check_run(
                 name=CHECK_NAME,

@@ -175,6 +175,9 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
 @click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
 @click.option("--max-traces", type=int, default=None, help="At most this many, newest first (default 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--matrix", is_flag=True, help="Print a GitHub Actions strategy.matrix ({include: [{trace-id}]}), one line."
+)
 @click.pass_context
 def select(
     ctx: click.Context,
@@ -186,6 +189,7 @@ def select(
     since: str | None,
     max_traces: int | None,
     as_json: bool,
+    matrix: bool,
 ) -> None:
     """List failing traces: root errors, or low feedback scores."""
     with _errors(ctx):
@@ -209,6 +213,10 @@ def select(
                 )
             source = build_langsmith_source(settings, project=target)
         selected = source.select_failing(criteria)
+        if matrix:
+            include = [{"trace-id": s.trace_id, "name": s.name[:60]} for s in selected]
+            click.echo(json.dumps({"include": include}, separators=(",", ":")))
+            return
         _print_selection(selected, as_json)
 
 
@@ -597,6 +605,27 @@ def canary(ctx: click.Context, model: str | None, reasoning_effort: str | None, 
         provider = build_openai_responses_provider(settings, background=False)
         reply = provider.canary()
         click.echo(f"ok: {settings.openai_model} answered {reply!r} at {settings.openai_base_url or 'api.openai.com'}")
+
+
+@cli.command()
+@click.argument("packs", nargs=-1, required=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the grouped report here (else stdout).")
+@click.pass_context
+def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> None:
+    """Merge the Hypothesis Packs of a fan-out (files, directories or globs) into one grouped report."""
+    from refinery.analysis.grouping import group_failures
+    from refinery.report.comment import build_comment, sticky_marker
+    from refinery.report.merge import load_entries
+
+    with _errors(ctx):
+        entries = load_entries(list(packs), Path.cwd())
+        body = build_comment(entries, marker=sticky_marker("merge", "", ",".join(packs)))
+        groups = group_failures([e.pack for e in entries])
+        if out_file:
+            Path(out_file).write_text(body, encoding="utf-8")
+            click.echo(f"wrote {out_file}: {len(entries)} traces in {len(groups)} groups")
+        else:
+            click.echo(body)
 
 
 @cli.command()

@@ -56,6 +56,7 @@ SOURCES: dict[str, Source] = {
     "tokens_per_minute": Source(("REFINERY_TOKENS_PER_MINUTE",), "tokens-per-minute"),
     "trace_ids": Source(("REFINERY_TRACE_ID",), "trace-id"),
     "trace_file": Source(("REFINERY_TRACE_FILE",), "trace-file"),
+    "merge_from": Source(("REFINERY_MERGE_FROM",), "merge-from"),
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
@@ -133,6 +134,8 @@ class Settings(BaseModel):
     """A trace file, or a glob of them, relative to the workspace."""
     experiment: str | None = None
     """LangSmith experiment to select failing traces from."""
+    merge_from: list[str] = Field(default_factory=list)
+    """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None
     """Only traces started since (ISO time or an age like 6h); the action defaults to the triggering run's start."""
     provider: Provider = "openai"
@@ -173,6 +176,13 @@ class Settings(BaseModel):
     """Redact secrets before anything leaves the machine."""
     debug: bool = False
     """Show tracebacks for errors."""
+
+    @field_validator("merge_from", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in re.split(r"[\s,]+", value) if part]
+        return value
 
     @field_validator("fallback", mode="before")
     @classmethod

@@ -314,3 +314,75 @@ def test_traces_are_analysed_concurrently_and_one_failure_sinks_none(github: Fak
     assert body.count("The model analysis stopped") == 1  # the one that failed shows its triage and error
     assert body.count("## Fix hypotheses") == 2  # the others completed
     assert log.count("done: complete") == 2 and log.count("done: partial") == 1
+
+
+def test_fan_out_matrix_jobs_then_a_merge_gives_one_grouped_comment(github: FakeGitHub, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from refinery.cli import cli
+
+    # Three matrix jobs, one trace each, no comment; their artifacts land in the merge job's workspace.
+    artifacts = tmp_path / "downloaded"
+    for index, example in enumerate(("rate-limit-cascade.json", "rate-limit-cascade.json", "looping-agent.json")):
+        job = tmp_path / f"job{index}"
+        job.mkdir()
+        env = action_env(
+            job,
+            github,
+            "pull_request",
+            pr_event(github.repo),
+            comment="off",
+            check_run="false",
+            output_dir=str(artifacts / f"job{index}"),
+        )
+        (Path(env["GITHUB_WORKSPACE"]) / "trace.json").write_text((REPO / "examples" / example).read_text())
+        assert run_action(env)[0] == 0
+    assert github.comments_on(2) == []
+    merge_env = action_env(
+        tmp_path, github, "pull_request", pr_event(github.repo), trace_file="", merge_from=str(artifacts)
+    )
+    code, log = run_action(merge_env)
+    assert code == 0, log
+    assert "3 pack(s) to merge" in log
+    body = github.comments_on(2)[0]["body"]
+    assert "- **2 of 3 failures**: tool `search_flights`: Rate Limiting" in body
+    assert body.count("<details>") == 3
+    assert read_outputs(tmp_path / "output")["traces-analyzed"] == "3"
+    # The same merge from the CLI.
+    out = tmp_path / "merged.md"
+    done = CliRunner().invoke(cli, ["merge", str(artifacts), "--out", str(out)], catch_exceptions=False)
+    assert done.exit_code == 0 and "3 traces in 2 groups" in done.stdout
+    assert "2 of 3 failures" in out.read_text()
+    done = CliRunner().invoke(cli, ["merge", str(tmp_path / "nothing-here")])
+    assert done.exit_code == 2 and "No Hypothesis Pack found" in done.stderr
+
+
+def test_select_matrix_is_one_line_of_json(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from refinery.cli import cli
+
+    runs = [
+        {"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"},
+        {
+            "id": "b",
+            "trace_id": "b",
+            "name": "bad",
+            "run_type": "chain",
+            "start_time": "2026-01-02T00:00:00Z",
+            "error": "x",
+        },
+        {
+            "id": "c",
+            "trace_id": "c",
+            "name": "bad2",
+            "run_type": "chain",
+            "start_time": "2026-01-03T00:00:00Z",
+            "error": "y",
+        },
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs))
+    done = CliRunner().invoke(cli, ["select", "--trace-file", str(path), "--matrix"], catch_exceptions=False)
+    assert done.exit_code == 0 and done.stdout.count("\n") == 1
+    assert json.loads(done.stdout) == {"include": [{"trace-id": "c", "name": "bad2"}, {"trace-id": "b", "name": "bad"}]}
