@@ -26,6 +26,8 @@ _SECTION = re.compile(r"^## (R\d{4,})\b", re.MULTILINE)
 
 
 def stage_of(text: str) -> str:
+    if "Question: " in text:
+        return "chat_answer"
     for marker, name in _STAGE.items():
         if marker in text:
             return name

@@ -547,4 +547,9 @@ def auto_output(body: dict[str, Any], sections: list[str]) -> dict[str, Any]:
         }
     if name == "canary":
         return {"reply": "OK"}
+    if name == "chat_answer":
+        return {
+            "answer": f"The failure starts at [{origin}]: the tool was rate limited.",
+            "citations": [origin, "R9999"],
+        }
     raise AssertionError(f"fake has no output for {name}")
