@@ -665,14 +665,18 @@ def _open_chat(
     settings = _settings(ctx, provider=provider, openai_model=model)
     if settings.fallback or settings.stage_providers:
         raise ConfigError("Chat runs on one provider.", hint="Drop --fallback/--stage-provider (or their env vars).")
+    backend = build_analysis_provider(settings, background=False)
     if pack_file and not (trace_file or trace_id):
         pack = HypothesisPack.model_validate_json(Path(pack_file).read_text(encoding="utf-8"))
-        if pack.trace.source != "langsmith":
+        if pack.store_id and settings.provider == "openai" and backend.store_exists(pack.store_id):
+            store_id = pack.store_id  # the run kept its store: ask over it
+        elif pack.trace.source == "langsmith":
+            trace_id = pack.trace.id  # rebuild the documents from the trace
+        else:
             raise ConfigError(
-                f"The pack's trace came from {pack.trace.source}.", hint="Pass it again with --trace-file."
+                f"The pack's store is gone and its trace came from {pack.trace.source}.",
+                hint="Pass the trace again with --trace-file.",
             )
-        trace_id = pack.trace.id
-    backend = build_analysis_provider(settings, background=False)
     if trace_file or trace_id:
         trace = _load_trace(ctx, trace_file, trace_id, "auto", False)
         prepared = prepare(trace, PrepareOptions(known_secrets=tuple(settings.secret_values())))

@@ -47,6 +47,8 @@ class AnalysisResult:
     error: RefineryError | None = None
     warnings: list[str] = field(default_factory=list)
     store_id: str | None = None
+    store_kept: bool = False
+    """The vector store still exists after the run (--keep-store, or one given with --store-id)."""
 
     @property
     def synthesis(self) -> Synthesis | None:
@@ -88,6 +90,7 @@ class AnalysisResult:
             usage=self.usage(),
             warnings=warnings,
             error=self.error.one_line() if self.error else None,
+            store_id=self.store_id if self.store_kept else None,
         )
 
 
@@ -113,6 +116,9 @@ def analyze(
         notify("documents", "making the documents available to the model")
         context = provider.open_context(prepared.trace, prepared.documents, triage=prepared.triage, store_id=store_id)
         result.store_id = context.store_id
+        result.store_kept = bool(context.store_id) and (
+            not context.owned or bool(getattr(provider, "keep_store", False))
+        )
         for spec in STAGES:
             call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")

@@ -111,6 +111,8 @@ class HypothesisPack(BaseModel):
     usage: PackUsage
     warnings: list[str]
     error: str | None = None
+    store_id: str | None = None
+    """The OpenAI vector store that still holds the documents, when it was kept (1.1): `refinery chat --pack` reuses it."""
     groups: list[FailureGroup] = Field(default_factory=list)
     """Failures grouped by shared root cause: one group for a single trace's pack, several after a merge (1.1)."""
 

@@ -69,3 +69,27 @@ def test_ask_from_a_pack_of_a_file_trace_says_to_pass_the_file(tmp_path: Path) -
     )
     assert done.exit_code == 2 and "--trace-file" in done.stderr
     assert json.loads((out / "hypothesis-pack.json").read_text())["trace"]["source"] == "file:langsmith"
+
+
+def test_chat_from_a_pack_reuses_the_store_the_run_kept(tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        env = {"OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url + "/v1", "REFINERY_MODEL": "gpt-4.1"}
+        out = tmp_path / "out"
+        done = CliRunner().invoke(
+            cli,
+            ["analyze", "--trace-file", str(EXAMPLE), "--out", str(out), "--keep-store"],
+            env=env,
+            catch_exceptions=False,
+        )
+        assert done.exit_code == 0, done.stderr
+        pack = json.loads((out / "hypothesis-pack.json").read_text())
+        assert pack["store_id"] in fake.stores
+        uploads = sum(1 for r in fake.requests if r["path"] == "/files")
+        done = CliRunner().invoke(
+            cli, ["ask", "why?", "--pack", str(out / "hypothesis-pack.json")], env=env, catch_exceptions=False
+        )
+        assert done.exit_code == 0, done.stderr
+        assert sum(1 for r in fake.requests if r["path"] == "/files") == uploads  # nothing uploaded again
+        assert fake.response_bodies()[-1]["tools"][0]["vector_store_ids"] == [pack["store_id"]]
+        assert pack["store_id"] in fake.stores  # a kept store is left alone
+        assert "sources: " in done.stdout and "not checked" in done.stdout  # no local documents to check against

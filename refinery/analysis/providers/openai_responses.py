@@ -99,7 +99,7 @@ class OpenAIResponsesProvider:
         self._poll_interval_s = poll_interval_s
         self._timeout_s = timeout_s
         self._max_num_results = max_num_results
-        self._keep_store = keep_store
+        self.keep_store = keep_store
         self._sleep = sleep
 
     # -- documents ----------------------------------------------------------------------------
@@ -118,11 +118,20 @@ class OpenAIResponsesProvider:
             extra={"handle": handle},
         )
 
+    def store_exists(self, store_id: str) -> bool:
+        """Whether a vector store is still there (stores expire after a day idle)."""
+        try:
+            with translate_openai_error(f"reading vector store {store_id}"):
+                self._client.vector_stores.retrieve(store_id)
+        except ProviderError:
+            return False
+        return True
+
     def close_context(self, context: AnalysisContext) -> list[str]:
         handle = context.extra.get("handle")
         if not context.owned or not isinstance(handle, StoreHandle):
             return []
-        if self._keep_store:
+        if self.keep_store:
             return [f"Kept vector store {handle.store_id} (--keep-store); it expires after 1 day idle."]
         return self._stores.delete(handle)
 
