@@ -403,7 +403,14 @@ def _now() -> Any:
 
 @cli.command()
 @click.option("--trace-file", type=click.Path(), help="A local trace file (any supported format, .gz ok).")
-@click.option("--trace-id", help="A LangSmith trace or run id (or one trace of a multi-trace --trace-file).")
+@click.option(
+    "--trace-id",
+    "trace_ids",
+    multiple=True,
+    help="A LangSmith trace or run id (repeatable), or the traces of a multi-trace --trace-file to analyse.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 32), default=None, help="Traces analysed at once (default 4).")
+@click.option("--max-traces", type=int, default=None, help="At most this many traces of a file (default 3).")
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Format of --trace-file."
 )
@@ -473,7 +480,9 @@ def _now() -> Any:
 def analyze(
     ctx: click.Context,
     trace_file: str | None,
-    trace_id: str | None,
+    trace_ids: tuple[str, ...],
+    concurrency: int | None,
+    max_traces: int | None,
     fmt: str,
     out_dir: str,
     offline: bool,
@@ -497,7 +506,11 @@ def analyze(
     doc_budget: int,
     allow_partial: bool,
 ) -> None:
-    """Analyse a failing trace: triage always, the four model stages when a key is set."""
+    """Analyse failing traces: triage always, the four model stages when a key is set.
+
+    Several traces (repeated --trace-id, or a file holding several) are analysed at once
+    (--concurrency), each into its own folder, with a grouped report.md on top.
+    """
     from refinery.analysis.orchestrator import analyze as run_analysis
     from refinery.analysis.orchestrator import offline_result
     from refinery.documents.render import RenderOptions
@@ -516,8 +529,10 @@ def analyze(
             fallback=fallback,
             stage_providers=",".join(stage_providers) or None,
             context_budget=context_budget,
+            concurrency=concurrency,
+            max_traces=max_traces,
         )
-        trace = _load_trace(ctx, trace_file, trace_id, fmt, allow_partial)
+        traces = _load_traces(ctx, settings, trace_file, trace_ids, fmt, allow_partial)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
             redact=redact,
@@ -533,8 +548,11 @@ def analyze(
                 assertion=assertion,
             ),
         )
-        prepared = prepare(trace, options)
         use_model = settings.has_model_key and not offline
+        if len(traces) > 1:
+            _analyse_many(traces, settings, options, Path(out_dir), use_model, keep_store, background)
+            return
+        prepared = prepare(traces[0], options)
         if use_model:
             out = Output(err=True)
             backend = build_analysis_provider(settings, keep_store=keep_store, background=background)
@@ -555,6 +573,93 @@ def analyze(
             click.echo(MODEL_HINT)
         if result.error is not None:
             raise result.error
+
+
+def _load_traces(
+    ctx: click.Context,
+    settings: Settings,
+    trace_file: str | None,
+    trace_ids: tuple[str, ...],
+    fmt: str,
+    allow_partial: bool,
+) -> list[Trace]:
+    from refinery.trace.files import load_trace_files
+
+    if trace_file:
+        traces = load_trace_files(trace_file, fmt)
+        if trace_ids:
+            wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
+            missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
+            if missing:
+                raise ConfigError(
+                    f"{trace_file} has no trace {missing[0]}.",
+                    hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
+                )
+            return wanted
+        return traces[: settings.max_traces]
+    if not trace_ids:
+        raise ConfigError("Nothing to read.", hint="Give a trace FILE or --trace-id ID.")
+    source = build_langsmith_source(settings, allow_partial=allow_partial)
+    return [source.fetch_trace(i) for i in trace_ids]
+
+
+def _analyse_many(
+    traces: list[Trace],
+    settings: Settings,
+    options: Any,
+    out_dir: Path,
+    use_model: bool,
+    keep_store: bool,
+    background: bool | None,
+) -> None:
+    """Several traces at once; one failing never sinks the rest; a grouped report on top."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from refinery.analysis.orchestrator import AnalysisResult, offline_result
+    from refinery.analysis.orchestrator import analyze as run_analysis
+    from refinery.analysis.ratelimit import RateGate
+    from refinery.pipeline import prepare
+    from refinery.report.artifacts import write_artifacts
+    from refinery.report.comment import build_comment, sticky_marker
+
+    out = Output(err=True)
+    gate = RateGate(settings.tokens_per_minute)
+
+    def one(index: int, trace: Trace) -> AnalysisResult:
+        tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
+        prepared = prepare(trace, options)
+        if use_model:
+            backend = build_analysis_provider(settings, keep_store=keep_store, background=background, gate=gate)
+            result = run_analysis(prepared, backend, progress=lambda stage, msg: out.line(f"{tag} {msg}"))
+        else:
+            result = offline_result(prepared)
+        artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}", now=_now())
+        out.line(f"{tag} {result.status}: {artifacts.report}")
+        return result
+
+    results: list[AnalysisResult] = []
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(traces))) as pool:
+        futures = [pool.submit(one, i, t) for i, t in enumerate(traces, start=1)]
+        for trace, future in zip(traces, futures, strict=True):
+            try:
+                result = future.result()
+            except RefineryError as exc:
+                failures.append(f"{trace.id}: {exc.one_line()}")
+                continue
+            results.append(result)
+            if result.error is not None:
+                failures.append(f"{trace.id}: {result.error.one_line()}")
+    if results:
+        report = out_dir / "report.md"
+        report.write_text(build_comment(results, marker=sticky_marker("cli", "", "analyze")), encoding="utf-8")
+        click.echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
+    for failure in failures:
+        click.echo(f"note: {failure}", err=True)
+    if failures:
+        raise RefineryError(
+            f"{len(failures)} of {len(traces)} traces could not be fully analysed (see the notes above)."
+        )
 
 
 @cli.command()

@@ -236,3 +236,24 @@ def test_every_who_and_when_log_analyses_offline(who_and_when: list[Path]) -> No
         named += prepared.triage.origin is not None
         assert trace.labels["mistake_reason"] not in "".join(d.text for d in prepared.documents.documents)
     assert named > 0
+
+
+def test_several_traces_are_analysed_at_once_with_a_grouped_report(tmp_path: Path) -> None:
+    runs = []
+    for example in ("rate-limit-cascade.json", "looping-agent.json", "wrong-answer.json"):
+        runs.extend(json.loads((EXAMPLES / example).read_text())["runs"])
+    path = tmp_path / "three.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs))
+    out = tmp_path / "out"
+    code, stdout, stderr = run_analyze(["--trace-file", str(path), "--out", str(out), "--concurrency", "3"])
+    assert code == 0, stderr
+    assert stdout.startswith(f"wrote {out / 'report.md'} (3 traces, 3 at a time)")
+    assert stderr.count("offline: ") == 3
+    assert len(list(out.glob("trace-*/hypothesis-pack.json"))) == 3
+    report = (out / "report.md").read_text()
+    assert "**What broke:**" in report and report.count("<details>") == 3
+    first = json.loads((EXAMPLES / "looping-agent.json").read_text())["runs"][0]["trace_id"]
+    code, stdout, _ = run_analyze(["--trace-file", str(path), "--trace-id", first, "--out", str(tmp_path / "one")])
+    assert code == 0 and "(2 findings, offline)" in stdout
+    code, _, stderr = run_analyze(["--trace-file", str(path), "--trace-id", "nope", "--out", str(tmp_path / "x")])
+    assert code == 2 and "has no trace nope" in stderr
