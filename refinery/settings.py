@@ -177,16 +177,10 @@ class Settings(BaseModel):
     debug: bool = False
     """Show tracebacks for errors."""
 
-    @field_validator("merge_from", mode="before")
+    @field_validator("trace_ids", "merge_from", "fallback", mode="before")
     @classmethod
-    def _split_paths(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part for part in re.split(r"[\s,]+", value) if part]
-        return value
-
-    @field_validator("fallback", mode="before")
-    @classmethod
-    def _split_fallback(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
+        # Action inputs are strings: accept spaces, commas or new lines between items.
         if isinstance(value, str):
             return [part for part in re.split(r"[\s,]+", value) if part]
         return value
@@ -237,13 +231,6 @@ class Settings(BaseModel):
             "gemini": self.gemini_api_key is not None,
             "openai-compatible": bool(self.compatible_base_url),
         }[self.provider]
-
-    @field_validator("trace_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part for part in re.split(r"[\s,]+", value) if part]
-        return value
 
     @field_validator("langsmith_endpoint", "openai_base_url")
     @classmethod

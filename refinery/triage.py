@@ -430,6 +430,15 @@ def _llm_messages(run: Run) -> list[dict[str, Any]]:
     return messages
 
 
+def _json_error(text: str) -> str | None:
+    """Why ``text`` is not valid JSON, or None when it is."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    return None
+
+
 def find_invalid_json(trace: Trace) -> list[Finding]:
     """Tool-call arguments, or JSON-mode replies, that are not valid JSON."""
     findings = []
@@ -437,41 +446,29 @@ def find_invalid_json(trace: Trace) -> list[Finding]:
         if run.run_type != "llm":
             continue
         wants_json = "json" in compact_json((run.metadata.get("invocation_params") or {}).get("response_format") or "")
+        candidates: list[tuple[str, str, str]] = []  # (text, evidence, what it is)
         for message in _llm_messages(run):
             for call in message.get("tool_calls") or []:
                 fn = call.get("function") if isinstance(call, dict) else None
-                if not isinstance(fn, dict):
-                    continue
-                args = fn.get("arguments")
-                if isinstance(args, str) and args.strip():
-                    try:
-                        json.loads(args)
-                    except json.JSONDecodeError as exc:
-                        findings.append(
-                            _finding(
-                                run,
-                                rule="invalid_json",
-                                category="Formatting Errors",
-                                severity="high",
-                                evidence=excerpt(f"{fn.get('name')}({args})"),
-                                explanation=f"The model's tool-call arguments are not valid JSON ({exc.msg}).",
-                            )
-                        )
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if isinstance(fn, dict) and isinstance(args, str) and args.strip():
+                    candidates.append((args, f"{fn.get('name')}({args})", "The model's tool-call arguments are"))
             content = message.get("content")
             if wants_json and isinstance(content, str) and content.strip():
-                try:
-                    json.loads(content)
-                except json.JSONDecodeError as exc:
-                    findings.append(
-                        _finding(
-                            run,
-                            rule="invalid_json",
-                            category="Formatting Errors",
-                            severity="high",
-                            evidence=excerpt(content),
-                            explanation=f"JSON output was requested but the reply is not valid JSON ({exc.msg}).",
-                        )
+                candidates.append((content, content, "JSON output was requested but the reply is"))
+        for text, evidence, what in candidates:
+            problem = _json_error(text)
+            if problem is not None:
+                findings.append(
+                    _finding(
+                        run,
+                        rule="invalid_json",
+                        category="Formatting Errors",
+                        severity="high",
+                        evidence=excerpt(evidence),
+                        explanation=f"{what} not valid JSON ({problem}).",
                     )
+                )
     return findings
 
 
