@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.child import run_child
 
 LOAD_GOAL_S = 5.0
 LOAD_GOAL_MB = 400.0
@@ -38,13 +38,7 @@ def bench_load(sizes: list[int]) -> list[dict[str, float]]:
         for size in sizes:
             path = Path(tmp) / f"trace-{size}.json"
             path.write_text(json.dumps(synthetic_runs(size)))
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks", "_child-load", str(path)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            result = json.loads(out.stdout)
+            result = run_child("_child-load", path)
             result["size"] = size
             result["file_mb"] = path.stat().st_size / 1e6
             rows.append(result)
@@ -122,13 +116,7 @@ def bench_triage(sizes: list[int], shared: Path) -> None:
         for size in sizes:
             path = Path(tmp) / f"trace-{size}.json"
             path.write_text(json.dumps(synthetic_runs(size)))
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks", "_child-prepare", str(path)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            r = json.loads(out.stdout)
+            r = run_child("_child-prepare", path)
             total = r["redact"] + r["triage"] + r["render"]
             print(
                 f"{size:>8} {r['redact']:>9.2f} {r['triage']:>9.2f} {r['render']:>9.2f} {total:>8.2f} "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.child import run_child
 from benchmarks.tokens import count_tokens
 
 PACK_GOAL_S = 2.0
@@ -72,10 +71,7 @@ def report_large(size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.json"
         path.write_text(json.dumps(synthetic_runs(size)))
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "_child-pack", str(path)], check=True, capture_output=True, text=True
-        )
-    data = json.loads(done.stdout)
+        data = run_child("_child-pack", path)
     print(f"\n{size:,}-run synthetic trace: packing time per provider (goal ≤{PACK_GOAL_S:g} s)")
     for provider, row in data.items():
         print(

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from refinery.analysis.providers.base import AnalysisContext, Usage
 from refinery.analysis.providers.errors import translate_openai_error
-from refinery.analysis.providers.inline import InlineProvider
+from refinery.analysis.providers.inline import GenerateRequest, InlineProvider
 from refinery.analysis.providers.openai_responses import (
     OpenAIResponsesProvider,
     parse_output,
@@ -91,12 +91,7 @@ class ChatSession:
                 content = f"{pack.coverage_note}\n\n{pack.text}\n\n---\n\n{content}"
             self.messages.append({"role": "user", "content": content})
             reply = self.provider.generate(
-                system=CHAT_SYSTEM,
-                messages=self.messages,
-                schema_name="chat_answer",
-                schema=schema,
-                output_model=ChatAnswer,
-                max_tokens=2_000,
+                GenerateRequest(CHAT_SYSTEM, self.messages, "chat_answer", schema, ChatAnswer, 2_000)
             )
             self.messages.append({"role": "assistant", "content": reply.text})
             text, usage, response_id = reply.text, reply.usage, reply.response_id

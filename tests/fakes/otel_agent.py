@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -35,13 +37,26 @@ def _hex_ids(node: Any) -> Any:
     return node
 
 
+@contextmanager
+def _recorded(service: str, scope: str, out: dict[str, Any]) -> Iterator[Any]:
+    """A tracer whose finished spans land in ``out`` as OTLP/JSON (hex ids) when the block ends."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer(scope)
+    provider.shutdown()
+    out.update(_hex_ids(MessageToDict(encode_spans(exporter.get_finished_spans()))))
+
+
 def openinference_agent_otlp() -> dict[str, Any]:
     """An OpenInference-instrumented agent whose retriever tool times out."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "docs-agent"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("openinference.instrumentation.fixture")
+    recorded: dict[str, Any] = {}
+    with _recorded("docs-agent", "openinference.instrumentation.fixture", recorded) as tracer:
+        _openinference_spans(tracer)
+    return recorded
 
+
+def _openinference_spans(tracer: Any) -> None:
     with tracer.start_as_current_span("agent") as agent:
         agent.set_attribute("openinference.span.kind", "AGENT")
         agent.set_attribute("input.value", "How do I rotate my API key?")
@@ -75,17 +90,17 @@ def openinference_agent_otlp() -> dict[str, Any]:
             llm2.set_attribute("llm.token_count.prompt", 560)
             llm2.set_attribute("llm.token_count.completion", 11)
         agent.set_attribute("output.value", "I could not find that in the docs.")
-    provider.shutdown()
-    message = encode_spans(exporter.get_finished_spans())
-    return dict(_hex_ids(MessageToDict(message)))
 
 
 def genai_agent_otlp() -> dict[str, Any]:
     """A GenAI-semconv agent: invoke_agent → chat → execute_tool."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "genai-agent"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("genai.fixture")
+    recorded: dict[str, Any] = {}
+    with _recorded("genai-agent", "genai.fixture", recorded) as tracer:
+        _genai_spans(tracer)
+    return recorded
+
+
+def _genai_spans(tracer: Any) -> None:
     with tracer.start_as_current_span("invoke_agent planner") as agent:
         agent.set_attribute("gen_ai.operation.name", "invoke_agent")
         agent.set_attribute("gen_ai.agent.name", "planner")
@@ -104,5 +119,3 @@ def genai_agent_otlp() -> dict[str, Any]:
             tool.set_attribute("gen_ai.tool.name", "get_weather")
             tool.set_attribute("gen_ai.tool.call.arguments", '{"city": "Paris"}')
             tool.set_attribute("gen_ai.tool.call.result", '{"error": "HTTP 503 Service Unavailable"}')
-    provider.shutdown()
-    return dict(_hex_ids(MessageToDict(encode_spans(exporter.get_finished_spans()))))

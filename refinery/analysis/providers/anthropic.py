@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel
-
 from refinery.analysis.providers.base import Usage
-from refinery.analysis.providers.inline import Generation, InlineProvider
+from refinery.analysis.providers.inline import GenerateRequest, Generation, InlineProvider
 from refinery.errors import ConfigError, ProviderBadRequest, ProviderError, ProviderQuotaError, ProviderTimeout
 
 
@@ -56,35 +54,29 @@ class AnthropicProvider(InlineProvider):
     name = "anthropic"
 
     def __init__(self, client: Any, model: str, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self._client = client
+        super().__init__(client, model, **kwargs)
 
-    def generate(
-        self,
-        *,
-        system: str,
-        messages: list[dict[str, str]],
-        schema_name: str,
-        schema: dict[str, Any],
-        output_model: type[BaseModel],
-        max_tokens: int,
-    ) -> Generation:
+    def generate(self, request: GenerateRequest) -> Generation:
         body: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": max_tokens,
-            "system": system,
-            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "system": request.system,
+            "messages": request.messages,
             "tools": [
-                {"name": schema_name, "description": f"Record the {schema_name} result.", "input_schema": schema}
+                {
+                    "name": request.schema_name,
+                    "description": f"Record the {request.schema_name} result.",
+                    "input_schema": request.schema,
+                }
             ],
-            "tool_choice": {"type": "tool", "name": schema_name},
+            "tool_choice": {"type": "tool", "name": request.schema_name},
         }
         # anthropic 2.x's Messages.create takes no temperature: the SDK's types are the contract here.
-        with _translated(f"running {schema_name} on {self.model}"):
+        with _translated(f"running {request.schema_name} on {self.model}"):
             message = self._client.messages.create(**body)
         text = ""
         for block in message.content:
-            if getattr(block, "type", None) == "tool_use" and block.name == schema_name:
+            if getattr(block, "type", None) == "tool_use" and block.name == request.schema_name:
                 text = json.dumps(block.input)
                 break
             if getattr(block, "type", None) == "text" and not text:

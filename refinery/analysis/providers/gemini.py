@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel
-
 from refinery.analysis.providers.base import Usage
-from refinery.analysis.providers.inline import Generation, InlineProvider
+from refinery.analysis.providers.inline import GenerateRequest, Generation, InlineProvider
 from refinery.errors import ConfigError, ProviderBadRequest, ProviderError, ProviderQuotaError
 
 
@@ -49,33 +47,23 @@ class GeminiProvider(InlineProvider):
     name = "gemini"
 
     def __init__(self, client: Any, model: str, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self._client = client
+        super().__init__(client, model, **kwargs)
 
-    def generate(
-        self,
-        *,
-        system: str,
-        messages: list[dict[str, str]],
-        schema_name: str,
-        schema: dict[str, Any],
-        output_model: type[BaseModel],
-        max_tokens: int,
-    ) -> Generation:
+    def generate(self, request: GenerateRequest) -> Generation:
         from google.genai import types
 
         contents = [
             types.Content(role="model" if m["role"] == "assistant" else "user", parts=[types.Part(text=m["content"])])
-            for m in messages
+            for m in request.messages
         ]
         config = types.GenerateContentConfig(
-            system_instruction=system,
+            system_instruction=request.system,
             response_mime_type="application/json",
-            response_schema=output_model,
-            max_output_tokens=max_tokens,
+            response_schema=request.output_model,
+            max_output_tokens=request.max_tokens,
             temperature=self._temperature,
         )
-        with _translated(f"running {schema_name} on {self.model}"):
+        with _translated(f"running {request.schema_name} on {self.model}"):
             response = self._client.models.generate_content(model=self.model, contents=contents, config=config)
         candidate = (response.candidates or [None])[0]
         finish = str(getattr(candidate, "finish_reason", "") or "")

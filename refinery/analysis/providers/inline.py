@@ -8,7 +8,7 @@ shared here, so every provider behaves the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,6 +32,18 @@ from refinery.triage import TriageReport
 MAX_OUTPUT_CEILING = 32_000
 
 
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One model call, whatever the back-end."""
+
+    system: str
+    messages: list[dict[str, str]]
+    schema_name: str
+    schema: dict[str, Any]
+    output_model: type[BaseModel]
+    max_tokens: int
+
+
 @dataclass
 class Generation:
     """One model reply."""
@@ -48,22 +60,16 @@ class InlineProvider(ABC):
 
     name = "inline"
 
-    def __init__(self, model: str, *, context_budget: int | None = None, temperature: float | None = 0.2) -> None:
+    def __init__(
+        self, client: Any, model: str, *, context_budget: int | None = None, temperature: float | None = 0.2
+    ) -> None:
+        self._client = client
         self.model = model
         self._context_budget = context_budget
         self._temperature = temperature
 
     @abstractmethod
-    def generate(
-        self,
-        *,
-        system: str,
-        messages: list[dict[str, str]],
-        schema_name: str,
-        schema: dict[str, Any],
-        output_model: type[BaseModel],
-        max_tokens: int,
-    ) -> Generation:
+    def generate(self, request: GenerateRequest) -> Generation:
         """One call returning the reply as JSON text (already extracted from tool calls and the like)."""
 
     def budget(self) -> int:
@@ -92,25 +98,12 @@ class InlineProvider(ABC):
         usage: list[Usage],
     ) -> str:
         limit = call.max_output_tokens
-        reply = self.generate(
-            system=call.system_text,
-            messages=messages,
-            schema_name=call.schema_name,
-            schema=schema,
-            output_model=call.output_model,
-            max_tokens=limit,
-        )
+        request = GenerateRequest(call.system_text, messages, call.schema_name, schema, call.output_model, limit)
+        reply = self.generate(request)
         ids.append(reply.response_id)
         usage.append(reply.usage)
         if reply.truncated and limit < MAX_OUTPUT_CEILING:
-            reply = self.generate(
-                system=call.system_text,
-                messages=messages,
-                schema_name=call.schema_name,
-                schema=schema,
-                output_model=call.output_model,
-                max_tokens=min(limit * 2, MAX_OUTPUT_CEILING),
-            )
+            reply = self.generate(replace(request, max_tokens=min(limit * 2, MAX_OUTPUT_CEILING)))
             ids.append(reply.response_id)
             usage.append(reply.usage)
         if reply.truncated:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import openai
-from pydantic import BaseModel
-
 from refinery.analysis.providers.base import Usage
 from refinery.analysis.providers.errors import translate_openai_error
-from refinery.analysis.providers.inline import Generation, InlineProvider
+from refinery.analysis.providers.inline import GenerateRequest, Generation, InlineProvider
 from refinery.errors import ProviderBadRequest
 
 
@@ -24,17 +21,15 @@ class OpenAIChatProvider(InlineProvider):
 
     name = "openai-compatible"
 
-    def __init__(self, client: openai.OpenAI, model: str, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self._client = client
+    def __init__(self, client: Any, model: str, **kwargs: Any) -> None:
+        super().__init__(client, model, **kwargs)
         self.json_mode = "json_schema"
         """json_schema until a server refuses it, then json_object."""
 
-    def _request(
-        self, system: str, messages: list[dict[str, str]], schema_name: str, schema: dict[str, Any], max_tokens: int
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens}
-        chat = [{"role": "system", "content": system}, *messages]
+    def _request(self, request: GenerateRequest) -> dict[str, Any]:
+        system, schema_name, schema = request.system, request.schema_name, request.schema
+        body: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens}
+        chat = [{"role": "system", "content": system}, *request.messages]
         if self.json_mode == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
@@ -52,19 +47,10 @@ class OpenAIChatProvider(InlineProvider):
             body["temperature"] = self._temperature
         return body
 
-    def generate(
-        self,
-        *,
-        system: str,
-        messages: list[dict[str, str]],
-        schema_name: str,
-        schema: dict[str, Any],
-        output_model: type[BaseModel],
-        max_tokens: int,
-    ) -> Generation:
-        body = self._request(system, messages, schema_name, schema, max_tokens)
+    def generate(self, request: GenerateRequest) -> Generation:
+        body = self._request(request)
         try:
-            with translate_openai_error(f"running {schema_name} on {self.model}"):
+            with translate_openai_error(f"running {request.schema_name} on {self.model}"):
                 completion = self._client.chat.completions.create(**body)
         except ProviderBadRequest as exc:
             text = str(exc).lower()
@@ -73,8 +59,8 @@ class OpenAIChatProvider(InlineProvider):
             ):
                 raise
             self.json_mode = "json_object"  # the server lacks json_schema: fall back to JSON mode
-            body = self._request(system, messages, schema_name, schema, max_tokens)
-            with translate_openai_error(f"running {schema_name} on {self.model} in JSON mode"):
+            body = self._request(request)
+            with translate_openai_error(f"running {request.schema_name} on {self.model} in JSON mode"):
                 completion = self._client.chat.completions.create(**body)
         choice = completion.choices[0]
         usage = completion.usage
