@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import run_child
+from benchmarks.child import run_child_on_synthetic
 
 LOAD_GOAL_S = 5.0
 LOAD_GOAL_MB = 400.0
@@ -31,17 +30,12 @@ def _child_load(path: str) -> None:
 
 def bench_load(sizes: list[int]) -> list[dict[str, float]]:
     """Read + normalize a synthetic LangSmith export of each size, in a child process."""
-    from benchmarks.synthetic import synthetic_runs
-
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            path = Path(tmp) / f"trace-{size}.json"
-            path.write_text(json.dumps(synthetic_runs(size)))
-            result = run_child("_child-load", path)
-            result["size"] = size
-            result["file_mb"] = path.stat().st_size / 1e6
-            rows.append(result)
+    for size in sizes:
+        result, file_bytes = run_child_on_synthetic("_child-load", size)
+        result["size"] = size
+        result["file_mb"] = file_bytes / 1e6
+        rows.append(result)
     print(
         f"{'runs':>8} {'file MB':>8} {'load s':>8} {'peak RSS MB':>12}   goal at 25,000: ≤{LOAD_GOAL_S:g} s, ≤{LOAD_GOAL_MB:g} MB"
     )
@@ -107,21 +101,16 @@ def bench_triage(sizes: list[int], shared: Path) -> None:
     else:
         print(f"Who&When skipped: {who} is absent")
 
-    from benchmarks.synthetic import synthetic_runs
-
     print(
         f"{'runs':>8} {'redact s':>9} {'triage s':>9} {'render s':>9} {'total s':>8} {'peak MB':>8} {'doc MB':>7}   goal: 25,000 runs ≤3 s"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            path = Path(tmp) / f"trace-{size}.json"
-            path.write_text(json.dumps(synthetic_runs(size)))
-            r = run_child("_child-prepare", path)
-            total = r["redact"] + r["triage"] + r["render"]
-            print(
-                f"{size:>8} {r['redact']:>9.2f} {r['triage']:>9.2f} {r['render']:>9.2f} {total:>8.2f} "
-                f"{r['peak_mb']:>8.0f} {r['doc_chars'] / 1e6:>7.1f}"
-            )
+    for size in sizes:
+        r, _ = run_child_on_synthetic("_child-prepare", size)
+        total = r["redact"] + r["triage"] + r["render"]
+        print(
+            f"{size:>8} {r['redact']:>9.2f} {r['triage']:>9.2f} {r['render']:>9.2f} {total:>8.2f} "
+            f"{r['peak_mb']:>8.0f} {r['doc_chars'] / 1e6:>7.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

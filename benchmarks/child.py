@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,3 +16,13 @@ def run_child(command: str, path: Path) -> dict[str, Any]:
         [sys.executable, "-m", "benchmarks", command, str(path)], check=True, capture_output=True, text=True
     )
     return dict(json.loads(done.stdout))
+
+
+def run_child_on_synthetic(command: str, size: int) -> tuple[dict[str, Any], int]:
+    """Write a synthetic LangSmith export of SIZE runs, run COMMAND on it; return its JSON and the file's bytes."""
+    from benchmarks.synthetic import synthetic_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trace-{size}.json"
+        path.write_text(json.dumps(synthetic_runs(size)))
+        return run_child(command, path), path.stat().st_size

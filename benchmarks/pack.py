@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import run_child
+from benchmarks.child import run_child_on_synthetic
 from benchmarks.tokens import count_tokens
 
 PACK_GOAL_S = 2.0
@@ -66,12 +65,7 @@ def _child(path: str) -> None:
 
 
 def report_large(size: int) -> None:
-    from benchmarks.synthetic import synthetic_runs
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.json"
-        path.write_text(json.dumps(synthetic_runs(size)))
-        data = run_child("_child-pack", path)
+    data, _ = run_child_on_synthetic("_child-pack", size)
     print(f"\n{size:,}-run synthetic trace: packing time per provider (goal ≤{PACK_GOAL_S:g} s)")
     for provider, row in data.items():
         print(

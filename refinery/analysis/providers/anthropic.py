@@ -53,9 +53,6 @@ class AnthropicProvider(InlineProvider):
 
     name = "anthropic"
 
-    def __init__(self, client: Any, model: str, **kwargs: Any) -> None:
-        super().__init__(client, model, **kwargs)
-
     def generate(self, request: GenerateRequest) -> Generation:
         body: dict[str, Any] = {
             "model": self.model,

@@ -30,7 +30,7 @@ def _translated(action: str) -> Iterator[None]:
     except errors.APIError as exc:
         code = getattr(exc, "code", None)
         message = " ".join(str(getattr(exc, "message", exc)).split())[:300]
-        if code == 429 and "quota" in message.lower() and "exceeded your current quota" in message.lower():
+        if code == 429 and "exceeded your current quota" in message.lower():
             raise ProviderQuotaError(f"Gemini has no quota left while {action}: {message}.") from exc
         if code == 400:
             raise ProviderBadRequest(f"Gemini rejected the request while {action} (400): {message}.") from exc
@@ -45,9 +45,6 @@ class GeminiProvider(InlineProvider):
     """generateContent with the documents inline and a JSON response schema."""
 
     name = "gemini"
-
-    def __init__(self, client: Any, model: str, **kwargs: Any) -> None:
-        super().__init__(client, model, **kwargs)
 
     def generate(self, request: GenerateRequest) -> Generation:
         from google.genai import types
