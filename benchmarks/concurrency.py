@@ -12,10 +12,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.results import Results
+
 RATIO_GOAL = 2.35
 
 
-def report(traces: int = 8, concurrency: int = 4, latency_s: float = 0.5) -> None:
+def run(out: Results, traces: int = 8, concurrency: int = 4, latency_s: float = 0.5) -> None:
     from refinery.analysis.orchestrator import analyze
     from refinery.analysis.ratelimit import RateGate
     from refinery.cli import build_analysis_provider
@@ -46,8 +48,24 @@ def report(traces: int = 8, concurrency: int = 4, latency_s: float = 0.5) -> Non
             list(pool.map(one, range(traces)))
         batch = time.perf_counter() - started
     ideal = math.ceil(traces / concurrency) * single
-    print(f"one trace: {single:.2f} s (4 stages x {latency_s:g} s injected latency)")
-    print(
-        f"{traces} traces at concurrency {concurrency}: {batch:.2f} s = {batch / single:.2f} x one trace "
-        f"(goal ≤{RATIO_GOAL} x); parallel efficiency {100 * ideal / batch:.0f} %"
+    ratio = batch / single
+    out.heading("Concurrency: many failing traces at once")
+    out.para(
+        f"{traces} traces analysed at concurrency {concurrency} (one provider per trace, one shared rate gate), "
+        f"against the OpenAI fake injecting {latency_s:g} s of model latency into every response. Ideal is "
+        f"ceil({traces}/{concurrency}) = {math.ceil(traces / concurrency)} x one trace."
     )
+    out.table(
+        ["one trace, s", f"{traces} traces, s", "ratio", "parallel efficiency", "goal"],
+        [
+            [
+                f"{single:.2f}",
+                f"{batch:.2f}",
+                f"{ratio:.2f} x",
+                f"{100 * ideal / batch:.0f} %",
+                f"≤{RATIO_GOAL} x (8 traces at 4)",
+            ]
+        ],
+        right=0,
+    )
+    out.figure(f"{traces} traces at concurrency {concurrency}, vs one trace", f"{ratio:.2f} x", f"goal ≤{RATIO_GOAL} x")

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from benchmarks.child import run_child_on_synthetic
-from benchmarks.tokens import count_tokens
+from benchmarks.counting import count_tokens
+from benchmarks.results import Results
 
 PACK_GOAL_S = 2.0
 MODELS = {"anthropic": "claude-sonnet-4-6", "gemini": "gemini-2.5-pro", "openai-compatible": "llama-3.3-70b"}
@@ -20,17 +21,14 @@ def _budgets() -> dict[str, int]:
     return {p: context_window(m) - OUTPUT_RESERVE for p, m in MODELS.items()}
 
 
-def report(paths: list[Path], label: str) -> None:
+def report(out: Results, paths: list[Path], label: str) -> None:
     from refinery.analysis.packing import pack_documents
     from refinery.pipeline import prepare
     from refinery.trace.files import load_trace_file
 
     budgets = _budgets()
-    print(f"\n{label}: inline pack per provider (tokens by tiktoken o200k; budget = window - reserve)")
-    print(
-        f"{'provider':<18} {'budget':>9} {'median tok':>11} {'max tok':>9} {'omitted':>8} {'median ms':>10} {'max ms':>8}"
-    )
     prepared = [prepare(load_trace_file(p)) for p in paths]
+    rows = []
     for provider, budget in budgets.items():
         sizes, times, omitted = [], [], 0
         for item in prepared:
@@ -39,10 +37,24 @@ def report(paths: list[Path], label: str) -> None:
             times.append((time.perf_counter() - t0) * 1000)
             sizes.append(count_tokens(pack.text))
             omitted += bool(pack.omitted)
-        print(
-            f"{provider:<18} {budget:>9,} {statistics.median(sizes):>11,.0f} {max(sizes):>9,} {omitted:>8} "
-            f"{statistics.median(times):>10.1f} {max(times):>8.1f}"
+        rows.append(
+            [
+                f"{provider} ({MODELS[provider]})",
+                f"{budget:,}",
+                f"{statistics.median(sizes):,.0f}",
+                f"{max(sizes):,}",
+                omitted,
+                f"{statistics.median(times):.1f}",
+                f"{max(times):.1f}",
+            ]
         )
+    out.para(
+        f"**{label}** ({len(paths)} traces): the inline pack each provider receives "
+        "(tiktoken o200k tokens; budget = context window - output reserve)."
+    )
+    out.table(
+        ["provider (model)", "budget", "median tokens", "max tokens", "traces trimmed", "median ms", "max ms"], rows
+    )
 
 
 def _child(path: str) -> None:
@@ -64,11 +76,20 @@ def _child(path: str) -> None:
     print(json.dumps(out))
 
 
-def report_large(size: int) -> None:
+def report_large(out: Results, size: int) -> None:
     data, _ = run_child_on_synthetic("_child-pack", size)
-    print(f"\n{size:,}-run synthetic trace: packing time per provider (goal ≤{PACK_GOAL_S:g} s)")
-    for provider, row in data.items():
-        print(
-            f"{provider:<18} {row['s']:.2f} s, ~{row['est_tokens']:,} tokens, {row['included']:,} sections in, "
-            f"{row['omitted']:,} left out (listed in the prompt)"
-        )
+    out.para(
+        f"**A {size:,}-run synthetic trace**: packing time per provider (goal ≤{PACK_GOAL_S:g} s); "
+        "sections left out are listed in the prompt and in `coverage.remaining`."
+    )
+    out.table(
+        ["provider", "seconds", "~tokens", "sections in", "left out"],
+        [
+            [p, f"{r['s']:.2f}", f"{r['est_tokens']:,}", f"{r['included']:,}", f"{r['omitted']:,}"]
+            for p, r in data.items()
+        ],
+    )
+    slowest = max(r["s"] for r in data.values())
+    out.figure(
+        f"Inline packing of a {size:,}-run trace, slowest provider", f"{slowest:.2f} s", f"goal ≤{PACK_GOAL_S:g} s"
+    )

@@ -1,4 +1,4 @@
-"""Stage request sizes (tiktoken o200k_base) and orchestration overhead, against a zero-latency fake.
+"""Stage request sizes (tiktoken o200k_base), against a zero-latency fake.
 
 Every request body the SDK actually sent is captured by the fake and counted whole (JSON,
 instructions, schema and all). Retrieved chunks never appear in a request body: file_search
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.tokens import count_tokens
+from benchmarks.counting import count_tokens
+from benchmarks.results import Results
 
 STAGE_GOAL = 2_000
 TOTAL_GOAL = 12_500
@@ -66,7 +66,8 @@ def _big_outputs() -> list[dict[str, Any]]:
     return [stage1, stage2, stage3, stage4]
 
 
-def measure(paths: list[Path], *, worst: bool) -> list[dict[str, Any]]:
+def measure(paths: list[Path], *, worst: bool) -> list[list[int]]:
+    """Tokens of each stage's request body, as the SDK sent it, per trace."""
     from refinery.analysis.orchestrator import analyze
     from refinery.cli import build_analysis_provider
     from refinery.pipeline import prepare
@@ -84,45 +85,32 @@ def measure(paths: list[Path], *, worst: bool) -> list[dict[str, Any]]:
             fake.reset()
             if worst:
                 fake.script(*(F.reply(o) for o in _big_outputs()))
-            trace = load_trace_file(path)
-            t0 = time.perf_counter()
-            prepared = prepare(trace)
-            t1 = time.perf_counter()
-            result = analyze(prepared, build_analysis_provider(settings))
-            t2 = time.perf_counter()
+            result = analyze(prepare(load_trace_file(path)), build_analysis_provider(settings))
             if result.error is not None:
                 raise RuntimeError(f"{path.name}: {result.error.one_line()}")
-            tokens = [count_tokens(json.dumps(body)) for body in fake.response_bodies()]
-            rows.append(
-                {
-                    "trace": path.name,
-                    "runs": len(trace.runs),
-                    "tokens": tokens,
-                    "prepare_s": t1 - t0,
-                    "analyze_s": t2 - t1,
-                    "stage_s": [s.wall_time_s for s in result.stages],
-                }
-            )
+            rows.append([count_tokens(json.dumps(body)) for body in fake.response_bodies()])
     return rows
 
 
-def report(paths: list[Path], label: str) -> None:
+def report(out: Results, paths: list[Path], label: str) -> int:
+    """Per-stage request tokens, typical and maximal stage outputs; returns the largest total."""
+    table = []
+    largest = 0
     for worst in (False, True):
         rows = measure(paths, worst=worst)
-        kind = "maximal stage outputs" if worst else "typical stage outputs"
-        print(f"\n{label}, {kind}: request tokens per stage (goal ≤{STAGE_GOAL:,} each, ≤{TOTAL_GOAL:,} in all)")
-        if len(rows) <= 5:
-            print(f"{'trace':<28} {'runs':>5} {'s1':>6} {'s2':>6} {'s3':>6} {'s4':>6} {'total':>7} {'overhead s':>11}")
-            for r in rows:
-                t = r["tokens"]
-                print(
-                    f"{r['trace'][:28]:<28} {r['runs']:>5} {t[0]:>6} {t[1]:>6} {t[2]:>6} {t[3]:>6} {sum(t):>7} "
-                    f"{r['prepare_s'] + r['analyze_s']:>11.3f}"
-                )
-        per_stage = list(zip(*(r["tokens"] for r in rows), strict=True))
-        overheads = [r["prepare_s"] + r["analyze_s"] for r in rows]
-        print(
-            f"{len(rows)} traces: max per stage {', '.join(str(max(s)) for s in per_stage)}; "
-            f"max total {max(sum(r['tokens']) for r in rows)}; overhead median {statistics.median(overheads):.3f} s, "
-            f"max {max(overheads):.3f} s (goal ≤1 s; includes the fake's own time)"
+        per_stage = list(zip(*rows, strict=True))
+        totals = [sum(r) for r in rows]
+        largest = max(largest, *totals)
+        table.append(
+            [
+                "maximal" if worst else "typical",
+                *(f"{statistics.median(s):,.0f} / {max(s):,}" for s in per_stage),
+                f"{statistics.median(totals):,.0f} / {max(totals):,}",
+            ]
         )
+    out.para(
+        f"**{label}** ({len(paths)} traces): request tokens per stage, median / max "
+        f"(goal ≤{STAGE_GOAL:,} each, ≤{TOTAL_GOAL:,} in all)."
+    )
+    out.table(["stage outputs", "timeline", "gap", "diagnosis", "synthesis", "total"], table)
+    return largest

@@ -1,39 +1,62 @@
-"""tiktoken's o200k_base encoding, offline.
-
-tiktoken downloads its rank files on first use, and the network here reaches only the
-package registries. The bpe-openai wheel ships the official o200k_base rank file; it is
-placed in tiktoken's cache under the key tiktoken looks for, and tiktoken then checks it
-against the SHA-256 it expects, so the counts are tiktoken's own.
-"""
+"""Tokens: per-stage request sizes, document sizes, and inline pack sizes per provider."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import tempfile
-from functools import cache
-from importlib import resources
+import statistics
 from pathlib import Path
-from typing import Any
 
-O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+from benchmarks import pack, stages
+from benchmarks.counting import count_tokens
+from benchmarks.results import Results
 
 
-@cache
-def o200k() -> Any:
-    cache_dir = Path(
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(tempfile.gettempdir()) / "refinery-tiktoken"))
+def _documents(out: Results, paths: list[Path], label: str) -> None:
+    from refinery.pipeline import prepare
+    from refinery.trace.files import load_trace_file
+
+    sizes: dict[str, list[tuple[int, int]]] = {}
+    for path in paths:
+        for doc in prepare(load_trace_file(path)).documents.documents:
+            sizes.setdefault(doc.name, []).append((doc.chars, count_tokens(doc.text)))
+    out.para(f"**{label}** ({len(paths)} traces): the citable documents, characters and tokens, median / max.")
+    out.table(
+        ["document", "characters", "tokens"],
+        [
+            [
+                name,
+                f"{statistics.median(c for c, _ in rows):,.0f} / {max(c for c, _ in rows):,}",
+                f"{statistics.median(t for _, t in rows):,.0f} / {max(t for _, t in rows):,}",
+            ]
+            for name, rows in sizes.items()
+        ],
     )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / hashlib.sha1(O200K_URL.encode()).hexdigest()
-    if not target.exists():
-        packed = resources.files("bpe_openai") / "data" / "o200k_base.tiktoken.gz"
-        target.write_bytes(gzip.decompress(packed.read_bytes()))
-    import tiktoken
-
-    return tiktoken.get_encoding("o200k_base")
 
 
-def count_tokens(text: str) -> int:
-    return len(o200k().encode(text, disallowed_special=()))
+def run(out: Results, *, examples: list[Path], who_and_when: list[Path], large: int) -> None:
+    out.heading("Tokens: stage requests, documents, inline packs")
+    out.para(
+        "Counted with tiktoken's o200k_base. Stage requests are the bodies the openai SDK actually sent to the "
+        "fake (instructions, schema, digests of earlier stages; retrieved chunks never travel in a request: "
+        "file_search runs on OpenAI's side). *Maximal* scripts every stage output at its longest, so the "
+        "compaction between stages is what bounds the next request."
+    )
+    corpora = [(examples, "Examples"), (who_and_when, "Who&When logs")]
+    largest = 0
+    for paths, label in corpora:
+        if paths:
+            largest = max(largest, stages.report(out, paths, label))
+    out.figure(
+        "Request tokens, whole four-stage run, largest (maximal outputs)",
+        f"{largest:,}",
+        f"goal ≤{stages.TOTAL_GOAL:,} (≤{stages.STAGE_GOAL:,} per stage)",
+    )
+    for paths, label in corpora:
+        if paths:
+            _documents(out, paths, label)
+    for paths, label in corpora:
+        if paths:
+            pack.report(out, paths, label)
+    if not who_and_when:
+        out.skipped("Who&When token figures", "../shared/datasets/who-and-when is absent")
+    if large:
+        pack.report_large(out, large)

@@ -1,0 +1,250 @@
+"""Refinery's own time per phase, with model time taken out, and peak RSS.
+
+The OpenAI fake answers at once, and it records when it was busy (CLOCK_MONOTONIC, which every
+process on the machine shares). Each phase's figure is its wall time minus the time the fake
+spent serving requests inside it, so what is left is Refinery, the SDK and the loopback HTTP.
+Synthetic traces run in a child process of their own (the fake stays in this one), so the peak
+RSS is Refinery's alone; examples and Who&When logs run in this process, one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import Results
+
+PHASES = ("load", "prepare", "upload", "trace_analysis", "gap_analysis", "diagnosis", "synthesis", "report")
+"""load: read + normalize; prepare: redact + triage + render documents; upload: documents to the
+vector store; the four stages; report: artifacts, Hypothesis Pack and PR comment."""
+GOAL_S = 1.0
+"""Per trace of ordinary size (examples, Who&When), total."""
+SIZES = (100, 1_000, 10_000, 25_000)
+
+
+class Marks:
+    """(phase, start, end) on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, float, float]] = []
+        self._phase: str | None = None
+        self._start = 0.0
+
+    def begin(self, phase: str) -> None:
+        now = time.monotonic()
+        if self._phase is not None:
+            self.spans.append((self._phase, self._start, now))
+        self._phase, self._start = phase, now
+
+    def end(self) -> None:
+        self.begin("")
+        self._phase = None
+
+
+def analyse_with_marks(path: Path, base_url: str, api_key: str, out_dir: Path) -> Marks:
+    """Everything the CLI's ``analyze`` does for one trace file, with a mark at each phase."""
+    from refinery.analysis.orchestrator import analyze
+    from refinery.cli import build_analysis_provider
+    from refinery.pipeline import prepare
+    from refinery.report.artifacts import write_artifacts
+    from refinery.report.comment import build_comment
+    from refinery.settings import load_settings
+    from refinery.trace.files import load_trace_file
+
+    settings = load_settings({"OPENAI_API_KEY": api_key, "OPENAI_BASE_URL": base_url, "REFINERY_MODEL": "gpt-4.1"})
+    provider = build_analysis_provider(settings)
+    marks = Marks()
+    marks.begin("load")
+    trace = load_trace_file(path)
+    marks.begin("prepare")
+    prepared = prepare(trace)
+
+    def progress(stage: str, message: str) -> None:
+        if stage == "documents":
+            marks.begin("upload")
+        elif message.endswith("running"):
+            marks.begin(stage)
+
+    result = analyze(prepared, provider, progress=progress)
+    if result.error is not None:
+        raise RuntimeError(f"{path.name}: {result.error.one_line()}")
+    marks.begin("report")
+    write_artifacts(result, out_dir)
+    build_comment([result], marker="<!-- refinery-benchmark -->")
+    marks.end()
+    return marks
+
+
+class TimedFake:
+    """The OpenAI fake, recording the intervals in which it was serving a request."""
+
+    def __init__(self) -> None:
+        from tests.fakes.openai_api import FakeOpenAI
+
+        self.fake = FakeOpenAI()
+        self.busy: list[tuple[float, float]] = []
+        lock = threading.Lock()
+        handle = self.fake._handle
+
+        def timed(request: Any) -> Any:
+            start = time.monotonic()
+            try:
+                return handle(request)
+            finally:
+                with lock:
+                    self.busy.append((start, time.monotonic()))
+
+        self.fake._handle = timed  # type: ignore[method-assign]
+
+    def own_time(self, spans: list[tuple[str, float, float]]) -> dict[str, float]:
+        """Each phase's wall time minus the fake's busy time inside it."""
+        out: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        for phase, start, end in spans:
+            served = sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.busy)
+            out[phase] += max(0.0, end - start - served)
+        return out
+
+
+@contextmanager
+def timed_fake() -> Iterator[TimedFake]:
+    timed = TimedFake()
+    with timed.fake:
+        yield timed
+
+
+def child(path: str, base_url: str, api_key: str) -> None:
+    """In a fresh process: import first (cold start is the action benchmark's), then measure."""
+    import refinery.analysis.orchestrator
+    import refinery.cli
+    import refinery.report.artifacts
+    import refinery.report.comment  # noqa: F401
+
+    with tempfile.TemporaryDirectory() as out:
+        marks = analyse_with_marks(Path(path), base_url, api_key, Path(out))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"spans": marks.spans, "peak_mb": peak_mb}))
+
+
+def _measure_synthetic(timed: TimedFake, size: int) -> dict[str, Any]:
+    from benchmarks.synthetic import synthetic_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trace-{size}.json"
+        path.write_text(json.dumps(synthetic_runs(size)))
+        timed.fake.reset()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks",
+                "_child-overhead",
+                str(path),
+                timed.fake.url + "/v1",
+                timed.fake.api_key,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        data = json.loads(done.stdout)
+        return {
+            "size": size,
+            "file_mb": path.stat().st_size / 1e6,
+            "peak_mb": data["peak_mb"],
+            **timed.own_time(data["spans"]),
+        }
+
+
+def _measure_corpus(timed: TimedFake, paths: list[Path]) -> list[dict[str, float]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        analyse_with_marks(paths[0], timed.fake.url + "/v1", timed.fake.api_key, Path(tmp) / "warm")  # imports
+        for i, path in enumerate(paths):
+            timed.fake.reset()
+            marks = analyse_with_marks(path, timed.fake.url + "/v1", timed.fake.api_key, Path(tmp) / str(i))
+            rows.append(timed.own_time(marks.spans))
+    return rows
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f}"
+
+
+def _corpus_table(out: Results, label: str, rows: list[dict[str, float]]) -> float:
+    totals = [sum(r.values()) for r in rows]
+    out.para(f"**{label}** ({len(rows)} traces): Refinery's own milliseconds per phase, median and max.")
+    out.table(
+        ["", *PHASES, "total"],
+        [
+            ["median", *(_ms(statistics.median(r[p] for r in rows)) for p in PHASES), _ms(statistics.median(totals))],
+            ["max", *(_ms(max(r[p] for r in rows)) for p in PHASES), _ms(max(totals))],
+        ],
+    )
+    return statistics.median(totals)
+
+
+def run(
+    out: Results, *, sizes: tuple[int, ...], who_and_when: list[Path], examples: list[Path], png: Path | None
+) -> None:
+    from benchmarks.plot import plot_scaling
+
+    out.heading("Overhead: Refinery's own time, model time excluded")
+    out.para(
+        "Every phase of `refinery analyze` against a zero-latency OpenAI fake (Responses API, file_search over "
+        "a vector store). The time the fake spent serving requests is subtracted phase by phase "
+        "(monotonic-clock intervals), so the figures are Refinery + SDK + loopback HTTP. Phases: "
+        "load (read + normalize), prepare (redact + triage + render), upload (vector store), the four stages, "
+        "report (artifacts, Hypothesis Pack, PR comment)."
+    )
+    with timed_fake() as timed:
+        medians = {}
+        if examples:
+            medians["examples"] = _corpus_table(out, "Examples", _measure_corpus(timed, examples))
+        if who_and_when:
+            medians["Who&When"] = _corpus_table(out, "Who&When logs", _measure_corpus(timed, who_and_when))
+        else:
+            out.skipped("Who&When overhead", "../shared/datasets/who-and-when is absent")
+        if medians:
+            worst = max(medians.values())
+            out.figure(
+                "Overhead per ordinary trace, median (" + ", ".join(medians) + ")",
+                f"{worst:.2f} s",
+                f"goal ≤{GOAL_S:g} s",
+            )
+        scaling = [_measure_synthetic(timed, size) for size in sizes]
+    out.para(
+        "**Scaling** on synthetic LangSmith exports (an agent loop of LLM and tool calls, every 50th tool call "
+        "rate-limited), each in a fresh process: seconds per phase and that process's peak RSS."
+    )
+    out.table(
+        ["runs", "file MB", *PHASES, "total s", "peak RSS MB"],
+        [
+            [
+                f"{r['size']:,}",
+                f"{r['file_mb']:.1f}",
+                *(f"{r[p]:.2f}" for p in PHASES),
+                f"{sum(r[p] for p in PHASES):.2f}",
+                f"{r['peak_mb']:.0f}",
+            ]
+            for r in scaling
+        ],
+    )
+    largest = scaling[-1]
+    out.figure(
+        f"Whole analysis of a {largest['size']:,}-run trace, Refinery's own time / peak RSS",
+        f"{sum(largest[p] for p in PHASES):.2f} s / {largest['peak_mb']:.0f} MB",
+        "load ≤5 s and ≤400 MB; redact + triage + render ≤3 s (at 25,000 runs)",
+    )
+    if png is not None and len(scaling) > 1:
+        plot_scaling(scaling, PHASES, png)
+        out.para(f"![Overhead scaling]({png.name})")

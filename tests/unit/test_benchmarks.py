@@ -1,0 +1,117 @@
+"""The scoring and reporting code behind ``python -m benchmarks`` (figures themselves are not tested)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.quality import configured_provider, model_method, strip_ground_truth, triage_method
+from benchmarks.results import Results, write_document
+from benchmarks.trail import TrailCase, category_f1, load_cases, score
+from benchmarks.trail_sample import sample_rows, write_sample
+from refinery.pipeline import prepare
+from refinery.trace.files import load_trace_file
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_category_f1_is_support_weighted_over_categories() -> None:
+    gold = [{"A"}, {"A", "B"}, {"C"}]
+    pred = [{"A"}, {"B"}, set()]
+    # A: tp 1, fn 1 -> 2/3 (support 2); B: 1.0 (support 1); C: 0 (support 1)
+    assert category_f1(gold, pred) == pytest.approx((2 / 3 * 2 + 1.0 + 0.0) / 4)
+    assert category_f1(gold, gold) == 1.0
+    # A category only predicted has no support and adds nothing, but still costs the ones it displaces.
+    assert category_f1([{"A"}], [{"A", "Z"}]) == 1.0
+
+
+def test_location_and_joint_accuracy_average_over_traces_with_errors() -> None:
+    cases = [
+        TrailCase("t1", {}, frozenset({("s1", "A"), ("s2", "B")})),
+        TrailCase("t2", {}, frozenset({("x", "C")})),
+        TrailCase("t3", {}, frozenset()),  # no annotated error: not in the averages
+    ]
+    result = score(cases, [{("s1", "B")}, {("x", "C"), ("y", "D")}, {("z", "A")}])
+    assert result.location_accuracy == pytest.approx((0.5 + 1.0) / 2)
+    assert result.joint_accuracy == pytest.approx((0.0 + 1.0) / 2)
+    with pytest.raises(ValueError, match="2 predictions for 3 traces"):
+        score(cases, [set(), set()])
+
+
+def test_trail_cases_load_from_jsonl_and_from_a_folder(tmp_path: Path) -> None:
+    jsonl = write_sample(tmp_path / "sample.jsonl")
+    from_jsonl = load_cases(jsonl)
+    assert [c.trace_id for c in from_jsonl] == ["trail-sample-0", "trail-sample-1", "trail-sample-2"]
+    assert ("trail-sample-0-tool", "Rate Limiting") in from_jsonl[0].errors
+
+    folder = tmp_path / "trail"
+    (folder / "traces").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    for row in sample_rows():
+        trace = json.loads(row["trace"])
+        (folder / "traces" / f"{trace['trace_id']}.json").write_text(row["trace"])
+        (folder / "labels" / f"{trace['trace_id']}.json").write_text(row["labels"])
+    assert [c.errors for c in load_cases(folder)] == [c.errors for c in from_jsonl]
+
+    (folder / "labels" / "trail-sample-1.json").unlink()
+    with pytest.raises(ValueError, match=r"trail-sample-1\.json has no labels"):
+        load_cases(folder)
+
+
+def test_triage_blames_the_failing_span_with_its_trail_category(tmp_path: Path) -> None:
+    cases = load_cases(write_sample(tmp_path / "sample.jsonl"))
+    predictions = []
+    for i, case in enumerate(cases):
+        path = tmp_path / f"{i}.json"
+        path.write_text(json.dumps(case.trace))
+        predictions.append({(b.run_id, b.category) for b in triage_method(prepare(load_trace_file(path)))})
+    assert ("trail-sample-1-tool", "Timeout Issues") in predictions[1]
+    result = score(cases, predictions)
+    # Each trace: the tool failure found, the hallucination not (triage cannot read meaning).
+    assert result.location_accuracy == pytest.approx(0.5)
+    assert result.joint_accuracy == pytest.approx(0.5)
+
+
+def test_the_model_rows_map_the_diagnosis_section_to_the_run_and_its_step() -> None:
+    prepared = prepare(load_trace_file(EXAMPLES / "rate-limit-cascade.json"))
+    with configured_provider({}, fake=True) as model:
+        assert model is not None
+        blames = model_method(model[1])(prepared)
+    last = max(prepared.trace.runs, key=lambda r: r.order)  # the fake blames the last run it saw cited
+    assert blames and blames[0].run_id == last.id and blames[0].step == last.order
+    assert blames[0].category == "Rate Limiting"
+
+
+def test_no_key_means_no_model_rows() -> None:
+    with configured_provider({}, fake=False) as model:
+        assert model is None
+
+
+@pytest.mark.needs_shared
+def test_without_ground_truth_the_answer_reaches_no_document(who_and_when: list[Path]) -> None:
+    path = next(p for p in who_and_when if len(str(json.loads(p.read_text()).get("ground_truth") or "")) >= 8)
+    answer = str(json.loads(path.read_text())["ground_truth"])
+    trace = load_trace_file(path)
+    assert answer in prepare(trace).documents.by_name("evals.md").text
+    stripped = strip_ground_truth(trace)
+    assert stripped.reference_outputs is None
+    assert answer not in prepare(stripped).documents.by_name("evals.md").text
+    assert [f.score for f in stripped.feedback] == [f.score for f in trace.feedback]  # the verdict stays
+
+
+def test_results_document_has_machine_headline_and_sections(tmp_path: Path) -> None:
+    results = Results(echo=False)
+    results.heading("Overhead")
+    results.table(["trace", "s"], [["a|b", "0.10"]])
+    results.figure("Overhead per trace", "0.10 s", "goal ≤1 s")
+    results.failed("The action benchmark", "dockerd exited")
+    path = tmp_path / "RESULTS.md"
+    write_document(results, path, "python -m benchmarks all", smoke=True)
+    text = path.read_text()
+    assert "- **Command:** `python -m benchmarks all`" in text and "- **Python:** " in text
+    assert "| Overhead per trace | 0.10 s | goal ≤1 s |" in text
+    assert "| a\\|b | 0.10 |" in text  # a pipe in a cell cannot break the table
+    assert "- The action benchmark: dockerd exited" in text
+    assert "Smoke-size run" in text
