@@ -205,3 +205,36 @@ def test_a_fork_pr_read_only_token_degrades_to_the_summary(image: Any, docker_cl
         summary = next(dirs["file_commands"].glob("step_summary_*")).read_text()
         assert "search_flights" in summary  # the offline triage, since there is no model key
         assert (dirs["workspace"] / "out" / "report.md").is_file()
+
+
+def test_a_dispatched_trace_id_is_fetched_from_langsmith_inside_the_image(
+    image: Any, docker_client: Any, tmp_path: Path, fake_langsmith: Any, recorded: dict[str, str]
+) -> None:
+    # The image leaves out zstandard (langsmith needs it only to upload traces); reading must still work.
+    with FakeGitHub() as github:
+        event = webhook_examples("workflow_dispatch")[0]
+        event["repository"]["full_name"] = github.repo
+        event["inputs"] = {"trace-id": recorded["rate_limited"]}
+        dirs = runner_dirs(tmp_path, event)
+        env = {
+            "GITHUB_EVENT_NAME": "workflow_dispatch",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": HEAD_SHA,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-ID": recorded["rate_limited"],
+            "INPUT_LANGSMITH-API-KEY": fake_langsmith.api_key,
+            "INPUT_LANGSMITH-ENDPOINT": fake_langsmith.url,
+            "INPUT_OUTPUT-DIR": "out",
+        }
+        status, logs = run_container(docker_client, dirs, env)
+    assert status == 0, logs
+    assert "::error" not in logs and fake_langsmith.api_key not in logs.replace(
+        f"::add-mask::{fake_langsmith.api_key}", ""
+    )
+    assert any(recorded["rate_limited"] in path for _, path, _ in fake_langsmith.requests)
+    outputs = read_outputs(next(dirs["file_commands"].glob("set_output_*")))
+    assert outputs["traces-analyzed"] == "1"
+    summary = next(dirs["file_commands"].glob("step_summary_*")).read_text()
+    assert "search_flights" in summary and "Rate Limiting" in summary
