@@ -70,7 +70,17 @@ def triage_method(prepared: Any) -> list[Blame]:
     return blames
 
 
-def model_method(provider: Any) -> Method:
+@dataclass
+class Spend:
+    """What the model rows cost, summed over every analysis."""
+
+    analyses: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+def model_method(provider: Any, spend: Spend | None = None) -> Method:
     from refinery.analysis.orchestrator import analyze
     from refinery.documents.ids import run_section
 
@@ -78,6 +88,14 @@ def model_method(provider: Any) -> Method:
         result = analyze(prepared, provider)
         if result.error is not None:
             raise RuntimeError(result.error.one_line())
+        if spend is not None:
+            usage = result.usage()
+            spend.analyses += 1
+            spend.input_tokens += usage.input_tokens
+            spend.output_tokens += usage.output_tokens
+            spend.cost_usd = (
+                None if spend.cost_usd is None or usage.cost_usd is None else spend.cost_usd + usage.cost_usd
+            )
         by_section = {run_section(r.order): r for r in prepared.trace.runs}
         claims: list[tuple[str, str]] = []
         diagnosis = result.outputs.get("diagnosis")
@@ -213,6 +231,7 @@ def run(
     out.heading("Quality: does the diagnosis name the right agent, step and category?")
     with configured_provider(env if env is not None else os.environ, fake=fake) as model:
         methods: dict[str, Method] = {"triage (no model)": triage_method}
+        spend = Spend()
         if model is None:
             out.para(
                 "_Model rows not run: no provider key is configured. Set OPENAI_API_KEY (or ANTHROPIC_API_KEY, "
@@ -220,7 +239,7 @@ def run(
             )
         else:
             label, provider = model
-            methods[label] = model_method(provider)
+            methods[label] = model_method(provider, spend)
         if who:
             who_and_when(out, who, methods)
         else:
@@ -231,4 +250,10 @@ def run(
             out.para(
                 "_TRAIL-style scoring not run: no annotated traces given. Pass `--trail PATH` (the dataset's JSONL "
                 "export of `{trace, labels}` rows, or a directory with `traces/` and `labels/`)._"
+            )
+        if spend.analyses:
+            cost = "unknown (model not in the price table)" if spend.cost_usd is None else f"${spend.cost_usd:.2f}"
+            out.para(
+                f"Model rows: {spend.analyses} four-stage analyses, {spend.input_tokens:,} input and "
+                f"{spend.output_tokens:,} output tokens, cost {cost}."
             )
