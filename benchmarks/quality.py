@@ -156,11 +156,11 @@ def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method])
                     continue
                 n, agent, step, named = _who_and_when_scores(logs, method, ground_truth=gt)[half]
                 rows.append([half, name, "with" if gt else "without", n, _pct(agent, n), _pct(step, n), named])
-                if name == "triage (no model)" and gt and half == "algorithm-generated":
+                if gt:
                     out.figure(
-                        "Who&When agent / step accuracy, triage alone, algorithm-generated",
+                        f"Who&When agent / step accuracy, {half}, {name}",
                         f"{_pct(agent, n)} % / {_pct(step, n)} %",
-                        "GPT-4o all-at-once 54.3 % / 12.5 %",
+                        "; ".join(f"{a}: {ag} % / {st} %" for a, ag, st in ANCHORS[half]),
                     )
         for anchor, agent_pct, step_pct in ANCHORS[half]:
             rows.append([half, f"_{anchor}_", "as published", "", agent_pct, step_pct, ""])
@@ -199,6 +199,7 @@ def trail(out: Results, path: Path, methods: Mapping[str, Method]) -> None:
                 f"{100 * s.joint_accuracy:.1f}",
             ]
         )
+        out.figure(f"TRAIL-style joint accuracy, {name}", f"{100 * s.joint_accuracy:.1f} %", TRAIL_ANCHOR)
     rows.append(["_published best, TRAIL GAIA_", "", "", "", "18.3"])
     out.table(["method", "traces", "category F1", "location %", "joint %"], rows)
 
