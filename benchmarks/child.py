@@ -10,6 +10,19 @@ from pathlib import Path
 from typing import Any
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set, in MB.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's peak into a child across the
+    vfork + exec that subprocess uses, so a child of a large parent would report the parent's
+    peak. ``VmHWM`` belongs to the process's own address space, which exec makes anew.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status: peak RSS is measured on Linux only")
+
+
 def run_child(command: str, path: Path) -> dict[str, Any]:
     """Run ``python -m benchmarks COMMAND PATH`` in a fresh process and return the JSON it prints."""
     done = subprocess.run(
