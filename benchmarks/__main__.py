@@ -80,9 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     everything.add_argument("--out", type=Path, default=None, help="[benchmarks/RESULTS.md; smoke: a temp dir]")
     everything.add_argument("--skip", default="", help="comma-separated benchmarks to leave out (said in the file)")
     child = sub.add_parser("_child-overhead")
-    child.add_argument("path")
     child.add_argument("base_url")
     child.add_argument("api_key")
+    child.add_argument("--warm", action="store_true")
+    child.add_argument("paths", nargs="+")
     child2 = sub.add_parser("_child-pack")
     child2.add_argument("path")
     return parser
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "_child-overhead":
         from benchmarks.overhead import child
 
-        child(args.path, args.base_url, args.api_key)
+        child(args.base_url, args.api_key, args.paths, warm=args.warm)
         return 0
     if args.command == "_child-pack":
         from benchmarks.pack import _child

@@ -3,8 +3,9 @@
 The OpenAI fake answers at once, and it records when it was busy (CLOCK_MONOTONIC, which every
 process on the machine shares). Each phase's figure is its wall time minus the time the fake
 spent serving requests inside it, so what is left is Refinery, the SDK and the loopback HTTP.
-Synthetic traces run in a child process of their own (the fake stays in this one), so the peak
-RSS is Refinery's alone; examples and Who&When logs run in this process, one after another.
+Traces are analysed in a child process (the fake stays in this one), so the peak RSS is
+Refinery's alone: each synthetic trace in a process of its own, the examples and the Who&When
+logs one after another in one process each, after one unmeasured warm-up analysis.
 """
 
 from __future__ import annotations
@@ -122,17 +123,32 @@ def timed_fake() -> Iterator[TimedFake]:
         yield timed
 
 
-def child(path: str, base_url: str, api_key: str) -> None:
-    """In a fresh process: import first (cold start is the action benchmark's), then measure."""
+def child(base_url: str, api_key: str, paths: list[str], *, warm: bool) -> None:
+    """In a fresh process: import first (cold start is the action benchmark's), then measure
+    each trace in turn; with ``warm``, analyse the first once beforehand, unmeasured."""
     import refinery.analysis.orchestrator
     import refinery.cli
     import refinery.report.artifacts
     import refinery.report.comment  # noqa: F401
 
+    traces = []
     with tempfile.TemporaryDirectory() as out:
-        marks = analyse_with_marks(Path(path), base_url, api_key, Path(out))
-    peak_mb = peak_rss_mb()
-    print(json.dumps({"spans": marks.spans, "peak_mb": peak_mb}))
+        if warm:
+            analyse_with_marks(Path(paths[0]), base_url, api_key, Path(out) / "warm")
+        for i, path in enumerate(paths):
+            traces.append(analyse_with_marks(Path(path), base_url, api_key, Path(out) / str(i)).spans)
+    print(json.dumps({"traces": traces, "peak_mb": peak_rss_mb()}))
+
+
+def _measure(timed: TimedFake, paths: list[Path], *, warm: bool) -> tuple[list[dict[str, float]], float]:
+    """Per-trace own time per phase, and the measuring process's peak RSS."""
+    timed.fake.reset()
+    command = [sys.executable, "-m", "benchmarks", "_child-overhead", timed.fake.url + "/v1", timed.fake.api_key]
+    done = subprocess.run(
+        [*command, *(["--warm"] if warm else []), *map(str, paths)], check=True, capture_output=True, text=True
+    )
+    data = json.loads(done.stdout)
+    return [timed.own_time(spans) for spans in data["traces"]], float(data["peak_mb"])
 
 
 def _measure_synthetic(timed: TimedFake, size: int) -> dict[str, Any]:
@@ -141,48 +157,21 @@ def _measure_synthetic(timed: TimedFake, size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trace-{size}.json"
         path.write_text(json.dumps(synthetic_runs(size)))
-        timed.fake.reset()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks",
-                "_child-overhead",
-                str(path),
-                timed.fake.url + "/v1",
-                timed.fake.api_key,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        data = json.loads(done.stdout)
-        return {
-            "size": size,
-            "file_mb": path.stat().st_size / 1e6,
-            "peak_mb": data["peak_mb"],
-            **timed.own_time(data["spans"]),
-        }
-
-
-def _measure_corpus(timed: TimedFake, paths: list[Path]) -> list[dict[str, float]]:
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        analyse_with_marks(paths[0], timed.fake.url + "/v1", timed.fake.api_key, Path(tmp) / "warm")  # imports
-        for i, path in enumerate(paths):
-            timed.fake.reset()
-            marks = analyse_with_marks(path, timed.fake.url + "/v1", timed.fake.api_key, Path(tmp) / str(i))
-            rows.append(timed.own_time(marks.spans))
-    return rows
+        [row], peak_mb = _measure(timed, [path], warm=False)
+        return {"size": size, "file_mb": path.stat().st_size / 1e6, "peak_mb": peak_mb, **row}
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f}"
 
 
-def _corpus_table(out: Results, label: str, rows: list[dict[str, float]]) -> float:
+def _corpus_table(out: Results, label: str, measured: tuple[list[dict[str, float]], float]) -> float:
+    rows, peak_mb = measured
     totals = [sum(r.values()) for r in rows]
-    out.para(f"**{label}** ({len(rows)} traces): Refinery's own milliseconds per phase, median and max.")
+    out.para(
+        f"**{label}** ({len(rows)} traces, one after another in one process; its peak RSS {peak_mb:.0f} MB): "
+        "Refinery's own milliseconds per phase, median and max."
+    )
     out.table(
         ["", *PHASES, "total"],
         [
@@ -209,9 +198,9 @@ def run(
     with timed_fake() as timed:
         medians = {}
         if examples:
-            medians["examples"] = _corpus_table(out, "Examples", _measure_corpus(timed, examples))
+            medians["examples"] = _corpus_table(out, "Examples", _measure(timed, examples, warm=True))
         if who_and_when:
-            medians["Who&When"] = _corpus_table(out, "Who&When logs", _measure_corpus(timed, who_and_when))
+            medians["Who&When"] = _corpus_table(out, "Who&When logs", _measure(timed, who_and_when, warm=True))
         else:
             out.skipped("Who&When overhead", "../shared/datasets/who-and-when is absent")
         if medians:

@@ -145,7 +145,8 @@ def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method])
     out.para(
         f"**Who&When** ({len(paths)} failed multi-agent runs with annotated `mistake_agent` / `mistake_step`): "
         "accuracy of the first agent / step each method names, in %. *named* counts the logs where the method "
-        "named any step at all."
+        "named any step at all. The answer can change what triage names only through the reference-mismatch "
+        "finding it adds; it is the model rows where having it matters."
     )
     rows = []
     for half in ("algorithm-generated", "hand-crafted"):
