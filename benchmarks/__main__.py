@@ -17,7 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from benchmarks.results import EXAMPLES, ROOT, SHARED, Results, who_and_when_logs, write_document
+from benchmarks.results import (
+    EXAMPLES,
+    ROOT,
+    SHARED,
+    Results,
+    machine_lines,
+    who_and_when_logs,
+    write_document,
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         else ROOT / "benchmarks" / "RESULTS.md"
     )
     skip = {s for s in args.skip.split(",") if s}
+    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    machine = machine_lines(command)
     results = Results()
     for name, bench in _benchmarks(args, out_path.parent / "overhead-scaling.png").items():
         if name in skip:
@@ -150,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.failed(f"The {name} benchmark", str(exc))
             else:
                 raise
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    write_document(results, out_path, command, smoke=args.smoke)
+    write_document(results, out_path, command, smoke=args.smoke, machine=machine)
     print(f"\nwrote {out_path}" + (f" ({len(results.failures)} benchmark(s) failed)" if results.failures else ""))
     return 1 if results.failures else 0
 
