@@ -81,10 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     per_half(quality)
     quality.add_argument("--trail", type=Path, default=None, help="annotated TRAIL span traces (JSONL or folder)")
     quality.add_argument("--fake", action="store_true", help="model rows against the loopback fake (plumbing)")
+    quality.add_argument("--workers", type=int, default=4, help="model analyses at a time [4]")
     everything = add("all", "every benchmark above, then RESULTS.md")
     per_half(everything)
     everything.add_argument("--trail", type=Path, default=None)
     everything.add_argument("--fake", action="store_true")
+    everything.add_argument("--workers", type=int, default=4)
     everything.add_argument("--out", type=Path, default=None, help="[benchmarks/RESULTS.md; smoke: a temp dir]")
     everything.add_argument("--skip", default="", help="comma-separated benchmarks to leave out (said in the file)")
     child = sub.add_parser("_child-overhead")
@@ -114,7 +116,11 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
         "quality": lambda out: quality.run(
-            out, who=who, trail_path=trail, fake=args.smoke or getattr(args, "fake", False)
+            out,
+            who=who,
+            trail_path=trail,
+            fake=args.smoke or getattr(args, "fake", False),
+            workers=getattr(args, "workers", 4),
         ),
     }
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,30 +74,32 @@ def triage_method(prepared: Any) -> list[Blame]:
 
 @dataclass
 class Spend:
-    """What the model rows cost, summed over every analysis."""
+    """What the model rows cost, summed over every analysis; failed analyses count as misses."""
 
     analyses: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = 0.0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-def model_method(provider: Any, spend: Spend | None = None) -> Method:
+def model_method(new_provider: Callable[[], Any], spend: Spend) -> Method:
+    """The four stages, one provider per analysis (as the action runs traces concurrently)."""
     from refinery.analysis.orchestrator import analyze
     from refinery.documents.ids import run_section
 
     def blame(prepared: Any) -> list[Blame]:
-        result = analyze(prepared, provider)
-        if result.error is not None:
-            raise RuntimeError(result.error.one_line())
-        if spend is not None:
-            usage = result.usage()
+        result = analyze(prepared, new_provider())
+        usage = result.usage()
+        with spend.lock:
             spend.analyses += 1
             spend.input_tokens += usage.input_tokens
             spend.output_tokens += usage.output_tokens
-            spend.cost_usd = (
-                None if spend.cost_usd is None or usage.cost_usd is None else spend.cost_usd + usage.cost_usd
-            )
+            known = spend.cost_usd is not None and usage.cost_usd is not None
+            spend.cost_usd = spend.cost_usd + usage.cost_usd if known else None  # type: ignore[operator]
+            if result.error is not None:
+                spend.errors.append(f"{prepared.trace.id}: {result.error.one_line()}")
         by_section = {run_section(r.order): r for r in prepared.trace.runs}
         claims: list[tuple[str, str]] = []
         diagnosis = result.outputs.get("diagnosis")
@@ -112,36 +116,37 @@ def model_method(provider: Any, spend: Spend | None = None) -> Method:
     return blame
 
 
+def _blame_all(method: Method, prepared: list[Any], workers: int) -> list[list[Blame]]:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(method, prepared))
+
+
 def _who_and_when_scores(
-    paths: list[Path], method: Method, *, ground_truth: bool
-) -> dict[str, tuple[int, int, int, int]]:
-    """half -> (logs, agent hits, step hits, named)"""
+    paths: list[Path], method: Method, *, ground_truth: bool, workers: int
+) -> tuple[int, int, int, int]:
+    """(logs, agent hits, step hits, named)"""
     from refinery.pipeline import prepare
     from refinery.trace.files import load_trace_file
 
-    scores: dict[str, list[int]] = {}
-    for path in paths:
-        trace = load_trace_file(path)
-        labels = trace.labels
-        prepared = prepare(trace if ground_truth else strip_ground_truth(trace))
-        blames = method(prepared)
-        row = scores.setdefault(path.parent.name, [0, 0, 0, 0])
-        row[0] += 1
+    traces = [load_trace_file(path) for path in paths]
+    prepared = [prepare(t if ground_truth else strip_ground_truth(t)) for t in traces]
+    agent = step = named = 0
+    for trace, blames in zip(traces, _blame_all(method, prepared, workers), strict=True):
         if not blames:
             continue
         first = blames[0]
-        row[3] += 1
-        row[1] += first.agent == labels.get("mistake_agent")
+        named += 1
+        agent += first.agent == trace.labels.get("mistake_agent")
         # Step 0 of our trace is the root; the dataset counts history entries from 0.
-        row[2] += first.step is not None and str(first.step - 1) == str(labels.get("mistake_step"))
-    return {half: (r[0], r[1], r[2], r[3]) for half, r in scores.items()}
+        step += first.step is not None and str(first.step - 1) == str(trace.labels.get("mistake_step"))
+    return len(paths), agent, step, named
 
 
 def _pct(hits: int, n: int) -> str:
     return f"{100 * hits / n:.1f}" if n else "n/a"
 
 
-def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method]) -> None:
+def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method], workers: int) -> None:
     out.para(
         f"**Who&When** ({len(paths)} failed multi-agent runs with annotated `mistake_agent` / `mistake_step`): "
         "accuracy of the first agent / step each method names, in %. *named* counts the logs where the method "
@@ -155,7 +160,7 @@ def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method])
                 logs = [p for p in paths if p.parent.name == half]
                 if not logs:
                     continue
-                n, agent, step, named = _who_and_when_scores(logs, method, ground_truth=gt)[half]
+                n, agent, step, named = _who_and_when_scores(logs, method, ground_truth=gt, workers=workers)
                 rows.append([half, name, "with" if gt else "without", n, _pct(agent, n), _pct(step, n), named])
                 if gt:
                     out.figure(
@@ -168,7 +173,7 @@ def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method])
     out.table(["half", "method", "ground truth", "logs", "agent %", "step %", "named"], rows, right=3)
 
 
-def trail(out: Results, path: Path, methods: Mapping[str, Method]) -> None:
+def trail(out: Results, path: Path, methods: Mapping[str, Method], workers: int) -> None:
     from refinery.pipeline import prepare
     from refinery.trace.files import load_trace_file
 
@@ -187,9 +192,10 @@ def trail(out: Results, path: Path, methods: Mapping[str, Method]) -> None:
     )
     rows = []
     for name, method in methods.items():
-        predictions: list[set[Pair]] = []
-        for item in prepared:
-            predictions.append({(b.run_id, b.category) for b in method(item) if b.run_id and b.category})
+        predictions: list[set[Pair]] = [
+            {(b.run_id, b.category) for b in blames if b.run_id and b.category}
+            for blames in _blame_all(method, prepared, workers)
+        ]
         s = score(cases, predictions)
         rows.append(
             [
@@ -206,11 +212,16 @@ def trail(out: Results, path: Path, methods: Mapping[str, Method]) -> None:
 
 
 @contextmanager
-def configured_provider(env: Mapping[str, str], *, fake: bool) -> Iterator[tuple[str, Any] | None]:
-    """(label, provider) for the model rows, or None when no key is configured."""
+def configured_provider(env: Mapping[str, str], *, fake: bool) -> Iterator[tuple[str, Callable[[], Any]] | None]:
+    """(label, provider factory) for the model rows, or None when no key is configured.
+
+    Every provider the factory builds shares one rate gate, so a 429 seen by one worker
+    pauses them all, as in the action."""
+    from refinery.analysis.ratelimit import RateGate
     from refinery.cli import build_analysis_provider
     from refinery.settings import load_settings
 
+    gate = RateGate()
     if fake:
         from tests.fakes.openai_api import FakeOpenAI
 
@@ -218,17 +229,23 @@ def configured_provider(env: Mapping[str, str], *, fake: bool) -> Iterator[tuple
             settings = load_settings(
                 {"OPENAI_API_KEY": server.api_key, "OPENAI_BASE_URL": server.url + "/v1", "REFINERY_MODEL": "gpt-4.1"}
             )
-            yield "four stages, loopback fake (plumbing only)", build_analysis_provider(settings)
+            yield "four stages, loopback fake (plumbing only)", lambda: build_analysis_provider(settings, gate=gate)
         return
     settings = load_settings(dict(env))
     if not settings.has_model_key:
         yield None
         return
-    yield f"four stages, {settings.provider} {settings.model}", build_analysis_provider(settings)
+    yield f"four stages, {settings.provider} {settings.model}", lambda: build_analysis_provider(settings, gate=gate)
 
 
 def run(
-    out: Results, *, who: list[Path], trail_path: Path | None, fake: bool, env: Mapping[str, str] | None = None
+    out: Results,
+    *,
+    who: list[Path],
+    trail_path: Path | None,
+    fake: bool,
+    workers: int = 4,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     out.heading("Quality: does the diagnosis name the right agent, step and category?")
     with configured_provider(env if env is not None else os.environ, fake=fake) as model:
@@ -240,14 +257,14 @@ def run(
                 "GEMINI_API_KEY with REFINERY_PROVIDER, and REFINERY_MODEL) and rerun `python -m benchmarks quality`._"
             )
         else:
-            label, provider = model
-            methods[label] = model_method(provider, spend)
+            label, new_provider = model
+            methods[label] = model_method(new_provider, spend)
         if who:
-            who_and_when(out, who, methods)
+            who_and_when(out, who, methods, workers)
         else:
             out.skipped("Who&When accuracy", "../shared/datasets/who-and-when is absent")
         if trail_path is not None:
-            trail(out, trail_path, methods)
+            trail(out, trail_path, methods, workers)
         else:
             out.para(
                 "_TRAIL-style scoring not run: no annotated traces given. Pass `--trail PATH` (the dataset's JSONL "
@@ -256,6 +273,9 @@ def run(
         if spend.analyses:
             cost = "unknown (model not in the price table)" if spend.cost_usd is None else f"${spend.cost_usd:.2f}"
             out.para(
-                f"Model rows: {spend.analyses} four-stage analyses, {spend.input_tokens:,} input and "
-                f"{spend.output_tokens:,} output tokens, cost {cost}."
+                f"Model rows: {spend.analyses} four-stage analyses ({workers} at a time), {spend.input_tokens:,} "
+                f"input and {spend.output_tokens:,} output tokens, cost {cost}. "
+                f"{len(spend.errors)} analyses failed and count as misses"
+                + (f"; the first: {spend.errors[0]}" if spend.errors else "")
+                + "."
             )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.quality import configured_provider, model_method, strip_ground_truth, triage_method
+from benchmarks.quality import Spend, configured_provider, model_method, strip_ground_truth, triage_method
 from benchmarks.results import Results, write_document
 from benchmarks.trail import TrailCase, category_f1, load_cases, score
 from benchmarks.trail_sample import sample_rows, write_sample
@@ -76,9 +76,11 @@ def test_triage_blames_the_failing_span_with_its_trail_category(tmp_path: Path) 
 
 def test_the_model_rows_map_the_diagnosis_section_to_the_run_and_its_step() -> None:
     prepared = prepare(load_trace_file(EXAMPLES / "rate-limit-cascade.json"))
+    spend = Spend()
     with configured_provider({}, fake=True) as model:
         assert model is not None
-        blames = model_method(model[1])(prepared)
+        blames = model_method(model[1], spend)(prepared)
+    assert spend.analyses == 1 and spend.input_tokens > 0 and not spend.errors
     last = max(prepared.trace.runs, key=lambda r: r.order)  # the fake blames the last run it saw cited
     assert blames and blames[0].run_id == last.id and blames[0].step == last.order
     assert blames[0].category == "Rate Limiting"
@@ -115,3 +117,18 @@ def test_results_document_has_machine_headline_and_sections(tmp_path: Path) -> N
     assert "| a\\|b | 0.10 |" in text  # a pipe in a cell cannot break the table
     assert "- The action benchmark: dockerd exited" in text
     assert "Smoke-size run" in text
+
+
+def test_a_failed_model_analysis_is_a_miss_not_the_end_of_the_benchmark() -> None:
+    from refinery.cli import build_analysis_provider
+    from refinery.settings import load_settings
+    from tests.fakes import openai_api as F
+
+    prepared = prepare(load_trace_file(EXAMPLES / "rate-limit-cascade.json"))
+    spend = Spend()
+    with F.FakeOpenAI() as fake:
+        fake.script(F.http_error(400, "invalid_request_error", "bad schema"))
+        settings = load_settings({"OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url + "/v1"})
+        blames = model_method(lambda: build_analysis_provider(settings), spend)(prepared)
+    assert blames == []
+    assert spend.analyses == 1 and len(spend.errors) == 1 and "bad schema" in spend.errors[0]
