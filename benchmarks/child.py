@@ -23,19 +23,20 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status: peak RSS is measured on Linux only")
 
 
-def run_child(command: str, path: Path) -> dict[str, Any]:
-    """Run ``python -m benchmarks COMMAND PATH`` in a fresh process and return the JSON it prints."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", command, str(path)], check=True, capture_output=True, text=True
-    )
+def run_child(command: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m benchmarks COMMAND ARGS…`` in a fresh process and return the JSON it prints."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks", command, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return dict(json.loads(done.stdout))
 
 
-def run_child_on_synthetic(command: str, size: int) -> tuple[dict[str, Any], int]:
-    """Write a synthetic LangSmith export of SIZE runs, run COMMAND on it; return its JSON and the file's bytes."""
+def run_child_on_synthetic(command: str, size: int, *args: str) -> tuple[dict[str, Any], int]:
+    """Write a synthetic LangSmith export of SIZE runs, run ``COMMAND ARGS… PATH`` on it; return
+    its JSON and the file's bytes."""
     from benchmarks.synthetic import synthetic_runs
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trace-{size}.json"
         path.write_text(json.dumps(synthetic_runs(size)))
-        return run_child(command, path), path.stat().st_size
+        return run_child(command, *args, str(path)), path.stat().st_size

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.child import peak_rss_mb
+from benchmarks.child import peak_rss_mb, run_child, run_child_on_synthetic
 from benchmarks.results import Results
 
 PHASES = ("load", "prepare", "upload", "trace_analysis", "gap_analysis", "diagnosis", "synthesis", "report")
@@ -140,25 +138,18 @@ def child(base_url: str, api_key: str, paths: list[str], *, warm: bool) -> None:
     print(json.dumps({"traces": traces, "peak_mb": peak_rss_mb()}))
 
 
-def _measure(timed: TimedFake, paths: list[Path], *, warm: bool) -> tuple[list[dict[str, float]], float]:
+def _measure(timed: TimedFake, paths: list[Path]) -> tuple[list[dict[str, float]], float]:
     """Per-trace own time per phase, and the measuring process's peak RSS."""
     timed.fake.reset()
-    command = [sys.executable, "-m", "benchmarks", "_child-overhead", timed.fake.url + "/v1", timed.fake.api_key]
-    done = subprocess.run(
-        [*command, *(["--warm"] if warm else []), *map(str, paths)], check=True, capture_output=True, text=True
-    )
-    data = json.loads(done.stdout)
+    data = run_child("_child-overhead", timed.fake.url + "/v1", timed.fake.api_key, "--warm", *map(str, paths))
     return [timed.own_time(spans) for spans in data["traces"]], float(data["peak_mb"])
 
 
 def _measure_synthetic(timed: TimedFake, size: int) -> dict[str, Any]:
-    from benchmarks.synthetic import synthetic_runs
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trace-{size}.json"
-        path.write_text(json.dumps(synthetic_runs(size)))
-        [row], peak_mb = _measure(timed, [path], warm=False)
-        return {"size": size, "file_mb": path.stat().st_size / 1e6, "peak_mb": peak_mb, **row}
+    timed.fake.reset()
+    data, file_bytes = run_child_on_synthetic("_child-overhead", size, timed.fake.url + "/v1", timed.fake.api_key)
+    [spans] = data["traces"]
+    return {"size": size, "file_mb": file_bytes / 1e6, "peak_mb": data["peak_mb"], **timed.own_time(spans)}
 
 
 def _ms(seconds: float) -> str:
@@ -198,9 +189,9 @@ def run(
     with timed_fake() as timed:
         medians = {}
         if examples:
-            medians["examples"] = _corpus_table(out, "Examples", _measure(timed, examples, warm=True))
+            medians["examples"] = _corpus_table(out, "Examples", _measure(timed, examples))
         if who_and_when:
-            medians["Who&When"] = _corpus_table(out, "Who&When logs", _measure(timed, who_and_when, warm=True))
+            medians["Who&When"] = _corpus_table(out, "Who&When logs", _measure(timed, who_and_when))
         else:
             out.skipped("Who&When overhead", "../shared/datasets/who-and-when is absent")
         if medians:
