@@ -126,7 +126,8 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "_child-overhead":
         from benchmarks.overhead import child
 
@@ -148,10 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         else ROOT / "benchmarks" / "RESULTS.md"
     )
     skip = {s for s in args.skip.split(",") if s}
+    benchmarks = _benchmarks(args, out_path.parent / "overhead-scaling.png")
+    if skip - set(benchmarks):
+        parser.error(
+            f"--skip: no benchmark named {', '.join(sorted(skip - set(benchmarks)))}; there are {', '.join(benchmarks)}"
+        )
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     machine = machine_lines(command)
     results = Results()
-    for name, bench in _benchmarks(args, out_path.parent / "overhead-scaling.png").items():
+    for name, bench in benchmarks.items():
         if name in skip:
             results.heading(name.capitalize())
             results.skipped(f"The {name} benchmark", "left out of this run with --skip")
