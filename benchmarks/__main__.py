@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--shared", type=Path, default=SHARED, help="the shared datasets folder [../shared]")
     common.add_argument("--smoke", action="store_true", help="CI sizes: every benchmark, cut down")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The metavar keeps the internal child commands out of --help.
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{overhead,tokens,action,concurrency,quality,all}"
+    )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, parents=[common])
