@@ -40,9 +40,11 @@ class Sizes:
     traces: int = 8
     concurrency: int = 4
     latency: float = 0.5
+    repeats: int = 3
+    """Fresh processes per synthetic size in the overhead benchmark (the median is reported)."""
 
 
-SMOKE = Sizes(sizes="100,1000", who_and_when=2, large=1000, runs=1, traces=4, concurrency=2, latency=0.05)
+SMOKE = Sizes(sizes="100,1000", who_and_when=2, large=1000, runs=1, traces=4, concurrency=2, latency=0.05, repeats=1)
 
 
 def _sizes(args: argparse.Namespace) -> Sizes:
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     overhead = add("overhead", "Refinery's own time per phase and peak RSS (zero-latency fake), scaling curve")
     overhead.add_argument("--sizes", default=None, help="synthetic trace sizes [100,1000,10000,25000]")
     overhead.add_argument("--png", type=Path, default=None, help="where to plot the scaling curve")
+    overhead.add_argument("--repeats", type=int, default=None, help="fresh processes per size [3]; the median")
     per_half(overhead)
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
     tokens.add_argument("--large", type=int, default=None, help="runs in the large packing trace [25000]; 0 skips")
@@ -114,7 +117,9 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         trail = write_sample(Path(tempfile.mkdtemp(prefix="refinery-trail-")) / "trail-sample.jsonl")
     sizes = tuple(int(s) for s in size.sizes.split(","))
     return {
-        "overhead": lambda out: overhead.run(out, sizes=sizes, who_and_when=who, examples=EXAMPLES, png=png),
+        "overhead": lambda out: overhead.run(
+            out, sizes=sizes, who_and_when=who, examples=EXAMPLES, png=png, repeats=size.repeats
+        ),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
