@@ -17,49 +17,34 @@ SIZE_GOAL_MB = 250
 
 
 def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int]:
-    from tests.e2e.test_container import IMAGE_TAG, pull_request_event, runner_dirs
+    """(seconds to the first log line, seconds in all, exit status) of one action run."""
+    from tests.e2e.test_container import pull_request_event, runner_dirs, start_container
 
     with tempfile.TemporaryDirectory() as tmp:
         dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
         env = {
-            "GITHUB_ACTIONS": "true",
             "GITHUB_EVENT_NAME": "pull_request",
             "GITHUB_REPOSITORY": github.repo,
             "GITHUB_SHA": "0" * 40,
             "GITHUB_API_URL": github.url,
             "GITHUB_SERVER_URL": github.url,
-            "GITHUB_EVENT_PATH": "/github/workflow/event.json",
-            "GITHUB_WORKSPACE": "/github/workspace",
-            "GITHUB_OUTPUT": "/github/file_commands/out",
-            "GITHUB_STEP_SUMMARY": "/github/file_commands/summary",
-            "GITHUB_WORKFLOW": "evals",
-            "GITHUB_JOB": "evals",
-            "GITHUB_RUN_ID": "1",
             "INPUT_GITHUB-TOKEN": github.token,
             "INPUT_TRACE-FILE": "failing-trace.json",
             "INPUT_OPENAI-API-KEY": openai.api_key,
             "INPUT_BASE-URL": openai.url + "/v1",
             "INPUT_MODEL": "gpt-4.1",
         }
-        volumes = {
-            str(dirs[k]): {"bind": f"/github/{k}", "mode": "rw"} for k in ("workspace", "workflow", "file_commands")
-        }
         started = time.monotonic()
-        container = client.containers.run(
-            IMAGE_TAG,
-            detach=True,
-            network_mode="host",
-            working_dir="/github/workspace",
-            environment=env,
-            volumes=volumes,
-        )
-        first_line = None
-        for _ in container.logs(stream=True, follow=True):
-            if first_line is None:
-                first_line = time.monotonic() - started
-        status = container.wait()["StatusCode"]
-        total = time.monotonic() - started
-        container.remove(force=True)
+        container = start_container(client, dirs, env)
+        try:
+            first_line = None
+            for _ in container.logs(stream=True, follow=True):
+                if first_line is None:
+                    first_line = time.monotonic() - started
+            status = container.wait()["StatusCode"]
+            total = time.monotonic() - started
+        finally:
+            container.remove(force=True)
         return first_line or total, total, status
 
 

@@ -65,7 +65,8 @@ def pull_request_event(repo: str) -> dict[str, Any]:
     return event
 
 
-def run_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> tuple[int, str]:
+def start_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> Any:
+    """Start the image detached, as the runner does: its GITHUB_* variables, mounts and host network."""
     output_id = uuid.uuid4().hex
     runner_env = {
         "GITHUB_ACTIONS": "true",
@@ -81,7 +82,7 @@ def run_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> tu
         "GITHUB_JOB": "evals",
         **env,
     }
-    container = client.containers.run(
+    return client.containers.run(
         IMAGE_TAG,
         detach=True,
         network_mode="host",
@@ -94,6 +95,10 @@ def run_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> tu
             str(dirs["home"]): {"bind": "/github/home", "mode": "rw"},
         },
     )
+
+
+def run_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> tuple[int, str]:
+    container = start_container(client, dirs, env)
     try:
         status = container.wait(timeout=300)["StatusCode"]
         logs = container.logs().decode("utf-8", errors="replace")
