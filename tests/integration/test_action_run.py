@@ -355,34 +355,3 @@ def test_fan_out_matrix_jobs_then_a_merge_gives_one_grouped_comment(github: Fake
     assert "2 of 3 failures" in out.read_text()
     done = CliRunner().invoke(cli, ["merge", str(tmp_path / "nothing-here")])
     assert done.exit_code == 2 and "No Hypothesis Pack found" in done.stderr
-
-
-def test_select_matrix_is_one_line_of_json(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from refinery.cli import cli
-
-    runs = [
-        {"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"},
-        {
-            "id": "b",
-            "trace_id": "b",
-            "name": "bad",
-            "run_type": "chain",
-            "start_time": "2026-01-02T00:00:00Z",
-            "error": "x",
-        },
-        {
-            "id": "c",
-            "trace_id": "c",
-            "name": "bad2",
-            "run_type": "chain",
-            "start_time": "2026-01-03T00:00:00Z",
-            "error": "y",
-        },
-    ]
-    path = tmp_path / "runs.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in runs))
-    done = CliRunner().invoke(cli, ["select", "--trace-file", str(path), "--matrix"], catch_exceptions=False)
-    assert done.exit_code == 0 and done.stdout.count("\n") == 1
-    assert json.loads(done.stdout) == {"include": [{"trace-id": "c", "name": "bad2"}, {"trace-id": "b", "name": "bad"}]}

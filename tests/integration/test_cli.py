@@ -103,22 +103,37 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert code == 1 and "Traceback" in stderr and "TraceFormatError" in stderr
 
 
-def test_select_from_a_local_file(tmp_path: Path) -> None:
-    runs = [
-        {"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"},
-        {
-            "id": "b",
-            "trace_id": "b",
-            "name": "bad",
-            "run_type": "chain",
-            "start_time": "2026-01-02T00:00:00Z",
-            "error": "boom",
-        },
-    ]
+def runs_file(tmp_path: Path, *failing: str) -> Path:
+    """A JSONL of root runs: one that passed, then one erroring root per name, a day apart."""
+    runs = [{"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"}]
+    for day, name in enumerate(failing, start=2):
+        run_id = chr(ord("a") + day - 1)
+        runs.append(
+            {
+                "id": run_id,
+                "trace_id": run_id,
+                "name": name,
+                "run_type": "chain",
+                "start_time": f"2026-01-{day:02d}T00:00:00Z",
+                "error": f"{name} failed",
+            }
+        )
     path = tmp_path / "runs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in runs))
+    return path
+
+
+def test_select_from_a_local_file(tmp_path: Path) -> None:
+    path = runs_file(tmp_path, "bad")
     code, stdout, _ = invoke(["select", "--trace-file", str(path), "--json"])
     assert code == 0 and [s["trace_id"] for s in json.loads(stdout)] == ["b"]
+
+
+def test_select_matrix_is_one_line_of_json(tmp_path: Path) -> None:
+    path = runs_file(tmp_path, "bad", "bad2")
+    done = CliRunner().invoke(cli, ["select", "--trace-file", str(path), "--matrix"], catch_exceptions=False)
+    assert done.exit_code == 0 and done.stdout.count("\n") == 1
+    assert json.loads(done.stdout) == {"include": [{"trace-id": "c", "name": "bad2"}, {"trace-id": "b", "name": "bad"}]}
 
 
 def test_python_dash_m_and_no_traceback_in_a_real_process(tmp_path: Path) -> None:
