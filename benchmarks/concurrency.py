@@ -20,10 +20,10 @@ RATIO_GOAL = 2.35
 def run(out: Results, traces: int = 8, concurrency: int = 4, latency_s: float = 0.5) -> None:
     from refinery.analysis.orchestrator import analyze
     from refinery.analysis.ratelimit import RateGate
-    from refinery.cli import build_analysis_provider
     from refinery.pipeline import prepare
     from refinery.settings import load_settings
     from refinery.trace.files import load_trace_file
+    from refinery.wiring import build_analysis_provider
     from tests.fakes.openai_api import FakeOpenAI
 
     example = Path(__file__).resolve().parents[1] / "examples" / "rate-limit-cascade.json"

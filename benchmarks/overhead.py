@@ -53,12 +53,12 @@ class Marks:
 def analyse_with_marks(path: Path, base_url: str, api_key: str, out_dir: Path) -> Marks:
     """Everything the CLI's ``analyze`` does for one trace file, with a mark at each phase."""
     from refinery.analysis.orchestrator import analyze
-    from refinery.cli import build_analysis_provider
     from refinery.pipeline import prepare
     from refinery.report.artifacts import write_artifacts
     from refinery.report.comment import build_comment
     from refinery.settings import load_settings
     from refinery.trace.files import load_trace_file
+    from refinery.wiring import build_analysis_provider
 
     settings = load_settings({"OPENAI_API_KEY": api_key, "OPENAI_BASE_URL": base_url, "REFINERY_MODEL": "gpt-4.1"})
     provider = build_analysis_provider(settings)

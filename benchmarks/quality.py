@@ -218,8 +218,8 @@ def configured_provider(env: Mapping[str, str], *, fake: bool) -> Iterator[tuple
     Every provider the factory builds shares one rate gate, so a 429 seen by one worker
     pauses them all, as in the action."""
     from refinery.analysis.ratelimit import RateGate
-    from refinery.cli import build_analysis_provider
     from refinery.settings import load_settings
+    from refinery.wiring import build_analysis_provider
 
     gate = RateGate()
     if fake:

@@ -1,6 +1,6 @@
-"""The GitHub Action: with cli.py, the only place that reads the environment and builds clients.
+"""The GitHub Action: with ``cli/``, the only place that reads the environment.
 
-``main`` builds every dependency and passes it down. Refinery's own failures never fail
+``main`` reads the environment into Settings; every client comes from ``refinery.wiring``. Refinery's own failures never fail
 the user's job unless ``fail-on: error`` (or ``finding``) asks for it: they are logged,
 written to the job summary and, when the analysis failed, the offline triage is posted.
 """
@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -22,25 +21,10 @@ from refinery.github.commands import Log, write_outputs, write_summary
 from refinery.github.event import EventContext, load_event
 from refinery.settings import Settings, load_settings, parse_since
 from refinery.trace.model import Trace
+from refinery.wiring import build_analysis_provider, build_langsmith_source, build_publisher, build_rate_gate
 
 CHECK_NAME = "Refinery"
 README_FORK_HINT = "see the README section “Fork pull requests (workflow_run)”"
-
-
-def build_github_client(settings: Settings, api_url: str) -> Any:
-    """The one PyGithub client: retries and rate-limit handling are configured here only."""
-    from github import Auth, Github, GithubRetry
-
-    token = settings.require_github_token().get_secret_value()
-    return Github(
-        auth=Auth.Token(token),
-        base_url=api_url,
-        retry=GithubRetry(total=3, backoff_factor=0.5),
-        per_page=100,
-        timeout=30,
-        user_agent="refinery-action",
-        lazy=True,  # objects are fetched only when an attribute needs it: fewer requests
-    )
 
 
 def _langsmith_host(settings: Settings) -> str:
@@ -50,7 +34,6 @@ def _langsmith_host(settings: Settings) -> str:
 
 def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> list[Trace]:
     """The traces to analyse: explicit ids, then files, then failing traces selected from LangSmith."""
-    from refinery.cli import build_langsmith_source
     from refinery.trace.files import load_trace_files
     from refinery.trace.source import SelectionCriteria, failure_reasons
 
@@ -83,12 +66,8 @@ def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> list[Trac
         )
     since = parse_since(settings.since) if settings.since else ctx.started_at
     if since is None and ctx.run_id and ctx.run_id.isdigit() and settings.github_token is not None:
-        from refinery.github.publisher import GitHubPublisher
-
         try:  # the evals ran earlier in this same workflow run
-            since = GitHubPublisher(build_github_client(settings, ctx.api_url), ctx.repository).run_started_at(
-                int(ctx.run_id)
-            )
+            since = build_publisher(settings, ctx.api_url, ctx.repository).run_started_at(int(ctx.run_id))
         except RefineryError as exc:
             log.warning(f"Could not read when this run started ({exc.one_line()}); selecting the last 24 hours.")
     if since is None:
@@ -114,13 +93,10 @@ def _conclusion(settings: Settings, had_error: bool, found: bool) -> Literal["su
 
 def run(env: Mapping[str, str], stdout: TextIO) -> int:
     """Everything the action does. Returns the process exit code."""
-    from refinery.analysis.orchestrator import AnalysisResult, offline_result
-    from refinery.analysis.orchestrator import analyze as run_analysis
-    from refinery.analysis.ratelimit import RateGate
-    from refinery.cli import build_analysis_provider
+    from refinery.analysis.orchestrator import AnalysisResult
+    from refinery.batch import analyse_traces
     from refinery.documents.render import RenderOptions
-    from refinery.pipeline import PrepareOptions, prepare
-    from refinery.report.artifacts import write_artifacts
+    from refinery.pipeline import PrepareOptions
     from refinery.report.comment import CommentLinks, build_comment, sticky_marker
     from refinery.report.merge import load_entries
 
@@ -158,46 +134,34 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
                 eval_threshold=settings.max_score,
                 render=RenderOptions(),
             )
-            use_model = settings.has_model_key
-            gate = RateGate(settings.tokens_per_minute)  # one per run: shared by every trace's worker
-
-            def analyse_one(index: int, trace: Trace) -> tuple[AnalysisResult, Path]:
-                tag = f"[{index}/{len(traces)} {trace.id[:12]}]"
-                prepared = prepare(trace, options)
-                if use_model:
-                    backend = build_analysis_provider(settings, gate=gate)
-                    result = run_analysis(prepared, backend, progress=lambda stage, msg: log.info(f"{tag} {msg}"))
-                else:
-                    result = offline_result(prepared)
-                artifacts = write_artifacts(result, out_dir / f"trace-{index}-{trace.id[:12]}")
-                log.info(f"{tag} done: {result.status}")
-                return result, artifacts.pack
-
-            # Traces are independent: analyse up to `concurrency` at once; one failing never sinks the rest.
+            gate = build_rate_gate(settings)  # one per run: shared by every trace's worker
             workers = max(1, min(settings.concurrency, len(traces)))
-            with (
-                log.group(f"Refinery: analysing {len(traces)} trace(s), {workers} at a time"),
-                ThreadPoolExecutor(max_workers=workers) as pool,
-            ):
-                futures = [pool.submit(analyse_one, i, t) for i, t in enumerate(traces, start=1)]
-                for trace, future in zip(traces, futures, strict=True):
-                    try:
-                        result, pack_path = future.result()
-                    except RefineryError as exc:
-                        errors.append(f"trace {trace.id}: {exc.one_line()}")
-                        log.warning(f"trace {trace.id} could not be analysed: {exc.one_line()}")
-                        continue
-                    except Exception as exc:  # one trace's crash must not sink the others
-                        errors.append(f"trace {trace.id}: internal error {type(exc).__name__}: {exc}")
-                        log.error(f"trace {trace.id}: internal error ({type(exc).__name__}: {exc}); please report it.")
-                        continue
-                    if result.error is not None:
-                        errors.append(f"trace {trace.id}: {result.error.one_line()}")
-                        log.warning(
-                            f"The model analysis failed; the triage report is posted instead: {result.error.one_line()}"
-                        )
-                    outputs.setdefault("hypothesis-pack-path", str(pack_path))
-                    results.append(result)
+            with log.group(f"Refinery: analysing {len(traces)} trace(s), {workers} at a time"):
+                outcomes = analyse_traces(
+                    traces,
+                    options=options,
+                    out_dir=out_dir,
+                    make_provider=(lambda: build_analysis_provider(settings, gate=gate))
+                    if settings.has_model_key
+                    else None,
+                    concurrency=settings.concurrency,
+                    log=log.info,
+                )
+            for outcome in outcomes:
+                trace_id = outcome.trace.id
+                if outcome.result is None:
+                    errors.append(f"trace {trace_id}: {outcome.error}")
+                    if outcome.internal:
+                        log.error(f"trace {trace_id}: {outcome.error}; please report it.")
+                    else:
+                        log.warning(f"trace {trace_id} could not be analysed: {outcome.error}")
+                    continue
+                if outcome.error is not None:
+                    errors.append(f"trace {trace_id}: {outcome.error}")
+                    log.warning(f"The model analysis failed; the triage report is posted instead: {outcome.error}")
+                if outcome.artifacts is not None:
+                    outputs.setdefault("hypothesis-pack-path", str(outcome.artifacts.pack))
+                results.append(outcome.result)
             items = list(results)
         outputs["traces-analyzed"] = str(len(items))
         if not items:
@@ -293,12 +257,12 @@ def _publish(
 ) -> None:
     """Comment, check run and annotations; a read-only token degrades to the summary with one warning."""
     from refinery.github.annotations import Workspace, build_annotations
-    from refinery.github.publisher import GitHubPublisher, ReadOnlyToken
+    from refinery.github.publisher import ReadOnlyToken
 
     if settings.github_token is None:
         log.warning("No github-token: results are in the job summary and artifacts only.")
         return
-    publisher = GitHubPublisher(build_github_client(settings, ctx.api_url), ctx.repository)
+    publisher = build_publisher(settings, ctx.api_url, ctx.repository)
     warned = False
 
     def read_only_warning(exc: Exception) -> None:

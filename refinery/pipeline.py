@@ -11,7 +11,9 @@ from refinery.documents.redact import Redactor
 from refinery.documents.render import DocumentSet, RenderOptions, render_documents
 from refinery.perf import gc_paused
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport, run_triage
+from refinery.triage import run_triage
+from refinery.triage.document import render_triage_md, triage_focus
+from refinery.triage.model import TriageReport
 
 
 @dataclass(frozen=True)
@@ -64,5 +66,13 @@ def _prepare(trace: Trace, options: PrepareOptions | None) -> Prepared:
     else:
         render = options.render
     triage = run_triage(trace, eval_threshold=options.eval_threshold)
-    documents = render_documents(trace, triage, render)
+    documents = render_with_triage(trace, triage, render)
     return Prepared(trace, triage, documents, counts, options.redact)
+
+
+def render_with_triage(trace: Trace, triage: TriageReport, options: RenderOptions | None = None) -> DocumentSet:
+    """The four documents: triage decides which runs keep their full sections and adds triage.md."""
+    options = options or RenderOptions()
+    return render_documents(
+        trace, options, focus=triage_focus(trace, triage), extra=[render_triage_md(triage, options)]
+    )

@@ -64,8 +64,10 @@ SOURCES: dict[str, Source] = {
     "stage_providers": Source(("REFINERY_STAGE_PROVIDERS",), "stage-providers"),
     "anthropic_api_key": Source(("ANTHROPIC_API_KEY",), "anthropic-api-key"),
     "anthropic_model": Source(("REFINERY_ANTHROPIC_MODEL",), "anthropic-model"),
+    "anthropic_base_url": Source(("ANTHROPIC_BASE_URL",), None),
     "gemini_api_key": Source(("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini-api-key"),
     "gemini_model": Source(("REFINERY_GEMINI_MODEL",), "gemini-model"),
+    "gemini_base_url": Source(("GEMINI_BASE_URL",), None),
     "compatible_base_url": Source(("REFINERY_COMPATIBLE_BASE_URL",), "compatible-base-url"),
     "compatible_api_key": Source(("REFINERY_COMPATIBLE_API_KEY",), "compatible-api-key"),
     "compatible_model": Source(("REFINERY_COMPATIBLE_MODEL",), "compatible-model"),
@@ -148,10 +150,14 @@ class Settings(BaseModel):
     """Anthropic key (provider anthropic)."""
     anthropic_model: str = "claude-sonnet-4-6"
     """Model on Anthropic."""
+    anthropic_base_url: str | None = None
+    """Alternative Anthropic API URL (a gateway or proxy)."""
     gemini_api_key: SecretStr | None = Field(default=None, repr=False)
     """Gemini key (provider gemini)."""
     gemini_model: str = "gemini-2.5-pro"
     """Model on Gemini."""
+    gemini_base_url: str | None = None
+    """Alternative Gemini API URL (a gateway or proxy)."""
     compatible_base_url: str | None = None
     """Base URL of an OpenAI-compatible server (provider openai-compatible): Ollama, vLLM, LiteLLM, Azure."""
     compatible_api_key: SecretStr | None = Field(default=None, repr=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import agents
+from examples import agents
 from tests.fakes.langsmith_api import FakeLangSmith
 
 REPO = Path(__file__).resolve().parents[1]

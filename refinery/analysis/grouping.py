@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from refinery.analysis.orchestrator import AnalysisResult
-from refinery.report.pack import FailureGroup, HypothesisPack
+from refinery.analysis.pack import FailureGroup, HypothesisPack
 
 _SEVERITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _WORD = re.compile(r"[a-z0-9]+")

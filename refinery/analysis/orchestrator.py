@@ -15,13 +15,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from refinery import __version__
-from refinery.analysis.pricing import estimate_cost
-from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, Usage
-from refinery.analysis.schemas import Synthesis
-from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
-from refinery.errors import RefineryError
-from refinery.pipeline import Prepared
-from refinery.report.pack import (
+from refinery.analysis.pack import (
     CitationStats,
     HypothesisPack,
     PackTrace,
@@ -29,6 +23,12 @@ from refinery.report.pack import (
     PackUsage,
     StageRecord,
 )
+from refinery.analysis.pricing import estimate_cost
+from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, Usage
+from refinery.analysis.schemas import Synthesis
+from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
+from refinery.errors import RefineryError
+from refinery.pipeline import Prepared
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, str], None]

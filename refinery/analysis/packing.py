@@ -17,7 +17,7 @@ from importlib import resources
 from refinery.documents.ids import run_section
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 CHARS_PER_TOKEN = 3.5
 """A conservative estimate for English and JSON (tiktoken o200k gives about 4)."""

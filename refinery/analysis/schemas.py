@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from refinery.triage import TRAIL_CATEGORIES
+from refinery.triage.model import TRAIL_CATEGORIES
 
 Category = Literal[TRAIL_CATEGORIES]  # type: ignore[valid-type]
 DocumentName = Literal["trace.md", "prompts.md", "evals.md", "triage.md"]

@@ -26,7 +26,7 @@ from refinery.analysis.schemas import (
 )
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Render a (redacted) Trace and its triage into the four citable documents.
+"""Render a (redacted) Trace into its citable documents.
 
 trace.md   one section per run, ``R0007``, in execution order
 prompts.md one section per distinct system prompt or template, ``P01``
 evals.md   what was expected: feedback, reference outputs, expectations, assertion, ``E01``
-triage.md  the deterministic findings, ``F01``
+triage.md  the deterministic findings, ``F01`` (rendered by ``refinery.triage.document``)
 
 Rendering is pure and deterministic: the same trace gives byte-identical documents.
 """
@@ -11,6 +11,7 @@ Rendering is pure and deterministic: the same trace gives byte-identical documen
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from refinery.documents.model import Document, Section, assemble_document
 from refinery.documents.text import as_message, cap, compact_json, content_text, fence, render_value
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
-from refinery.triage import TriageReport
+from refinery.words import plural
 
 COMPACT_FIELD_CAP = 400
 
@@ -40,6 +41,16 @@ class RenderOptions:
     """The failing test's assertion message."""
 
 
+@dataclass(frozen=True)
+class Focus:
+    """Which runs trace.md must keep in full: decided by whoever judged the trace (triage), passed in."""
+
+    keep: frozenset[str] = frozenset()
+    """Run ids never shortened while anything else can be: the failing path and every run a finding cites."""
+    propagated_from: Mapping[str, str] = field(default_factory=dict)
+    """Run id -> the section its error propagated from; that run shows only the error's last line."""
+
+
 @dataclass
 class DocumentSet:
     """The four documents, in upload order."""
@@ -55,7 +66,7 @@ class DocumentSet:
         return {sid for d in self.documents for sid in d.section_ids}
 
 
-def _header(title: str, lines: list[str]) -> str:
+def document_header(title: str, lines: list[str]) -> str:
     return f"# {title}\n\n" + "".join(f"{line}  \n" for line in lines) + "\n"
 
 
@@ -111,16 +122,9 @@ def _run_body(
     return "\n\n".join(parts)
 
 
-def render_trace_md(trace: Trace, triage: TriageReport, options: RenderOptions, refs: dict[str, str]) -> Document:
-    important: set[str] = set()
-    propagated: dict[str, str] = {}
-    for finding in triage.findings:
-        if finding.run_id:
-            important.add(finding.run_id)
-            if finding.role == "propagated" and finding.related_sections:
-                propagated[finding.run_id] = finding.related_sections[0]
-    if triage.origin:
-        important.update(r.id for r in trace.path(triage.origin.run_id))
+def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: dict[str, str]) -> Document:
+    important = focus.keep
+    propagated = focus.propagated_from
     sections: list[Section] = []
     root = trace.root
     # Trace.get goes through pydantic's private-attribute machinery; a plain dict is 10x faster here.
@@ -151,7 +155,7 @@ def render_trace_md(trace: Trace, triage: TriageReport, options: RenderOptions, 
         lines.insert(1, f"url: {trace.url}")
     for warning in trace.warnings:
         lines.append(f"warning ({warning.code}): {warning.message} [{warning.count}]")
-    return assemble_document("trace.md", "trace", _header("Trace", lines), sections, options.doc_budget)
+    return assemble_document("trace.md", "trace", document_header("Trace", lines), sections, options.doc_budget)
 
 
 # -- prompts.md ------------------------------------------------------------------------------
@@ -207,12 +211,12 @@ def render_prompts_md(by_text: dict[str, tuple[str, list[Run]]], options: Render
             f" and {len(runs) - 30} more" if len(runs) > 30 else ""
         )
         agents = sorted({r.agent for r in runs if r.agent})
-        meta = f"used by {len(runs)} runs: {used}" + (f"  \nagents: {', '.join(agents)}" if agents else "")
+        meta = f"used by {plural(len(runs), 'run')}: {used}" + (f"  \nagents: {', '.join(agents)}" if agents else "")
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         sections.append(
             Section(
                 id=sid,
-                heading=f"{sid} · {kind} · used by {len(runs)} runs",
+                heading=f"{sid} · {kind} · used by {plural(len(runs), 'run')}",
                 body=f"{meta}  \nsha256: {digest}\n\n" + fence(cap(text, max(options.field_cap, 16_000))),
                 priority=0,
                 stub=f"{meta}  \n[prompt text elided to fit the document budget]",
@@ -221,7 +225,7 @@ def render_prompts_md(by_text: dict[str, tuple[str, list[Run]]], options: Render
     lines = ["Each distinct system prompt or prompt template used by the trace's model calls, shown once."]
     if not sections:
         lines.append("No system prompt or template was recorded in this trace.")
-    return assemble_document("prompts.md", "prompts", _header("Prompts", lines), sections, options.doc_budget)
+    return assemble_document("prompts.md", "prompts", document_header("Prompts", lines), sections, options.doc_budget)
 
 
 # -- evals.md --------------------------------------------------------------------------------
@@ -267,53 +271,25 @@ def render_evals_md(trace: Trace, options: RenderOptions) -> Document:
     if len(sections) == 1:
         lines.append("No evaluator feedback, reference output, expectations or assertion were provided.")
     return assemble_document(
-        "evals.md", "evals", _header("Expectations and evals", lines), sections, options.doc_budget
+        "evals.md", "evals", document_header("Expectations and evals", lines), sections, options.doc_budget
     )
 
 
-# -- triage.md -------------------------------------------------------------------------------
-
-
-def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
-    sections = []
-    for finding in triage.findings:
-        lines = [
-            f"rule: {finding.rule} · category: {finding.category} ({finding.group}) · severity: {finding.severity}",
-            f"run: {finding.section or '—'} `{finding.name or ''}`"
-            + (f" · agent: {finding.agent}" if finding.agent else "")
-            + (f" · role: {finding.role}" if finding.role else ""),
-        ]
-        if finding.related_sections:
-            lines.append("related: " + ", ".join(finding.related_sections[:20]))
-        body = "  \n".join(lines) + f"\n\n{finding.explanation}\n\n" + fence(finding.evidence)
-        sections.append(
-            Section(
-                id=finding.id,
-                heading=f"{finding.id} · {finding.severity} · {finding.category} · {finding.section or '—'}",
-                body=body,
-                priority=0 if finding.severity in ("critical", "high") else 1,
-                stub="  \n".join(lines),
-            )
-        )
-    lines = [f"{len(triage.findings)} findings over {triage.runs} runs ({triage.errored_runs} errored)."]
-    if triage.origin:
-        o = triage.origin
-        agent = f" by agent {o.agent}" if o.agent else ""
-        lines.append(f"Most likely origin: {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}).")
-    else:
-        lines.append("No deterministic origin: no run failed, looped or ended empty.")
-    return assemble_document("triage.md", "triage", _header("Triage", lines), sections, options.doc_budget)
-
-
-def render_documents(trace: Trace, triage: TriageReport, options: RenderOptions | None = None) -> DocumentSet:
-    """All four documents for ``trace`` (already redacted)."""
+def render_documents(
+    trace: Trace,
+    options: RenderOptions | None = None,
+    *,
+    focus: Focus | None = None,
+    extra: Sequence[Document] = (),
+) -> DocumentSet:
+    """trace.md, prompts.md and evals.md for ``trace`` (already redacted), then ``extra`` (triage.md)."""
     options = options or RenderOptions()
     prompts = collect_prompts(trace)
     documents = [
-        render_trace_md(trace, triage, options, prompt_refs(prompts)),
+        render_trace_md(trace, focus or Focus(), options, prompt_refs(prompts)),
         render_prompts_md(prompts, options),
         render_evals_md(trace, options),
-        render_triage_md(triage, options),
+        *extra,
     ]
     return DocumentSet(documents=documents, notes=[n for d in documents for n in d.notes])
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from refinery import __version__
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
+from refinery.analysis.pack import HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.report.full import render_report
-from refinery.report.pack import HypothesisPack
 from refinery.report.sanitize import inline_code, prose
 
 COMMENT_LIMIT = 65_536

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from refinery.analysis.pack import HypothesisPack
 from refinery.errors import ConfigError
 from refinery.report.comment import TraceEntry
-from refinery.report.pack import HypothesisPack
 from refinery.report.sanitize import fenced, prose
 
 

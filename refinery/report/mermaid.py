@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from refinery.documents.ids import run_section
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 MAX_NODES = 60
 SMALL_TRACE = 30

@@ -9,7 +9,8 @@ from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
+from refinery.words import plural
 
 TIMELINE_ROWS = 40
 MODEL_HINT = "Set OPENAI_API_KEY (or another provider's key) to add the four-stage model diagnosis with fix hypotheses."
@@ -37,21 +38,26 @@ def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
     return sorted((trace.get(rid) for rid in wanted), key=lambda r: r.order)[:TIMELINE_ROWS]
 
 
+def _quoted(evidence: str, limit: int) -> str:
+    # The sentence supplies its own full stop; one inside the quote as well reads as "…`.".
+    return inline_code(evidence.rstrip(". "), limit)
+
+
 def _summary(trace: Trace, triage: TriageReport) -> str:
-    parts = [f"{len(trace.runs)} runs, {len(trace.errored_runs)} errored."]
+    parts = [f"{plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored."]
     origin = triage.origin
     if origin:
         finding = next(f for f in triage.findings if f.id == origin.finding_id)
         agent = f" (agent {inline_code(origin.agent)})" if origin.agent else ""
         parts.append(
             f"The failure most likely starts at **{origin.section}** {inline_code(origin.name)}{agent}: "
-            f"{finding.category.lower()}, {inline_code(finding.evidence, 160)}."
+            f"{finding.category.lower()}, {_quoted(finding.evidence, 160)}."
         )
     else:
         parts.append("No run failed, looped or ended empty, so triage cannot name an origin step.")
     gaps = [f for f in triage.findings if f.rule == "eval_feedback"]
     if gaps:
-        parts.append("Evaluator verdict: " + "; ".join(inline_code(f.evidence, 140) for f in gaps[:3]) + ".")
+        parts.append("Evaluator verdict: " + "; ".join(_quoted(f.evidence, 140) for f in gaps[:3]) + ".")
     return " ".join(parts)
 
 

@@ -23,6 +23,7 @@ from refinery.trace.assemble import assemble_trace
 from refinery.trace.files.langsmith_export import draft_from_langsmith, feedback_from_langsmith
 from refinery.trace.model import Trace, TraceWarning
 from refinery.trace.source import SelectedTrace, SelectionCriteria, failure_reasons
+from refinery.words import plural
 
 
 @contextmanager
@@ -101,12 +102,12 @@ class LangSmithSource:
         except (SourceError, TraceNotFound) as exc:
             if not runs or not self._allow_partial:
                 raise TraceFetchError(
-                    f"Fetching trace {root.trace_id} stopped after {len(runs)} runs: {exc.one_line()}",
+                    f"Fetching trace {root.trace_id} stopped after {plural(len(runs), 'run')}: {exc.one_line()}",
                     hint="Re-run, or pass --allow-partial to analyse what was fetched (it will be marked partial).",
                 ) from exc
             return runs, TraceWarning(
                 code="partial",
-                message=f"Only {len(runs)} runs could be fetched: {exc.one_line()}",
+                message=f"Only {plural(len(runs), 'run')} could be fetched: {exc.one_line()}",
                 count=len(runs),
             )
         return runs, None
@@ -166,7 +167,7 @@ class LangSmithSource:
         missing = [w for w in trace.warnings if w.code == "orphan"]
         if missing and not self._allow_partial:
             raise TraceFetchError(
-                f"Trace {root_id} came back with {missing[0].count} runs whose parents are missing.",
+                f"Trace {root_id} came back with {plural(missing[0].count, 'run')} whose parents are missing.",
                 hint="Re-run (LangSmith may still be ingesting), or pass --allow-partial.",
             )
         if missing:

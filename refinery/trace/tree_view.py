@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from refinery.trace.model import Run, Trace
+from refinery.words import plural
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def trace_header(trace: Trace) -> list[str]:
     """Summary lines shown above the tree."""
     root = trace.root
     head = [
-        f"trace {trace.id}  ({trace.source}, {len(trace.runs)} runs, {len(trace.errored_runs)} errored, "
+        f"trace {trace.id}  ({trace.source}, {plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored, "
         f"{trace.total_tokens} LLM tokens, {format_duration(root.duration_ms)})"
     ]
     if trace.url:

@@ -1,21 +1,35 @@
 """Regenerate ``examples/``: ``python -m tests.fakes.make_examples``.
 
-The instrumented agents post their runs to the fake LangSmith API through the real SDK;
-then Refinery's own LangSmith source fetches each trace back in LangSmith's form
-(``fetch --raw``), which is what lands in ``examples/*.json``.
+The example agent (``examples/agents.py``) posts its runs to the fake LangSmith API through
+the real SDK; then Refinery's own LangSmith source fetches each trace back in LangSmith's form
+(``fetch --raw``), which is what lands in ``examples/*.json``. The checkout's own path is
+cut from the recorded tracebacks, so they read ``examples/agents.py``, on any machine.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from refinery.cli import build_langsmith_source
+from examples import agents
 from refinery.settings import load_settings
-from tests.fakes import agents
+from refinery.wiring import build_langsmith_source
 from tests.fakes.langsmith_api import FakeLangSmith
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+def _relative_paths(value: Any) -> Any:
+    """Every string with the checkout's absolute path made repository-relative."""
+    if isinstance(value, str):
+        return value.replace(f"{REPO}/", "")
+    if isinstance(value, list):
+        return [_relative_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _relative_paths(v) for k, v in value.items()}
+    return value
 
 
 def main() -> None:
@@ -32,7 +46,7 @@ def main() -> None:
         source = build_langsmith_source(settings)
         EXAMPLES.mkdir(exist_ok=True)
         for name, trace_id in ids.items():
-            raw = source.fetch_raw(trace_id)
+            raw = _relative_paths(source.fetch_raw(trace_id))
             raw["url"] = None  # the fake's host means nothing to a reader
             path = EXAMPLES / f"{name}.json"
             path.write_text(json.dumps(raw, indent=2, ensure_ascii=False, default=str) + "\n")

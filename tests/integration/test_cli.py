@@ -37,7 +37,7 @@ def test_fetch_then_show_round_trip(tmp_path: Path, fake_langsmith: FakeLangSmit
     assert lines[0].startswith(f"trace {recorded['rate_limited']}  (langsmith, 5 runs, 4 errored")
     tool_line = next(i for i, line in enumerate(lines) if "search_flights" in line)
     assert lines[tool_line].startswith("      tool      search_flights  [error]")  # depth 3
-    assert "! tests.fakes.agents.ToolError: HTTP 429 Too Many Requests" in lines[tool_line + 1]
+    assert "! examples.agents.ToolError: HTTP 429 Too Many Requests" in lines[tool_line + 1]
     assert any("ChatOpenAI  [success]" in line and "412+38 tok" in line for line in lines)
 
 
@@ -82,7 +82,9 @@ def test_select_table_and_json(fake_langsmith: FakeLangSmith, recorded: dict[str
     "args,env,code,message",
     [
         (["fetch", "--trace-id", "x"], {}, 2, "LANGSMITH_API_KEY"),
-        (["show"], {}, 2, "Give a trace FILE or --trace-id"),
+        (["show"], {}, 2, "Give a trace file (FILE or --trace-file FILE) or --trace-id ID."),
+        (["analyze"], {}, 2, "Give a trace file (FILE or --trace-file FILE) or --trace-id ID."),
+        (["show", "a.json", "--trace-file", "b.json"], {}, 2, "Two trace files given"),
         (["show", "missing.json"], {}, 1, "does not exist"),
         (["select"], {}, 2, "--project"),
         (["select", "--since", "someday", "--trace-file", "x.json"], {}, 2, "--since"),
@@ -149,3 +151,59 @@ def test_python_dash_m_and_no_traceback_in_a_real_process(tmp_path: Path) -> Non
     assert done.stderr.strip().startswith("error: A key is needed to read traces from LangSmith")
     done = subprocess.run([sys.executable, "-m", "refinery", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("refinery, version ")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_show_and_analyze_take_the_file_either_way(tmp_path: Path) -> None:
+    example = str(EXAMPLES / "wrong-answer.json")
+    _, positional, _ = invoke(["show", example, "--no-color"])
+    code, option, _ = invoke(["show", "--trace-file", example, "--no-color"])
+    assert code == 0 and option == positional and positional.startswith("trace ")
+    code, stdout, stderr = invoke(["analyze", example, "--out", str(tmp_path / "a")])
+    assert code == 0, stderr
+    assert stdout.startswith(f"wrote {tmp_path / 'a' / 'report.md'} (2 findings, offline)")
+
+
+def test_counts_read_in_the_right_number(tmp_path: Path) -> None:
+    code, _, _ = invoke(["analyze", str(EXAMPLES / "rate-limit-cascade.json"), "--out", str(tmp_path)])
+    assert code == 0
+    prompts = (tmp_path / "documents" / "prompts.md").read_text()
+    assert "used by 1 run:" in prompts and "used by 1 runs" not in prompts
+    code, _, _ = invoke(["analyze", str(EXAMPLES / "wrong-answer.json"), "--out", str(tmp_path / "w")])
+    assert "2 findings over 4 runs" in (tmp_path / "w" / "documents" / "triage.md").read_text()
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"id": "r", "trace_id": "r", "name": "solo", "run_type": "chain"}))
+    _, stdout, _ = invoke(["show", str(one), "--no-color"])
+    assert "(file:langsmith, 1 run, 0 errored" in stdout
+
+
+def test_the_summary_has_one_full_stop_after_a_quoted_verdict(tmp_path: Path) -> None:
+    code, _, _ = invoke(["analyze", str(EXAMPLES / "wrong-answer.json"), "--out", str(tmp_path)])
+    assert code == 0
+    summary = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("**Summary"))
+    assert summary.endswith("instead of 17%`.") and ".`." not in summary
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import click
+
+    assert isinstance(cli, click.Group)
+    bare = [
+        f"{name} {param.opts[0]}"
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and not param.help
+    ]
+    assert bare == []
+    assert "provider" in [p.name for p in cli.commands["canary"].params]
+
+
+def test_a_closed_pipe_ends_show_quietly() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
+    big = EXAMPLES / "looping-agent.json"
+    shell = f"{sys.executable} -m refinery show --no-color {big} | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.startswith("trace ") and done.stdout.count("\n") == 1
+    assert done.stderr == "", done.stderr

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from langsmith.run_trees import RunTree
 
-from refinery.cli import build_langsmith_source
+from examples import agents
 from refinery.errors import SourceError, TraceFetchError, TraceNotFound
 from refinery.settings import load_settings
 from refinery.trace.langsmith import LangSmithSource
 from refinery.trace.source import SelectionCriteria
-from tests.fakes import agents
+from refinery.wiring import build_langsmith_source
 from tests.fakes.langsmith_api import FakeLangSmith
 
 

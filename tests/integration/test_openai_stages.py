@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from refinery.analysis.orchestrator import analyze
-from refinery.cli import build_analysis_provider, cli
+from refinery.cli import cli
 from refinery.errors import ProviderQuotaError, ProviderTimeout, StageOutputError, VectorStoreError
 from refinery.pipeline import prepare
 from refinery.report.artifacts import write_artifacts
 from refinery.settings import load_settings
 from refinery.trace.files import load_trace_file
+from refinery.wiring import build_analysis_provider
 from tests.fakes import openai_api as F
 from tests.fakes.openai_api import FakeOpenAI
 

@@ -14,12 +14,12 @@ import pytest
 from benchmarks.synthetic import synthetic_runs
 from refinery.analysis.orchestrator import analyze
 from refinery.analysis.packing import estimate_tokens, pack_documents
-from refinery.cli import build_analysis_provider
 from refinery.errors import ConfigError, StageOutputError
 from refinery.pipeline import prepare
 from refinery.settings import load_settings
 from refinery.trace.files import load_trace_file
 from refinery.trace.files.langsmith_export import load_langsmith
+from refinery.wiring import build_analysis_provider
 from tests.fakes import openai_api as F
 from tests.fakes.llm_apis import FakeAnthropic, FakeGemini
 from tests.fakes.openai_api import FakeOpenAI
@@ -39,6 +39,8 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def settings_for(fakes: dict[str, Any], provider: str, **extra: Any) -> Any:
     env = {
         "ANTHROPIC_API_KEY": fakes["anthropic"].api_key,
+        "ANTHROPIC_BASE_URL": fakes["anthropic"].url,
+        "GEMINI_BASE_URL": fakes["gemini"].url,
         "GEMINI_API_KEY": fakes["gemini"].api_key,
         "REFINERY_COMPATIBLE_BASE_URL": fakes["openai"].url + "/v1",
         "REFINERY_COMPATIBLE_API_KEY": fakes["openai"].api_key,

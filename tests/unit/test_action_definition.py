@@ -95,3 +95,19 @@ def test_actionlint_and_zizmor_are_clean() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     done = subprocess.run([tool("zizmor"), "--offline", *files], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_names_every_example_workflow() -> None:
+    readme = (REPO / "README.md").read_text()
+    examples = sorted((REPO / "examples" / "workflows").glob("*.yml"))
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    assert f"{words[len(examples)]} complete workflows are in" in readme
+    for path in examples:
+        assert f"examples/workflows/{path.name}" in readme, path.name
+
+
+def test_the_licence_is_an_spdx_expression() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"

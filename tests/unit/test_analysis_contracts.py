@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from refinery.analysis.pack import pack_json_schema
 from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request, is_reasoning_model
 from refinery.analysis.schemas import STAGE_MODELS, Citation, Evidence, TraceAnalysis, strict_json_schema
 from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
 from refinery.pipeline import prepare
-from refinery.report.pack import pack_json_schema
 from refinery.trace.files import load_trace_file
 from tests.contracts import contract_errors
 
@@ -131,7 +131,7 @@ def test_pack_1_1_is_backward_compatible_with_1_0() -> None:
     from jsonschema import Draft202012Validator
 
     from refinery.analysis.orchestrator import offline_result
-    from refinery.report.pack import HypothesisPack
+    from refinery.analysis.pack import HypothesisPack
 
     pack = (
         offline_result(prepare(load_trace_file(REPO / "examples" / "wrong-answer.json"))).pack().model_dump(mode="json")

@@ -3,8 +3,9 @@ from __future__ import annotations
 import base64
 import re
 
-from refinery.documents.render import RenderOptions, render_documents
+from refinery.documents.render import RenderOptions
 from refinery.documents.text import fence, render_value
+from refinery.pipeline import render_with_triage
 from refinery.trace.model import Feedback
 from refinery.triage import run_triage
 from tests.builders import TraceBuilder, tool_call
@@ -28,7 +29,7 @@ def sample_trace():  # type: ignore[no-untyped-def]
 
 def test_trace_md_one_section_per_run_with_stable_ids() -> None:
     trace = sample_trace()
-    docs = render_documents(trace, run_triage(trace))
+    docs = render_with_triage(trace, run_triage(trace))
     text = docs.by_name("trace.md").text
     headings = re.findall(r"^## (R\d{4}) · (\w+) · (.+)$", text, re.MULTILINE)
     assert [h[0] for h in headings] == [f"R{i:04d}" for i in range(len(trace.runs))]
@@ -41,7 +42,7 @@ def test_trace_md_one_section_per_run_with_stable_ids() -> None:
 
 def test_field_caps_keep_head_and_tail_with_an_explicit_marker() -> None:
     trace = sample_trace()
-    text = render_documents(trace, run_triage(trace), RenderOptions(field_cap=1_000)).by_name("trace.md").text
+    text = render_with_triage(trace, run_triage(trace), RenderOptions(field_cap=1_000)).by_name("trace.md").text
     assert "x" * 10_000 not in text
     assert re.search(r"x{500}\[… 9000 chars elided …\]x{500}", text)
 
@@ -55,15 +56,15 @@ def test_binary_payloads_become_placeholders() -> None:
 
 
 def test_documents_are_byte_identical_for_the_same_trace() -> None:
-    first = render_documents(sample_trace(), run_triage(sample_trace()))
-    second = render_documents(sample_trace(), run_triage(sample_trace()))
+    first = render_with_triage(sample_trace(), run_triage(sample_trace()))
+    second = render_with_triage(sample_trace(), run_triage(sample_trace()))
     assert [d.text for d in first.documents] == [d.text for d in second.documents]
     assert [d.name for d in first.documents] == ["trace.md", "prompts.md", "evals.md", "triage.md"]
 
 
 def test_prompts_are_shown_once_with_the_runs_that_used_them() -> None:
     trace = sample_trace()
-    prompts = render_documents(trace, run_triage(trace)).by_name("prompts.md")
+    prompts = render_with_triage(trace, run_triage(trace)).by_name("prompts.md")
     assert prompts.section_ids == ["P01"]
     assert "## P01 · system prompt · used by 3 runs" in prompts.text
     assert "used by 3 runs: R0001, R0003, R0005" in prompts.text
@@ -75,7 +76,7 @@ def test_evals_md_holds_feedback_reference_expectations_and_assertion() -> None:
     options = RenderOptions(
         expectations="Must quote a fare.", expectations_name="expect.md", assertion="assert fare in answer"
     )
-    evals = render_documents(trace, run_triage(trace), options).by_name("evals.md").text
+    evals = render_with_triage(trace, run_triage(trace), options).by_name("evals.md").text
     for needle in (
         "## E01 · feedback · correctness = 0",
         "No fare was returned.",
@@ -92,7 +93,7 @@ def test_evals_md_holds_feedback_reference_expectations_and_assertion() -> None:
 
 def test_triage_md_cites_real_sections() -> None:
     trace = sample_trace()
-    docs = render_documents(trace, run_triage(trace))
+    docs = render_with_triage(trace, run_triage(trace))
     triage_text = docs.by_name("triage.md").text
     assert triage_text.startswith("# Triage")
     cited = set(re.findall(r"\bR\d{4}\b", triage_text))
@@ -107,7 +108,7 @@ def test_budget_shortens_low_priority_sections_but_never_splits_one() -> None:
     bad = b.add("tool", b.root, "tool", error="ServiceUnavailable: 503", inputs={"text": "keep me " * 100})
     trace = b.build()
     triage = run_triage(trace)
-    doc = render_documents(trace, triage, RenderOptions(doc_budget=200_000)).by_name("trace.md")
+    doc = render_with_triage(trace, triage, RenderOptions(doc_budget=200_000)).by_name("trace.md")
     assert doc.chars <= 200_000
     assert doc.notes and "exceeded its budget of 200,000 characters" in doc.notes[0]
     assert doc.text.count("> Budget:") == 1

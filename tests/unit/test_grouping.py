@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
+from refinery.analysis.pack import StageRecord
 from refinery.analysis.schemas import Diagnosis
 from refinery.pipeline import prepare
 from refinery.report.comment import build_comment
-from refinery.report.pack import StageRecord
 from refinery.trace.model import Feedback
 from tests.builders import TraceBuilder
 

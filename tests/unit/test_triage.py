@@ -4,7 +4,9 @@ import pytest
 
 from refinery.trace.assemble import assemble_trace
 from refinery.trace.model import Feedback
-from refinery.triage import CATEGORY_GROUP, classify_error, run_triage
+from refinery.triage import run_triage
+from refinery.triage.classify import classify_error
+from refinery.triage.model import CATEGORY_GROUP
 from tests.builders import TraceBuilder, tool_call
 
 

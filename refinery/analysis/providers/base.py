@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 
 class Usage(BaseModel):

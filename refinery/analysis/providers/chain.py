@@ -17,7 +17,7 @@ from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, 
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderBadRequest, ProviderError
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 log = logging.getLogger(__name__)
 

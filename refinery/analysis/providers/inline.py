@@ -27,9 +27,17 @@ from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
 from refinery.errors import ConfigError, ProviderError, StageOutputError
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 MAX_OUTPUT_CEILING = 32_000
+CANARY_MAX_TOKENS = 1_024
+"""Room for a thinking model's reasoning before its one-word reply."""
+
+
+class CanaryReply(BaseModel):
+    """The canary's one-field answer."""
+
+    reply: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,22 @@ class InlineProvider(ABC):
 
     def close_context(self, context: AnalysisContext) -> list[str]:
         return []
+
+    def canary(self) -> str:
+        """Prove auth, base URL, model access and structured output with one tiny call."""
+        request = GenerateRequest(
+            system="Answer with JSON only.",
+            messages=[{"role": "user", "content": 'Reply with {"reply": "OK"}.'}],
+            schema_name="canary",
+            schema=strict_json_schema(CanaryReply),
+            output_model=CanaryReply,
+            max_tokens=CANARY_MAX_TOKENS,
+        )
+        reply = self.generate(request)
+        output, problem = parse_output(reply.text, CanaryReply)
+        if not isinstance(output, CanaryReply):
+            raise ProviderError(f"The canary reply on {self.name} was not the JSON asked for: {problem}.")
+        return output.reply
 
     def _complete(
         self,

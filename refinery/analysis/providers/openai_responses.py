@@ -27,7 +27,7 @@ from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderError, ProviderTimeout, StageOutputError
 from refinery.trace.model import Trace
-from refinery.triage import TriageReport
+from refinery.triage.model import TriageReport
 
 log = logging.getLogger(__name__)
 MAX_OUTPUT_CEILING = 32_000

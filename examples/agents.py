@@ -1,8 +1,10 @@
-"""Tiny instrumented agents that produce real LangSmith traces through the langsmith SDK.
+"""A small example agent, instrumented with the langsmith SDK: the bundled examples are its traces.
 
-Each scenario is ordinary Python decorated with ``traceable``; the SDK posts its runs to
-whatever endpoint the Client points at (the fake), so fixtures are what the SDK really
-sends, not hand-typed JSON. Scenarios are deterministic: fixed ids come from the seed.
+Each scenario is ordinary agent code decorated with ``traceable``, as a team's own agent
+would be; the SDK posts its runs to whatever endpoint the Client points at. The bundled
+``examples/*.json`` are recorded from it (``python -m tests.fakes.make_examples``), and the
+tests record the same scenarios against the fake LangSmith, so fixtures are what the SDK
+really sends, not hand-typed JSON.
 """
 
 from __future__ import annotations

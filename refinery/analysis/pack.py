@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
-from refinery.triage import Finding, Origin
+from refinery.triage.model import Finding, Origin
 
 SCHEMA_VERSION: Literal["1.1"] = "1.1"
 """1.1 adds ``groups`` and ``trace.name``; every 1.0 pack is a valid 1.1 pack."""

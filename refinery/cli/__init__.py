@@ -1,0 +1,45 @@
+"""The ``refinery`` command line. With action.py, the only place that reads the environment.
+
+One module per command group; clients come from ``refinery.wiring``; ``output.py`` is the
+output and error layer every command goes through.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from refinery import __version__
+from refinery.cli.analyze import analyze
+from refinery.cli.chat import ask, chat
+from refinery.cli.output import silence_broken_pipe
+from refinery.cli.packs import merge, schema
+from refinery.cli.store import canary, init
+from refinery.cli.traces import fetch, select, show
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="refinery")
+@click.option("--debug", is_flag=True, envvar="REFINERY_DEBUG", help="Show tracebacks for errors.")
+@click.option("--langsmith-endpoint", default=None, help="LangSmith API URL [env LANGSMITH_ENDPOINT].")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None:
+    """Refinery: find out why an AI agent's eval failed, from its trace."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["overrides"] = {"langsmith_endpoint": langsmith_endpoint}
+
+
+for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, schema):
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="refinery")
+    except BrokenPipeError:
+        # The reader of our stdout went away (`refinery show F | head -1`): that is not an error of ours.
+        silence_broken_pipe()
+        sys.exit(0)

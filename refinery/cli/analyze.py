@@ -1,0 +1,253 @@
+"""``refinery analyze``: triage always, the four model stages when a key is set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from refinery.cli.common import PROVIDER_HELP, PROVIDERS, cli_settings, model_options, pack_time, pick_trace_file
+from refinery.cli.output import Output, handle_errors
+from refinery.errors import ConfigError, RefineryError
+from refinery.pipeline import PrepareOptions
+from refinery.settings import Settings
+from refinery.trace.files import FORMATS, load_trace_files
+from refinery.trace.model import Trace
+from refinery.wiring import build_analysis_provider, build_langsmith_source, build_rate_gate
+from refinery.words import plural
+
+
+@click.command()
+@click.argument("trace_file_arg", required=False, type=click.Path(), metavar="[FILE]")
+@click.option(
+    "--trace-file", type=click.Path(), help="A local trace file (any supported format, .gz ok); same as FILE."
+)
+@click.option(
+    "--trace-id",
+    "trace_ids",
+    multiple=True,
+    help="A LangSmith trace or run id (repeatable), or the traces of a multi-trace FILE to analyse.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 32), default=None, help="Traces analysed at once (default 4).")
+@click.option("--max-traces", type=int, default=None, help="At most this many traces of a file (default 3).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Format of FILE.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="refinery-out",
+    show_default=True,
+    help="Where to write.",
+)
+@click.option("--offline", is_flag=True, help="Triage only, even when a model key is set.")
+@model_options
+@click.option("--provider", type=click.Choice(PROVIDERS), help=PROVIDER_HELP)
+@click.option("--fallback", help="Providers to try next when a stage fails, e.g. 'anthropic,gemini'.")
+@click.option(
+    "--stage-provider", "stage_providers", multiple=True, metavar="STAGE=PROVIDER", help="Per-stage provider."
+)
+@click.option("--context-budget", type=int, help="Tokens of documents to pack inline (non-OpenAI providers).")
+@click.option("--store-id", help="Reuse an existing vector store (from `refinery init`) instead of uploading.")
+@click.option("--keep-store", is_flag=True, help="Do not delete the vector store afterwards.")
+@click.option(
+    "--background/--no-background",
+    default=None,
+    help="Run stages in background mode (default: on for reasoning models).",
+)
+@click.option(
+    "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before anything is written or sent."
+)
+@click.option("--redact-pii", is_flag=True, help="Also redact email addresses and phone numbers.")
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also redact matches of REGEX (repeatable).",
+)
+@click.option(
+    "--expectations",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file describing what the agent should have done.",
+)
+@click.option("--assertion", help="The failing test's assertion message.")
+@click.option(
+    "--max-score", type=float, default=None, help="Feedback at or below this score is an eval gap (default 0.5)."
+)
+@click.option(
+    "--field-cap",
+    type=click.IntRange(min=200),
+    default=4_000,
+    show_default=True,
+    help="Characters kept per field in the documents.",
+)
+@click.option(
+    "--doc-budget",
+    type=click.IntRange(min=10_000),
+    default=2_000_000,
+    show_default=True,
+    help="Characters per document.",
+)
+@click.option("--allow-partial", is_flag=True, help="Analyse a trace whose runs could not all be fetched.")
+@click.pass_context
+def analyze(
+    ctx: click.Context,
+    trace_file_arg: str | None,
+    trace_file: str | None,
+    trace_ids: tuple[str, ...],
+    concurrency: int | None,
+    max_traces: int | None,
+    fmt: str,
+    out_dir: str,
+    offline: bool,
+    model: str | None,
+    reasoning_effort: str | None,
+    base_url: str | None,
+    provider: str | None,
+    fallback: str | None,
+    stage_providers: tuple[str, ...],
+    context_budget: int | None,
+    store_id: str | None,
+    keep_store: bool,
+    background: bool | None,
+    redact: bool,
+    redact_pii: bool,
+    redact_patterns: tuple[str, ...],
+    expectations: str | None,
+    assertion: str | None,
+    max_score: float | None,
+    field_cap: int,
+    doc_budget: int,
+    allow_partial: bool,
+) -> None:
+    """Analyse failing traces: triage always, the four model stages when a key is set.
+
+    Several traces (repeated --trace-id, or a file holding several) are analysed at once
+    (--concurrency), each into its own folder, with a grouped report.md on top.
+    """
+    from refinery.analysis.orchestrator import analyze as run_analysis
+    from refinery.analysis.orchestrator import offline_result
+    from refinery.documents.render import RenderOptions
+    from refinery.pipeline import prepare
+    from refinery.report.artifacts import write_artifacts
+    from refinery.report.offline import MODEL_HINT
+
+    with handle_errors(ctx):
+        settings = cli_settings(
+            ctx,
+            openai_model=model,
+            reasoning_effort=reasoning_effort,
+            openai_base_url=base_url,
+            max_score=max_score,
+            provider=provider,
+            fallback=fallback,
+            stage_providers=",".join(stage_providers) or None,
+            context_budget=context_budget,
+            concurrency=concurrency,
+            max_traces=max_traces,
+        )
+        path = pick_trace_file(trace_file_arg, trace_file)
+        traces = _load_traces(settings, path, trace_ids, fmt, allow_partial)
+        expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
+        options = PrepareOptions(
+            redact=redact,
+            redact_pii=redact_pii,
+            redact_patterns=redact_patterns,
+            known_secrets=tuple(settings.secret_values()),
+            eval_threshold=settings.max_score,
+            render=RenderOptions(
+                field_cap=field_cap,
+                doc_budget=doc_budget,
+                expectations=expectations_text,
+                expectations_name=Path(expectations).name if expectations else None,
+                assertion=assertion,
+            ),
+        )
+        use_model = settings.has_model_key and not offline
+        if len(traces) > 1:
+            _analyse_many(traces, settings, options, Path(out_dir), use_model, keep_store, background)
+            return
+        prepared = prepare(traces[0], options)
+        if use_model:
+            out = Output(err=True)
+            backend = build_analysis_provider(settings, keep_store=keep_store, background=background)
+            result = run_analysis(prepared, backend, store_id=store_id, progress=lambda stage, msg: out.line(msg))
+        else:
+            result = offline_result(prepared)
+        artifacts = write_artifacts(result, Path(out_dir), now=pack_time())
+        origin = prepared.triage.origin
+        click.echo(f"wrote {artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
+        if origin:
+            agent = f" by {origin.agent}" if origin.agent else ""
+            click.echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
+        if result.synthesis is not None:
+            click.echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {artifacts.pack}")
+        for note_text in [*prepared.documents.notes, *result.warnings]:
+            click.echo(f"note: {note_text}", err=True)
+        if not use_model:
+            click.echo(MODEL_HINT)
+        if result.error is not None:
+            raise result.error
+
+
+def _load_traces(
+    settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str, allow_partial: bool
+) -> list[Trace]:
+    if trace_file:
+        traces = load_trace_files(trace_file, fmt)
+        if trace_ids:
+            wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
+            missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
+            if missing:
+                raise ConfigError(
+                    f"{trace_file} has no trace {missing[0]}.",
+                    hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
+                )
+            return wanted
+        return traces[: settings.max_traces]
+    if not trace_ids:
+        raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
+    source = build_langsmith_source(settings, allow_partial=allow_partial)
+    return [source.fetch_trace(i) for i in trace_ids]
+
+
+def _analyse_many(
+    traces: list[Trace],
+    settings: Settings,
+    options: PrepareOptions,
+    out_dir: Path,
+    use_model: bool,
+    keep_store: bool,
+    background: bool | None,
+) -> None:
+    """Several traces at once; one failing never sinks the rest; a grouped report on top."""
+    from refinery.batch import analyse_traces
+    from refinery.report.comment import build_comment, sticky_marker
+
+    out = Output(err=True)
+    gate = build_rate_gate(settings)
+    outcomes = analyse_traces(
+        traces,
+        options=options,
+        out_dir=out_dir,
+        make_provider=(
+            (lambda: build_analysis_provider(settings, keep_store=keep_store, background=background, gate=gate))
+            if use_model
+            else None
+        ),
+        concurrency=settings.concurrency,
+        log=out.line,
+        now=pack_time(),
+    )
+    results = [o.result for o in outcomes if o.result is not None]
+    failures = [f"{o.trace.id}: {o.error}" for o in outcomes if o.error is not None]
+    if results:
+        report = out_dir / "report.md"
+        report.write_text(build_comment(results, marker=sticky_marker("cli", "", "analyze")), encoding="utf-8")
+        click.echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
+    for failure in failures:
+        click.echo(f"note: {failure}", err=True)
+    if failures:
+        raise RefineryError(
+            f"{len(failures)} of {len(traces)} traces could not be fully analysed (see the notes above)."
+        )

@@ -1,0 +1,39 @@
+"""Hypothesis Packs after the fact: ``merge`` a fan-out's packs, print the pack ``schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from refinery.cli.output import handle_errors
+
+
+@click.command()
+@click.argument("packs", nargs=-1, required=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the grouped report here (else stdout).")
+@click.pass_context
+def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> None:
+    """Merge the Hypothesis Packs of a fan-out (files, directories or globs) into one grouped report."""
+    from refinery.analysis.grouping import group_failures
+    from refinery.report.comment import build_comment, sticky_marker
+    from refinery.report.merge import load_entries
+
+    with handle_errors(ctx):
+        entries = load_entries(list(packs), Path.cwd())
+        body = build_comment(entries, marker=sticky_marker("merge", "", ",".join(packs)))
+        groups = group_failures([e.pack for e in entries])
+        if out_file:
+            Path(out_file).write_text(body, encoding="utf-8")
+            click.echo(f"wrote {out_file}: {len(entries)} traces in {len(groups)} groups")
+        else:
+            click.echo(body)
+
+
+@click.command()
+def schema() -> None:
+    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-1.1.json)."""
+    from refinery.analysis.pack import pack_json_schema
+
+    click.echo(json.dumps(pack_json_schema(), indent=2, sort_keys=True))

@@ -1,0 +1,143 @@
+"""Reading traces: ``fetch`` from LangSmith, ``select`` the failing ones, ``show`` a run tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from refinery.cli.common import cli_settings, load_one_trace, pick_trace_file
+from refinery.cli.output import Output, handle_errors
+from refinery.errors import ConfigError
+from refinery.settings import parse_since
+from refinery.trace.files import FORMATS
+from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource
+from refinery.trace.tree_view import trace_header, tree_lines
+from refinery.wiring import build_langsmith_source
+
+
+@click.command()
+@click.option("--trace-id", required=True, help="Trace id, or the id of any run in the trace.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option(
+    "--raw", is_flag=True, help="Write LangSmith's own records (runs, feedback, example), not the normalized trace."
+)
+@click.option(
+    "--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial."
+)
+@click.pass_context
+def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool) -> None:
+    """Fetch a trace from LangSmith and write it as JSON."""
+    with handle_errors(ctx):
+        source = build_langsmith_source(cli_settings(ctx), allow_partial=allow_partial)
+        data = source.fetch_raw(trace_id) if raw else source.fetch_trace(trace_id).model_dump(mode="json")
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        if out:
+            Path(out).write_text(text + "\n", encoding="utf-8")
+            click.echo(f"wrote {out}", err=True)
+        else:
+            click.echo(text)
+
+
+@click.command()
+@click.option("--project", help="LangSmith project to select from [env LANGSMITH_PROJECT].")
+@click.option("--experiment", help="LangSmith experiment (an eval run's project) to select from.")
+@click.option("--trace-file", type=click.Path(exists=False), help="Select from the traces in a local file instead.")
+@click.option("--feedback-key", help="Also select traces whose feedback KEY scored at or below --max-score.")
+@click.option("--max-score", type=float, default=None, help="Threshold for --feedback-key (default 0.5).")
+@click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
+@click.option("--max-traces", type=int, default=None, help="At most this many, newest first (default 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--matrix", is_flag=True, help="Print a GitHub Actions strategy.matrix ({include: [{trace-id}]}), one line."
+)
+@click.pass_context
+def select(
+    ctx: click.Context,
+    project: str | None,
+    experiment: str | None,
+    trace_file: str | None,
+    feedback_key: str | None,
+    max_score: float | None,
+    since: str | None,
+    max_traces: int | None,
+    as_json: bool,
+    matrix: bool,
+) -> None:
+    """List failing traces: root errors, or low feedback scores."""
+    with handle_errors(ctx):
+        if project and experiment:
+            raise ConfigError("Give --project or --experiment, not both.")
+        settings = cli_settings(ctx, feedback_key=feedback_key, max_score=max_score, max_traces=max_traces)
+        criteria = SelectionCriteria(
+            feedback_key=settings.feedback_key,
+            max_score=settings.max_score,
+            since=parse_since(since) if since else None,
+            limit=settings.max_traces,
+        )
+        source: TraceSource
+        if trace_file:
+            source = FileTraceSource(trace_file)
+        else:
+            target = experiment or project or settings.langsmith_project
+            if not target:
+                raise ConfigError(
+                    "No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT."
+                )
+            source = build_langsmith_source(settings, project=target)
+        selected = source.select_failing(criteria)
+        if matrix:
+            include = [{"trace-id": s.trace_id, "name": s.name[:60]} for s in selected]
+            click.echo(json.dumps({"include": include}, separators=(",", ":")))
+            return
+        _print_selection(selected, as_json)
+
+
+def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for s in selected], indent=2))
+        return
+    if not selected:
+        click.echo("no failing traces found")
+        return
+    out = Output()
+    out.line(f"{'TRACE ID':<38} {'STARTED':<20} {'NAME':<24} WHY", style="bold")
+    for item in selected:
+        started = item.start_time.strftime("%Y-%m-%d %H:%M:%S") if item.start_time else "—"
+        out.line(f"{item.trace_id:<38} {started:<20} {item.name[:24]:<24} {'; '.join(item.reasons)}")
+
+
+@click.command()
+@click.argument("trace_file", required=False, type=click.Path(), metavar="[FILE]")
+@click.option("--trace-file", "trace_file_option", type=click.Path(), help="A local trace file (same as FILE).")
+@click.option("--trace-id", help="Fetch from LangSmith (or pick one trace of a multi-trace FILE).")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Input format of FILE."
+)
+@click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
+@click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
+@click.option("--color/--no-color", default=None, help="Force styling on or off (default: on for a TTY).")
+@click.pass_context
+def show(
+    ctx: click.Context,
+    trace_file: str | None,
+    trace_file_option: str | None,
+    trace_id: str | None,
+    fmt: str,
+    max_depth: int | None,
+    allow_partial: bool,
+    color: bool | None,
+) -> None:
+    """Print a trace's run tree: type, status, duration and tokens, errors highlighted."""
+    with handle_errors(ctx):
+        path = pick_trace_file(trace_file, trace_file_option)
+        trace = load_one_trace(ctx, path, trace_id, fmt, allow_partial)
+        out = Output(color)
+        for text in trace_header(trace):
+            out.line(text, style="yellow" if text.startswith("warning") else "bold")
+        for line in tree_lines(trace, max_depth=max_depth):
+            indent = "  " * line.depth
+            out.line(f"{indent}{line.text}", style="bold red" if line.run.is_error else None)
+            if line.error:
+                out.line(f"{indent}  ! {line.error}", style="red")

@@ -1,0 +1,38 @@
+"""Deterministic triage: what rules can see in a trace before any model runs.
+
+Each finding names a TRAIL category (reasoning / system execution / planning), a run and
+its section id, an evidence excerpt and an explanation. Findings are ranked, and the
+most likely origin step is named, with its agent where the trace has agents. This is
+the whole report when there is no model key, and the fallback when a model fails.
+
+- ``model.py``: ``Finding``, ``Origin``, ``TriageReport`` and the TRAIL categories.
+- ``rules/``: one module per rule family, run in the order of ``rules.RULES``.
+  **Adding a rule takes one file in ``rules/`` and one line in ``RULES``.**
+- ``origin.py``: causal origin and propagation (which error came first, what it failed).
+- ``classify.py``: an error's TRAIL category, and building a finding at a run.
+- ``document.py``: triage.md, and which runs the other documents must keep in full.
+"""
+
+from __future__ import annotations
+
+from refinery.documents.ids import numbered
+from refinery.trace.model import Trace
+from refinery.triage.model import TriageReport
+from refinery.triage.origin import choose_origin, score_finding
+from refinery.triage.rules import RULES, RuleOptions
+
+
+def run_triage(trace: Trace, *, eval_threshold: float = 0.5) -> TriageReport:
+    """Every rule over ``trace``; findings ranked (F01 first) and the origin named."""
+    options = RuleOptions(eval_threshold=eval_threshold)
+    findings = [finding for rule in RULES for finding in rule(trace, options)]
+    findings.sort(key=lambda f: (-score_finding(f), f.step if f.step is not None else 1 << 30, f.rule))
+    for index, finding in enumerate(findings, start=1):
+        finding.id = numbered("F", index)
+    return TriageReport(
+        trace_id=trace.id,
+        findings=findings,
+        origin=choose_origin(trace, findings),
+        runs=len(trace.runs),
+        errored_runs=len(trace.errored_runs),
+    )

@@ -1,0 +1,58 @@
+"""Triage as the documents see it: triage.md, and which runs trace.md must keep in full."""
+
+from __future__ import annotations
+
+from refinery.documents.model import Document, Section, assemble_document
+from refinery.documents.render import Focus, RenderOptions, document_header
+from refinery.documents.text import fence
+from refinery.trace.model import Trace
+from refinery.triage.model import TriageReport
+from refinery.words import plural
+
+
+def triage_focus(trace: Trace, triage: TriageReport) -> Focus:
+    """Every run a finding cites, and the origin's path to the root; where each propagated error came from."""
+    keep: set[str] = set()
+    propagated: dict[str, str] = {}
+    for finding in triage.findings:
+        if finding.run_id:
+            keep.add(finding.run_id)
+            if finding.role == "propagated" and finding.related_sections:
+                propagated[finding.run_id] = finding.related_sections[0]
+    if triage.origin:
+        keep.update(r.id for r in trace.path(triage.origin.run_id))
+    return Focus(keep=frozenset(keep), propagated_from=propagated)
+
+
+def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
+    """triage.md: one section per finding, ``F01`` first."""
+    sections = []
+    for finding in triage.findings:
+        lines = [
+            f"rule: {finding.rule} · category: {finding.category} ({finding.group}) · severity: {finding.severity}",
+            f"run: {finding.section or '—'} `{finding.name or ''}`"
+            + (f" · agent: {finding.agent}" if finding.agent else "")
+            + (f" · role: {finding.role}" if finding.role else ""),
+        ]
+        if finding.related_sections:
+            lines.append("related: " + ", ".join(finding.related_sections[:20]))
+        body = "  \n".join(lines) + f"\n\n{finding.explanation}\n\n" + fence(finding.evidence)
+        sections.append(
+            Section(
+                id=finding.id,
+                heading=f"{finding.id} · {finding.severity} · {finding.category} · {finding.section or '—'}",
+                body=body,
+                priority=0 if finding.severity in ("critical", "high") else 1,
+                stub="  \n".join(lines),
+            )
+        )
+    lines = [
+        f"{plural(len(triage.findings), 'finding')} over {plural(triage.runs, 'run')} ({triage.errored_runs} errored)."
+    ]
+    if triage.origin:
+        o = triage.origin
+        agent = f" by agent {o.agent}" if o.agent else ""
+        lines.append(f"Most likely origin: {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}).")
+    else:
+        lines.append("No deterministic origin: no run failed, looped or ended empty.")
+    return assemble_document("triage.md", "triage", document_header("Triage", lines), sections, options.doc_budget)

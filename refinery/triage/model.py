@@ -1,0 +1,102 @@
+"""What triage reports: findings, the origin, and the TRAIL taxonomy they are named in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["critical", "high", "medium", "low"]
+Role = Literal["origin", "propagated", "independent"]
+
+CATEGORY_GROUP = {
+    "Language-only Hallucinations": "reasoning",
+    "Tool-related Hallucinations": "reasoning",
+    "Poor Information Retrieval": "reasoning",
+    "Tool Output Misinterpretation": "reasoning",
+    "Incorrect Problem Identification": "reasoning",
+    "Tool Selection Errors": "reasoning",
+    "Formatting Errors": "reasoning",
+    "Instruction Non-compliance": "reasoning",
+    "Tool Definition Issues": "system_execution",
+    "Environment Setup Errors": "system_execution",
+    "Rate Limiting": "system_execution",
+    "Authentication Errors": "system_execution",
+    "Service Errors": "system_execution",
+    "Resource Not Found": "system_execution",
+    "Resource Exhaustion": "system_execution",
+    "Timeout Issues": "system_execution",
+    "Context Handling Failures": "planning",
+    "Resource Abuse": "planning",
+    "Goal Deviation": "planning",
+    "Task Orchestration": "planning",
+    "Eval Gap": "evaluation",
+}
+TRAIL_CATEGORIES = tuple(c for c, g in CATEGORY_GROUP.items() if g != "evaluation")
+
+
+class Finding(BaseModel):
+    """One thing the rules saw."""
+
+    id: str = ""
+    """``F01``…, in rank order."""
+    rule: str
+    """The rule that fired: run_error, tool_output_error, truncated_output, invalid_json, repeated_call, …"""
+    category: str
+    """TRAIL category (or ``Eval Gap`` for evaluator verdicts)."""
+    group: str
+    """reasoning, system_execution, planning or evaluation."""
+    severity: Severity
+    """critical, high, medium or low."""
+    run_id: str | None
+    """The run the evidence is in."""
+    section: str | None
+    """Its section id in trace.md (``R0007``)."""
+    step: int | None
+    """Its execution position."""
+    agent: str | None = None
+    """The acting agent, when the trace has agents."""
+    name: str | None = None
+    """The run's name."""
+    evidence: str
+    """An excerpt from the trace (redacted, capped)."""
+    explanation: str
+    """What the rule concluded, in one or two sentences."""
+    role: Role | None = None
+    """For errors: origin of the chain, propagated from it, or an independent failure."""
+    blamed_run_id: str | None = None
+    """Where the fault most likely lies when not where it surfaced (code that failed to run)."""
+    related_sections: list[str] = Field(default_factory=list)
+    """Other sections the finding spans (each repetition of a loop, the propagated chain)."""
+
+
+class Origin(BaseModel):
+    """The step where the failure most likely began."""
+
+    run_id: str
+    section: str
+    step: int
+    name: str
+    agent: str | None
+    finding_id: str
+    reason: str
+    run_type: str | None = None
+    """llm, tool, chain, … of the origin run."""
+
+
+class TriageReport(BaseModel):
+    """Every finding, ranked, and the most likely origin."""
+
+    trace_id: str
+    findings: list[Finding]
+    origin: Origin | None
+    runs: int
+    errored_runs: int
+
+    @property
+    def by_category(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for finding in self.findings:
+            counts[finding.category] += 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -1,0 +1,21 @@
+"""The shape every triage rule has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from refinery.trace.model import Trace
+from refinery.triage.model import Finding
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """What a rule may be tuned by."""
+
+    eval_threshold: float = 0.5
+    """Feedback at or below this score is an eval gap."""
+
+
+Rule = Callable[[Trace, RuleOptions], list[Finding]]
+"""A rule reads a (redacted) trace and returns what it saw; ids are assigned after ranking."""

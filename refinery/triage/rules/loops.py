@@ -1,0 +1,49 @@
+"""An agent looping: the same tool call, or the same agent message, again and again."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from refinery.documents.ids import run_section
+from refinery.documents.text import compact_json
+from refinery.trace.model import Run, Trace
+from refinery.triage.classify import excerpt, new_finding
+from refinery.triage.model import Finding
+from refinery.triage.rules.base import RuleOptions
+
+REPEAT_THRESHOLD = 3
+
+
+def find_repeated_calls(trace: Trace, options: RuleOptions) -> list[Finding]:
+    """The same tool with the same arguments (or the same agent message) 3 or more times."""
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in trace.runs[1:]:
+        if run.run_type in ("tool", "retriever"):
+            groups[(run.name, compact_json(run.inputs))].append(run)
+        elif run.run_type == "agent" and run.outputs:
+            groups[(f"agent:{run.agent or run.name}", compact_json(run.outputs))].append(run)
+    findings = []
+    for (name, key), runs in groups.items():
+        if len(runs) < REPEAT_THRESHOLD:
+            continue
+        first_repeat = runs[1]
+        is_agent = name.startswith("agent:")
+        label = name.removeprefix("agent:")
+        findings.append(
+            new_finding(
+                first_repeat,
+                rule="repeated_call",
+                category="Resource Abuse",
+                severity="high" if len(runs) >= 5 else "medium",
+                evidence=excerpt(
+                    f"{label} said the same thing {len(runs)} times" if is_agent else f"{label}({key}) × {len(runs)}"
+                ),
+                explanation=(
+                    f"`{label}` repeated the identical "
+                    + ("message" if is_agent else "call")
+                    + f" {len(runs)} times; nothing changed between attempts, so the agent is looping."
+                ),
+                related_sections=[run_section(r.order) for r in runs],
+            )
+        )
+    return findings

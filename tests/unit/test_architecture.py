@@ -1,0 +1,108 @@
+"""The layout the map in ARCHITECTURE.md promises: layers import downward only, SDK clients are
+built in one place, and modules stay small."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "refinery"
+
+# Lower layers first. A module may import its own layer and any layer before it, never one after.
+LAYERS: list[set[str]] = [
+    {"errors", "words", "perf", "settings"},
+    {"trace"},
+    {"documents"},
+    {"triage"},
+    {"pipeline"},
+    {"analysis"},
+    {"report"},
+    {"github"},
+    {"batch"},
+    {"wiring"},
+    {"cli", "action", "__main__"},
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+# The entry point modules run everything; __main__ only calls the CLI.
+ENTRY_POINTS = {"cli", "action", "__main__"}
+CLIENT_CONSTRUCTORS = re.compile(
+    r"(?<!class )\b(?:langsmith\.Client|RefineryOpenAI|openai\.OpenAI|anthropic\.Anthropic|genai\.Client|Github)\("
+)
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def top(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0] if parts[0] != "__init__" else "__init__"
+
+
+def imported(path: Path) -> set[str]:
+    """The refinery top-level parts a module imports (at any depth in the file)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = (
+                [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                if node.module == "refinery"
+                else [node.module]
+            )
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "refinery" and len(parts) > 1 and parts[1] in RANK:
+                found.add(parts[1])
+    return found
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    unplaced = {top(p) for p in modules()} - set(RANK) - {"__init__"}
+    assert unplaced == set(), f"add these to LAYERS (and ARCHITECTURE.md): {sorted(unplaced)}"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_layers_import_downward_only(path: Path) -> None:
+    own = top(path)
+    if own == "__init__":
+        return
+    upward = sorted(name for name in imported(path) if RANK[name] > RANK[own])
+    assert upward == [], f"{path.relative_to(PACKAGE)} ({own}) imports a higher layer: {upward}"
+
+
+def test_only_the_entry_points_use_the_composition_root() -> None:
+    users = sorted(str(p.relative_to(PACKAGE)) for p in modules() if "wiring" in imported(p))
+    assert all(top(PACKAGE / u) in ENTRY_POINTS for u in users), users
+
+
+def test_sdk_clients_are_constructed_in_the_composition_root_only() -> None:
+    offenders = [
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if p.name != "wiring.py" and CLIENT_CONSTRUCTORS.search(p.read_text())
+    ]
+    assert offenders == []
+
+
+def test_cli_and_action_do_not_import_each_other() -> None:
+    assert "action" not in {n for p in (PACKAGE / "cli").rglob("*.py") for n in imported(p)}
+    assert "cli" not in imported(PACKAGE / "action.py")
+
+
+def test_modules_stay_small() -> None:
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in modules()}
+    assert {m: n for m, n in sizes.items() if n > 450} == {}
+    assert {m: n for m, n in sizes.items() if m.startswith("cli/") and n > 300} == {}
+
+
+def test_a_triage_rule_is_one_module_and_one_registry_line() -> None:
+    from refinery.triage.rules import RULES
+
+    rule_modules = {p.stem for p in (PACKAGE / "triage" / "rules").glob("*.py")} - {"__init__", "base"}
+    assert {rule.__module__.rsplit(".", 1)[1] for rule in RULES} == rule_modules
