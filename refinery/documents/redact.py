@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from refinery.errors import ConfigError
@@ -258,7 +259,7 @@ def sensitive_name(name: str) -> bool:
         return False
     if any(p in _SECRET_WORDS for p in parts):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(parts, parts[1:], strict=False))
+    return any(pair in _SECRET_PAIRS for pair in pairwise(parts))
 
 
 @dataclass
