@@ -16,12 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from refinery.documents.redact import Redactor
 from refinery.errors import ConfigError, RefineryError
 from refinery.github.commands import Log, write_outputs, write_summary
 from refinery.github.event import EventContext, load_event
+from refinery.report.sanitize import plain_line, prose
 from refinery.settings import Settings, load_settings, parse_since
 from refinery.trace.model import Trace
 from refinery.wiring import build_analysis_provider, build_langsmith_source, build_publisher, build_rate_gate
+from refinery.words import plural
 
 CHECK_NAME = "Refinery"
 README_FORK_HINT = "see the README section “Fork pull requests (workflow_run)”"
@@ -100,12 +103,13 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from refinery.report.comment import CommentLinks, build_comment, sticky_marker
     from refinery.report.merge import load_entries
 
-    log = Log(stdout)
     try:
         settings = load_settings(env)
     except ConfigError as exc:
-        log.error(exc.one_line())
+        Log(stdout, Redactor()).error(exc.one_line())
         return 1 if env.get("INPUT_FAIL-ON", "").strip() in ("error", "finding") else 0
+    # Everything this run logs is redacted with the configured keys, and the runner masks them too.
+    log = Log(stdout, Redactor(known_secrets=settings.secret_values()))
     for secret in settings.secret_values():
         log.mask(secret)
     errors: list[str] = []
@@ -199,7 +203,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     outputs["conclusion"] = conclusion
     outputs["summary"] = _one_line_summary(packs, errors)
     if errors:
-        summary_parts.append("### Refinery errors\n\n" + "\n".join(f"- {e}" for e in errors) + "\n")
+        summary_parts.append("### Refinery errors\n\n" + "\n".join(f"- {prose(e, 1000)}" for e in errors) + "\n")
     summary_path = (
         ctx.summary_path if ctx else (Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None)
     )
@@ -229,8 +233,9 @@ def _packs(items: list[Any]) -> list[Any]:
 
 
 def _one_line_summary(packs: list[Any], errors: list[str]) -> str:
+    """The ``summary`` output and check-run title: untrusted text made plain (it may reach a shell)."""
     if not packs:
-        return "no traces analysed" + (f"; {len(errors)} error(s)" if errors else "")
+        return "no traces analysed" + (f", {plural(len(errors), 'error')}" if errors else "")
     parts = []
     for pack in packs:
         origin = pack.triage.origin
@@ -238,8 +243,7 @@ def _one_line_summary(packs: list[Any], errors: list[str]) -> str:
             parts.append(pack.summary.split(". ")[0][:200])
         elif origin is not None:
             parts.append(f"{origin.name} at {origin.section}")
-    text = f"{len(packs)} trace(s): " + "; ".join(parts or ["no origin found"])
-    return " ".join(text.split())
+    return plain_line(f"{plural(len(packs), 'trace')}: " + " / ".join(parts or ["no origin found"]), 1000)
 
 
 def _publish(
@@ -304,7 +308,7 @@ def _publish(
             outputs["check-run-url"] = publisher.publish_check_run(
                 name=CHECK_NAME,
                 head_sha=ctx.head_sha,
-                title=title[:255] or "Refinery",
+                title=plain_line(title, 255) or "Refinery",
                 # The lead (what failed, the hypotheses) as the summary; every trace's full report as the text.
                 summary=body.replace(marker, "").split("<details>", 1)[0].strip(),
                 text=body.replace(marker, "").strip(),

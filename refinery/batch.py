@@ -7,6 +7,7 @@ environment or builds a client.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,9 +46,15 @@ def trace_tag(index: int, total: int, trace: Trace) -> str:
     return f"[{index}/{total} {trace.id[:12]}]"
 
 
+def path_slug(text: str, limit: int = 12) -> str:
+    """A trace id as a safe file-name part: ``[A-Za-z0-9_-]`` only, so never ``/``, ``..`` or a NUL."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:limit].strip("-")
+    return slug or "trace"
+
+
 def trace_dir_name(index: int, trace: Trace) -> str:
-    """The trace's artifact folder, ``trace-N-<id>``."""
-    return f"trace-{index}-{trace.id[:12]}"
+    """The trace's artifact folder, ``trace-N-<id>``: confined to the output directory whatever the id."""
+    return f"trace-{index}-{path_slug(trace.id)}"
 
 
 def analyse_traces(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from refinery.cli.common import PROVIDER_HELP, PROVIDERS, cli_settings, model_options, pack_time, pick_trace_file
-from refinery.cli.output import Output, handle_errors
+from refinery.cli.output import Output, echo, handle_errors
 from refinery.errors import ConfigError, RefineryError
 from refinery.pipeline import PrepareOptions
 from refinery.settings import Settings
@@ -176,16 +176,16 @@ def analyze(
             result = offline_result(prepared)
         artifacts = write_artifacts(result, Path(out_dir), now=pack_time())
         origin = prepared.triage.origin
-        click.echo(f"wrote {artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
+        echo(f"wrote {artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
         if origin:
             agent = f" by {origin.agent}" if origin.agent else ""
-            click.echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
+            echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
         if result.synthesis is not None:
-            click.echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {artifacts.pack}")
+            echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {artifacts.pack}")
         for note_text in [*prepared.documents.notes, *result.warnings]:
-            click.echo(f"note: {note_text}", err=True)
+            echo(f"note: {note_text}", err=True)
         if not use_model:
-            click.echo(MODEL_HINT)
+            echo(MODEL_HINT)
         if result.error is not None:
             raise result.error
 
@@ -244,9 +244,9 @@ def _analyse_many(
     if results:
         report = out_dir / "report.md"
         report.write_text(build_comment(results, marker=sticky_marker("cli", "", "analyze")), encoding="utf-8")
-        click.echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
+        echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
     for failure in failures:
-        click.echo(f"note: {failure}", err=True)
+        echo(f"note: {failure}", err=True)
     if failures:
         raise RefineryError(
             f"{len(failures)} of {len(traces)} traces could not be fully analysed (see the notes above)."

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from refinery.cli.common import PROVIDERS, F, cli_settings, load_one_trace
-from refinery.cli.output import handle_errors
+from refinery.cli.output import echo, handle_errors
 from refinery.errors import ConfigError
 from refinery.wiring import build_analysis_provider
 
@@ -89,15 +89,12 @@ def _open_chat(
 
 
 def _print_answer(answer: Any, checked: bool) -> None:
-    click.echo(answer.text)
+    for line in answer.text.splitlines() or [""]:
+        echo(line)
     if answer.citations:
-        click.echo(
-            f"sources: {', '.join(answer.citations)}" + ("" if checked else " (not checked: no local documents)")
-        )
+        echo(f"sources: {', '.join(answer.citations)}" + ("" if checked else " (not checked: no local documents)"))
     if answer.unknown_citations:
-        click.echo(
-            f"note: cited sections that do not exist were dropped: {', '.join(answer.unknown_citations)}", err=True
-        )
+        echo(f"note: cited sections that do not exist were dropped: {', '.join(answer.unknown_citations)}", err=True)
 
 
 @click.command()
@@ -113,7 +110,7 @@ def ask(ctx: click.Context, /, question: str, **sources: Any) -> None:
             _print_answer(answer, bool(session.context.documents.documents))
         finally:
             for note in session.provider.close_context(session.context):
-                click.echo(f"note: {note}", err=True)
+                echo(f"note: {note}", err=True)
 
 
 @click.command()
@@ -133,4 +130,4 @@ def chat(ctx: click.Context, /, **sources: Any) -> None:
             pass
         finally:
             for note in session.provider.close_context(session.context):
-                click.echo(f"note: {note}", err=True)
+                echo(f"note: {note}", err=True)

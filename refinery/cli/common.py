@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from refinery.cli.output import use_secrets
 from refinery.errors import ConfigError
 from refinery.settings import Settings, load_settings
 from refinery.trace.files import load_trace_file
@@ -23,7 +24,9 @@ PROVIDER_HELP = "Model provider [env REFINERY_PROVIDER; default openai]."
 def cli_settings(ctx: click.Context, **overrides: Any) -> Settings:
     """Settings from the environment, then the group's and the command's options."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
-    return load_settings(os.environ, {**obj.get("overrides", {}), **overrides})
+    settings = load_settings(os.environ, {**obj.get("overrides", {}), **overrides})
+    use_secrets(settings.secret_values())
+    return settings
 
 
 def load_one_trace(

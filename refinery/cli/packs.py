@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from refinery.cli.output import handle_errors
+from refinery.cli.output import echo, handle_errors
+from refinery.lines import break_commands, strip_ansi
+from refinery.words import plural
 
 
 @click.command()
@@ -26,9 +28,11 @@ def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> N
         groups = group_failures([e.pack for e in entries])
         if out_file:
             Path(out_file).write_text(body, encoding="utf-8")
-            click.echo(f"wrote {out_file}: {len(entries)} traces in {len(groups)} groups")
+            echo(f"wrote {out_file}: {plural(len(entries), 'trace')} in {plural(len(groups), 'group')}")
         else:
-            click.echo(body)
+            # The body is Markdown built from untrusted text: printed, each line must stay inert.
+            for line in body.splitlines():
+                click.echo(break_commands(strip_ansi(line)))
 
 
 @click.command()

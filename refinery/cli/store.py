@@ -14,7 +14,7 @@ from refinery.cli.common import (
     model_options,
     pick_trace_file,
 )
-from refinery.cli.output import handle_errors
+from refinery.cli.output import echo, handle_errors
 from refinery.trace.files import FORMATS
 from refinery.wiring import build_openai_client, build_provider, build_vector_store_manager
 
@@ -58,7 +58,7 @@ def init(
         }
         if manifest:
             Path(manifest).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        click.echo(handle.store_id)
+        echo(handle.store_id)
 
 
 @click.command()
@@ -81,6 +81,6 @@ def canary(
         reply = backend.canary()
         if settings.provider == "openai":
             where = settings.openai_base_url or "api.openai.com"
-            click.echo(f"ok: {settings.openai_model} answered {reply!r} at {where}")
+            echo(f"ok: {settings.openai_model} answered {reply!r} at {where}")
         else:
-            click.echo(f"ok: {settings.provider} {backend.model} answered {reply!r}")
+            echo(f"ok: {settings.provider} {backend.model} answered {reply!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from refinery.cli.common import cli_settings, load_one_trace, pick_trace_file
-from refinery.cli.output import Output, handle_errors
+from refinery.cli.output import Output, clean_data, echo, handle_errors
 from refinery.errors import ConfigError
 from refinery.settings import parse_since
 from refinery.trace.files import FORMATS
@@ -26,16 +26,28 @@ from refinery.wiring import build_langsmith_source
 @click.option(
     "--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial."
 )
+@click.option(
+    "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before the trace is written."
+)
 @click.pass_context
-def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool) -> None:
+def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool, redact: bool) -> None:
     """Fetch a trace from LangSmith and write it as JSON."""
+    from refinery.documents.redact import Redactor
+
     with handle_errors(ctx):
-        source = build_langsmith_source(cli_settings(ctx), allow_partial=allow_partial)
-        data = source.fetch_raw(trace_id) if raw else source.fetch_trace(trace_id).model_dump(mode="json")
+        settings = cli_settings(ctx)
+        source = build_langsmith_source(settings, allow_partial=allow_partial)
+        redactor = Redactor(known_secrets=settings.secret_values()) if redact else None
+        if raw:
+            records = source.fetch_raw(trace_id)
+            data = redactor.value(records) if redactor else records
+        else:
+            trace = source.fetch_trace(trace_id)
+            data = (redactor.trace(trace) if redactor else trace).model_dump(mode="json")
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
         if out:
             Path(out).write_text(text + "\n", encoding="utf-8")
-            click.echo(f"wrote {out}", err=True)
+            echo(f"wrote {out}", err=True)
         else:
             click.echo(text)
 
@@ -89,17 +101,17 @@ def select(
         selected = source.select_failing(criteria)
         if matrix:
             include = [{"trace-id": s.trace_id, "name": s.name[:60]} for s in selected]
-            click.echo(json.dumps({"include": include}, separators=(",", ":")))
+            click.echo(json.dumps(clean_data({"include": include}), separators=(",", ":")))
             return
         _print_selection(selected, as_json)
 
 
 def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([s.model_dump(mode="json") for s in selected], indent=2))
+        click.echo(json.dumps(clean_data([s.model_dump(mode="json") for s in selected]), indent=2))
         return
     if not selected:
-        click.echo("no failing traces found")
+        echo("no failing traces found")
         return
     out = Output()
     out.line(f"{'TRACE ID':<38} {'STARTED':<20} {'NAME':<24} WHY", style="bold")

@@ -12,7 +12,12 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from refinery.lines import printable_line, strip_ansi
+
+if TYPE_CHECKING:
+    from refinery.documents.redact import Redactor
 
 SUMMARY_LIMIT = 1024 * 1024
 """The runner refuses a step summary over 1 MiB."""
@@ -32,37 +37,48 @@ def command(name: str, message: str = "", **properties: str | int | None) -> str
 
 
 class Log:
-    """Writes workflow commands to the job log (stdout)."""
+    """Writes to the job log (stdout): our own workflow commands, and every other line made inert.
 
-    def __init__(self, stream: TextIO) -> None:
+    Every message is redacted first (the configured keys and every secret shape), because a
+    message can carry trace text: a root error, a feedback comment, a trace id. Plain lines then
+    go through ``printable_line``; command messages are stripped of escapes and escaped as the
+    runner expects, so their text can never end the command or start another.
+    """
+
+    def __init__(self, stream: TextIO, redactor: Redactor | None = None) -> None:
         self._stream = stream
+        self._redactor = redactor
         self._lock = threading.Lock()  # traces are analysed in threads: keep lines whole
 
+    def _clean(self, message: str) -> str:
+        return strip_ansi(self._redactor.text(message) if self._redactor is not None else message)
+
     def emit(self, line: str) -> None:
+        """Write one line as it is: only for lines this class built."""
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
 
     def mask(self, secret: str) -> None:
+        # The one line that must carry a secret as it is: it tells the runner what to hide.
         if secret:
             self.emit(command("add-mask", secret))
 
     def warning(self, message: str, **properties: str | int | None) -> None:
-        self.emit(command("warning", message, **properties))
+        self.emit(command("warning", self._clean(message), **properties))
 
     def error(self, message: str, **properties: str | int | None) -> None:
-        self.emit(command("error", message, **properties))
+        self.emit(command("error", self._clean(message), **properties))
 
     def notice(self, message: str, **properties: str | int | None) -> None:
-        self.emit(command("notice", message, **properties))
+        self.emit(command("notice", self._clean(message), **properties))
 
     def info(self, message: str) -> None:
-        # A line that starts with "::" would be taken for a command: neutralize it.
-        self.emit(message if not message.startswith("::") else " " + message)
+        self.emit(printable_line(self._clean(message)))
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
-        self.emit(command("group", title))
+        self.emit(command("group", self._clean(title)))
         try:
             yield
         finally:

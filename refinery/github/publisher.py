@@ -16,6 +16,7 @@ from github import Github, GithubException
 from pydantic import BaseModel
 
 from refinery.errors import PublishError
+from refinery.lines import strip_ansi
 
 ANNOTATION_BATCH = 50
 """GitHub accepts at most 50 annotations per check-run request."""
@@ -40,12 +41,13 @@ class Annotation(BaseModel):
     raw_details: str | None = None
 
     def payload(self) -> dict[str, Any]:
+        # Shown as plain text, but a terminal-style escape or control character still garbles it.
         data = self.model_dump(exclude_none=True)
-        data["message"] = data["message"][:60_000]
+        data["message"] = strip_ansi(data["message"])[:60_000]
         if "raw_details" in data:
-            data["raw_details"] = data["raw_details"][:60_000]
+            data["raw_details"] = strip_ansi(data["raw_details"])[:60_000]
         if "title" in data:
-            data["title"] = data["title"][:255]
+            data["title"] = strip_ansi(data["title"]).replace("\n", " ")[:255]
         return data
 
 

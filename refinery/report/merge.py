@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from refinery.analysis.pack import HypothesisPack
 from refinery.errors import ConfigError
 from refinery.report.comment import TraceEntry
-from refinery.report.sanitize import fenced, prose
+from refinery.report.sanitize import fenced, inline_code, prose, sanitize_markdown
 
 
 def _fallback_report(pack: HypothesisPack) -> str:
     # A pack without its report.md beside it: enough to read from the pack alone.
-    lines = [f"# Refinery report: {pack.trace.name or pack.trace.id}", ""]
+    lines = [f"# Refinery report: {inline_code(pack.trace.name or pack.trace.id, 80)}", ""]
     if pack.summary:
         lines += [f"**Summary.** {prose(pack.summary, 1500)}", ""]
     if pack.hypotheses:
@@ -60,10 +60,9 @@ def load_entries(patterns: list[str], root: Path) -> list[TraceEntry]:
             pack = HypothesisPack.model_validate_json(path.read_text(encoding="utf-8"))
         except (OSError, ValidationError, ValueError) as exc:
             raise ConfigError(f"{path} is not a readable Hypothesis Pack ({str(exc).splitlines()[0][:200]}).") from None
+        # report.md comes from another job's artifacts, which the code under test could have
+        # written to: it is untrusted Markdown like any trace text.
         report = path.with_name("report.md")
-        entries.append(
-            TraceEntry(
-                pack=pack, report=report.read_text(encoding="utf-8") if report.is_file() else _fallback_report(pack)
-            )
-        )
+        text = sanitize_markdown(report.read_text(encoding="utf-8")) if report.is_file() else _fallback_report(pack)
+        entries.append(TraceEntry(pack=pack, report=text))
     return entries

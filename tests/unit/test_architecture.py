@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "refinery"
 
 # Lower layers first. A module may import its own layer and any layer before it, never one after.
 LAYERS: list[set[str]] = [
-    {"errors", "words", "perf", "settings"},
+    {"errors", "words", "perf", "settings", "lines"},
     {"trace"},
     {"documents"},
     {"triage"},
