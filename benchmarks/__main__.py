@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--smoke", action="store_true", help="CI sizes: every benchmark, cut down")
     # The metavar keeps the internal child commands out of --help.
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{overhead,tokens,action,concurrency,quality,all}"
+        dest="command", required=True, metavar="{overhead,redaction,tokens,action,concurrency,quality,all}"
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     overhead.add_argument("--png", type=Path, default=None, help="where to plot the scaling curve")
     overhead.add_argument("--repeats", type=int, default=None, help="fresh processes per size [3]; the median")
     per_half(overhead)
+    redaction = add("redaction", "redaction throughput (MB/s) and recall on planted secrets, beside detect-secrets")
+    redaction.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
     tokens.add_argument("--large", type=int, default=None, help="runs in the large packing trace [25000]; 0 skips")
     per_half(tokens)
@@ -106,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
-    from benchmarks import action, concurrency, overhead, quality, tokens
+    from benchmarks import action, concurrency, overhead, quality, redaction, tokens
 
     size = _sizes(args)
     who = who_and_when_logs(args.shared, size.who_and_when)
@@ -120,6 +122,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "overhead": lambda out: overhead.run(
             out, sizes=sizes, who_and_when=who, examples=EXAMPLES, png=png, repeats=size.repeats
         ),
+        "redaction": lambda out: redaction.run(out, size=size.large),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),

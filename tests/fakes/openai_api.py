@@ -68,6 +68,8 @@ class FakeOpenAI(ServedFake):
     def __init__(self, api_key: str = "sk-test-fake-0123456789abcdefghijklmn") -> None:
         self.api_key = api_key
         self.files: dict[str, dict[str, Any]] = {}
+        self.uploads: list[dict[str, str]] = []
+        """Every file ever uploaded (name and text), kept after the run deletes it."""
         self.stores: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.responses: dict[str, dict[str, Any]] = {}
@@ -160,6 +162,7 @@ class FakeOpenAI(ServedFake):
     def _upload(self, request: Request) -> Response:
         upload = request.files["file"]
         data = upload.read()
+        self.uploads.append({"filename": str(upload.filename), "text": data.decode("utf-8")})
         fid = self._id("file")
         self.files[fid] = {
             "id": fid,
