@@ -154,7 +154,12 @@ def test_selected_trace_text_reaches_the_log_inert_and_redacted(tmp_path: Path, 
     client.flush()
     [root] = [r for r in fake_langsmith.runs.values() if r.get("parent_run_id") is None]
     client.create_feedback(
-        root["id"], key="correctness", score=0, comment=f"wrong {HOSTILE} {fake_langsmith.api_key}", trace_id=root["id"]
+        root["id"],
+        key="correctness",
+        score=0,
+        comment=f"wrong {HOSTILE} {fake_langsmith.api_key}",
+        trace_id=root["id"],
+        session_id=client.read_project(project_name="hostile").id,
     )
     with FakeGitHub() as github:
         github.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
