@@ -72,6 +72,11 @@ SOURCES: dict[str, Source] = {
     "compatible_api_key": Source(("REFINERY_COMPATIBLE_API_KEY",), "compatible-api-key"),
     "compatible_model": Source(("REFINERY_COMPATIBLE_MODEL",), "compatible-model"),
     "context_budget": Source(("REFINERY_CONTEXT_BUDGET",), "context-budget"),
+    "stage_timeout_s": Source(("REFINERY_STAGE_TIMEOUT",), "stage-timeout"),
+    "store_timeout_s": Source(("REFINERY_STORE_TIMEOUT",), None),
+    "openai_timeout_s": Source(("REFINERY_REQUEST_TIMEOUT",), None),
+    "allow_partial": Source(("REFINERY_ALLOW_PARTIAL",), "allow-partial"),
+    "max_input_mb": Source(("REFINERY_MAX_INPUT_MB",), None),
     "pr_number": Source(("REFINERY_PR_NUMBER",), "pr-number"),
     "comment": Source(("REFINERY_COMMENT",), "comment"),
     "check_run": Source(("REFINERY_CHECK_RUN",), "check-run"),
@@ -113,11 +118,15 @@ class Settings(BaseModel):
     openai_max_retries: int = Field(default=3, ge=0, le=10)
     """Retries the OpenAI SDK makes on 408/409/429/5xx and connection errors (Retry-After honoured)."""
     openai_timeout_s: float = Field(default=120.0, gt=0)
-    """Timeout of one HTTP request to OpenAI."""
-    stage_timeout_s: float = Field(default=900.0, gt=0)
-    """How long one background stage may run before it is cancelled."""
+    """Timeout of one HTTP request to a model provider, in seconds (REFINERY_REQUEST_TIMEOUT)."""
+    stage_timeout_s: float = Field(default=600.0, gt=0)
+    """How long one background stage may run before it is cancelled, in seconds."""
     store_timeout_s: float = Field(default=300.0, gt=0)
-    """How long the vector store may take to process the documents."""
+    """How long the vector store may take to process the documents, in seconds."""
+    allow_partial: bool = False
+    """Keep a LangSmith trace whose runs could not all be fetched (marked partial)."""
+    max_input_mb: int = Field(default=512, ge=1, le=16_384)
+    """The largest trace file read, once decompressed, in MB."""
     github_token: SecretStr | None = Field(default=None, repr=False)
     """Token used to publish to GitHub."""
     feedback_key: str | None = None
@@ -189,6 +198,14 @@ class Settings(BaseModel):
         # Action inputs are strings: accept spaces, commas or new lines between items.
         if isinstance(value, str):
             return [part for part in re.split(r"[\s,]+", value) if part]
+        return value
+
+    @field_validator("trace_ids")
+    @classmethod
+    def _printable_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item) > 256 or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in item):
+                raise ValueError(f"{item[:40]!r}… is not a trace id: ids are at most 256 printable characters")
         return value
 
     @field_validator("stage_providers", mode="before")

@@ -15,6 +15,7 @@ from refinery.settings import Settings
 if TYPE_CHECKING:
     from github import Github
 
+    from refinery.analysis.control import RunControl
     from refinery.analysis.providers.base import AnalysisProvider
     from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider, RefineryOpenAI
     from refinery.analysis.providers.vector_store import VectorStoreManager
@@ -90,15 +91,26 @@ def build_openai_client(settings: Settings, gate: RateGate | None = None) -> Ref
     )
 
 
-def build_vector_store_manager(settings: Settings, client: RefineryOpenAI) -> VectorStoreManager:
-    """Creates, waits for and deletes the vector stores that hold a trace's documents."""
+def build_vector_store_manager(
+    settings: Settings, client: RefineryOpenAI, control: RunControl | None = None
+) -> VectorStoreManager:
+    """Creates, waits for and deletes the vector stores that hold a trace's documents.
+
+    With the run's ``control``, every store is registered until deleted, so a cancelled run
+    deletes what its workers left behind.
+    """
     from refinery.analysis.providers.vector_store import VectorStoreManager
 
-    return VectorStoreManager(client, timeout_s=settings.store_timeout_s)
+    return VectorStoreManager(client, timeout_s=settings.store_timeout_s, control=control)
 
 
 def build_openai_responses_provider(
-    settings: Settings, *, keep_store: bool = False, background: bool | None = None, gate: RateGate | None = None
+    settings: Settings,
+    *,
+    keep_store: bool = False,
+    background: bool | None = None,
+    gate: RateGate | None = None,
+    control: RunControl | None = None,
 ) -> OpenAIResponsesProvider:
     """The OpenAI Responses provider with its vector store manager."""
     from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
@@ -111,13 +123,16 @@ def build_openai_responses_provider(
     return OpenAIResponsesProvider(
         client,
         options,
-        stores=build_vector_store_manager(settings, client),
+        stores=build_vector_store_manager(settings, client, control),
         timeout_s=settings.stage_timeout_s,
         keep_store=keep_store,
+        control=control,
     )
 
 
-def build_anthropic_provider(settings: Settings, gate: RateGate | None = None) -> AnalysisProvider:
+def build_anthropic_provider(
+    settings: Settings, gate: RateGate | None = None, control: RunControl | None = None
+) -> AnalysisProvider:
     """Claude through the Messages API, documents packed inline."""
     from refinery.analysis.providers.anthropic import AnthropicProvider, import_anthropic
 
@@ -130,10 +145,12 @@ def build_anthropic_provider(settings: Settings, gate: RateGate | None = None) -
         timeout=settings.openai_timeout_s,
         http_client=_http_client(anthropic, gate),
     )
-    return AnthropicProvider(client, settings.anthropic_model, context_budget=settings.context_budget)
+    return AnthropicProvider(client, settings.anthropic_model, context_budget=settings.context_budget, control=control)
 
 
-def build_gemini_provider(settings: Settings, gate: RateGate | None = None) -> AnalysisProvider:
+def build_gemini_provider(
+    settings: Settings, gate: RateGate | None = None, control: RunControl | None = None
+) -> AnalysisProvider:
     """Gemini through google-genai, documents packed inline (its client is not routed through the gate)."""
     from refinery.analysis.providers.gemini import GeminiProvider, import_genai
 
@@ -147,10 +164,12 @@ def build_gemini_provider(settings: Settings, gate: RateGate | None = None) -> A
         retry_options=types.HttpRetryOptions(attempts=settings.openai_max_retries + 1),
     )
     client = genai.Client(api_key=key.get_secret_value() if key else None, http_options=http)
-    return GeminiProvider(client, settings.gemini_model, context_budget=settings.context_budget)
+    return GeminiProvider(client, settings.gemini_model, context_budget=settings.context_budget, control=control)
 
 
-def build_compatible_provider(settings: Settings, gate: RateGate | None = None) -> AnalysisProvider:
+def build_compatible_provider(
+    settings: Settings, gate: RateGate | None = None, control: RunControl | None = None
+) -> AnalysisProvider:
     """Any OpenAI-compatible server through Chat Completions, documents packed inline."""
     import openai
 
@@ -166,7 +185,10 @@ def build_compatible_provider(settings: Settings, gate: RateGate | None = None) 
         http_client=_http_client(openai, gate),
     )
     return OpenAIChatProvider(
-        client, settings.compatible_model or settings.openai_model, context_budget=settings.context_budget
+        client,
+        settings.compatible_model or settings.openai_model,
+        context_budget=settings.context_budget,
+        control=control,
     )
 
 
@@ -184,55 +206,69 @@ def build_provider(
     keep_store: bool = False,
     background: bool | None = None,
     gate: RateGate | None = None,
+    control: RunControl | None = None,
 ) -> Any:
     """One named provider: ``openai`` (Responses with file_search) or an inline one."""
     if name == "openai":
-        return build_openai_responses_provider(settings, keep_store=keep_store, background=background, gate=gate)
-    return _INLINE_BUILDERS[name](settings, gate)
+        return build_openai_responses_provider(
+            settings, keep_store=keep_store, background=background, gate=gate, control=control
+        )
+    return _INLINE_BUILDERS[name](settings, gate, control)
 
 
 def build_analysis_provider(
-    settings: Settings, *, keep_store: bool = False, background: bool | None = None, gate: RateGate | None = None
+    settings: Settings,
+    *,
+    keep_store: bool = False,
+    background: bool | None = None,
+    gate: RateGate | None = None,
+    control: RunControl | None = None,
 ) -> Any:
     """The configured provider, or a chain when stages or fallbacks name other providers.
 
-    ``gate`` is shared by every provider built for one run, so that a 429 seen by one
-    trace's worker pauses the others too.
+    ``gate`` and ``control`` are shared by every provider built for one run: a 429 seen by
+    one trace's worker pauses the others too, and a cancellation stops them all.
     """
     from refinery.analysis.providers.chain import ProviderChain
 
+    def build(name: str) -> Any:
+        return build_provider(settings, name, keep_store=keep_store, background=background, gate=gate, control=control)
+
     names = settings.providers_in_use
     if len(names) == 1:
-        return build_provider(settings, names[0], keep_store=keep_store, background=background, gate=gate)
+        return build(names[0])
     return ProviderChain(
-        {
-            name: build_provider(settings, name, keep_store=keep_store, background=background, gate=gate)
-            for name in names
-        },
+        {name: build(name) for name in names},
         default=settings.provider,
         fallback=settings.fallback,
         stage_providers=settings.stage_providers,
     )
 
 
-def build_github_client(settings: Settings, api_url: str) -> Github:
-    """The one PyGithub client: retries and rate-limit handling are configured here only."""
+def build_github_client(settings: Settings, api_url: str, *, urgent: bool = False) -> Github:
+    """The one PyGithub client: retries and rate-limit handling are configured here only.
+
+    After its retries the last answer is returned rather than raised as urllib3's RetryError,
+    so the error carries GitHub's own message. ``urgent`` (a cancelled run, seconds before the
+    runner's SIGKILL) sends each request once with a short timeout.
+    """
     from github import Auth, Github, GithubRetry
 
     token = settings.require_github_token().get_secret_value()
+    retry = GithubRetry(total=0 if urgent else 3, backoff_factor=0.5, raise_on_status=False, secondary_rate_wait=10)
     return Github(
         auth=Auth.Token(token),
         base_url=api_url,
-        retry=GithubRetry(total=3, backoff_factor=0.5),
+        retry=retry,
         per_page=100,
-        timeout=30,
+        timeout=2 if urgent else 30,
         user_agent="refinery-action",
         lazy=True,  # objects are fetched only when an attribute needs it: fewer requests
     )
 
 
-def build_publisher(settings: Settings, api_url: str, repository: str) -> GitHubPublisher:
+def build_publisher(settings: Settings, api_url: str, repository: str, *, urgent: bool = False) -> GitHubPublisher:
     """The GitHub publisher for one repository, on the one configured client."""
     from refinery.github.publisher import GitHubPublisher
 
-    return GitHubPublisher(build_github_client(settings, api_url), repository)
+    return GitHubPublisher(build_github_client(settings, api_url, urgent=urgent), repository)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from refinery import __version__
+from refinery.analysis.control import RunControl
 from refinery.analysis.pack import (
     CitationStats,
     HypothesisPack,
@@ -106,13 +107,17 @@ def analyze(
     store_id: str | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    control: RunControl | None = None,
 ) -> AnalysisResult:
-    """Run the four stages in order; stop at the first failure and keep everything so far."""
+    """Run the four stages in order; stop at the first failure (or the run's cancellation) and keep
+    everything so far."""
+    control = control or RunControl()
     notify = progress or (lambda stage, message: None)
     result = AnalysisResult(prepared=prepared, provider=provider.name, model=provider.model)
     version = prompts_version()
     context: AnalysisContext | None = None
     try:
+        control.check("the documents were uploaded")
         notify("documents", "making the documents available to the model")
         context = provider.open_context(prepared.trace, prepared.documents, triage=prepared.triage, store_id=store_id)
         result.store_id = context.store_id
@@ -120,6 +125,7 @@ def analyze(
             not context.owned or bool(getattr(provider, "keep_store", False))
         )
         for spec in STAGES:
+            control.check(f"stage {spec.number}/4 {spec.key}")
             call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
             started = clock()

@@ -17,6 +17,7 @@ from refinery.cli.output import silence_broken_pipe
 from refinery.cli.packs import merge, schema
 from refinery.cli.store import canary, init
 from refinery.cli.traces import fetch, select, show
+from refinery.interrupts import cancelled_any, end_process
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,3 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         # The reader of our stdout went away (`refinery show F | head -1`): that is not an error of ours.
         silence_broken_pipe()
         sys.exit(0)
+    except SystemExit as done:
+        if cancelled_any():
+            # Ctrl-C or SIGTERM: the triage is written; a worker stuck in a request must not hold the exit.
+            end_process(done.code if isinstance(done.code, int) else 1)
+        raise

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import click
 
+from refinery.analysis.control import Cancelled, RunControl
+from refinery.batch import TraceOutcome
 from refinery.cli.common import PROVIDER_HELP, PROVIDERS, cli_settings, model_options, pack_time, pick_trace_file
 from refinery.cli.output import Output, echo, handle_errors
 from refinery.errors import ConfigError, RefineryError
+from refinery.interrupts import cancel_on_signals
 from refinery.pipeline import PrepareOptions
 from refinery.settings import Settings
+from refinery.trace.bounds import InputLimits
 from refinery.trace.files import FORMATS, load_trace_files
 from refinery.trace.model import Trace
 from refinery.wiring import build_analysis_provider, build_langsmith_source, build_rate_gate
@@ -89,6 +93,16 @@ from refinery.words import plural
     help="Characters per document.",
 )
 @click.option("--allow-partial", is_flag=True, help="Analyse a trace whose runs could not all be fetched.")
+@click.option(
+    "--stage-timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds one model stage may run [env REFINERY_STAGE_TIMEOUT; 600].",
+)
+@click.option(
+    "--store-timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds the vector store may take to be ready [env REFINERY_STORE_TIMEOUT; 300].",
+)
 @click.pass_context
 def analyze(
     ctx: click.Context,
@@ -119,17 +133,15 @@ def analyze(
     field_cap: int,
     doc_budget: int,
     allow_partial: bool,
+    stage_timeout: float | None,
+    store_timeout: float | None,
 ) -> None:
     """Analyse failing traces: triage always, the four model stages when a key is set.
 
     Several traces (repeated --trace-id, or a file holding several) are analysed at once
     (--concurrency), each into its own folder, with a grouped report.md on top.
     """
-    from refinery.analysis.orchestrator import analyze as run_analysis
-    from refinery.analysis.orchestrator import offline_result
     from refinery.documents.render import RenderOptions
-    from refinery.pipeline import prepare
-    from refinery.report.artifacts import write_artifacts
     from refinery.report.offline import MODEL_HINT
 
     with handle_errors(ctx):
@@ -145,9 +157,12 @@ def analyze(
             context_budget=context_budget,
             concurrency=concurrency,
             max_traces=max_traces,
+            stage_timeout_s=stage_timeout,
+            store_timeout_s=store_timeout,
+            allow_partial=allow_partial or None,
         )
         path = pick_trace_file(trace_file_arg, trace_file)
-        traces = _load_traces(settings, path, trace_ids, fmt, allow_partial)
+        traces = _load_traces(settings, path, trace_ids, fmt)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
             redact=redact,
@@ -167,21 +182,22 @@ def analyze(
         if len(traces) > 1:
             _analyse_many(traces, settings, options, Path(out_dir), use_model, keep_store, background)
             return
-        prepared = prepare(traces[0], options)
-        if use_model:
-            out = Output(err=True)
-            backend = build_analysis_provider(settings, keep_store=keep_store, background=background)
-            result = run_analysis(prepared, backend, store_id=store_id, progress=lambda stage, msg: out.line(msg))
-        else:
-            result = offline_result(prepared)
-        artifacts = write_artifacts(result, Path(out_dir), now=pack_time())
+        [outcome] = _run_batch(traces, settings, options, Path(out_dir), use_model, keep_store, background, store_id)
+        result = outcome.result
+        if result is None or outcome.artifacts is None:
+            if outcome.exception is not None:
+                raise outcome.exception
+            if outcome.cancelled:
+                raise Cancelled(outcome.error or "The run was cancelled before the trace was triaged.")
+            raise RefineryError(outcome.error or "The trace could not be analysed.")
+        prepared = result.prepared
         origin = prepared.triage.origin
-        echo(f"wrote {artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
+        echo(f"wrote {outcome.artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
         if origin:
             agent = f" by {origin.agent}" if origin.agent else ""
             echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
         if result.synthesis is not None:
-            echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {artifacts.pack}")
+            echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {outcome.artifacts.pack}")
         for note_text in [*prepared.documents.notes, *result.warnings]:
             echo(f"note: {note_text}", err=True)
         if not use_model:
@@ -190,11 +206,52 @@ def analyze(
             raise result.error
 
 
-def _load_traces(
-    settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str, allow_partial: bool
-) -> list[Trace]:
+def _run_batch(
+    traces: list[Trace],
+    settings: Settings,
+    options: PrepareOptions,
+    out_dir: Path,
+    use_model: bool,
+    keep_store: bool,
+    background: bool | None,
+    store_id: str | None = None,
+) -> list[TraceOutcome]:
+    """Every trace through the one runner, with SIGINT and SIGTERM cancelling it instead of killing it."""
+    from refinery.batch import analyse_traces
+
+    out = Output(err=True)
+    gate = build_rate_gate(settings)
+    control = RunControl()
+    with cancel_on_signals(control):
+        outcomes = analyse_traces(
+            traces,
+            options=options,
+            out_dir=out_dir,
+            make_provider=(
+                (
+                    lambda: build_analysis_provider(
+                        settings, keep_store=keep_store, background=background, gate=gate, control=control
+                    )
+                )
+                if use_model
+                else None
+            ),
+            concurrency=settings.concurrency,
+            log=out.line,
+            now=pack_time(),
+            control=control,
+            single_dir=len(traces) == 1,
+            store_id=store_id,
+        )
+        if control.cancelled:
+            for warning in control.clean_up(control.remaining(2.5)):
+                echo(f"note: {warning}", err=True)
+    return outcomes
+
+
+def _load_traces(settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str) -> list[Trace]:
     if trace_file:
-        traces = load_trace_files(trace_file, fmt)
+        traces = load_trace_files(trace_file, fmt, InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
         if trace_ids:
             wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
             missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
@@ -207,7 +264,7 @@ def _load_traces(
         return traces[: settings.max_traces]
     if not trace_ids:
         raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
-    source = build_langsmith_source(settings, allow_partial=allow_partial)
+    source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
     return [source.fetch_trace(i) for i in trace_ids]
 
 
@@ -221,32 +278,22 @@ def _analyse_many(
     background: bool | None,
 ) -> None:
     """Several traces at once; one failing never sinks the rest; a grouped report on top."""
-    from refinery.batch import analyse_traces
     from refinery.report.comment import build_comment, sticky_marker
 
-    out = Output(err=True)
-    gate = build_rate_gate(settings)
-    outcomes = analyse_traces(
-        traces,
-        options=options,
-        out_dir=out_dir,
-        make_provider=(
-            (lambda: build_analysis_provider(settings, keep_store=keep_store, background=background, gate=gate))
-            if use_model
-            else None
-        ),
-        concurrency=settings.concurrency,
-        log=out.line,
-        now=pack_time(),
-    )
+    outcomes = _run_batch(traces, settings, options, out_dir, use_model, keep_store, background)
     results = [o.result for o in outcomes if o.result is not None]
     failures = [f"{o.trace.id}: {o.error}" for o in outcomes if o.error is not None]
     if results:
         report = out_dir / "report.md"
-        report.write_text(build_comment(results, marker=sticky_marker("cli", "", "analyze")), encoding="utf-8")
+        body = build_comment(results, marker=sticky_marker("cli", "", "analyze"), notices=failures)
+        report.write_text(body, encoding="utf-8")
         echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
     for failure in failures:
         echo(f"note: {failure}", err=True)
+    if any(o.cancelled for o in outcomes):
+        raise Cancelled(
+            f"The run was cancelled: {sum(o.cancelled for o in outcomes)} of {len(traces)} traces stopped early."
+        )
     if failures:
         raise RefineryError(
             f"{len(failures)} of {len(traces)} traces could not be fully analysed (see the notes above)."

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import requests
 from github import Github, GithubException
 from pydantic import BaseModel
 
@@ -51,18 +52,37 @@ class Annotation(BaseModel):
         return data
 
 
+def _github_detail(exc: GithubException) -> str:
+    """GitHub's own words: its message, and the field errors a 422 lists ("body is too long")."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    parts = [str(data.get("message") or exc)]
+    for item in data.get("errors") or []:
+        if isinstance(item, dict):
+            text = item.get("message") or " ".join(str(item.get(k)) for k in ("field", "code") if item.get(k))
+            if text:
+                parts.append(str(text))
+        elif item:
+            parts.append(str(item))
+    return " ".join("; ".join(parts).split())[:400]
+
+
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        message = exc.data.get("message") if isinstance(exc.data, dict) else None
-        detail = " ".join(str(message or exc).split())[:300]
-        if exc.status == 403 and "not accessible by integration" in detail.lower():
+        detail = _github_detail(exc)
+        lower = detail.lower()
+        if exc.status == 403 and "not accessible by integration" in lower:
             raise ReadOnlyToken(
                 f"The GitHub token cannot {action} ({exc.status}: {detail}).",
                 hint="On pull requests from forks the token is read-only: run Refinery from a `workflow_run` "
                 "workflow (see the README), or grant `pull-requests: write` and `checks: write`.",
+            ) from exc
+        if exc.status in (403, 429) and "rate limit" in lower:
+            raise PublishError(
+                f"GitHub rate-limited the request to {action} after the retries ({exc.status}: {detail}).",
+                hint="Re-run the job later; runs of many jobs at once share the token's limits.",
             ) from exc
         if exc.status in (401, 403, 404):
             raise PublishError(
@@ -70,6 +90,13 @@ def _translated(action: str) -> Iterator[None]:
                 hint="Check the workflow's `permissions:` (pull-requests: write, checks: write) and `github-token`.",
             ) from exc
         raise PublishError(f"GitHub failed to {action} ({exc.status}: {detail}).") from exc
+    except requests.exceptions.RequestException as exc:
+        # Retries exhausted on 5xx (urllib3's RetryError), a timeout, a refused connection.
+        detail = " ".join(str(exc).split())[:300]
+        raise PublishError(
+            f"GitHub could not be reached to {action} ({type(exc).__name__}: {detail}).",
+            hint="GitHub may be having an incident; re-run the job later.",
+        ) from exc
 
 
 class GitHubPublisher:

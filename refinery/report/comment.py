@@ -16,6 +16,7 @@ from refinery.analysis.pack import HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
+from refinery.words import plural
 
 COMMENT_LIMIT = 65_536
 # Dropped first to last; sections not listed are never dropped.
@@ -151,10 +152,16 @@ def _render(
     links: CommentLinks,
     notes: list[str],
     langsmith_host: str | None,
+    notices: Sequence[str] = (),
 ) -> str:
     out = [marker, "### Refinery: why the eval failed", ""]
     statuses = sorted({e.pack.status for e in entries})
-    out.append(f"**{len(entries)} failing trace{'s' if len(entries) != 1 else ''} analysed** ({', '.join(statuses)})")
+    out.append(
+        f"**{plural(len(entries), 'failing trace')} analysed**" + (f" ({', '.join(statuses)})" if statuses else "")
+    )
+    if notices:
+        # What did not go to plan (a file that could not be read, a cancelled run), before anything else.
+        out += ["", "**Not everything could be analysed:**", ""] + [f"- {prose(n, 600)}" for n in notices]
     out += ["", *_lead(entries), ""]
     for block in blocks:
         out += ["<details>", f"<summary>{block.summary}</summary>", "", block.head, ""]
@@ -188,8 +195,9 @@ def build_comment(
     links: CommentLinks | None = None,
     langsmith_host: str | None = None,
     limit: int = COMMENT_LIMIT,
+    notices: Sequence[str] = (),
 ) -> str:
-    """The comment body, at most ``limit`` characters."""
+    """The comment body, at most ``limit`` characters. ``notices`` (failures, a cancellation) lead it."""
     links = links or CommentLinks()
     entries = [item if isinstance(item, TraceEntry) else entry_for(item) for item in items]
     blocks = [_trace_block(e) for e in entries]
@@ -202,7 +210,7 @@ def build_comment(
                 f"Trimmed to fit GitHub's {limit:,}-character limit: removed {', '.join(dropped)}. "
                 "The full report is in the artifacts."
             )
-        return _render(marker, entries, blocks, links, notes, langsmith_host)
+        return _render(marker, entries, blocks, links, notes, langsmith_host, notices[:50])
 
     body = render()
     for heading in DROP_ORDER:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from refinery.errors import TraceFormatError
+from refinery.trace.bounds import MAX_NESTING, epoch_any_unit
 from refinery.trace.model import Feedback, Run, Trace, TraceWarning
 from refinery.trace.payload import PayloadStats, cap_payload
 
@@ -41,11 +42,8 @@ def _as_utc(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)):
-        # Epoch seconds, or milli/micro/nanoseconds for large values.
-        seconds = float(value)
-        while seconds > 1e11:
-            seconds /= 1000
-        return datetime.fromtimestamp(seconds, UTC)
+        # Epoch seconds, or milli/micro/nanoseconds for large values; out of range is no time at all.
+        return epoch_any_unit(value)
     text = str(value).strip().replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
@@ -89,12 +87,18 @@ def assemble_trace(
     _warn(notes, "duplicate_id", "Runs with the same id were merged (later records update earlier).", duplicates)
     _warn(notes, "missing_id", "Runs without an id were given positional ids.", generated)
 
-    for draft in by_id.values():
-        draft["start_time"] = _as_utc(draft.get("start_time"))
-        draft["end_time"] = _as_utc(draft.get("end_time"))
+    bad_times: list[str] = []
+    for rid, draft in by_id.items():
+        given = (draft.get("start_time"), draft.get("end_time"))
+        draft["start_time"] = _as_utc(given[0])
+        draft["end_time"] = _as_utc(given[1])
+        parsed = (draft["start_time"], draft["end_time"])
+        if any(p is None and g not in (None, "", 0) for g, p in zip(given, parsed, strict=True)):
+            bad_times.append(rid)
         parent = draft.get("parent_id")
         draft["parent_id"] = str(parent) if parent not in (None, "") else None
 
+    _warn(notes, "bad_time", "Times that are not dates between the years 1 and 9999 were ignored.", bad_times)
     root_id = _choose_root(by_id, seq, trace_id, notes)
     tid = trace_id or str(by_id[root_id].get("trace_id") or root_id)
     by_id[root_id]["parent_id"] = None
@@ -140,6 +144,15 @@ def assemble_trace(
                 message=f"{stats.truncated} very long strings keep only their head and tail.",
                 run_ids=stats.truncated_runs,
                 count=stats.truncated,
+            )
+        )
+    if stats.deep:
+        notes.append(
+            TraceWarning(
+                code="deep",
+                message=f"{stats.deep} values nested deeper than {MAX_NESTING} levels were replaced by a placeholder.",
+                run_ids=stats.deep_runs,
+                count=stats.deep,
             )
         )
     if stats.binary:

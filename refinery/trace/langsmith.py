@@ -47,7 +47,7 @@ def _translated(action: str, endpoint: str) -> Iterator[None]:
     except ls_utils.LangSmithRateLimitError as exc:
         raise SourceError(
             f"LangSmith kept rate-limiting us while reading {action} (429), after the configured retries.",
-            hint="Try again later or lower --max-traces.",
+            hint="Try again later, or lower `max-traces` (CLI: --max-traces).",
         ) from exc
     except ls_utils.LangSmithConnectionError as exc:
         raise SourceError(
@@ -103,7 +103,8 @@ class LangSmithSource:
             if not runs or not self._allow_partial:
                 raise TraceFetchError(
                     f"Fetching trace {root.trace_id} stopped after {plural(len(runs), 'run')}: {exc.one_line()}",
-                    hint="Re-run, or pass --allow-partial to analyse what was fetched (it will be marked partial).",
+                    hint="Re-run, or set `allow-partial: true` (CLI: --allow-partial) to analyse what was fetched; "
+                    "it is marked partial.",
                 ) from exc
             return runs, TraceWarning(
                 code="partial",
@@ -168,7 +169,7 @@ class LangSmithSource:
         if missing and not self._allow_partial:
             raise TraceFetchError(
                 f"Trace {root_id} came back with {plural(missing[0].count, 'run')} whose parents are missing.",
-                hint="Re-run (LangSmith may still be ingesting), or pass --allow-partial.",
+                hint="Re-run (LangSmith may still be ingesting), or set `allow-partial: true` (CLI: --allow-partial).",
             )
         if missing:
             trace = trace.model_copy(update={"partial": True})
@@ -178,7 +179,10 @@ class LangSmithSource:
 
     def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
         if not self._project:
-            raise SourceError("No project to select from.", hint="Pass --project or --experiment.")
+            raise SourceError(
+                "No project to select from.",
+                hint="Set `langsmith-project` or `experiment` (CLI: --project, --experiment).",
+            )
         clauses = ["neq(error, null)"]
         if criteria.feedback_key:
             key = json.dumps(criteria.feedback_key)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from refinery.trace.bounds import MAX_NESTING
+
 MAX_STRING_CHARS = 200_000
 """A string longer than this keeps its head and tail only."""
 MIN_BINARY_CHARS = 2_048
@@ -29,6 +31,8 @@ class PayloadStats:
     binary: int = 0
     truncated_runs: list[str] = field(default_factory=list)
     binary_runs: list[str] = field(default_factory=list)
+    deep: int = 0
+    deep_runs: list[str] = field(default_factory=list)
 
 
 def human_size(n_bytes: int) -> str:
@@ -68,25 +72,36 @@ def elide_middle(text: str, limit: int) -> str:
     return f"{text[:keep]}[… {elided} chars elided …]{text[-keep:]}"
 
 
-def cap_payload(value: Any, stats: PayloadStats, run_id: str, limit: int = MAX_STRING_CHARS) -> Any:
-    """Return ``value`` with binary payloads replaced and huge strings elided."""
+def cap_payload(value: Any, stats: PayloadStats, run_id: str, limit: int = MAX_STRING_CHARS, depth: int = 0) -> Any:
+    """Return ``value`` with binary payloads replaced, huge strings elided and deep nesting cut.
+
+    Below ``MAX_NESTING`` levels a container becomes a placeholder, so nothing after loading
+    (redaction, rendering, serializing) ever recurses further than that.
+    """
     if isinstance(value, str):
         if len(value) < MIN_BINARY_CHARS:
             return value
         placeholder = binary_placeholder(value)
         if placeholder is not None:
             stats.binary += 1
-            if len(stats.binary_runs) < 5 and run_id not in stats.binary_runs:
-                stats.binary_runs.append(run_id)
+            _note(stats.binary_runs, run_id)
             return placeholder
         if len(value) > limit:
             stats.truncated += 1
-            if len(stats.truncated_runs) < 5 and run_id not in stats.truncated_runs:
-                stats.truncated_runs.append(run_id)
+            _note(stats.truncated_runs, run_id)
             return elide_middle(value, limit)
         return value
+    if isinstance(value, (dict, list)) and depth >= MAX_NESTING:
+        stats.deep += 1
+        _note(stats.deep_runs, run_id)
+        return f"[{type(value).__name__} nested deeper than {MAX_NESTING} levels elided]"
     if isinstance(value, dict):
-        return {k: cap_payload(v, stats, run_id, limit) for k, v in value.items()}
+        return {k: cap_payload(v, stats, run_id, limit, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [cap_payload(v, stats, run_id, limit) for v in value]
+        return [cap_payload(v, stats, run_id, limit, depth + 1) for v in value]
     return value
+
+
+def _note(runs: list[str], run_id: str) -> None:
+    if len(runs) < 5 and run_id not in runs:
+        runs.append(run_id)

@@ -69,6 +69,7 @@ class FakeGitHub(ServedFake):
         self.repo = repo
         self.read_only = False
         self.requests: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
         self.comments: dict[int, dict[str, Any]] = {}
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.pulls: dict[int, dict[str, Any]] = {}
@@ -195,6 +196,40 @@ class FakeGitHub(ServedFake):
         }
         return obj
 
+    def fail(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        times: int = 1,
+        *,
+        message: str = "Server Error",
+        errors: list[dict[str, Any]] | None = None,
+        **headers: str,
+    ) -> None:
+        """Answer the next ``times`` requests matching ``method path_pattern`` (a regex) with GitHub's error shape."""
+        body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+        if errors is not None:
+            body["errors"] = errors
+        self.faults.append(
+            {
+                "method": method,
+                "pattern": path_pattern,
+                "status": status,
+                "times": times,
+                "body": body,
+                "headers": {k.replace("_", "-"): v for k, v in headers.items()},
+            }
+        )
+
+    def _fault_for(self, request: Request) -> Response | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault["times"] > 0 and fault["method"] == request.method and re.search(fault["pattern"], request.path):
+                    fault["times"] -= 1
+                    return json_response(fault["body"], fault["status"], fault["headers"])
+        return None
+
     # -- WSGI -------------------------------------------------------------------------------
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -210,6 +245,9 @@ class FakeGitHub(ServedFake):
             return json_response(
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401
             )
+        fault = self._fault_for(request)
+        if fault is not None:
+            return fault
         repo = re.escape(self.repo)
         path, method = request.path, request.method
         if self.read_only and method in ("POST", "PATCH"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,8 @@ def test_fail_on(
     body = github.comments_on(2)[0]["body"]
     if script:  # the analysis failed: the triage is posted with the error, never nothing
         assert "The model analysis stopped at trace_analysis" in body and "## Findings" in body
-        assert "::warning::The model analysis failed" in log
+        # The warning names the trace it is about.
+        assert re.search(r"^::warning::trace [\w-]+ \(eval_case\): the model analysis failed; its triage", log, re.M)
     else:
         assert "## Fix hypotheses" in body
 
@@ -306,7 +308,7 @@ def test_traces_are_analysed_concurrently_and_one_failure_sinks_none(github: Fak
             (Path(env["GITHUB_WORKSPACE"]) / example).write_text((REPO / "examples" / example).read_text())
         code, log = run_action(env)
     assert code == 0, log
-    assert "analysing 3 trace(s), 3 at a time" in log
+    assert "analysing 3 traces, 3 at a time" in log
     outputs = read_outputs(tmp_path / "output")
     assert outputs["traces-analyzed"] == "3"
     body = github.comments_on(2)[0]["body"]
@@ -343,7 +345,7 @@ def test_fan_out_matrix_jobs_then_a_merge_gives_one_grouped_comment(github: Fake
     )
     code, log = run_action(merge_env)
     assert code == 0, log
-    assert "3 pack(s) to merge" in log
+    assert "3 packs to merge" in log
     body = github.comments_on(2)[0]["body"]
     assert "- **2 of 3 failures**: tool `search_flights`: Rate Limiting" in body
     assert body.count("<details>") == 3

@@ -23,11 +23,11 @@ LAYERS: list[set[str]] = [
     {"github"},
     {"batch"},
     {"wiring"},
-    {"cli", "action", "__main__"},
+    {"cli", "action", "__main__", "interrupts"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # The entry point modules run everything; __main__ only calls the CLI.
-ENTRY_POINTS = {"cli", "action", "__main__"}
+ENTRY_POINTS = {"cli", "action", "__main__", "interrupts"}
 CLIENT_CONSTRUCTORS = re.compile(
     r"(?<!class )\b(?:langsmith\.Client|RefineryOpenAI|openai\.OpenAI|anthropic\.Anthropic|genai\.Client|Github)\("
 )

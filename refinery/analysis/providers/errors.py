@@ -59,7 +59,8 @@ def translate_openai_error(action: str) -> Iterator[None]:
             ) from exc
         raise ProviderError(
             f"OpenAI kept rate-limiting {action} after the configured retries (429): {_detail(exc)}.",
-            hint="Retry later, lower concurrency, or raise --max-retries.",
+            hint="Retry later, lower `concurrency` or set `tokens-per-minute` (CLI: --concurrency; env "
+            "REFINERY_TOKENS_PER_MINUTE) so that the workers pace themselves.",
         ) from exc
     except openai.AuthenticationError as exc:
         raise ProviderError(
@@ -74,18 +75,30 @@ def translate_openai_error(action: str) -> Iterator[None]:
     except openai.NotFoundError as exc:
         raise ProviderError(
             f"OpenAI answered 404 while {action}: {_detail(exc)}.",
-            hint="Check --model (does this key have access?) and --base-url.",
+            hint="Check `model` (does this key have access?) and `base-url` (CLI: --model, --base-url).",
         ) from exc
     except openai.BadRequestError as exc:
         raise ProviderBadRequest(f"OpenAI rejected the request while {action} (400): {_detail(exc)}.") from exc
     except openai.APITimeoutError as exc:
         raise ProviderTimeout(
-            f"OpenAI did not answer in time while {action}.", hint="Retry, or raise --timeout."
+            f"OpenAI did not answer in time while {action}.",
+            hint="Retry, or raise `stage-timeout` (CLI: --stage-timeout), which bounds each request too.",
         ) from exc
     except openai.APIConnectionError as exc:
         raise ProviderError(
             f"Cannot reach the OpenAI API while {action}.",
-            hint="Check OPENAI_BASE_URL / --base-url and the network.",
+            hint="Check `base-url` (CLI: --base-url; env OPENAI_BASE_URL) and the network.",
         ) from exc
     except openai.APIStatusError as exc:
         raise ProviderError(f"OpenAI failed while {action} ({exc.status_code}): {_detail(exc)}.") from exc
+    except openai.APIResponseValidationError as exc:
+        raise ProviderError(
+            f"The model API answered {exc.status_code} with a body the SDK cannot read while {action}.",
+            hint="Check `base-url` (CLI: --base-url): it must point at an OpenAI-compatible /v1 endpoint.",
+        ) from exc
+    except (ValueError, TypeError, AttributeError) as exc:
+        # The SDK parses the body lazily: a 200 that is not JSON, or JSON of another shape, surfaces here.
+        raise ProviderError(
+            f"The model API answered with a body that is not what was asked for while {action} ({type(exc).__name__}).",
+            hint="Check `base-url` (CLI: --base-url): it must point at an OpenAI-compatible /v1 endpoint.",
+        ) from exc

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from refinery.analysis.control import RunControl
 from refinery.analysis.packing import OUTPUT_RESERVE, context_window, pack_documents
 from refinery.analysis.providers.base import (
     AnalysisContext,
@@ -69,9 +70,16 @@ class InlineProvider(ABC):
     name = "inline"
 
     def __init__(
-        self, client: Any, model: str, *, context_budget: int | None = None, temperature: float | None = 0.2
+        self,
+        client: Any,
+        model: str,
+        *,
+        context_budget: int | None = None,
+        temperature: float | None = 0.2,
+        control: RunControl | None = None,
     ) -> None:
         self._client = client
+        self._control = control or RunControl()
         self.model = model
         self._context_budget = context_budget
         self._temperature = temperature
@@ -123,6 +131,7 @@ class InlineProvider(ABC):
     ) -> str:
         limit = call.max_output_tokens
         request = GenerateRequest(call.system_text, messages, call.schema_name, schema, call.output_model, limit)
+        self._control.check(f"stage {call.stage}")
         reply = self.generate(request)
         ids.append(reply.response_id)
         usage.append(reply.usage)

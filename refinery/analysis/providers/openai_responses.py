@@ -8,6 +8,7 @@ carrying the validation error for output that does not fit the schema.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -19,9 +20,10 @@ import openai
 from openai.types.responses import Response
 from pydantic import BaseModel, ValidationError
 
+from refinery.analysis.control import Cancelled, RunControl
 from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage, reask_turns, total_usage
 from refinery.analysis.providers.errors import is_insufficient_quota, translate_openai_error
-from refinery.analysis.providers.vector_store import StoreHandle, VectorStoreManager
+from refinery.analysis.providers.vector_store import CLEANUP_TIMEOUT_S, StoreHandle, VectorStoreManager
 from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request
 from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
@@ -90,7 +92,8 @@ class OpenAIResponsesProvider:
         timeout_s: float = 900.0,
         max_num_results: int = 8,
         keep_store: bool = False,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self._client = client
         self.options = options
@@ -100,7 +103,8 @@ class OpenAIResponsesProvider:
         self._timeout_s = timeout_s
         self._max_num_results = max_num_results
         self.keep_store = keep_store
-        self._sleep = sleep
+        self._control = control or RunControl()
+        self._sleep = sleep or (lambda seconds: self._control.sleep(seconds, "the stage finished"))
 
     # -- documents ----------------------------------------------------------------------------
 
@@ -132,14 +136,17 @@ class OpenAIResponsesProvider:
         if not context.owned or not isinstance(handle, StoreHandle):
             return []
         if self.keep_store:
+            self._stores.keep(handle)
             return [f"Kept vector store {handle.store_id} (--keep-store); it expires after 1 day idle."]
         return self._stores.delete(handle)
 
     # -- calls --------------------------------------------------------------------------------
 
     def _create(self, body: dict[str, Any], stage: str) -> Response:
+        self._control.check(f"stage {stage}")
         with translate_openai_error(f"running stage {stage}"):
             response: Response = self._client.responses.create(**body)
+        _check_response(response, stage)
         if body.get("background"):
             response = self._wait(response, stage)
         if response.status == "failed":
@@ -160,15 +167,24 @@ class OpenAIResponsesProvider:
                     self._client.responses.cancel(response.id)
                 raise ProviderTimeout(
                     f"Stage {stage} was still {response.status} after {self._timeout_s:g} s; it was cancelled.",
-                    hint="Retry, lower --reasoning-effort, or raise --timeout.",
+                    hint="Retry, lower `reasoning-effort`, or raise `stage-timeout` "
+                    "(CLI: --reasoning-effort, --stage-timeout).",
                 )
             with translate_openai_error(f"polling stage {stage}"):
                 raw = self._client.responses.with_raw_response.retrieve(response.id)
                 response = raw.parse()
+            _check_response(response, stage)
             if response.status in ("queued", "in_progress"):
                 header = raw.headers.get("openai-poll-after-ms")
                 delay = int(header) / 1000 if header and header.isdigit() else self._poll_interval_s
-                self._sleep(delay)
+                try:
+                    self._sleep(delay)
+                except Cancelled:
+                    # Stop paying for it: the background response would otherwise run to its end.
+                    quick = self._client.with_options(timeout=CLEANUP_TIMEOUT_S, max_retries=0)
+                    with contextlib.suppress(openai.OpenAIError):
+                        quick.responses.cancel(response.id)
+                    raise
         return response
 
     def _complete(self, body: dict[str, Any], stage: str, ids: list[str], usage: list[Usage]) -> Response:
@@ -191,7 +207,7 @@ class OpenAIResponsesProvider:
                 final = response.incomplete_details.reason if response.incomplete_details else None
                 raise ProviderError(
                     f"Stage {stage} stayed incomplete ({final or 'unknown'}) even with a larger output limit.",
-                    hint="Lower --reasoning-effort, or use a model with a larger output limit.",
+                    hint="Lower `reasoning-effort` (CLI: --reasoning-effort), or use a model with a larger output limit.",
                 )
         return response
 
@@ -229,7 +245,7 @@ class OpenAIResponsesProvider:
                     stage=call.stage,
                     attempts=attempts,
                     raw_text=text,
-                    hint="Try a stronger model (--model) or lower --reasoning-effort.",
+                    hint="Try a stronger `model` or a lower `reasoning-effort` (CLI: --model, --reasoning-effort).",
                 )
         total = total_usage(usage)
         return StageReply(
@@ -251,6 +267,15 @@ class OpenAIResponsesProvider:
         except (ValueError, KeyError, TypeError):
             raise ProviderError(f"The canary reply was not the JSON asked for: {text[:100]!r}.") from None
         return str(reply)
+
+
+def _check_response(response: Any, stage: str) -> None:
+    """A 200 whose body is not a Responses object (an HTML page, ``{}``) is the server's fault, said so."""
+    if not isinstance(getattr(response, "id", None), str) or not isinstance(getattr(response, "status", None), str):
+        raise ProviderError(
+            f"Stage {stage}: the model API answered 200 with a body that is not a Responses object.",
+            hint="Check `base-url` (CLI: --base-url): it must point at an OpenAI-compatible /v1 endpoint.",
+        )
 
 
 def parse_output(text: str, model: type[BaseModel]) -> tuple[BaseModel | None, str]:

@@ -11,11 +11,14 @@ from typing import Any
 import openai
 
 from refinery import __version__
+from refinery.analysis.control import RunControl
 from refinery.analysis.providers.errors import translate_openai_error
 from refinery.documents.render import DocumentSet
 from refinery.errors import VectorStoreError
 
 log = logging.getLogger(__name__)
+CLEANUP_TIMEOUT_S = 5.0
+"""Per request when a cancelled run deletes what it left behind: no retries, no long waits."""
 
 
 @dataclass
@@ -40,12 +43,14 @@ class VectorStoreManager:
         *,
         poll_interval_s: float = 1.0,
         timeout_s: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self._client = client
         self._poll_interval_s = poll_interval_s
         self._timeout_s = timeout_s
-        self._sleep = sleep
+        self._control = control or RunControl()
+        self._sleep = sleep or (lambda seconds: self._control.sleep(seconds, "the vector store was ready"))
 
     def create(self, trace_id: str, documents: DocumentSet) -> StoreHandle:
         """Create a store named after the trace, upload the documents as one batch, wait until ready.
@@ -61,7 +66,10 @@ class VectorStoreManager:
                     metadata={"refinery_trace_id": trace_id[:512], "refinery_version": __version__},
                 )
             handle = StoreHandle(store_id=store.id)
+            # Registered before anything goes in: a cancelled run deletes it even if this thread is stuck.
+            self._control.own(f"vector store {store.id}", lambda: self.delete(handle, quick=True))
             for document in documents.documents:
+                self._control.check(f"uploading {document.name}")
                 with translate_openai_error(f"uploading {document.name}"):
                     uploaded = self._client.files.create(
                         file=(document.name, document.text.encode("utf-8"), "text/markdown"), purpose="assistants"
@@ -101,7 +109,8 @@ class VectorStoreManager:
                 raise VectorStoreError(
                     f"The vector store was not ready after {self._timeout_s:g} s "
                     f"({batch.file_counts.completed} of {batch.file_counts.total} files processed).",
-                    hint="Retry, or raise the time limit (--store-timeout).",
+                    hint="Retry, or raise the limit: the REFINERY_STORE_TIMEOUT environment variable (CLI: "
+                    "--store-timeout), in seconds.",
                 )
             self._sleep(_poll_after(raw.headers.get("openai-poll-after-ms"), self._poll_interval_s))
         if batch.file_counts.failed or batch.status in ("failed", "cancelled"):
@@ -122,25 +131,34 @@ class VectorStoreManager:
                 hint="Check the document sizes (--doc-budget) or retry.",
             )
 
-    def delete(self, handle: StoreHandle) -> list[str]:
-        """Delete the files and the store. Never raises: returns what could not be deleted."""
+    def delete(self, handle: StoreHandle, *, quick: bool = False) -> list[str]:
+        """Delete the files and the store. Never raises: returns what could not be deleted.
+
+        ``quick`` (a cancelled run) sends each request once with a short timeout.
+        """
+        client = self._client.with_options(timeout=CLEANUP_TIMEOUT_S, max_retries=0) if quick else self._client
         warnings = []
-        for file_id in handle.file_ids:
+        for file_id in list(handle.file_ids):
             try:
-                self._client.files.delete(file_id)
+                client.files.delete(file_id)
             except openai.NotFoundError:
                 pass
             except openai.OpenAIError as exc:
                 warnings.append(f"Could not delete file {file_id}: {type(exc).__name__}; it expires with the store.")
         try:
-            self._client.vector_stores.delete(handle.store_id)
+            client.vector_stores.delete(handle.store_id)
         except openai.NotFoundError:
             pass
         except openai.OpenAIError as exc:
             warnings.append(
                 f"Could not delete vector store {handle.store_id}: {type(exc).__name__}; it expires after 1 day idle."
             )
+        self._control.release(f"vector store {handle.store_id}")
         return warnings
+
+    def keep(self, handle: StoreHandle) -> None:
+        """The user asked to keep the store (--keep-store): a cancelled run must not delete it."""
+        self._control.release(f"vector store {handle.store_id}")
 
 
 def _poll_after(header: str | None, default: float) -> float:

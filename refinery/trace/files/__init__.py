@@ -5,8 +5,8 @@ One module per format; this one only reads bytes and dispatches.
 
 from __future__ import annotations
 
-import gzip
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,13 @@ from pydantic import ValidationError
 
 from refinery.errors import TraceFormatError, TraceNotFound
 from refinery.perf import gc_paused
+from refinery.trace.bounds import (
+    InputLimits,
+    parse_constant_literal,
+    parse_float_literal,
+    parse_int_literal,
+    read_bounded,
+)
 from refinery.trace.files.chat import is_chat, is_history, load_chat, load_history
 from refinery.trace.files.langsmith_export import load_langsmith
 from refinery.trace.files.otlp import is_otlp, load_otlp
@@ -37,6 +44,8 @@ def _is_langsmith(data: Any) -> bool:
 
 
 def _load_refinery(data: Any) -> list[Trace]:
+    if not data.get("runs"):
+        raise TraceFormatError("The Refinery trace has no runs.", hint="Re-create it with `refinery fetch --out`.")
     try:
         return [Trace.model_validate(data)]
     except ValidationError as exc:
@@ -56,21 +65,30 @@ _DETECTORS: list[tuple[str, Callable[[Any], bool], Callable[[Any], list[Trace]]]
 ]
 
 
-def read_json_document(path: Path) -> Any:
-    """Parse a JSON or JSONL file, gzipped or not."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise TraceNotFound(
-            f"Trace file {path} does not exist.", hint="Check the path (globs are expanded by the action)."
-        ) from None
-    except IsADirectoryError:
-        raise TraceFormatError(f"{path} is a directory.", hint="Give a trace file.") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise TraceFormatError(f"{path} looks gzipped but cannot be decompressed: {exc}.") from None
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(
+        text, parse_int=parse_int_literal, parse_float=parse_float_literal, parse_constant=parse_constant_literal
+    )
+
+
+def _without_surrogates(value: Any) -> Any:
+    """Lone UTF-16 surrogates (``"\\ud800"``) cannot be written as UTF-8: each becomes U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+def read_json_document(path: Path, limits: InputLimits | None = None) -> Any:
+    """Parse a JSON or JSONL file, gzipped or not, within ``limits``."""
+    raw = read_bounded(path, limits or InputLimits())
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -78,7 +96,19 @@ def read_json_document(path: Path) -> Any:
     if not text.strip():
         raise TraceFormatError(f"{path} is empty.")
     try:
-        return json.loads(text)
+        data = _parse(path, text)
+    except RecursionError:
+        raise TraceFormatError(
+            f"{path} nests its JSON too deeply to read.",
+            hint="No trace needs hundreds of nested levels: check its producer.",
+        ) from None
+    # Only escapes can make lone surrogates: a cheap search decides whether the slow fix is needed.
+    return _without_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+def _parse(path: Path, text: str) -> Any:
+    try:
+        return _loads(text)
     except json.JSONDecodeError as whole_error:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:
@@ -88,7 +118,7 @@ def read_json_document(path: Path) -> Any:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                records.append(_loads(line))
             except json.JSONDecodeError as exc:
                 if number == 1:
                     raise _json_error(path, whole_error) from None
@@ -124,16 +154,18 @@ def detect_format(data: Any) -> str:
     )
 
 
-def load_trace_files(path: str | Path, fmt: str = "auto") -> list[Trace]:
+def load_trace_files(path: str | Path, fmt: str = "auto", limits: InputLimits | None = None) -> list[Trace]:
     """Every trace in one file. Raises TraceFormatError on anything it cannot read."""
     if fmt not in FORMATS:
         raise TraceFormatError(f"Unknown --format {fmt!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
     with gc_paused():
-        data = read_json_document(Path(path))
+        data = read_json_document(Path(path), limits)
         name = detect_format(data) if fmt == "auto" else fmt
         loader = next(load for n, _, load in _DETECTORS if n == name)
         try:
             traces = loader(data)
+        except RecursionError:
+            raise TraceFormatError(f"{path} nests its runs too deeply to read.") from None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise TraceFormatError(
                 f"{path} does not fit the {name} format ({type(exc).__name__}: {exc}).",
@@ -144,9 +176,11 @@ def load_trace_files(path: str | Path, fmt: str = "auto") -> list[Trace]:
     return traces
 
 
-def load_trace_file(path: str | Path, fmt: str = "auto", trace_id: str | None = None) -> Trace:
+def load_trace_file(
+    path: str | Path, fmt: str = "auto", trace_id: str | None = None, limits: InputLimits | None = None
+) -> Trace:
     """The one trace in a file, or the one named by ``trace_id`` when it holds several."""
-    traces = load_trace_files(path, fmt)
+    traces = load_trace_files(path, fmt, limits)
     if trace_id is not None:
         for trace in traces:
             if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):

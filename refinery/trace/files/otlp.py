@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from refinery.trace.assemble import RunDraft, assemble_trace
+from refinery.trace.bounds import epoch_datetime
 from refinery.trace.model import Trace
 
 _OI_KIND = {
@@ -119,7 +120,7 @@ def _nanos(value: Any) -> datetime | None:
     if value in (None, "", 0, "0"):
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1e9, UTC)
+        return epoch_datetime(float(value) / 1e9) if len(str(value)) <= 30 else None
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:

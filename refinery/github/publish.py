@@ -1,0 +1,112 @@
+"""Publishing one run's results: the sticky comment, then the check run with its annotations.
+
+Each write succeeds or fails on its own: a failed comment never skips the check run, nor the
+other way round. A read-only token (a fork's pull request) degrades to the job summary with
+one warning instead of an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from refinery.errors import RefineryError
+from refinery.github.annotations import Workspace, build_annotations
+from refinery.github.commands import Log
+from refinery.github.event import EventContext
+from refinery.github.publisher import GitHubPublisher, ReadOnlyToken
+from refinery.report.sanitize import plain_line
+
+CHECK_NAME = "Refinery"
+README_FORK_HINT = "see the README section “Fork pull requests (workflow_run)”"
+Conclusion = Literal["success", "failure", "neutral"]
+
+
+@dataclass
+class Publication:
+    """What to publish, and where the results go."""
+
+    body: str
+    marker: str
+    title: str
+    results: list[Any]
+    """AnalysisResults, for the annotations (merged packs have none)."""
+    workspace: Path
+    skip_dirs: set[str] = field(default_factory=set)
+    exclude_files: set[str] = field(default_factory=set)
+    outputs: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def publish_results(
+    publisher: GitHubPublisher,
+    ctx: EventContext,
+    publication: Publication,
+    *,
+    pr_number: int | None,
+    comment: Literal["update", "new", "off"],
+    check_run: bool,
+    annotations: bool,
+    level: Literal["failure", "warning"],
+    conclusion: Callable[[], Conclusion],
+    log: Log,
+) -> None:
+    """The comment, then the check run; ``publication.outputs`` and ``errors`` record what happened."""
+    warned = False
+
+    def read_only(exc: Exception) -> None:
+        nonlocal warned
+        if not warned:
+            log.warning(f"{exc} Results are in the job summary and artifacts; {README_FORK_HINT}.")
+            warned = True
+
+    def failed(what: str, exc: RefineryError) -> None:
+        publication.errors.append(f"{what}: {exc.one_line()}")
+        log.warning(f"{what}: {exc.one_line()}")
+
+    if pr_number is None and ctx.needs_pr_lookup:
+        try:
+            pr_number = publisher.find_pull_request(ctx.head_sha, ctx.head_owner, ctx.head_branch)
+        except RefineryError as exc:
+            log.warning(f"Could not find the pull request for {ctx.head_sha[:12]}: {exc.one_line()}")
+    if comment != "off" and pr_number is not None:
+        try:
+            url = publisher.upsert_comment(pr_number, publication.body, publication.marker, mode=comment)
+            publication.outputs["comment-url"] = url
+            log.info(f"commented: {url}")
+        except ReadOnlyToken as exc:
+            read_only(exc)
+        except RefineryError as exc:
+            failed("The comment was not posted", exc)
+    if not check_run:
+        return
+    notes = (
+        build_annotations(
+            publication.results,
+            Workspace(publication.workspace, skip=publication.skip_dirs, exclude=publication.exclude_files),
+            level=level,
+        )
+        if annotations
+        else []
+    )
+    body = publication.body.replace(publication.marker, "")
+    try:
+        url = publisher.publish_check_run(
+            name=CHECK_NAME,
+            head_sha=ctx.head_sha,
+            title=plain_line(publication.title, 255) or CHECK_NAME,
+            # The lead (what failed, the hypotheses) as the summary; every trace's full report as the text.
+            summary=body.split("<details>", 1)[0].strip(),
+            text=body.strip(),
+            conclusion=conclusion(),
+            annotations=notes,
+            details_url=ctx.run_url,
+        )
+        publication.outputs["check-run-url"] = url
+        log.info(f"check run: {url} ({len(notes)} annotations)")
+    except ReadOnlyToken as exc:
+        read_only(exc)
+    except RefineryError as exc:
+        failed("The check run was not created", exc)

@@ -1,0 +1,67 @@
+"""Gathering many traces where one bad item must not sink the rest.
+
+A truncated file in a glob, a dangling symlink or one unknown id among several becomes a
+named failure, and everything else is still read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from refinery.errors import ConfigError, RefineryError
+from refinery.trace.bounds import InputLimits
+from refinery.trace.files import load_trace_files
+from refinery.trace.model import Trace
+from refinery.trace.source import TraceSource
+
+
+@dataclass
+class Collected:
+    """The traces that could be read, and a line for each item that could not."""
+
+    traces: list[Trace] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """``what: why``, e.g. ``trace-file evals/a.json: … is not valid JSON …``."""
+
+
+def trace_file_paths(pattern: str, root: Path) -> list[Path]:
+    """The files a ``trace-file`` pattern names (a path or a glob), relative patterns under ``root``."""
+    full = pattern if os.path.isabs(pattern) else str(root / pattern)
+    paths = sorted(glob.glob(full, recursive=True))
+    if not paths:
+        raise ConfigError(f"trace-file {pattern!r} matches no file in {root}.", hint="Check the path or glob.")
+    return [Path(p) for p in paths]
+
+
+def load_trace_glob(pattern: str, root: Path, limits: InputLimits | None = None) -> Collected:
+    """Every trace in every file the pattern names; a file that cannot be read is a failure, not the end."""
+    collected = Collected()
+    for path in trace_file_paths(pattern, root):
+        if path.is_dir():
+            continue
+        try:
+            collected.traces.extend(load_trace_files(path, "auto", limits))
+        except RefineryError as exc:
+            collected.failures.append(f"trace-file {_shown(path, root)}: {exc.one_line()}")
+    return collected
+
+
+def fetch_each(source: TraceSource, ids: list[str]) -> Collected:
+    """Each trace by id; an id that cannot be fetched is a failure, not the end."""
+    collected = Collected()
+    for trace_id in ids:
+        try:
+            collected.traces.append(source.fetch_trace(trace_id))
+        except RefineryError as exc:
+            collected.failures.append(f"trace {trace_id}: {exc.one_line()}")
+    return collected
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
