@@ -155,6 +155,7 @@ def run(env: Mapping[str, str], stdout: TextIO, control: RunControl | None = Non
     if control.cancelled:
         note = f"The run was cancelled ({control.reason}): the triage is complete, the model stages are not."
         state.notices.insert(0, note)
+        log.warning(note)
         for warning in control.clean_up(control.remaining(CLEANUP_SHARE_S)):
             log.warning(warning)
     return _report(settings, env, ctx, control, state, log)
@@ -339,7 +340,11 @@ def _one_line_summary(packs: list[Any], unanalysed: int, control: RunControl | N
     """The ``summary`` output and check-run title: untrusted text made plain (it may reach a shell)."""
     prefix = "cancelled: " if control is not None and control.cancelled else ""
     if not packs:
-        detail = f"{plural(unanalysed, 'trace or file')} could not be analysed" if unanalysed else "no traces analysed"
+        detail = (
+            f"{plural(unanalysed, 'trace or file', 'traces or files')} could not be analysed"
+            if unanalysed
+            else "no traces analysed"
+        )
         return plain_line(prefix + detail, 1000)
     parts = []
     for pack in packs:

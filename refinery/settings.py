@@ -204,8 +204,9 @@ class Settings(BaseModel):
     @classmethod
     def _printable_ids(cls, value: list[str]) -> list[str]:
         for item in value:
-            if len(item) > 256 or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in item):
-                raise ValueError(f"{item[:40]!r}… is not a trace id: ids are at most 256 printable characters")
+            problem = trace_id_problem(item)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("stage_providers", mode="before")
@@ -283,6 +284,21 @@ class Settings(BaseModel):
             self.compatible_api_key,
         )
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
+def trace_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a trace or run id (control characters, absurd length), or None."""
+    if not value or len(value) > 256 or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in value):
+        return f"{value[:40]!r} is not a trace id: ids are 1 to 256 printable characters"
+    return None
+
+
+def check_trace_ids(values: tuple[str, ...] | list[str]) -> None:
+    """A ConfigError for the first id that cannot be one (for ids given as CLI options)."""
+    for value in values:
+        problem = trace_id_problem(value)
+        if problem:
+            raise ConfigError(f"{problem}.", hint="Copy the id from the LangSmith URL or `refinery select`.")
 
 
 def _require(value: SecretStr | None, field: str, purpose: str) -> SecretStr:

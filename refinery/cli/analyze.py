@@ -8,16 +8,23 @@ import click
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.batch import TraceOutcome
-from refinery.cli.common import PROVIDER_HELP, PROVIDERS, cli_settings, model_options, pack_time, pick_trace_file
+from refinery.cli.common import (
+    PROVIDER_HELP,
+    PROVIDERS,
+    cli_settings,
+    load_traces,
+    model_options,
+    pack_time,
+    pick_trace_file,
+)
 from refinery.cli.output import Output, echo, handle_errors
-from refinery.errors import ConfigError, RefineryError
+from refinery.errors import RefineryError
 from refinery.interrupts import cancel_on_signals
 from refinery.pipeline import PrepareOptions
 from refinery.settings import Settings
-from refinery.trace.bounds import InputLimits
-from refinery.trace.files import FORMATS, load_trace_files
+from refinery.trace.files import FORMATS
 from refinery.trace.model import Trace
-from refinery.wiring import build_analysis_provider, build_langsmith_source, build_rate_gate
+from refinery.wiring import build_analysis_provider, build_rate_gate
 from refinery.words import plural
 
 
@@ -162,7 +169,7 @@ def analyze(
             allow_partial=allow_partial or None,
         )
         path = pick_trace_file(trace_file_arg, trace_file)
-        traces = _load_traces(settings, path, trace_ids, fmt)
+        traces = load_traces(settings, path, trace_ids, fmt)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
             redact=redact,
@@ -247,25 +254,6 @@ def _run_batch(
             for warning in control.clean_up(control.remaining(2.5)):
                 echo(f"note: {warning}", err=True)
     return outcomes
-
-
-def _load_traces(settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str) -> list[Trace]:
-    if trace_file:
-        traces = load_trace_files(trace_file, fmt, InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
-        if trace_ids:
-            wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
-            missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
-            if missing:
-                raise ConfigError(
-                    f"{trace_file} has no trace {missing[0]}.",
-                    hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
-                )
-            return wanted
-        return traces[: settings.max_traces]
-    if not trace_ids:
-        raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
-    source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
-    return [source.fetch_trace(i) for i in trace_ids]
 
 
 def _analyse_many(

@@ -11,8 +11,9 @@ import click
 
 from refinery.cli.output import use_secrets
 from refinery.errors import ConfigError
-from refinery.settings import Settings, load_settings
-from refinery.trace.files import load_trace_file
+from refinery.settings import Settings, check_trace_ids, load_settings
+from refinery.trace.bounds import InputLimits
+from refinery.trace.files import load_trace_file, load_trace_files
 from refinery.trace.model import Trace
 from refinery.wiring import build_langsmith_source
 
@@ -33,6 +34,8 @@ def load_one_trace(
     ctx: click.Context, trace_file: str | None, trace_id: str | None, fmt: str, allow_partial: bool
 ) -> Trace:
     """The trace a command is about: from FILE (one of its traces with --trace-id), else from LangSmith."""
+    if trace_id:
+        check_trace_ids([trace_id])
     if trace_file:
         return load_trace_file(trace_file, fmt, trace_id)
     if not trace_id:
@@ -68,3 +71,24 @@ def pack_time() -> datetime | None:
     """generated_at for the pack; SOURCE_DATE_EPOCH makes runs reproducible."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     return datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else None
+
+
+def load_traces(settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str) -> list[Trace]:
+    """The traces analyze works on: a file's (all of them, or those named), else each id from LangSmith."""
+    check_trace_ids(trace_ids)
+    if trace_file:
+        traces = load_trace_files(trace_file, fmt, InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
+        if trace_ids:
+            wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
+            missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
+            if missing:
+                raise ConfigError(
+                    f"{trace_file} has no trace {missing[0]}.",
+                    hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
+                )
+            return wanted
+        return traces[: settings.max_traces]
+    if not trace_ids:
+        raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
+    source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
+    return [source.fetch_trace(i) for i in trace_ids]

@@ -10,7 +10,7 @@ import click
 from refinery.cli.common import cli_settings, load_one_trace, pick_trace_file
 from refinery.cli.output import Output, clean_data, echo, handle_errors
 from refinery.errors import ConfigError
-from refinery.settings import parse_since
+from refinery.settings import check_trace_ids, parse_since
 from refinery.trace.files import FORMATS
 from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource
 from refinery.trace.tree_view import trace_header, tree_lines
@@ -35,6 +35,7 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
     from refinery.documents.redact import Redactor
 
     with handle_errors(ctx):
+        check_trace_ids([trace_id])
         settings = cli_settings(ctx)
         source = build_langsmith_source(settings, allow_partial=allow_partial)
         redactor = Redactor(known_secrets=settings.secret_values()) if redact else None

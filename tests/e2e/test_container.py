@@ -243,3 +243,47 @@ def test_a_dispatched_trace_id_is_fetched_from_langsmith_inside_the_image(
     assert outputs["traces-analyzed"] == "1"
     summary = next(dirs["file_commands"].glob("step_summary_*")).read_text()
     assert "search_flights" in summary and "Rate Limiting" in summary
+
+
+def test_sigterm_to_the_container_as_pid_1_cleans_up_and_reports(
+    image: Any, docker_client: Any, tmp_path: Path
+) -> None:
+    from tests.fakes import openai_api as F
+
+    with FakeGitHub() as github, FakeOpenAI() as openai:
+        github.add_pull(2, HEAD_SHA)
+        openai.script(F.never_completes())
+        dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
+        env = {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": HEAD_SHA,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-FILE": "failing-trace.json",
+            "INPUT_OPENAI-API-KEY": openai.api_key,
+            "INPUT_BASE-URL": openai.url + "/v1",
+            "INPUT_MODEL": "gpt-5",
+            "INPUT_OUTPUT-DIR": "out",
+        }
+        container = start_container(docker_client, dirs, env)
+        try:
+            deadline = time.monotonic() + 120
+            while not any(r["method"] == "GET" and r["path"].startswith("/responses/") for r in openai.requests):
+                assert time.monotonic() < deadline, container.logs().decode()
+                time.sleep(0.1)
+            container.kill(signal="SIGTERM")
+            status = container.wait(timeout=60)["StatusCode"]
+            logs = container.logs().decode("utf-8", errors="replace")
+        finally:
+            container.remove(force=True)
+        assert status == 0, logs  # handled as PID 1, not ignored, and not a failure of the job
+        assert "Traceback" not in logs and "The run was cancelled (SIGTERM received)" in logs
+        assert openai.stores == {} and openai.files == {}
+        [comment] = github.comments_on(2)
+        assert "cancelled (SIGTERM received)" in comment["body"]
+    summary = next(dirs["file_commands"].glob("step_summary_*")).read_text()
+    assert "cancelled" in summary and "search_flights" in summary
+    pack = json.loads(next((dirs["workspace"] / "out").glob("trace-1-*/hypothesis-pack.json")).read_text())
+    assert "cancelled" in pack["error"]

@@ -225,7 +225,11 @@ class FakeGitHub(ServedFake):
     def _fault_for(self, request: Request) -> Response | None:
         with self._lock:
             for fault in self.faults:
-                if fault["times"] > 0 and fault["method"] == request.method and re.search(fault["pattern"], request.path):
+                if (
+                    fault["times"] > 0
+                    and fault["method"] == request.method
+                    and re.search(fault["pattern"], request.path)
+                ):
                     fault["times"] -= 1
                     return json_response(fault["body"], fault["status"], fault["headers"])
         return None

@@ -62,6 +62,11 @@ def never_completes() -> Step:
     return Step("never")
 
 
+def http_body(body: str, status: int = 200) -> Step:
+    """Answer ``POST /responses`` with this exact body (not JSON, ``{}``…), as a broken gateway would."""
+    return Step("http_body", body, status)
+
+
 class FakeOpenAI(ServedFake):
     """``with FakeOpenAI() as fake: OpenAI(base_url=fake.url + "/v1", api_key=fake.api_key)``."""
 
@@ -306,6 +311,8 @@ class FakeOpenAI(ServedFake):
             step = self.steps.pop(0) if self.steps else Step("auto")
         if step.kind == "http_error":
             return json_response(step.payload, step.status, headers=step.headers)
+        if step.kind == "http_body":
+            return Response(step.payload, status=step.status, content_type="application/json")
         rid = self._id("resp")
         record = {"id": rid, "body": body, "step": step, "polls": 0, "created_at": int(time.time())}
         if step.kind in ("failed", "never") or body.get("background"):

@@ -111,3 +111,48 @@ def test_the_licence_is_an_spdx_expression() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT"
+
+
+def _hint_texts() -> list[str]:
+    """Every literal text passed as ``hint=`` anywhere in the package (f-string parts included)."""
+    import ast
+
+    texts = []
+    for path in (REPO / "refinery").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "hint":
+                texts.append(
+                    " ".join(
+                        c.value
+                        for c in ast.walk(node.value)
+                        if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                    )
+                )
+    return texts
+
+
+def test_hints_name_only_real_options_and_inputs() -> None:
+    import click
+
+    from refinery.cli import cli
+
+    assert isinstance(cli, click.Group)
+    options = {
+        opt for command in [cli, *cli.commands.values()] for p in command.params for opt in getattr(p, "opts", [])
+    }
+    options |= {
+        o for command in cli.commands.values() for p in command.params for o in getattr(p, "secondary_opts", [])
+    }
+    options |= {"--help", "--version"}
+    texts = _hint_texts()
+    assert len(texts) > 30
+    named_options = {m for text in texts for m in re.findall(r"(?<![\w-])--[a-z][a-z-]+", text)}
+    assert named_options - options == set()
+    inputs = set(ACTION["inputs"])
+    named_inputs = {
+        m.split(":")[0]
+        for text in texts
+        for m in re.findall(r"`([a-z]+-[a-z-]+(?:: \w+)?)`", text)
+        if not m.endswith((": write", ": read"))  # workflow permissions, not inputs
+    }
+    assert named_inputs - inputs == set(), "hints name action inputs that do not exist"

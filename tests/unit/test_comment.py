@@ -124,3 +124,15 @@ def test_prose_keeps_allowed_links_only() -> None:
     text = prose("see [run](https://github.com/o/r/actions/runs/1) and [x](http://evil.test/) http://evil.test/a")
     assert "[run](https://github.com/o/r/actions/runs/1)" in text
     assert "[x](" not in text and "`http://evil.test/a`" in text
+
+
+def test_the_default_limit_is_githubs() -> None:
+    from refinery.report.comment import COMMENT_LIMIT
+
+    b = TraceBuilder(outputs={"output": "x"})
+    for i in range(300):
+        b.add(f"step{i}", b.root, "tool", error=f"HTTP 503 Service Unavailable #{i} " + "detail " * 60)
+    results = [offline_result(prepare(b.build())) for _ in range(8)]
+    assert len(build_comment(results, marker="<!-- m -->", limit=10**9)) > 65_536
+    body = build_comment(results, marker="<!-- m -->")
+    assert COMMENT_LIMIT == 65_536 and len(body) <= 65_536

@@ -214,8 +214,9 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
     name = str(span.get("name") or span.get("span_name") or "span")
     run_type = _run_type(attrs, name)
     inputs, outputs = _io(attrs, run_type)
-    start = _nanos(span.get("startTimeUnixNano") or span.get("start_time") or span.get("timestamp"))
-    end = _nanos(span.get("endTimeUnixNano") or span.get("end_time"))
+    given_start = span.get("startTimeUnixNano") or span.get("start_time") or span.get("timestamp")
+    given_end = span.get("endTimeUnixNano") or span.get("end_time")
+    start, end = _nanos(given_start), _nanos(given_end)
     if end is None and start is not None:
         duration = _duration(span.get("duration"))
         end = start + duration if duration is not None else None
@@ -273,8 +274,9 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
         "inputs": inputs,
         "outputs": outputs,
         "error": error,
-        "start_time": start,
-        "end_time": end,
+        # A time given but out of range is passed on as given, so that assembly warns about it.
+        "start_time": start if start is not None or given_start in (None, "", 0, "0") else str(given_start),
+        "end_time": end if end is not None or given_end in (None, "", 0, "0") else str(given_end),
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": total,
