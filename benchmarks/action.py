@@ -1,5 +1,6 @@
-"""The container as the runner runs it: image size, cold start to the first log line, and the
-whole action for one trace against zero-latency fakes (GitHub, OpenAI), all four stages."""
+"""The container as the runner runs it: image size, cold start to the first log line, the whole
+action for one trace against zero-latency fakes (GitHub, OpenAI), all four stages, and a
+cancellation: SIGTERM while two stages are running, the seconds to exit and what was left."""
 
 from __future__ import annotations
 
@@ -14,6 +15,50 @@ from benchmarks.results import Results
 START_GOAL_S = 1.5
 RUN_GOAL_S = 5.0
 SIZE_GOAL_MB = 250
+CANCEL_GOAL_S = 5.0
+
+
+def _cancelled_run(client: Any, github: Any, openai: Any) -> tuple[float, int, int, bool]:
+    """(seconds from SIGTERM to exit, exit status, stores + files left on the fake, comment posted)."""
+    from tests.e2e.test_container import pull_request_event, runner_dirs, start_container
+    from tests.fakes import openai_api as F
+
+    openai.script(F.never_completes(), F.never_completes())
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
+        (dirs["workspace"] / "second-trace.json").write_bytes((dirs["workspace"] / "failing-trace.json").read_bytes())
+        env = {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": github.repo,
+            "GITHUB_SHA": "0" * 40,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_SERVER_URL": github.url,
+            "INPUT_GITHUB-TOKEN": github.token,
+            "INPUT_TRACE-FILE": "*.json",
+            "INPUT_OPENAI-API-KEY": openai.api_key,
+            "INPUT_BASE-URL": openai.url + "/v1",
+            "INPUT_MODEL": "gpt-5",
+        }
+        before = len(github.comments_on(2))
+        container = start_container(client, dirs, env)
+        try:
+            deadline = time.monotonic() + 120
+            while (
+                len(
+                    {r["path"] for r in openai.requests if r["method"] == "GET" and r["path"].startswith("/responses/")}
+                )
+                < 2
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the stages never started: " + container.logs().decode()[-2000:])
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            container.kill(signal="SIGTERM")
+            status = container.wait(timeout=60)["StatusCode"]
+            seconds = time.monotonic() - signalled
+        finally:
+            container.remove(force=True)
+        return seconds, status, len(openai.stores) + len(openai.files), len(github.comments_on(2)) > before
 
 
 def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int]:
@@ -80,6 +125,10 @@ def run(out: Results, runs: int = 3) -> None:
                     raise RuntimeError(f"the action exited {status}")
                 starts.append(first)
                 totals.append(total)
+            cancels = []
+            for _ in range(runs):
+                openai.reset()
+                cancels.append(_cancelled_run(client, github, openai))
     finally:
         engine.__exit__(None, None, None)
     out.para(
@@ -113,7 +162,26 @@ def run(out: Results, runs: int = 3) -> None:
                 f"{max(totals):.2f}",
                 f"≤{RUN_GOAL_S}",
             ],
+            [
+                "SIGTERM mid-stage (PID 1, 2 traces) to exit, s",
+                f"{statistics.median(c[0] for c in cancels):.2f}",
+                f"{min(c[0] for c in cancels):.2f}",
+                f"{max(c[0] for c in cancels):.2f}",
+                f"≤{CANCEL_GOAL_S}",
+            ],
         ],
+    )
+    left = sum(c[2] for c in cancels)
+    out.para(
+        f"**Cancellation**: SIGTERM sent to the container while both traces' stages were polling background "
+        f"responses that never complete; {runs} runs. Exit statuses {sorted({c[1] for c in cancels})}; vector stores "
+        f"and files left on the fake afterwards: {left}; the comment with the triage and the cancelled note was "
+        f"posted in {sum(c[3] for c in cancels)} of {runs}."
+    )
+    out.figure(
+        "SIGTERM to exit, median; left behind",
+        f"{statistics.median(c[0] for c in cancels):.2f} s; {left} stores or files",
+        f"goal ≤{CANCEL_GOAL_S} s, nothing",
     )
     out.figure("Container image size", f"{size_mb:.0f} MB", f"goal ≤{SIZE_GOAL_MB} MB")
     out.figure(
