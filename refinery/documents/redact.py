@@ -137,6 +137,8 @@ _HARMLESS_PARTS = {
     "scope",
     "scopes",
 }
+_JSON_ENDS = re.compile(r"\s*[\[{][\s\S]*[\]}]\s*\Z")
+"""A string that may be JSON: it opens with ``{`` or ``[`` and closes to match (checked without a copy)."""
 _NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # The stems of those words, for the cheap pre-check (lower-cased text).
 _CONTEXT_STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie", "contrase")
@@ -381,18 +383,19 @@ class Redactor:
 
     def _string(self, value: str) -> str:
         """A string value: walked as JSON when it is JSON, so its fields are judged by name."""
-        stripped = value.strip()
-        if len(stripped) >= 8 and stripped[0] in "{[" and stripped[-1] in "}]" and self.might_match(value):
+        if len(value) < 8 or not _JSON_ENDS.match(value):
+            return self.text(value)  # most strings: no copy, one pre-check
+        if self.might_match(value):
             try:
-                parsed = json.loads(stripped)
+                parsed = json.loads(value)
             except ValueError:
-                return self.text(value)
+                return self._regex.sub(self._replace, value)
             before = self.stats.total
             walked = self.value(parsed)
             if self.stats.total == before:
                 return value
             return json.dumps(walked, ensure_ascii=False)
-        return self.text(value)
+        return value
 
     # -- traces ----------------------------------------------------------------------------------
 
