@@ -20,25 +20,16 @@ CANCEL_GOAL_S = 5.0
 
 def _cancelled_run(client: Any, github: Any, openai: Any) -> tuple[float, int, int, bool]:
     """(seconds from SIGTERM to exit, exit status, stores + files left on the fake, comment posted)."""
-    from tests.e2e.test_container import pull_request_event, runner_dirs, start_container
+    from tests.e2e.test_container import container_env, pull_request_event, runner_dirs, start_container
     from tests.fakes import openai_api as F
 
     openai.script(F.never_completes(), F.never_completes())
     with tempfile.TemporaryDirectory() as tmp:
         dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
         (dirs["workspace"] / "second-trace.json").write_bytes((dirs["workspace"] / "failing-trace.json").read_bytes())
-        env = {
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": "0" * 40,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "*.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key,
-            "INPUT_BASE-URL": openai.url + "/v1",
-            "INPUT_MODEL": "gpt-5",
-        }
+        env = container_env(
+            github, trace_file="*.json", openai_api_key=openai.api_key, base_url=openai.url + "/v1", model="gpt-5"
+        )
         before = len(github.comments_on(2))
         container = start_container(client, dirs, env)
         try:
@@ -63,22 +54,17 @@ def _cancelled_run(client: Any, github: Any, openai: Any) -> tuple[float, int, i
 
 def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int]:
     """(seconds to the first log line, seconds in all, exit status) of one action run."""
-    from tests.e2e.test_container import pull_request_event, runner_dirs, start_container
+    from tests.e2e.test_container import container_env, pull_request_event, runner_dirs, start_container
 
     with tempfile.TemporaryDirectory() as tmp:
         dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
-        env = {
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": "0" * 40,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "failing-trace.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key,
-            "INPUT_BASE-URL": openai.url + "/v1",
-            "INPUT_MODEL": "gpt-4.1",
-        }
+        env = container_env(
+            github,
+            trace_file="failing-trace.json",
+            openai_api_key=openai.api_key,
+            base_url=openai.url + "/v1",
+            model="gpt-4.1",
+        )
         started = time.monotonic()
         container = start_container(client, dirs, env)
         try:

@@ -18,7 +18,7 @@ from refinery.cli.common import (
     pick_trace_file,
 )
 from refinery.cli.output import Output, echo, handle_errors
-from refinery.errors import RefineryError
+from refinery.errors import ConfigError, RefineryError
 from refinery.interrupts import cancel_on_signals
 from refinery.pipeline import PrepareOptions
 from refinery.settings import Settings
@@ -186,10 +186,13 @@ def analyze(
             ),
         )
         use_model = settings.has_model_key and not offline
+        if store_id and len(traces) > 1:
+            raise ConfigError("--store-id holds one trace's documents.", hint="Analyse that one trace (--trace-id).")
+        outcomes = _run_batch(traces, settings, options, Path(out_dir), use_model, keep_store, background, store_id)
         if len(traces) > 1:
-            _analyse_many(traces, settings, options, Path(out_dir), use_model, keep_store, background)
+            _analyse_many(traces, settings, Path(out_dir), outcomes)
             return
-        [outcome] = _run_batch(traces, settings, options, Path(out_dir), use_model, keep_store, background, store_id)
+        [outcome] = outcomes
         result = outcome.result
         if result is None or outcome.artifacts is None:
             if outcome.exception is not None:
@@ -256,19 +259,10 @@ def _run_batch(
     return outcomes
 
 
-def _analyse_many(
-    traces: list[Trace],
-    settings: Settings,
-    options: PrepareOptions,
-    out_dir: Path,
-    use_model: bool,
-    keep_store: bool,
-    background: bool | None,
-) -> None:
+def _analyse_many(traces: list[Trace], settings: Settings, out_dir: Path, outcomes: list[TraceOutcome]) -> None:
     """Several traces at once; one failing never sinks the rest; a grouped report on top."""
     from refinery.report.comment import build_comment, sticky_marker
 
-    outcomes = _run_batch(traces, settings, options, out_dir, use_model, keep_store, background)
     results = [o.result for o in outcomes if o.result is not None]
     failures = [f"{o.trace.id}: {o.error}" for o in outcomes if o.error is not None]
     if results:

@@ -137,33 +137,13 @@ def assemble_trace(
                 f"Run {rid!r} has an invalid field {where}: {first['msg']}.",
                 hint="Fix the record or report the exporter that wrote it.",
             ) from None
-    if stats.truncated:
-        notes.append(
-            TraceWarning(
-                code="truncated",
-                message=f"{stats.truncated} very long strings keep only their head and tail.",
-                run_ids=stats.truncated_runs,
-                count=stats.truncated,
-            )
-        )
-    if stats.deep:
-        notes.append(
-            TraceWarning(
-                code="deep",
-                message=f"{stats.deep} values nested deeper than {MAX_NESTING} levels were replaced by a placeholder.",
-                run_ids=stats.deep_runs,
-                count=stats.deep,
-            )
-        )
-    if stats.binary:
-        notes.append(
-            TraceWarning(
-                code="binary",
-                message=f"{stats.binary} base64/binary payloads were replaced by a placeholder.",
-                run_ids=stats.binary_runs,
-                count=stats.binary,
-            )
-        )
+    for code, count, run_ids, message in (
+        ("truncated", stats.truncated, stats.truncated_runs, "very long strings keep only their head and tail."),
+        ("deep", stats.deep, stats.deep_runs, f"values nested deeper than {MAX_NESTING} levels became a placeholder."),
+        ("binary", stats.binary, stats.binary_runs, "base64/binary payloads were replaced by a placeholder."),
+    ):
+        if count:
+            notes.append(TraceWarning(code=code, message=f"{count} {message}", run_ids=run_ids, count=count))
     return Trace(id=tid, source=source, runs=runs, feedback=feedback or [], warnings=notes, **trace_fields)
 
 

@@ -65,6 +65,19 @@ def pull_request_event(repo: str) -> dict[str, Any]:
     return event
 
 
+def container_env(github: Any, *, event: str = "pull_request", sha: str = HEAD_SHA, **inputs: str) -> dict[str, str]:
+    """The event's variables and the action's inputs (``trace_file`` becomes ``INPUT_TRACE-FILE``)."""
+    return {
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_REPOSITORY": github.repo,
+        "GITHUB_SHA": sha,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_SERVER_URL": github.url,
+        "INPUT_GITHUB-TOKEN": github.token,
+        **{f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()},
+    }
+
+
 def start_container(client: Any, dirs: dict[str, Path], env: dict[str, str]) -> Any:
     """Start the image detached, as the runner does: its GITHUB_* variables, mounts and host network."""
     output_id = uuid.uuid4().hex
@@ -129,16 +142,14 @@ def test_the_action_container_comments_checks_and_writes_artifacts(
         github.add_comments(2, [f"unrelated comment {i}" for i in range(105)])
         dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
         env = {
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": "0" * 40,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "failing-trace.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key,
-            "INPUT_BASE-URL": openai.url + "/v1",
-            "INPUT_MODEL": "gpt-4.1",
+            **container_env(
+                github,
+                sha="0" * 40,
+                trace_file="failing-trace.json",
+                openai_api_key=openai.api_key,
+                base_url=openai.url + "/v1",
+                model="gpt-4.1",
+            ),
             "INPUT_COMMENT": "update",
             "INPUT_CHECK-RUN": "true",
             "INPUT_ANNOTATIONS": "true",
@@ -188,21 +199,16 @@ def test_a_fork_pr_read_only_token_degrades_to_the_summary(image: Any, docker_cl
         github.read_only = True
         github.add_pull(2, HEAD_SHA)
         dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
-        env = {
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": HEAD_SHA,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "*.json",
-            "INPUT_COMMENT": "update",
-            "INPUT_CHECK-RUN": "true",
-            "INPUT_FAIL-ON": "error",
-            "INPUT_OUTPUT-DIR": "out",
-            "INPUT_REDACT": "true",
-            "INPUT_MAX-TRACES": "3",
-        }
+        env = container_env(
+            github,
+            trace_file="*.json",
+            comment="update",
+            check_run="true",
+            fail_on="error",
+            output_dir="out",
+            redact="true",
+            max_traces="3",
+        )
         status, logs = run_container(docker_client, dirs, env)
         assert status == 0, logs  # a read-only token is not an error, even with fail-on: error
         assert logs.count("::warning::") == 1 and "workflow_run" in logs
@@ -221,18 +227,14 @@ def test_a_dispatched_trace_id_is_fetched_from_langsmith_inside_the_image(
         event["repository"]["full_name"] = github.repo
         event["inputs"] = {"trace-id": recorded["rate_limited"]}
         dirs = runner_dirs(tmp_path, event)
-        env = {
-            "GITHUB_EVENT_NAME": "workflow_dispatch",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": HEAD_SHA,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-ID": recorded["rate_limited"],
-            "INPUT_LANGSMITH-API-KEY": fake_langsmith.api_key,
-            "INPUT_LANGSMITH-ENDPOINT": fake_langsmith.url,
-            "INPUT_OUTPUT-DIR": "out",
-        }
+        env = container_env(
+            github,
+            event="workflow_dispatch",
+            trace_id=recorded["rate_limited"],
+            langsmith_api_key=fake_langsmith.api_key,
+            langsmith_endpoint=fake_langsmith.url,
+            output_dir="out",
+        )
         status, logs = run_container(docker_client, dirs, env)
     assert status == 0, logs
     assert "::error" not in logs and fake_langsmith.api_key not in logs.replace(
@@ -254,19 +256,14 @@ def test_sigterm_to_the_container_as_pid_1_cleans_up_and_reports(
         github.add_pull(2, HEAD_SHA)
         openai.script(F.never_completes())
         dirs = runner_dirs(tmp_path, pull_request_event(github.repo))
-        env = {
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_REPOSITORY": github.repo,
-            "GITHUB_SHA": HEAD_SHA,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_SERVER_URL": github.url,
-            "INPUT_GITHUB-TOKEN": github.token,
-            "INPUT_TRACE-FILE": "failing-trace.json",
-            "INPUT_OPENAI-API-KEY": openai.api_key,
-            "INPUT_BASE-URL": openai.url + "/v1",
-            "INPUT_MODEL": "gpt-5",
-            "INPUT_OUTPUT-DIR": "out",
-        }
+        env = container_env(
+            github,
+            trace_file="failing-trace.json",
+            openai_api_key=openai.api_key,
+            base_url=openai.url + "/v1",
+            model="gpt-5",
+            output_dir="out",
+        )
         container = start_container(docker_client, dirs, env)
         try:
             deadline = time.monotonic() + 120

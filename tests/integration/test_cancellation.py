@@ -49,6 +49,11 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return {**keep, **extra, "PYTHONPATH": str(REPO)}
 
 
+def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """The real process, as a runner or a terminal starts it."""
+    return subprocess.Popen(command, env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def two_traces(workspace: Path) -> None:
     for name in ("rate-limit-cascade.json", "looping-agent.json"):
         (workspace / name).write_text((REPO / "examples" / name).read_text())
@@ -77,13 +82,7 @@ def test_sigterm_to_the_action_process_cleans_up_and_reports(tmp_path: Path) -> 
             concurrency="2",
         )
         two_traces(Path(env["GITHUB_WORKSPACE"]))
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "entrypoint.py")],
-            env=clean_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = spawn([sys.executable, str(REPO / "entrypoint.py")], env)
         wait_for(lambda: polling(openai, 2), "both traces to reach a stage")
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=HANG_S)
@@ -110,16 +109,8 @@ def test_sigint_to_the_cli_cleans_up_and_exits_130(tmp_path: Path) -> None:
     traces.write_text("\n".join(json.dumps(r) for r in runs))
     with FakeOpenAI() as openai:
         openai.script(F.never_completes(), F.never_completes())
-        env = clean_env(
-            {"OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url + "/v1", "REFINERY_MODEL": "gpt-5"}
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "refinery", "analyze", str(traces), "--out", str(tmp_path / "out")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        env = {"OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url + "/v1", "REFINERY_MODEL": "gpt-5"}
+        process = spawn([sys.executable, "-m", "refinery", "analyze", str(traces), "--out", str(tmp_path / "out")], env)
         wait_for(lambda: polling(openai, 2), "both traces to reach a stage")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=HANG_S)
@@ -157,13 +148,7 @@ def test_a_worker_stuck_in_a_request_does_not_hold_the_exit_nor_keep_its_store(t
             base_url=openai.url + "/v1",
             model="gpt-4.1",
         )
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "entrypoint.py")],
-            env=clean_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = spawn([sys.executable, str(REPO / "entrypoint.py")], env)
         wait_for(lambda: any(r["path"] == "/responses" for r in openai.requests), "the first stage request")
         assert openai.stores  # the documents are up
         process.send_signal(signal.SIGTERM)
