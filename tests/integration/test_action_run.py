@@ -55,6 +55,11 @@ def action_env(
     return env
 
 
+def langsmith_inputs(fake: Any, **inputs: str) -> dict[str, str]:
+    """Inputs that read traces from the fake LangSmith instead of a workspace file."""
+    return {"trace_file": "", "langsmith_api_key": fake.api_key, "langsmith_endpoint": fake.url, **inputs}
+
+
 def pr_event(repo: str, number: int = 2) -> dict[str, Any]:
     event = webhook_examples("pull_request")[0]
     event["number"] = number
@@ -264,17 +269,8 @@ def test_prism_rejects_what_github_would(
 def test_selecting_from_langsmith_since_this_run_started(
     github: FakeGitHub, tmp_path: Path, fake_langsmith: Any, recorded: dict[str, str]
 ) -> None:
-    env = action_env(
-        tmp_path,
-        github,
-        "pull_request",
-        pr_event(github.repo),
-        trace_file="",
-        langsmith_project="refinery-fixtures",
-        langsmith_api_key=fake_langsmith.api_key,
-        langsmith_endpoint=fake_langsmith.url,
-        feedback_key="correctness",
-    )
+    inputs = langsmith_inputs(fake_langsmith, langsmith_project="refinery-fixtures", feedback_key="correctness")
+    env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), **inputs)
     github.run_started_at = "2020-01-01T00:00:00Z"  # before the recorded traces
     code, log = run_action(env)
     assert code == 0, log

@@ -20,7 +20,7 @@ from tests.e2e.test_container import read_outputs
 from tests.fakes import openai_api as F
 from tests.fakes.github_api import FakeGitHub, require_node_tools
 from tests.fakes.openai_api import FakeOpenAI
-from tests.integration.test_action_run import HEAD, action_env, pr_event, run_action
+from tests.integration.test_action_run import HEAD, action_env, langsmith_inputs, pr_event, run_action
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,16 +77,8 @@ def test_one_unknown_id_among_three_is_named_and_the_others_analysed(
     github: FakeGitHub, tmp_path: Path, fake_langsmith: Any, recorded: dict[str, str]
 ) -> None:
     ids = [recorded["rate_limited"], "00000000-0000-4000-8000-00000000dead", recorded["looping"]]
-    env = action_env(
-        tmp_path,
-        github,
-        "pull_request",
-        pr_event(github.repo),
-        trace_file="",
-        trace_id=" ".join(ids),
-        langsmith_api_key=fake_langsmith.api_key,
-        langsmith_endpoint=fake_langsmith.url,
-    )
+    inputs = langsmith_inputs(fake_langsmith, trace_id=" ".join(ids))
+    env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), **inputs)
     code, log = run_action(env)
     assert code == 0, log
     assert read_outputs(tmp_path / "output")["traces-analyzed"] == "2"

@@ -28,7 +28,7 @@ from tests.fakes.github_api import FakeGitHub, require_node_tools
 from tests.fakes.langsmith_api import FakeLangSmith
 from tests.fakes.openai_api import FakeOpenAI
 from tests.hostile import planted as P
-from tests.integration.test_action_run import action_env, pr_event, run_action
+from tests.integration.test_action_run import action_env, langsmith_inputs, pr_event, run_action
 from tests.unit.test_comment import outside_code
 
 PLANTED = Path(__file__).resolve().parents[1] / "hostile" / "planted"
@@ -163,17 +163,8 @@ def test_selected_trace_text_reaches_the_log_inert_and_redacted(tmp_path: Path, 
     )
     with FakeGitHub() as github:
         github.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
-        env = action_env(
-            tmp_path,
-            github,
-            "pull_request",
-            pr_event(github.repo),
-            trace_file="",
-            langsmith_project="hostile",
-            langsmith_api_key=fake_langsmith.api_key,
-            langsmith_endpoint=fake_langsmith.url,
-            since="2000-01-01T00:00:00Z",
-        )
+        inputs = langsmith_inputs(fake_langsmith, langsmith_project="hostile", since="2000-01-01T00:00:00Z")
+        env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), **inputs)
         code, log = run_action(env)
     assert code == 0, log
     assert "selected " in log and "pwned" in log  # the text is shown...
