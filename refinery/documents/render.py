@@ -23,6 +23,9 @@ from refinery.trace.tree_view import format_duration
 from refinery.words import plural
 
 COMPACT_FIELD_CAP = 400
+ERRORED_IN_FULL = 200
+"""Cited or errored runs kept in full, in execution order, besides the origin's path: beyond
+this many they are shortened like any other run, so thousands of failing retries still fit."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class Focus:
     """Which runs trace.md must keep in full: decided by whoever judged the trace (triage), passed in."""
 
     keep: frozenset[str] = frozenset()
-    """Run ids never shortened while anything else can be: the failing path and every run a finding cites."""
+    """Run ids a finding cites: kept in full (the first ``ERRORED_IN_FULL`` of them with the errored runs)."""
+    path: frozenset[str] = frozenset()
+    """The origin and its ancestors: always kept in full."""
     propagated_from: Mapping[str, str] = field(default_factory=dict)
     """Run id -> the section its error propagated from; that run shows only the error's last line."""
 
@@ -129,20 +134,28 @@ def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: di
     root = trace.root
     # Trace.get goes through pydantic's private-attribute machinery; a plain dict is 10x faster here.
     order_of = {r.id: r.order for r in trace.runs}
+    errored_seen = 0
     for run in trace.runs:
         sid = run_section(run.order)
         parent = run_section(order_of[run.parent_id]) if run.parent_id else "—"
-        priority = 0 if run.id in important or run.is_error else (1 if run.run_type in ("llm", "tool") else 2)
+        evidence = run.id in focus.path
+        if not evidence and (run.id in important or run.is_error) and errored_seen < ERRORED_IN_FULL:
+            evidence = True
+            errored_seen += 1
+        priority = 0 if evidence else (1 if run.run_type in ("llm", "tool") else 2)
         sections.append(
             Section(
                 id=sid,
                 heading=f"{sid} · {run.run_type} · {run.name}",
-                body=_run_body(run, parent, options.field_cap, refs, propagated.get(run.id)),
+                body=lambda run=run, parent=parent: _run_body(  # type: ignore[misc]
+                    run, parent, options.field_cap, refs, propagated.get(run.id)
+                ),
                 priority=priority,
                 compact=lambda run=run, parent=parent: _run_body(  # type: ignore[misc]
                     run, parent, COMPACT_FIELD_CAP, refs, propagated.get(run.id)
                 ),
                 stub=lambda run=run, parent=parent: _run_stub(run, parent),  # type: ignore[misc]
+                collapse=None if evidence or run.parent_id is None else (f"{run.run_type} {run.name}", run.status),
             )
         )
     lines = [

@@ -13,6 +13,7 @@ from refinery.words import plural
 def triage_focus(trace: Trace, triage: TriageReport) -> Focus:
     """Every run a finding cites, and the origin's path to the root; where each propagated error came from."""
     keep: set[str] = set()
+    path: set[str] = set()
     propagated: dict[str, str] = {}
     for finding in triage.findings:
         if finding.run_id:
@@ -20,8 +21,8 @@ def triage_focus(trace: Trace, triage: TriageReport) -> Focus:
             if finding.role == "propagated" and finding.related_sections:
                 propagated[finding.run_id] = finding.related_sections[0]
     if triage.origin:
-        keep.update(r.id for r in trace.path(triage.origin.run_id))
-    return Focus(keep=frozenset(keep), propagated_from=propagated)
+        path.update(r.id for r in trace.path(triage.origin.run_id))
+    return Focus(keep=frozenset(keep), path=frozenset(path), propagated_from=propagated)
 
 
 def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:

@@ -124,3 +124,37 @@ def test_fence_cannot_be_closed_by_content() -> None:
     text = "```\ninjected\n````"
     fenced = fence(text)
     assert fenced.startswith("`````text\n") and fenced.endswith("\n`````")
+
+
+def test_over_budget_the_evidence_stays_whole_and_the_rest_folds_into_ranges() -> None:
+    b = TraceBuilder(outputs={"output": "x"})
+    for i in range(600):
+        turn = b.add("agent_turn", b.root, "chain")
+        b.add("search", turn, "tool", inputs={"q": f"query {i} " * 20}, outputs={"hits": ["a result"] * 10})
+    bad = b.add("search", b.root, "tool", error="ServiceUnavailable: 503 " + "trace line\n" * 40)
+    trace = b.build()
+    triage = run_triage(trace)
+    doc = render_with_triage(trace, triage, RenderOptions(doc_budget=40_000)).by_name("trace.md")
+    assert doc.chars <= 40_000 + 2_000  # the budget, plus its own note
+    origin = f"R{trace.get(bad).order:04d}"
+    assert triage.origin is not None and triage.origin.section == origin
+    section = re.search(rf"^## {origin} · tool · search\n\n(.*?)(?=^## |\Z)", doc.text, re.M | re.S)
+    assert section and "ServiceUnavailable: 503" in section.group(1) and "trace line" in section.group(1)
+    ranges = re.findall(r"^## (R\d{4})–(R\d{4}) · (\d+) runs collapsed\n\n(.+)$", doc.text, re.M)
+    assert ranges and all("× chain agent_turn" in r[3] and r[3].endswith("all success") for r in ranges)
+    assert set(doc.section_ids) == {f"R{r.order:04d}" for r in trace.runs}  # every id is still citable
+    assert "folded into range lines" in doc.notes[0] and "evidence are in full" in doc.notes[0]
+
+
+def test_the_evidence_is_shortened_only_after_everything_else() -> None:
+    b = TraceBuilder(outputs={"output": "x"})
+    for i in range(80):
+        b.add(f"step{i}", b.root, "chain", inputs={"text": "lorem ipsum " * 300})
+    bad = b.add("tool", b.root, "tool", error="boom", inputs={"text": "evidence " * 400})
+    trace = b.build()
+    doc = render_with_triage(trace, run_triage(trace), RenderOptions(doc_budget=20_000)).by_name("trace.md")
+    sections = re.split(r"^## ", doc.text, flags=re.MULTILINE)[1:]
+    errored = next(s for s in sections if s.startswith(f"R{trace.get(bad).order:04d}"))
+    assert errored.count("evidence") > 300  # in full, with 80 other sections shortened around it
+    stubbed = re.search(r"(\d+) reduced to a one-line summary", doc.notes[0])
+    assert stubbed and int(stubbed.group(1)) > 10  # others were stubbed before the evidence was shortened
