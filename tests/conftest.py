@@ -26,6 +26,14 @@ def who_and_when() -> list[Path]:
     return files
 
 
+@pytest.fixture
+def real_traces() -> Path:
+    folder = SHARED / "datasets" / "real-traces"
+    if not folder.is_dir():
+        pytest.skip(f"../shared is absent: no real trace files at {folder} (set REFINERY_SHARED_DIR)")
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests must not pick up a developer's real keys or send traces anywhere.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,8 @@ from refinery.trace.bounds import (
 from refinery.trace.files.chat import is_chat, is_history, load_chat, load_history
 from refinery.trace.files.langsmith_export import load_langsmith
 from refinery.trace.files.otlp import is_otlp, load_otlp
+from refinery.trace.files.tau_bench import is_tau_bench, load_tau_bench
 from refinery.trace.model import Trace
-
-FORMATS = ("auto", "refinery", "langsmith", "otlp", "chat", "history")
 
 
 def _is_refinery(data: Any) -> bool:
@@ -56,13 +56,27 @@ def _load_refinery(data: Any) -> list[Trace]:
         ) from None
 
 
-_DETECTORS: list[tuple[str, Callable[[Any], bool], Callable[[Any], list[Trace]]]] = [
-    ("refinery", _is_refinery, _load_refinery),
-    ("otlp", is_otlp, load_otlp),
-    ("history", is_history, load_history),
-    ("chat", is_chat, load_chat),
-    ("langsmith", _is_langsmith, load_langsmith),
+@dataclass(frozen=True)
+class Reader:
+    """One trace format: how to recognise it by its content, and how to read it."""
+
+    name: str
+    matches: Callable[[Any], bool]
+    load: Callable[[Any], list[Trace]]
+    expects: str
+    """What the format's top level holds, for the error when ``--format`` names it wrongly."""
+
+
+# First match wins. Add a format: one module in this package, one line here.
+READERS: list[Reader] = [
+    Reader("refinery", _is_refinery, _load_refinery, "an object with `id`, `source` and `runs`"),
+    Reader("otlp", is_otlp, load_otlp, "`resourceSpans` (OTLP/JSON) or a `spans` tree"),
+    Reader("history", is_history, load_history, "an object with a `history` list of messages"),
+    Reader("tau-bench", is_tau_bench, load_tau_bench, "a list of `{task_id, reward, info, traj, trial}`"),
+    Reader("chat", is_chat, load_chat, "a list of `{role, content}` messages, or one under `messages`/`traj`"),
+    Reader("langsmith", _is_langsmith, load_langsmith, "runs with `run_type`, `child_runs` or `dotted_order`"),
 ]
+FORMATS = ("auto", *(r.name for r in READERS))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -136,22 +150,34 @@ def _json_error(path: Path, exc: json.JSONDecodeError) -> TraceFormatError:
     )
 
 
+def describe_shape(data: Any) -> str:
+    """What a parsed file holds at its top level, in words: its keys, or its items' keys."""
+    if isinstance(data, dict):
+        return "an object with keys " + ", ".join(sorted(map(str, data))[:8])
+    if isinstance(data, list):
+        first = next((item for item in data if isinstance(item, dict)), None)
+        keys = f" whose first object has keys {', '.join(sorted(map(str, first))[:8])}" if first else ""
+        return f"a list of {len(data)} items{keys}"
+    return f"a JSON {type(data).__name__}"
+
+
 def detect_format(data: Any) -> str:
     """The name of the first format whose shape ``data`` has."""
-    for name, matches, _ in _DETECTORS:
-        if matches(data):
-            return name
-    if isinstance(data, dict):
-        shape = "an object with keys " + ", ".join(sorted(map(str, data))[:8])
-    elif isinstance(data, list):
-        shape = f"a list of {len(data)} items"
-    else:
-        shape = f"a JSON {type(data).__name__}"
+    for reader in READERS:
+        if reader.matches(data):
+            return reader.name
     raise TraceFormatError(
-        f"Unknown trace format: the file holds {shape}.",
+        f"Unknown trace format: the file holds {describe_shape(data)}.",
         hint="Supported: LangSmith runs, OTLP/JSON spans, chat messages, multi-agent history, "
         "or Refinery's own; pass --format to choose one.",
     )
+
+
+def _guess(data: Any) -> str:
+    try:
+        return detect_format(data)
+    except TraceFormatError:
+        return "no known format"
 
 
 def load_trace_files(path: str | Path, fmt: str = "auto", limits: InputLimits | None = None) -> list[Trace]:
@@ -161,7 +187,15 @@ def load_trace_files(path: str | Path, fmt: str = "auto", limits: InputLimits | 
     with gc_paused():
         data = read_json_document(Path(path), limits)
         name = detect_format(data) if fmt == "auto" else fmt
-        loader = next(load for n, _, load in _DETECTORS if n == name)
+        reader = next(r for r in READERS if r.name == name)
+        if fmt != "auto" and not reader.matches(data):
+            # A forced format that does not fit would read as an empty or near-empty trace: say so instead.
+            raise TraceFormatError(
+                f"{path} is not in the {name} format: it expects {reader.expects}, "
+                f"and the file holds {describe_shape(data)}.",
+                hint=f"Use --format auto (it would read this file as {_guess(data)}).",
+            )
+        loader = reader.load
         try:
             traces = loader(data)
         except RecursionError:

@@ -101,11 +101,13 @@ def load_chat(data: Any) -> list[Trace]:
             pending = []
             if content:
                 final = content
-            for call in msg.get("tool_calls") or []:
+            for number, call in enumerate(msg.get("tool_calls") or []):
                 fn = call.get("function") or {}
-                call_id = str(call.get("id") or f"{llm_id}:call{len(calls)}")
+                call_id = str(call.get("id") or f"{llm_id}:call{number}")
                 run: RunDraft = {
-                    "id": f"{trace_id}:tool:{call_id}",
+                    # By position, not by the call id: producers (tau-bench) reuse ids across turns,
+                    # and two runs with one id would be merged into one.
+                    "id": f"{llm_id}:call{number}",
                     "parent_id": root_id,
                     "name": str(fn.get("name") or "tool"),
                     "run_type": "tool",
@@ -114,7 +116,7 @@ def load_chat(data: Any) -> list[Trace]:
                     "metadata": {"tool_call_id": call_id, "message_index": index},
                     "status": "pending",
                 }
-                calls[call_id] = run
+                calls[call_id] = run  # a result answers the latest call with its id
                 drafts.append(run)
             continue
         if role == "tool":
