@@ -154,8 +154,9 @@ class Trace(BaseModel):
 
     @property
     def total_tokens(self) -> int:
-        """Tokens summed over LLM runs (chains often repeat their children's totals)."""
-        return sum(r.total_tokens or 0 for r in self.runs if r.run_type == "llm")
+        """Tokens summed over LLM runs (chains often repeat their children's totals); the root's own
+        count when the producer records only a total for the run (SWE-agent's model_stats)."""
+        return sum(r.total_tokens or 0 for r in self.runs if r.run_type == "llm") or (self.root.total_tokens or 0)
 
     def _index(self) -> tuple[dict[str, Run], dict[str, list[Run]]]:
         if self._by_id is None or self._children is None:

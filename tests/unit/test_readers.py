@@ -67,3 +67,75 @@ def test_a_forced_format_that_does_not_fit_names_what_it_expected_and_found(real
     assert f"is not in the {fmt} format: it expects" in message
     assert "whose first object has keys info, reward, task_id, traj, trial" in message
     assert "it would read this file as tau-bench" in message
+
+
+def _walk(value: object) -> list[object]:
+    """Every value inside a JSON value, for counts taken from the raw file."""
+    out: list[object] = [value]
+    if isinstance(value, dict):
+        for item in value.values():
+            out.extend(_walk(item))
+    elif isinstance(value, list):
+        for item in value:
+            out.extend(_walk(item))
+    return out
+
+
+def _tokens_in(trace: object) -> int:
+    return trace.total_tokens  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize(
+    "path", ["langsmith-batch/py_wrap_openai_reasoning.json", "langsmith-batch/js_wrap_openai_stream.json"]
+)
+def test_langsmith_batch_payloads_merge_each_patch_onto_its_post(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    [trace] = load_trace_files(real_traces / path)
+    posted = {r.get("id") for r in raw["post"]}
+    assert {r.id for r in trace.runs} == posted and trace.root.end_time is not None  # the patch's end time
+    usage = [v for v in _walk(raw) if isinstance(v, dict) and "total_tokens" in v and "input_tokens" in v]
+    assert _tokens_in(trace) == (max(int(u["total_tokens"]) for u in usage) if usage else 0)
+    assert trace.root.outputs  # the outputs come from the patch
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        [
+            "swe-agent/function_calling_simple.traj",
+            "swe-agent/humanevalfix-python-0.traj",
+            "swe-agent/6e44b9__sweagenttestrepo-1c2844.traj",
+        ]
+    ),
+)
+def test_swe_agent_trajectories_keep_every_action_and_the_model_stats(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    [trace] = load_trace_files(real_traces / path)
+    assert trace.source == "file:swe-agent"
+    actions = [m for m in raw["history"] if m.get("message_type") == "action"]
+    assert len([r for r in trace.runs if r.run_type == "tool"]) == len(actions)
+    assert {r.agent for r in trace.runs if r.run_type == "tool"} == {m["agent"] for m in actions}
+    stats = raw.get("info", {}).get("model_stats", {})
+    assert _tokens_in(trace) == stats.get("tokens_sent", 0) + stats.get("tokens_received", 0)
+    if "exit_status" in raw.get("info", {}):
+        assert trace.feedback[0].value == raw["info"]["exit_status"]
+    observations = [r for r in trace.runs if r.run_type == "tool" and r.outputs]
+    assert observations  # each action's observation came back as its tool's output
+
+
+@pytest.mark.parametrize(
+    "path", ["mini-swe-agent/django__django-10914.traj.json", "mini-swe-agent/astropy__astropy-12907.traj.json"]
+)
+def test_mini_swe_agent_steps_keep_their_tokens_model_and_tool_calls(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    [trace] = load_trace_files(real_traces / path)
+    calls = sum(len(m.get("tool_calls") or []) for m in raw["messages"])
+    assert len([r for r in trace.runs if r.run_type == "tool"]) == calls
+    tokens = sum(
+        ((m.get("extra") or {}).get("response") or {}).get("usage", {}).get("total_tokens", 0) for m in raw["messages"]
+    )
+    assert tokens and _tokens_in(trace) == tokens
+    models = {((m.get("extra") or {}).get("response") or {}).get("model") for m in raw["messages"]} - {None}
+    assert {r.model for r in trace.runs if r.run_type == "llm"} - {None} == models
+    assert trace.feedback[0].key == "exit_status" and trace.feedback[0].value == raw["info"]["exit_status"]
+    assert trace.id == raw["instance_id"]

@@ -24,8 +24,11 @@ from refinery.trace.bounds import (
     read_bounded,
 )
 from refinery.trace.files.chat import is_chat, is_history, load_chat, load_history
+from refinery.trace.files.langsmith_batch import is_langsmith_batch, load_langsmith_batch
 from refinery.trace.files.langsmith_export import load_langsmith
+from refinery.trace.files.mini_swe_agent import is_mini_swe_agent, load_mini_swe_agent
 from refinery.trace.files.otlp import is_otlp, load_otlp
+from refinery.trace.files.swe_agent import is_swe_agent, load_swe_agent
 from refinery.trace.files.tau_bench import is_tau_bench, load_tau_bench
 from refinery.trace.model import Trace
 
@@ -71,10 +74,13 @@ class Reader:
 READERS: list[Reader] = [
     Reader("refinery", _is_refinery, _load_refinery, "an object with `id`, `source` and `runs`"),
     Reader("otlp", is_otlp, load_otlp, "`resourceSpans` (OTLP/JSON) or a `spans` tree"),
+    Reader("swe-agent", is_swe_agent, load_swe_agent, "a `history` of messages with `message_type`"),
+    Reader("mini-swe-agent", is_mini_swe_agent, load_mini_swe_agent, "`info` with `mini_version`, and `messages`"),
     Reader("history", is_history, load_history, "an object with a `history` list of messages"),
     Reader("tau-bench", is_tau_bench, load_tau_bench, "a list of `{task_id, reward, info, traj, trial}`"),
     Reader("chat", is_chat, load_chat, "a list of `{role, content}` messages, or one under `messages`/`traj`"),
     Reader("langsmith", _is_langsmith, load_langsmith, "runs with `run_type`, `child_runs` or `dotted_order`"),
+    Reader("langsmith-batch", is_langsmith_batch, load_langsmith_batch, "an object with `post` and `patch` run lists"),
 ]
 FORMATS = ("auto", *(r.name for r in READERS))
 

@@ -43,6 +43,36 @@ def _args(raw: Any) -> dict[str, Any]:
     return {"arguments": raw}
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12 else None
+
+
+def message_usage(msg: dict[str, Any]) -> dict[str, Any]:
+    """Tokens, cost and model of one assistant message, wherever the producer put them.
+
+    OpenAI's ``usage`` on the message (tau2), or the raw completion under ``extra.response``
+    (mini-swe-agent), with ``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``.
+    """
+    extra: dict[str, Any] = msg["extra"] if isinstance(msg.get("extra"), dict) else {}
+    response: dict[str, Any] = extra["response"] if isinstance(extra.get("response"), dict) else {}
+    usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else response.get("usage")
+    out: dict[str, Any] = {}
+    if isinstance(usage, dict):
+        prompt = _count(usage.get("prompt_tokens", usage.get("input_tokens")))
+        completion = _count(usage.get("completion_tokens", usage.get("output_tokens")))
+        total = _count(usage.get("total_tokens"))
+        if prompt is not None or completion is not None or total is not None:
+            out.update(prompt_tokens=prompt, completion_tokens=completion)
+            out["total_tokens"] = total if total is not None else (prompt or 0) + (completion or 0)
+    cost = msg.get("cost", extra.get("cost"))
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        out["cost"] = float(cost)
+    model = response.get("model") or msg.get("model")
+    if isinstance(model, str):
+        out["model"] = model
+    return out
+
+
 def is_chat(data: Any) -> bool:
     """A list of chat messages, or an object holding one under ``messages`` or ``traj``."""
     if isinstance(data, dict):
@@ -86,6 +116,7 @@ def load_chat(data: Any) -> list[Trace]:
             if msg.get("tool_calls"):
                 outputs["tool_calls"] = msg["tool_calls"]
             llm_id = f"{trace_id}:m{index:05d}"
+            usage = message_usage(msg)
             drafts.append(
                 {
                     "id": llm_id,
@@ -94,8 +125,9 @@ def load_chat(data: Any) -> list[Trace]:
                     "run_type": "llm",
                     "inputs": inputs,
                     "outputs": outputs,
-                    "model": msg.get("model"),
+                    "model": usage.pop("model", None) or msg.get("model"),
                     "metadata": {"message_index": index, "role": role},
+                    **usage,
                 }
             )
             pending = []
