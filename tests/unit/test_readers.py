@@ -139,3 +139,83 @@ def test_mini_swe_agent_steps_keep_their_tokens_model_and_tool_calls(real_traces
     assert {r.model for r in trace.runs if r.run_type == "llm"} - {None} == models
     assert trace.feedback[0].key == "exit_status" and trace.feedback[0].value == raw["info"]["exit_status"]
     assert trace.id == raw["instance_id"]
+
+
+@pytest.mark.parametrize("path", ["openhands/basic.json", "openhands/basic_interactions.json"])
+def test_openhands_actions_pair_with_their_observations(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    [trace] = load_trace_files(real_traces / path)
+    calls = [e for e in raw if "action" in e and isinstance(e.get("tool_call_metadata"), dict)]
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert [r.name for r in tools] == [e["tool_call_metadata"]["function_name"] for e in calls]
+    observed = {str(e["cause"]) for e in raw if "observation" in e and "cause" in e}
+    for run in tools:
+        if run.metadata["event_id"] in observed:
+            assert run.outputs and run.outputs["output"]  # paired by cause
+    responses = {e["tool_call_metadata"]["model_response"]["id"]: e for e in calls}
+    tokens = sum(e["tool_call_metadata"]["model_response"]["usage"]["total_tokens"] for e in responses.values())
+    assert _tokens_in(trace) == tokens
+    assert trace.root.inputs["task"] == raw[0]["message"]
+
+
+def test_phoenix_span_lists_keep_kinds_parents_and_every_tool(real_traces: Path) -> None:
+    raw = json.loads((real_traces / "phoenix/pxi_suggestion_traces.json").read_text())
+    spans = [s for group in raw.values() for s in group]
+    traces = load_trace_files(real_traces / "phoenix/pxi_suggestion_traces.json")
+    assert sorted(t.id for t in traces) == sorted({s["context"]["trace_id"] for s in spans})
+    for trace in traces:
+        mine = [s for s in spans if s["context"]["trace_id"] == trace.id]
+        assert len(trace.runs) == len(mine)
+        assert sum(r.run_type == "tool" for r in trace.runs) == sum(s["span_kind"] == "TOOL" for s in mine)
+        assert sum(r.run_type == "llm" for r in trace.runs) == sum(s["span_kind"] == "LLM" for s in mine)
+        assert sum(r.is_error for r in trace.runs) == sum(s["status_code"] == "ERROR" for s in mine)
+
+
+@pytest.mark.parametrize(
+    "path", ["otel-js-spans/ai-generateText-doGenerate.json", "otel-js-spans/ai-streamText-doStream.json"]
+)
+def test_otel_js_readable_spans_keep_tokens_text_and_times(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    traces = load_trace_files(real_traces / path)
+    assert len(traces) == len({s["spanContext"]["traceId"] for s in raw})
+    runs = [r for t in traces for r in t.runs]
+    assert len(runs) == len(raw)
+    tokens = sum(
+        s["attributes"].get("ai.usage.promptTokens", s["attributes"].get("ai.usage.inputTokens", 0))
+        + s["attributes"].get("ai.usage.completionTokens", s["attributes"].get("ai.usage.outputTokens", 0))
+        for s in raw
+    )
+    assert sum(t.total_tokens for t in traces) == tokens
+    assert all(r.start_time and r.end_time and r.end_time >= r.start_time for r in runs)
+    texts = [s["attributes"]["ai.response.text"] for s in raw if "ai.response.text" in s["attributes"]]
+    assert all(any(text == (r.outputs or {}).get("output") for r in runs) for text in texts)
+
+
+def test_the_console_exporters_concatenated_records_are_read(tmp_path: Path) -> None:
+    import io
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+
+    out = io.StringIO()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out)))
+    tracer = provider.get_tracer("agent")
+    with tracer.start_as_current_span("agent") as agent:
+        agent.set_attribute("openinference.span.kind", "AGENT")
+        for city in ("Paris", "Oslo"):
+            with tracer.start_as_current_span("get_weather") as tool:
+                tool.set_attribute("openinference.span.kind", "TOOL")
+                tool.set_attribute("tool.parameters", json.dumps({"city": city}))
+                if city == "Oslo":
+                    tool.record_exception(TimeoutError("weather service timed out"))
+                    tool.set_status(Status(StatusCode.ERROR, "timed out"))
+    provider.shutdown()
+    path = tmp_path / "console.txt"
+    path.write_text(out.getvalue())
+    [trace] = load_trace_files(path)
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert [r.inputs["arguments"]["city"] for r in tools] == ["Paris", "Oslo"]
+    assert trace.root.name == "agent" and [r.is_error for r in tools] == [False, True]
+    assert "weather service timed out" in (tools[1].error or "")

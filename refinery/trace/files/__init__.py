@@ -27,7 +27,10 @@ from refinery.trace.files.chat import is_chat, is_history, load_chat, load_histo
 from refinery.trace.files.langsmith_batch import is_langsmith_batch, load_langsmith_batch
 from refinery.trace.files.langsmith_export import load_langsmith
 from refinery.trace.files.mini_swe_agent import is_mini_swe_agent, load_mini_swe_agent
+from refinery.trace.files.openhands import is_openhands, load_openhands
+from refinery.trace.files.otel_js import is_otel_js, load_otel_js
 from refinery.trace.files.otlp import is_otlp, load_otlp
+from refinery.trace.files.span_records import is_span_records, load_span_records
 from refinery.trace.files.swe_agent import is_swe_agent, load_swe_agent
 from refinery.trace.files.tau_bench import is_tau_bench, load_tau_bench
 from refinery.trace.model import Trace
@@ -74,9 +77,14 @@ class Reader:
 READERS: list[Reader] = [
     Reader("refinery", _is_refinery, _load_refinery, "an object with `id`, `source` and `runs`"),
     Reader("otlp", is_otlp, load_otlp, "`resourceSpans` (OTLP/JSON) or a `spans` tree"),
+    Reader("spans", is_span_records, load_span_records, "span records with `context.span_id` (Phoenix, console)"),
+    Reader("otel-js", is_otel_js, load_otel_js, "a list of JS ReadableSpans with `spanContext`"),
     Reader("swe-agent", is_swe_agent, load_swe_agent, "a `history` of messages with `message_type`"),
     Reader("mini-swe-agent", is_mini_swe_agent, load_mini_swe_agent, "`info` with `mini_version`, and `messages`"),
     Reader("history", is_history, load_history, "an object with a `history` list of messages"),
+    Reader(
+        "openhands", is_openhands, load_openhands, "a list of events with `id`, `source` and `action`/`observation`"
+    ),
     Reader("tau-bench", is_tau_bench, load_tau_bench, "a list of `{task_id, reward, info, traj, trial}`"),
     Reader("chat", is_chat, load_chat, "a list of `{role, content}` messages, or one under `messages`/`traj`"),
     Reader("langsmith", _is_langsmith, load_langsmith, "runs with `run_type`, `child_runs` or `dotted_order`"),
@@ -133,6 +141,11 @@ def _parse(path: Path, text: str) -> Any:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:
             raise _json_error(path, whole_error) from None
+        if text.lstrip().startswith("{") and not lines[0].rstrip().endswith("}"):
+            # Pretty-printed objects one after another (OpenTelemetry's ConsoleSpanExporter).
+            concatenated = _concatenated(text)
+            if concatenated is not None:
+                return concatenated
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -147,6 +160,25 @@ def _parse(path: Path, text: str) -> Any:
                     hint="Fix or remove that line; every JSONL line must be one JSON value.",
                 ) from None
         return records
+
+
+def _concatenated(text: str) -> list[Any] | None:
+    """Several JSON values written one after another, or None when ``text`` is not that."""
+    decoder = json.JSONDecoder(
+        parse_int=parse_int_literal, parse_float=parse_float_literal, parse_constant=parse_constant_literal
+    )
+    values: list[Any] = []
+    index = 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return values
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            return None
+        values.append(value)
 
 
 def _json_error(path: Path, exc: json.JSONDecodeError) -> TraceFormatError:

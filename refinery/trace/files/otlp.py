@@ -173,6 +173,10 @@ def _io(attrs: dict[str, Any], run_type: str) -> tuple[dict[str, Any], dict[str,
         result = attrs.get("gen_ai.tool.call.result")
         if result is not None:
             outputs["output"] = _maybe_json(result)
+    if "ai.prompt.messages" in attrs and not inputs.get("messages"):  # the Vercel AI SDK's own attributes
+        inputs["messages"] = _maybe_json(attrs["ai.prompt.messages"])
+    if "ai.response.text" in attrs and not outputs:
+        outputs["output"] = attrs["ai.response.text"]
     if "input.value" in attrs and not inputs.get("messages"):
         inputs["input"] = _maybe_json(attrs["input.value"])
     if "output.value" in attrs and not outputs.get("messages"):
@@ -205,6 +209,8 @@ _CONSUMED_PREFIXES = (
     "gen_ai.tool.call.arguments",
     "gen_ai.tool.call.result",
     "tool.parameters",
+    "ai.prompt.messages",
+    "ai.response.text",
 )
 
 
@@ -257,10 +263,19 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
         if span.get(key) not in (None, ""):
             metadata[f"otel.{key}"] = span[key]
     prompt_tokens = _first_present(
-        attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"
+        attrs,
+        "llm.token_count.prompt",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "ai.usage.promptTokens",
     )
     completion_tokens = _first_present(
-        attrs, "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"
+        attrs,
+        "llm.token_count.completion",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "ai.usage.completionTokens",
+        "ai.usage.outputTokens",
     )
     total = attrs.get("llm.token_count.total")
     if total is None and (prompt_tokens is not None or completion_tokens is not None):
@@ -331,6 +346,14 @@ def is_otlp(data: Any) -> bool:
     )
 
 
+def assemble_spans(drafts: list[RunDraft], source: str) -> list[Trace]:
+    """One trace per trace id, from span drafts of any export format."""
+    groups: dict[str, list[RunDraft]] = defaultdict(list)
+    for draft in drafts:
+        groups[draft["trace_id"]].append(draft)
+    return [assemble_trace(group, source=source) for group in groups.values()]
+
+
 def load_otlp(data: Any) -> list[Trace]:
     """Traces from OTLP/JSON or nested spans, one per trace id."""
     payloads = data if isinstance(data, list) else [data]
@@ -340,7 +363,4 @@ def load_otlp(data: Any) -> list[Trace]:
             drafts.extend(_otlp_spans(payload))
         else:
             drafts.extend(_nested_spans(payload.get("spans") or [], payload.get("trace_id")))
-    groups: dict[str, list[RunDraft]] = defaultdict(list)
-    for draft in drafts:
-        groups[draft["trace_id"]].append(draft)
-    return [assemble_trace(group, source="file:otlp") for group in groups.values()]
+    return assemble_spans(drafts, "file:otlp")
