@@ -46,6 +46,8 @@ class Feedback(BaseModel):
     """Who gave it: ``model``, ``api``, ``app`` or the evaluator name."""
     run_id: str | None = None
     """The run the feedback is attached to."""
+    fails_below: float | None = None
+    """A score below this is a failed run by the producer's own rule (tau-bench's reward below 1)."""
 
 
 class Run(BaseModel):

@@ -63,6 +63,10 @@ def failure_reasons(error: str | None, feedback: list[Feedback], criteria: Selec
     if error:
         first_line = error.strip().splitlines()[0] if error.strip() else "error"
         reasons.append(f"error: {first_line[:200]}")
+    for item in feedback:
+        if item.fails_below is not None and item.score is not None and item.score < item.fails_below:
+            shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
+            reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
     if criteria.feedback_key:
         for item in feedback:
             if item.key == criteria.feedback_key and item.score is not None and item.score <= criteria.max_score:

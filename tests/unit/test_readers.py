@@ -219,3 +219,42 @@ def test_the_console_exporters_concatenated_records_are_read(tmp_path: Path) -> 
     assert [r.inputs["arguments"]["city"] for r in tools] == ["Paris", "Oslo"]
     assert trace.root.name == "agent" and [r.is_error for r in tools] == [False, True]
     assert "weather service timed out" in (tools[1].error or "")
+
+
+def test_tau2_simulations_keep_agent_and_user_tool_calls_tokens_and_criteria(real_traces: Path) -> None:
+    path = real_traces / "tau2-bench/telecom-gpt-4o-first4.json"
+    raw = json.loads(path.read_text())
+    traces = {t.id: t for t in load_trace_files(path)}
+    assert len(traces) == len(raw["simulations"])
+    tasks = {t["id"]: t for t in raw["tasks"]}
+    for sim in raw["simulations"]:
+        trace = traces[sim["id"]]
+        calls = [c for m in sim["messages"] for c in (m.get("tool_calls") or [])]
+        assert len([r for r in trace.runs if r.run_type == "tool"]) == len(calls)
+        agent_tokens = sum(
+            (m["usage"] or {}).get("prompt_tokens", 0) + (m["usage"] or {}).get("completion_tokens", 0)
+            for m in sim["messages"]
+            if m["role"] == "assistant" and m.get("usage")
+        )
+        assert trace.total_tokens == agent_tokens
+        errors = sum(1 for m in sim["messages"] if m["role"] == "tool" and m.get("error") is True)
+        assert sum(r.is_error for r in trace.runs) == errors
+        assert trace.feedback[0].score == sim["reward_info"]["reward"]
+        expected = tasks[sim["task_id"]]["evaluation_criteria"]["actions"]
+        assert trace.reference_outputs and trace.reference_outputs["actions"] == expected
+
+
+def test_a_file_of_many_traces_selects_the_failing_ones_by_the_producers_rule(real_traces: Path) -> None:
+    from refinery.trace.source import FileTraceSource, SelectionCriteria
+    from refinery.triage import run_triage
+
+    path = real_traces / TAU
+    raw = json.loads(path.read_text())
+    selected = FileTraceSource(path).select_failing(SelectionCriteria(limit=100))
+    assert {s.trace_id for s in selected} == {
+        f"tau-bench-task{r['task_id']}-trial{r['trial']}" for r in raw if r["reward"] < 1
+    }
+    assert all("a pass needs 1" in s.reasons[0] for s in selected)
+    trace = load_trace_files(path)[0]
+    gaps = [f for f in run_triage(trace).findings if f.rule == "eval_feedback"]
+    assert gaps and "counts anything below 1 as a failure" in gaps[0].explanation

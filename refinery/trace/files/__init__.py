@@ -32,6 +32,7 @@ from refinery.trace.files.otel_js import is_otel_js, load_otel_js
 from refinery.trace.files.otlp import is_otlp, load_otlp
 from refinery.trace.files.span_records import is_span_records, load_span_records
 from refinery.trace.files.swe_agent import is_swe_agent, load_swe_agent
+from refinery.trace.files.tau2_bench import is_tau2_bench, load_tau2_bench
 from refinery.trace.files.tau_bench import is_tau_bench, load_tau_bench
 from refinery.trace.model import Trace
 
@@ -85,6 +86,7 @@ READERS: list[Reader] = [
     Reader(
         "openhands", is_openhands, load_openhands, "a list of events with `id`, `source` and `action`/`observation`"
     ),
+    Reader("tau2-bench", is_tau2_bench, load_tau2_bench, "an object with `tasks` and `simulations`"),
     Reader("tau-bench", is_tau_bench, load_tau_bench, "a list of `{task_id, reward, info, traj, trial}`"),
     Reader("chat", is_chat, load_chat, "a list of `{role, content}` messages, or one under `messages`/`traj`"),
     Reader("langsmith", _is_langsmith, load_langsmith, "runs with `run_type`, `child_runs` or `dotted_order`"),

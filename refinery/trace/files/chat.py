@@ -169,6 +169,8 @@ def load_chat(data: Any) -> list[Trace]:
                 drafts.append(run)
             run["outputs"] = {"output": content}
             run["status"] = None
+            if msg.get("error") is True:  # tau2 marks a failed tool result
+                run["error"], run["status"] = str(content or "tool error"), "error"
             continue
         pending.append({"role": role, "content": content, **({"name": msg["name"]} if msg.get("name") else {})})
 

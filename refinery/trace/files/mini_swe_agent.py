@@ -35,6 +35,7 @@ def load_mini_swe_agent(data: dict[str, Any]) -> list[Trace]:
                 score=1.0 if exit_status.lower() in SUBMITTED else 0.0,
                 value=exit_status,
                 source="mini-swe-agent",
+                fails_below=1.0,
             )
         ]
         if isinstance(exit_status, str)

@@ -110,6 +110,7 @@ def load_swe_agent(data: dict[str, Any]) -> list[Trace]:
                 score=1.0 if exit_status.lower() in SUBMITTED else 0.0,
                 value=exit_status,
                 source="swe-agent",
+                fails_below=1.0,
             )
         )
     meta = {k: v for k, v in info.items() if k not in ("submission",)}

@@ -43,6 +43,7 @@ def _one(item: dict[str, Any]) -> Trace:
             value=None if isinstance(reward, (int, float)) else reward,
             comment=_reward_comment(info.get("reward_info")),
             source="tau-bench",
+            fails_below=1.0,
             run_id=trace.root.id,
         )
     ]

@@ -21,7 +21,8 @@ def find_eval_gaps(trace: Trace, options: RuleOptions) -> list[Finding]:
     findings = []
     root = trace.root
     for item in trace.feedback:
-        if item.score is None or item.score > threshold:
+        failed_by_rule = item.fails_below is not None and item.score is not None and item.score < item.fails_below
+        if item.score is None or (item.score > threshold and not failed_by_rule):
             continue
         target = root
         if item.run_id and item.run_id != root.id:
@@ -36,7 +37,14 @@ def find_eval_gaps(trace: Trace, options: RuleOptions) -> list[Finding]:
                 category="Eval Gap",
                 severity="high",
                 evidence=excerpt(f"{item.key} = {item.score:g}" + (f": {item.comment}" if item.comment else "")),
-                explanation=f"The evaluator `{item.key}` scored this run {item.score:g} (threshold {threshold:g}).",
+                explanation=(
+                    f"The evaluator `{item.key}` scored this run {item.score:g} "
+                    + (
+                        f"(the producer counts anything below {item.fails_below:g} as a failure)."
+                        if failed_by_rule and item.score > threshold
+                        else f"(threshold {threshold:g})."
+                    )
+                ),
             )
         )
     reference = trace.reference_outputs
