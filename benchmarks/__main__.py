@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--smoke", action="store_true", help="CI sizes: every benchmark, cut down")
     # The metavar keeps the internal child commands out of --help.
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{overhead,redaction,tokens,action,concurrency,quality,all}"
+        dest="command", required=True, metavar="{overhead,redaction,fidelity,tokens,action,concurrency,quality,all}"
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     per_half(overhead)
     redaction = add("redaction", "redaction throughput (MB/s) and recall on planted secrets, beside detect-secrets")
     redaction.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
+    add("fidelity", "real producers' files: tool calls and tokens in the source against what is loaded")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
     tokens.add_argument("--large", type=int, default=None, help="runs in the large packing trace [25000]; 0 skips")
     per_half(tokens)
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
-    from benchmarks import action, concurrency, overhead, quality, redaction, tokens
+    from benchmarks import action, concurrency, fidelity, overhead, quality, redaction, tokens
 
     size = _sizes(args)
     who = who_and_when_logs(args.shared, size.who_and_when)
@@ -123,6 +124,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
             out, sizes=sizes, who_and_when=who, examples=EXAMPLES, png=png, repeats=size.repeats
         ),
         "redaction": lambda out: redaction.run(out, size=size.large),
+        "fidelity": lambda out: fidelity.run(out, shared=args.shared),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
