@@ -1,15 +1,18 @@
 """Fidelity: what the real producers' files hold against what Refinery loads from them.
 
-For each producer in ``../shared/datasets/real-traces/``: the files, the tool calls counted
-straight from the raw JSON against the tool runs loaded, and the tokens the producer recorded
-against the tokens loaded. The raw counts below follow each producer's own shape and share
-no code with the readers they check.
+For each producer in ``../shared/datasets/real-traces/``, and for each instrumentation package
+that writes spans (run live against the loopback OpenAI fake, ``tests/fakes/genai_agents.py``,
+or, for last year's releases, the files they wrote in ``tests/producers/``): the tool calls
+counted straight from the raw JSON against the tool runs loaded, and the tokens the producer
+recorded against the tokens loaded. The raw counts below follow each producer's own shape and
+share no code with the readers they check.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,13 +108,76 @@ PRODUCERS: dict[str, Callable[[Any], tuple[int, int]]] = {
 }
 
 
+_INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+_OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+LEGACY_FILES = Path(__file__).parents[1] / "tests" / "producers"
+
+
+def otlp_counts(export: Any) -> tuple[int, int]:
+    """Tool calls (distinct call ids the model gave) and tokens (input + output per span) in raw OTLP/JSON.
+
+    The fake names its tool calls ``call_tc_N``; every producer copies that id somewhere (an
+    attribute, a log body), so the distinct ids are the calls the model made.
+    """
+    payloads = export if isinstance(export, list) else [export]
+    tokens = 0
+    for payload in payloads:
+        for resource in payload.get("resourceSpans") or []:
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    seen = {a["key"]: a["value"].get("intValue") for a in span.get("attributes", [])}
+                    tokens += int(next((seen[k] for k in _INPUT_TOKENS if seen.get(k)), 0))
+                    tokens += int(next((seen[k] for k in _OUTPUT_TOKENS if seen.get(k)), 0))
+    return len(set(re.findall(r"call_tc_\d+", json.dumps(export)))), tokens
+
+
+def _package_rows() -> list[list[object]]:
+    """One row per instrumentation package: its agent run live, or its committed legacy file."""
+    import tempfile
+
+    from refinery.trace.files import load_trace_files
+    from tests.fakes.genai_agents import PRODUCERS, weather_agent_otlp
+
+    exports = {name: weather_agent_otlp(name) for name in PRODUCERS}
+    exports |= {p.stem: json.loads(p.read_text()) for p in sorted(LEGACY_FILES.glob("*.json"))}
+    rows: list[list[object]] = []
+    folder = Path(tempfile.mkdtemp(prefix="refinery-fidelity-"))
+    for name, export in exports.items():
+        calls, tokens = otlp_counts(export)
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(export))
+        loaded = load_trace_files(path)
+        loaded_calls = sum(r.run_type == "tool" for t in loaded for r in t.runs)
+        loaded_tokens = sum(t.total_tokens for t in loaded)
+        same = (calls, tokens) == (loaded_calls, loaded_tokens)
+        rows.append([name, 1, len(loaded), calls, loaded_calls, tokens, loaded_tokens, "yes" if same else "no"])
+    return rows
+
+
 def run(out: Results, *, shared: Path) -> None:
     from refinery.trace.files import load_trace_files
 
     out.heading("Fidelity: what the producers' files hold, against what is loaded")
+    package_rows = _package_rows()
+    out.para(
+        "Instrumentation packages, each driving a real OpenAI client through a scripted agent that makes two "
+        "tool calls against the loopback OpenAI fake (`tests/fakes/genai_agents.py`), exported with the "
+        "OpenTelemetry SDK's OTLP encoder; the `-0.47` row is OpenLLMetry and the Traceloop SDK 0.47.0, whose "
+        "file is committed in `tests/producers/`. *Source*: distinct tool-call ids and the token attributes "
+        "counted in the raw export."
+    )
+    out.table(
+        ["package", "files", "traces", "tool calls: source", "loaded", "tokens: source", "loaded", "equal"],
+        package_rows,
+    )
     folder = shared / "datasets" / "real-traces"
     if not folder.is_dir():
-        out.skipped("The fidelity benchmark", f"no real trace files at {folder}")
+        out.skipped("The real-file fidelity rows", f"no real trace files at {folder}")
+        out.figure(
+            "Packages whose tool calls and tokens load exactly",
+            f"{sum(r[-1] == 'yes' for r in package_rows)} of {len(package_rows)}",
+            "all",
+        )
         return
     out.para(
         "Every real file in `../shared/datasets/real-traces/`, grouped by producer. *Source* counts are taken "
@@ -150,4 +216,7 @@ def run(out: Results, *, shared: Path) -> None:
     out.table(
         ["producer", "files", "traces", "tool calls: source", "loaded", "tokens: source", "loaded", "equal"], rows
     )
-    out.figure("Producers whose tool calls and tokens load exactly", f"{exact} of {len(rows)}", "all")
+    exact += sum(r[-1] == "yes" for r in package_rows)
+    out.figure(
+        "Producers whose tool calls and tokens load exactly", f"{exact} of {len(rows) + len(package_rows)}", "all"
+    )

@@ -36,6 +36,8 @@ class Marks:
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, float, float]] = []
+        self.origin: dict[str, Any] = {}
+        """The origin's section in trace.md: its id, characters, and whether it kept its full body."""
         self._phase: str | None = None
         self._start = 0.0
 
@@ -67,6 +69,7 @@ def analyse_with_marks(path: Path, base_url: str, api_key: str, out_dir: Path) -
     trace = load_trace_file(path)
     marks.begin("prepare")
     prepared = prepare(trace)
+    marks.origin = origin_section(prepared)
 
     def progress(stage: str, message: str) -> None:
         if stage == "documents":
@@ -82,6 +85,27 @@ def analyse_with_marks(path: Path, base_url: str, api_key: str, out_dir: Path) -
     build_comment([result], marker="<!-- refinery-benchmark -->")
     marks.end()
     return marks
+
+
+def origin_section(prepared: Any) -> dict[str, Any]:
+    """How the triage's origin fared under trace.md's budget: whole, shortened or stubbed."""
+    from refinery.documents.ids import run_section
+
+    origin = prepared.triage.origin
+    if origin is None:
+        return {}
+    run = next(r for r in prepared.trace.runs if r.id == origin.run_id)
+    sid = run_section(run.order)
+    text = prepared.documents.by_name("trace.md").text
+    start = text.find(f"\n## {sid} ")
+    end = text.find("\n## ", start + 1)
+    body = text[start : end if end > 0 else len(text)]
+    return {
+        "section": sid,
+        "chars": len(body),
+        "whole": start >= 0 and "content elided" not in body and (run.error or "")[:60] in body,
+        "trace_md_chars": len(text),
+    }
 
 
 class TimedFake:
@@ -130,12 +154,15 @@ def child(base_url: str, api_key: str, paths: list[str], *, warm: bool) -> None:
     import refinery.report.comment  # noqa: F401
 
     traces = []
+    origins: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as out:
         if warm:
             analyse_with_marks(Path(paths[0]), base_url, api_key, Path(out) / "warm")
         for i, path in enumerate(paths):
-            traces.append(analyse_with_marks(Path(path), base_url, api_key, Path(out) / str(i)).spans)
-    print(json.dumps({"traces": traces, "peak_mb": peak_rss_mb()}))
+            marks = analyse_with_marks(Path(path), base_url, api_key, Path(out) / str(i))
+            traces.append(marks.spans)
+            origins.append(marks.origin)
+    print(json.dumps({"traces": traces, "origins": origins, "peak_mb": peak_rss_mb()}))
 
 
 def _measure(timed: TimedFake, paths: list[Path]) -> tuple[list[dict[str, float]], float]:
@@ -152,9 +179,15 @@ def _measure_synthetic(timed: TimedFake, size: int, repeats: int) -> dict[str, A
         timed.fake.reset()
         data, file_bytes = run_child_on_synthetic("_child-overhead", size, timed.fake.url + "/v1", timed.fake.api_key)
         [spans] = data["traces"]
-        runs.append({"peak_mb": data["peak_mb"], **timed.own_time(spans)})
+        runs.append({"peak_mb": data["peak_mb"], "origin": data["origins"][0], **timed.own_time(spans)})
     row: dict[str, Any] = {p: statistics.median(r[p] for r in runs) for p in PHASES}
-    return {"size": size, "file_mb": file_bytes / 1e6, "peak_mb": max(r["peak_mb"] for r in runs), **row}
+    return {
+        "size": size,
+        "file_mb": file_bytes / 1e6,
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "origin": runs[0]["origin"],
+        **row,
+    }
 
 
 def _ms(seconds: float) -> str:
@@ -241,6 +274,20 @@ def run(
         f"{largest['peak_mb']:.0f} MB",
         "at 25,000 runs: load ≤5 s, redact + triage + render ≤3 s; ≤400 MB",
     )
+    origin = largest.get("origin") or {}
+    if origin:
+        out.para(
+            f"**The origin under the document budget.** At {largest['size']:,} runs trace.md is "
+            f"{origin['trace_md_chars']:,} characters; the triage's origin, section {origin['section']}, is "
+            f"{origin['chars']:,} characters and {'keeps its full body and error' if origin['whole'] else 'was SHORTENED'}. "
+            "The origin's ancestors, every run triage cites and the first 200 errored runs keep their sections too; "
+            "the other runs are shortened, stubbed, then folded into range lines."
+        )
+        out.figure(
+            f"Origin section at {largest['size']:,} runs (trace.md {origin['trace_md_chars']:,} chars)",
+            f"{origin['chars']:,} chars, {'whole' if origin['whole'] else 'shortened'}",
+            "whole",
+        )
     if png is not None and len(scaling) > 1:
         plot_scaling(scaling, PHASES, png)
         out.para(f"![Overhead scaling]({png.name})")

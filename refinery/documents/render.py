@@ -104,6 +104,10 @@ def _run_stub(run: Run, parent_section: str) -> str:
     return f"status: {run.status} · parent: {parent_section} · duration: {format_duration(run.duration_ms)} · content elided (budget)"
 
 
+# Trace-wide (the OTel resource, shown once in the header) or already shown as the run's own fields.
+_SHOWN_ELSEWHERE = frozenset({"resource", "usage_metadata", "ls_model_name", "message_index"})
+
+
 def _run_body(
     run: Run, parent_section: str, limit: int, refs: dict[str, str], propagated_from: str | None = None
 ) -> str:
@@ -117,6 +121,10 @@ def _run_body(
         parts.append("**Inputs**\n\n" + fence(render_value(inputs, limit, refs)))
     if run.outputs is not None:
         parts.append("**Outputs**\n\n" + fence(render_value(run.outputs, limit, refs)))
+    other = {k: v for k, v in run.metadata.items() if k not in _SHOWN_ELSEWHERE}
+    if other:
+        # What the reader kept but does not model: shown, so nothing the producer wrote is invisible.
+        parts.append("**Other fields**\n\n" + fence(render_value(other, limit, refs)))
     if run.error and propagated_from:
         # The full traceback is in the origin's section; repeating it up the chain only costs tokens.
         last = [line for line in run.error.strip().splitlines() if line.strip()][-1:] or ["error"]
@@ -166,6 +174,9 @@ def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: di
     ]
     if trace.url:
         lines.insert(1, f"url: {trace.url}")
+    resource = root.metadata.get("resource")
+    if isinstance(resource, dict) and resource:
+        lines.append("resource: " + ", ".join(f"{k}={v}" for k, v in list(resource.items())[:12]))
     for warning in trace.warnings:
         lines.append(f"warning ({warning.code}): {warning.message} [{warning.count}]")
     return assemble_document("trace.md", "trace", document_header("Trace", lines), sections, options.doc_budget)

@@ -62,6 +62,11 @@ def never_completes() -> Step:
     return Step("never")
 
 
+def tool_calls(*calls: tuple[str, dict[str, Any]]) -> Step:
+    """Answer ``POST /chat/completions`` with these tool calls (name, arguments), as a model would."""
+    return Step("tool_calls", [{"name": name, "arguments": args} for name, args in calls])
+
+
 def http_body(body: str, status: int = 200) -> Step:
     """Answer ``POST /responses`` with this exact body (not JSON, ``{}``…), as a broken gateway would."""
     return Step("http_body", body, status)
@@ -342,6 +347,36 @@ class FakeOpenAI(ServedFake):
         if step.kind == "http_error":
             return json_response(step.payload, step.status, headers=step.headers)
         prompt = "\n".join(str(m.get("content")) for m in body["messages"])
+        if step.kind == "tool_calls":
+            calls = [
+                {
+                    "id": f"call_{self._id('tc')}",
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                }
+                for c in step.payload
+            ]
+            return json_response(
+                {
+                    "id": self._id("chatcmpl"),
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls},
+                            "finish_reason": "tool_calls",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": len(prompt) // 4,
+                        "completion_tokens": 12,
+                        "total_tokens": len(prompt) // 4 + 12,
+                    },
+                }
+            )
         if step.kind == "incomplete":
             content, finish = '{"timeline": [', "length"
         else:

@@ -38,14 +38,21 @@ def _hex_ids(node: Any) -> Any:
 
 
 @contextmanager
-def _recorded(service: str, scope: str, out: dict[str, Any]) -> Iterator[Any]:
-    """A tracer whose finished spans land in ``out`` as OTLP/JSON (hex ids) when the block ends."""
+def recorded_provider(service: str, out: dict[str, Any]) -> Iterator[Any]:
+    """A tracer provider whose finished spans land in ``out`` as OTLP/JSON (hex ids) when the block ends."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider.get_tracer(scope)
+    yield provider
     provider.shutdown()
     out.update(_hex_ids(MessageToDict(encode_spans(exporter.get_finished_spans()))))
+
+
+@contextmanager
+def _recorded(service: str, scope: str, out: dict[str, Any]) -> Iterator[Any]:
+    """A tracer whose finished spans land in ``out`` as OTLP/JSON (hex ids) when the block ends."""
+    with recorded_provider(service, out) as provider:
+        yield provider.get_tracer(scope)
 
 
 def openinference_agent_otlp() -> dict[str, Any]:

@@ -117,7 +117,16 @@ def test_otlp_openinference_from_the_real_sdk(tmp_path: Path) -> None:
     }
     assert llm.outputs == {
         "messages": [
-            {"role": "assistant", "tool_calls": [{"name": "search_docs", "arguments": {"query": "rotate API key"}}]}
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": None,
+                        "type": "function",
+                        "function": {"name": "search_docs", "arguments": '{"query": "rotate API key"}'},
+                    }
+                ],
+            }
         ]
     }
     tool = trace.runs[2]

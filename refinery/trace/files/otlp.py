@@ -8,7 +8,6 @@ mapped to run types, inputs/outputs and tokens; every other attribute is kept in
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -16,29 +15,10 @@ from typing import Any
 
 from refinery.trace.assemble import RunDraft, assemble_trace
 from refinery.trace.bounds import epoch_datetime
+from refinery.trace.files.genai import add_tool_runs
+from refinery.trace.files.span_content import CONSUMED_PREFIXES, DETAILS_EVENT, first_present, run_type_of, span_io
 from refinery.trace.model import Trace
 
-_OI_KIND = {
-    "LLM": "llm",
-    "CHAIN": "chain",
-    "TOOL": "tool",
-    "RETRIEVER": "retriever",
-    "EMBEDDING": "embedding",
-    "AGENT": "agent",
-    "RERANKER": "retriever",
-    "GUARDRAIL": "chain",
-    "EVALUATOR": "chain",
-    "PROMPT": "prompt",
-}
-_GENAI_OPERATION = {
-    "chat": "llm",
-    "text_completion": "llm",
-    "generate_content": "llm",
-    "embeddings": "embedding",
-    "execute_tool": "tool",
-    "invoke_agent": "agent",
-    "create_agent": "agent",
-}
 _STATUS_ERROR = {2, "2", "STATUS_CODE_ERROR", "ERROR", "Error"}
 _ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?$")
 
@@ -74,48 +54,6 @@ def _attributes(items: Any) -> dict[str, Any]:
     return out
 
 
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """Rebuild ``prefix.N.rest`` attributes into a list of nested dicts."""
-    items: dict[int, dict[str, Any]] = defaultdict(dict)
-    for key, value in attrs.items():
-        if not key.startswith(prefix + "."):
-            continue
-        index, _, rest = key[len(prefix) + 1 :].partition(".")
-        if index.isdigit() and rest:
-            items[int(index)][rest] = value
-    return [items[i] for i in sorted(items)]
-
-
-def _messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    out = []
-    for item in _indexed(attrs, prefix):
-        msg: dict[str, Any] = {"role": item.get("message.role", "unknown")}
-        if "message.content" in item:
-            msg["content"] = item["message.content"]
-        calls = _indexed({k: v for k, v in item.items()}, "message.tool_calls")
-        if calls:
-            msg["tool_calls"] = [
-                {
-                    "name": c.get("tool_call.function.name"),
-                    "arguments": _maybe_json(c.get("tool_call.function.arguments")),
-                }
-                for c in calls
-            ]
-        if item.get("message.tool_call_id"):
-            msg["tool_call_id"] = item["message.tool_call_id"]
-        out.append(msg)
-    return out
-
-
 def _nanos(value: Any) -> datetime | None:
     if value in (None, "", 0, "0"):
         return None
@@ -140,86 +78,38 @@ def _duration(value: Any) -> timedelta | None:
     return None
 
 
-def _run_type(attrs: dict[str, Any], name: str) -> str:
-    kind = attrs.get("openinference.span.kind")
-    if isinstance(kind, str) and kind.upper() in _OI_KIND:
-        return _OI_KIND[kind.upper()]
-    operation = attrs.get("gen_ai.operation.name")
-    if isinstance(operation, str) and operation in _GENAI_OPERATION:
-        return _GENAI_OPERATION[operation]
-    if "tool.name" in attrs or "gen_ai.tool.name" in attrs:
-        return "tool"
-    if "llm.model_name" in attrs or "gen_ai.request.model" in attrs:
-        return "llm"
-    return "chain"
-
-
-def _io(attrs: dict[str, Any], run_type: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    inputs: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    in_msgs = _messages(attrs, "llm.input_messages") or _maybe_json(attrs.get("gen_ai.input.messages"))
-    out_msgs = _messages(attrs, "llm.output_messages") or _maybe_json(attrs.get("gen_ai.output.messages"))
-    system = attrs.get("gen_ai.system_instructions")
-    if system:
-        inputs["system"] = _maybe_json(system)
-    if in_msgs:
-        inputs["messages"] = in_msgs
-    if out_msgs:
-        outputs["messages"] = out_msgs
-    if run_type == "tool":
-        args = _first_present(attrs, "tool.parameters", "gen_ai.tool.call.arguments")
-        if args is not None and "input" not in inputs:
-            inputs["arguments"] = _maybe_json(args)
-        result = attrs.get("gen_ai.tool.call.result")
-        if result is not None:
-            outputs["output"] = _maybe_json(result)
-    if "ai.prompt.messages" in attrs and not inputs.get("messages"):  # the Vercel AI SDK's own attributes
-        inputs["messages"] = _maybe_json(attrs["ai.prompt.messages"])
-    if "ai.response.text" in attrs and not outputs:
-        outputs["output"] = attrs["ai.response.text"]
-    if "input.value" in attrs and not inputs.get("messages"):
-        inputs["input"] = _maybe_json(attrs["input.value"])
-    if "output.value" in attrs and not outputs.get("messages"):
-        outputs["output"] = _maybe_json(attrs["output.value"])
-    for legacy_in, legacy_out in (("gen_ai.prompt", "gen_ai.completion"),):
-        if legacy_in in attrs and not inputs:
-            inputs["prompt"] = _maybe_json(attrs[legacy_in])
-        if legacy_out in attrs and not outputs:
-            outputs["completion"] = _maybe_json(attrs[legacy_out])
-    return inputs, (outputs or None)
-
-
-def _first_present(attrs: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if attrs.get(key) is not None:
-            return attrs[key]
-    return None
-
-
-_CONSUMED_PREFIXES = (
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "input.value",
-    "output.value",
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "tool.parameters",
-    "ai.prompt.messages",
-    "ai.response.text",
-)
+def _event_dicts(span: dict[str, Any]) -> list[dict[str, Any]]:
+    """The span's events (and the log records attached to it) as flat dicts."""
+    out = []
+    for event in [*(span.get("events") or []), *(span.get("_log_events") or [])]:
+        if isinstance(event, dict):
+            attrs = _attributes(event.get("attributes") or event.get("event_attributes"))
+            body = event.get("body")
+            out.append(
+                {
+                    "name": event.get("name") or event.get("eventName") or attrs.get("event.name"),
+                    **attrs,
+                    **(
+                        {"body": _any_value(body) if isinstance(body, dict) and len(body) == 1 else body}
+                        if body is not None
+                        else {}
+                    ),
+                }
+            )
+    return out
 
 
 def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None) -> RunDraft:
     """Map one span (OTLP/JSON camelCase or nested snake_case) to a RunDraft."""
     attrs = _attributes(span.get("attributes") if "attributes" in span else span.get("span_attributes"))
-    name = str(span.get("name") or span.get("span_name") or "span")
-    run_type = _run_type(attrs, name)
-    inputs, outputs = _io(attrs, run_type)
+    # The Traceloop SDK names its spans "<function>.task"; the function's own name is the run's.
+    name = str(attrs.get("traceloop.entity.name") or span.get("name") or span.get("span_name") or "span")
+    run_type = run_type_of(attrs, name)
+    events = _event_dicts(span)
+    for event in events:
+        if event.get("name") == DETAILS_EVENT:  # content sent as a log record instead of on the span
+            attrs.update({k: v for k, v in event.items() if k.startswith("gen_ai.") and k not in attrs})
+    inputs, outputs = span_io(attrs, run_type, events)
     given_start = span.get("startTimeUnixNano") or span.get("start_time") or span.get("timestamp")
     given_end = span.get("endTimeUnixNano") or span.get("end_time")
     start, end = _nanos(given_start), _nanos(given_end)
@@ -256,20 +146,20 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
                 parts.append(part)
         error = "\n".join(parts).strip() or "span status ERROR"
 
-    metadata = {k: v for k, v in attrs.items() if not any(k == p or k.startswith(p) for p in _CONSUMED_PREFIXES)}
+    metadata = {k: v for k, v in attrs.items() if not any(k == p or k.startswith(p) for p in CONSUMED_PREFIXES)}
     if resource:
         metadata["resource"] = resource
     for key in ("kind", "span_kind", "service_name"):
         if span.get(key) not in (None, ""):
             metadata[f"otel.{key}"] = span[key]
-    prompt_tokens = _first_present(
+    prompt_tokens = first_present(
         attrs,
         "llm.token_count.prompt",
         "gen_ai.usage.input_tokens",
         "gen_ai.usage.prompt_tokens",
         "ai.usage.promptTokens",
     )
-    completion_tokens = _first_present(
+    completion_tokens = first_present(
         attrs,
         "llm.token_count.completion",
         "gen_ai.usage.output_tokens",
@@ -296,8 +186,8 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
         "completion_tokens": completion_tokens,
         "total_tokens": total,
         "cost": attrs.get("llm.cost.total"),
-        "model": _first_present(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model"),
-        "agent": _first_present(attrs, "agent.name", "gen_ai.agent.name", "graph.node.id"),
+        "model": first_present(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model"),
+        "agent": first_present(attrs, "agent.name", "gen_ai.agent.name", "graph.node.id"),
         "tags": [],
         "metadata": metadata,
         "events": events,
@@ -305,14 +195,29 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
     }
 
 
-def _otlp_spans(payload: dict[str, Any]) -> list[RunDraft]:
+def _log_events(payloads: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """OTLP log records tied to a span (GenAI events emitted through the Logs API), by span id."""
+    by_span: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for payload in payloads:
+        for resource_logs in payload.get("resourceLogs") or []:
+            for scope_logs in resource_logs.get("scopeLogs") or []:
+                for record in scope_logs.get("logRecords") or []:
+                    if isinstance(record, dict) and record.get("spanId"):
+                        by_span[str(record["spanId"])].append(record)
+    return by_span
+
+
+def _otlp_spans(payload: dict[str, Any], logs: dict[str, list[dict[str, Any]]] | None = None) -> list[RunDraft]:
     drafts = []
     for resource_spans in payload.get("resourceSpans") or []:
         resource = _attributes((resource_spans.get("resource") or {}).get("attributes"))
         for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans") or []:
             for span in scope_spans.get("spans") or []:
                 if isinstance(span, dict):
-                    drafts.append(draft_from_span(span, resource or None))
+                    records = (logs or {}).get(str(span.get("spanId")))
+                    drafts.append(
+                        draft_from_span({**span, "_log_events": records} if records else span, resource or None)
+                    )
     return drafts
 
 
@@ -336,7 +241,11 @@ def _nested_spans(spans: list[Any], trace_id: str | None) -> list[RunDraft]:
 def is_otlp(data: Any) -> bool:
     """OTLP/JSON export request, a JSONL of them, or a nested span tree."""
     if isinstance(data, list):
-        return bool(data) and all(isinstance(d, dict) and "resourceSpans" in d for d in data)
+        return (
+            bool(data)
+            and all(isinstance(d, dict) and ("resourceSpans" in d or "resourceLogs" in d) for d in data)
+            and any("resourceSpans" in d for d in data)
+        )
     return isinstance(data, dict) and (
         "resourceSpans" in data
         or (
@@ -347,20 +256,23 @@ def is_otlp(data: Any) -> bool:
 
 
 def assemble_spans(drafts: list[RunDraft], source: str) -> list[Trace]:
-    """One trace per trace id, from span drafts of any export format."""
+    """One trace per trace id, from span drafts of any export format; every tool call a run."""
     groups: dict[str, list[RunDraft]] = defaultdict(list)
     for draft in drafts:
         groups[draft["trace_id"]].append(draft)
-    return [assemble_trace(group, source=source) for group in groups.values()]
+    return [assemble_trace(add_tool_runs(group), source=source) for group in groups.values()]
 
 
 def load_otlp(data: Any) -> list[Trace]:
     """Traces from OTLP/JSON or nested spans, one per trace id."""
     payloads = data if isinstance(data, list) else [data]
+    logs = _log_events(payloads)
     drafts: list[RunDraft] = []
     for payload in payloads:
+        if "resourceLogs" in payload and "resourceSpans" not in payload:
+            continue
         if "resourceSpans" in payload:
-            drafts.extend(_otlp_spans(payload))
+            drafts.extend(_otlp_spans(payload, logs))
         else:
             drafts.extend(_nested_spans(payload.get("spans") or [], payload.get("trace_id")))
     return assemble_spans(drafts, "file:otlp")
