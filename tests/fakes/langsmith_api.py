@@ -123,7 +123,16 @@ class FakeLangSmith(ServedFake):
                 {
                     "version": "0.10.99-fake",
                     "instance_flags": {},
-                    "batch_ingest_config": {"use_multipart_endpoint": False},
+                    # The contract's BatchIngestConfig in full (the SDK's batcher reads every field);
+                    # JSON batches rather than multipart, which this fake does not parse.
+                    "batch_ingest_config": {
+                        "use_multipart_endpoint": False,
+                        "scale_up_qsize_trigger": 1000,
+                        "scale_up_nthreads_limit": 16,
+                        "scale_down_nempty_trigger": 4,
+                        "size_limit": 100,
+                        "size_limit_bytes": 20971520,
+                    },
                 }
             )
         if path == "/runs" and method == "POST":

@@ -55,7 +55,10 @@ def test_every_tool_call_of_each_producer_is_a_run_with_its_arguments_and_result
 def test_attributes_no_reader_maps_are_shown_in_trace_md(tmp_path: Path) -> None:
     export = weather_agent_otlp("genai")
     response_ids = sorted(
-        a["value"]["stringValue"] for s in raw_spans(export) for a in s["attributes"] if a["key"] == "gen_ai.response.id"
+        a["value"]["stringValue"]
+        for s in raw_spans(export)
+        for a in s["attributes"]
+        if a["key"] == "gen_ai.response.id"
     )
     path = tmp_path / "genai.json"
     path.write_text(json.dumps(export))

@@ -90,7 +90,12 @@ READERS: list[Reader] = [
     Reader("tau-bench", is_tau_bench, load_tau_bench, "a list of `{task_id, reward, info, traj, trial}`"),
     Reader("chat", is_chat, load_chat, "a list of `{role, content}` messages, or one under `messages`/`traj`"),
     Reader("langsmith", _is_langsmith, load_langsmith, "runs with `run_type`, `child_runs` or `dotted_order`"),
-    Reader("langsmith-batch", is_langsmith_batch, load_langsmith_batch, "an object with `post` and `patch` run lists"),
+    Reader(
+        "langsmith-batch",
+        is_langsmith_batch,
+        load_langsmith_batch,
+        "an object with `post` and `patch` run lists, or one per line",
+    ),
 ]
 FORMATS = ("auto", *(r.name for r in READERS))
 

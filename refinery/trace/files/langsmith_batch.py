@@ -1,7 +1,8 @@
 """LangSmith SDK batch-ingest payloads: ``{"post": [runs…], "patch": [updates…]}``.
 
 The SDK posts a run when it starts and patches it when it ends (outputs, end time, errors).
-Each patch is merged onto its post by id, or, where a patch carries no id (the JS SDK), onto
+A file may hold one payload or, one per line, every payload a session sent (as a proxy
+records them). Each patch is merged onto its post by id, or, where a patch carries no id (the JS SDK), onto
 the posts in order; the merged runs are then read as any LangSmith export.
 """
 
@@ -14,7 +15,13 @@ from refinery.trace.model import Trace
 
 
 def is_langsmith_batch(data: Any) -> bool:
-    """An object whose only lists are ``post`` and ``patch`` runs."""
+    """An object whose only lists are ``post`` and ``patch`` runs, or a list (JSONL) of them."""
+    if isinstance(data, list):
+        return bool(data) and all(_is_payload(d) for d in data)
+    return _is_payload(data)
+
+
+def _is_payload(data: Any) -> bool:
     return (
         isinstance(data, dict)
         and bool(data)
@@ -45,5 +52,14 @@ def merge_batch(data: dict[str, Any]) -> list[dict[str, Any]]:
     return merged
 
 
-def load_langsmith_batch(data: dict[str, Any]) -> list[Trace]:
-    return load_langsmith(merge_batch(data))
+def load_langsmith_batch(data: dict[str, Any] | list[dict[str, Any]]) -> list[Trace]:
+    """One payload, or the payloads of a whole session in the order the SDK sent them.
+
+    A run is often posted in one batch and patched in a later one, so the payloads are read as one.
+    """
+    payloads = data if isinstance(data, list) else [data]
+    joined = {
+        "post": [run for p in payloads for run in p.get("post") or []],
+        "patch": [run for p in payloads for run in p.get("patch") or []],
+    }
+    return load_langsmith(merge_batch(joined))
