@@ -12,6 +12,8 @@ from typing import Any
 
 from benchmarks.results import Results
 
+REPO = Path(__file__).resolve().parents[1]
+
 START_GOAL_S = 1.5
 RUN_GOAL_S = 5.0
 SIZE_GOAL_MB = 250
@@ -26,7 +28,8 @@ def _cancelled_run(client: Any, github: Any, openai: Any) -> tuple[float, int, i
     openai.script(F.never_completes(), F.never_completes())
     with tempfile.TemporaryDirectory() as tmp:
         dirs = runner_dirs(Path(tmp), pull_request_event(github.repo))
-        (dirs["workspace"] / "second-trace.json").write_bytes((dirs["workspace"] / "failing-trace.json").read_bytes())
+        # A second failure of another shape: two clusters, so two representatives reach the stages.
+        (dirs["workspace"] / "second-trace.json").write_bytes((REPO / "examples" / "wrong-answer.json").read_bytes())
         env = container_env(
             github, trace_file="*.json", openai_api_key=openai.api_key, base_url=openai.url + "/v1", model="gpt-5"
         )

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from refinery.analysis.control import Cancelled, RunControl
+from refinery.analysis.cost import CostGuard
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.orchestrator import analyze as run_analysis
+from refinery.analysis.pack import PackSelection
 from refinery.errors import RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, prepare
 from refinery.report.artifacts import Artifacts, write_artifacts
@@ -60,6 +62,7 @@ class _Slot:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     prepared: Prepared | None = None
+    selection: PackSelection | None = None
     claimed: bool = False
 
     def claim(self) -> bool:
@@ -99,24 +102,32 @@ def analyse_traces(
     single_dir: bool = False,
     store_id: str | None = None,
     grace_s: float = GRACE_S,
+    prepared: list[Prepared] | None = None,
+    selections: list[PackSelection | None] | None = None,
+    cost: CostGuard | None = None,
+    numbers: list[int] | None = None,
 ) -> list[TraceOutcome]:
     """Prepare, analyse and write each trace into its own folder, ``concurrency`` at a time.
 
     Outcomes come back in the order of ``traces``. ``make_provider`` is None for triage only.
     ``single_dir`` writes one trace's artifacts straight into ``out_dir`` (the CLI's one trace).
+    ``prepared`` skips the preparation of traces already triaged; ``selections`` say why each
+    was chosen; ``cost`` is the run's cost cap, shared by every trace; ``numbers`` are the
+    traces' positions in the whole run, for their folder names.
     """
     control = control or RunControl()
     total = len(traces)
-    slots = [_Slot() for _ in traces]
+    slots = [_Slot(selection=selections[i] if selections else None) for i in range(len(traces))]
 
     def folder(index: int, trace: Trace) -> Path:
-        return out_dir if single_dir else out_dir / trace_dir_name(index, trace)
+        number = numbers[index - 1] if numbers else index
+        return out_dir if single_dir else out_dir / trace_dir_name(number, trace)
 
     def one(index: int, trace: Trace) -> TraceOutcome | None:
         tag = trace_tag(index, total, trace)
         slot = slots[index - 1]
         control.check(f"trace {trace.id} was triaged")
-        slot.prepared = prepare(trace, options)
+        slot.prepared = prepared[index - 1] if prepared else prepare(trace, options)
         if make_provider is not None:
             result = run_analysis(
                 slot.prepared,
@@ -124,9 +135,11 @@ def analyse_traces(
                 store_id=store_id,
                 progress=lambda stage, msg: log(f"{tag} {msg}"),
                 control=control,
+                cost=cost,
             )
         else:
             result = offline_result(slot.prepared)
+        result.selection = selections[index - 1] if selections else None
         if not slot.claim():
             return None  # the run was cancelled and the main thread has written this trace already
         artifacts = write_artifacts(result, folder(index, trace), now=now)
@@ -187,6 +200,7 @@ def _cancelled(
     if prepared is None or not slot.claim():
         return TraceOutcome(index, trace, error=error.one_line(), cancelled=True)
     result = offline_result(prepared)
+    result.selection = slot.selection
     result.error = error
     result.warnings.append(f"{error.one_line()} The triage is complete; the model stages did not finish.")
     artifacts = write_artifacts(result, folder, now=now)

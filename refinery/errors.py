@@ -60,6 +60,10 @@ class PublishError(RefineryError):
     """Publishing the result (comment, check run, summary) failed."""
 
 
+class CostCapReached(RefineryError):
+    """A stage was not started: its estimated cost would take the run past ``max-cost``."""
+
+
 class ProviderQuotaError(ProviderError):
     """The account has no quota left (429 insufficient_quota): retrying cannot help."""
 

@@ -39,6 +39,13 @@ class Prepared:
     redaction_enabled: bool
 
 
+def redactor_for(options: PrepareOptions) -> Redactor | None:
+    """The redactor ``prepare`` uses, for text about a trace that is not in it (why it was selected)."""
+    if not options.redact:
+        return None
+    return Redactor(pii=options.redact_pii, extra_patterns=options.redact_patterns, known_secrets=options.known_secrets)
+
+
 def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
     """Redact first, so that triage evidence and documents only ever see redacted text."""
     with gc_paused():
@@ -48,10 +55,8 @@ def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
 def _prepare(trace: Trace, options: PrepareOptions | None) -> Prepared:
     options = options or PrepareOptions()
     counts: dict[str, int] = {}
-    if options.redact:
-        redactor = Redactor(
-            pii=options.redact_pii, extra_patterns=options.redact_patterns, known_secrets=options.known_secrets
-        )
+    redactor = redactor_for(options)
+    if redactor is not None:
         trace = redactor.trace(trace)
         render = options.render
         if render.expectations or render.assertion:

@@ -49,9 +49,11 @@ SOURCES: dict[str, Source] = {
     "openai_model": Source(("REFINERY_MODEL",), "model"),
     "reasoning_effort": Source(("REFINERY_REASONING_EFFORT",), "reasoning-effort"),
     "github_token": Source(("GITHUB_TOKEN",), "github-token"),
-    "feedback_key": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
+    "feedback_keys": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
+    "max_select": Source(("REFINERY_MAX_SELECT",), "max-select"),
     "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
+    "max_cost": Source(("REFINERY_MAX_COST",), "max-cost"),
     "concurrency": Source(("REFINERY_CONCURRENCY",), "concurrency"),
     "tokens_per_minute": Source(("REFINERY_TOKENS_PER_MINUTE",), "tokens-per-minute"),
     "trace_ids": Source(("REFINERY_TRACE_ID",), "trace-id"),
@@ -129,12 +131,16 @@ class Settings(BaseModel):
     """The largest trace file read, once decompressed, in MB."""
     github_token: SecretStr | None = Field(default=None, repr=False)
     """Token used to publish to GitHub."""
-    feedback_key: str | None = None
-    """Feedback key whose low score marks a trace as failing."""
+    feedback_keys: list[str] = Field(default_factory=list)
+    """Only feedback with these keys marks a trace as failing; empty: every key counts."""
     max_score: float = 0.5
     """A trace fails (and feedback is an eval gap) when a score is at or below this."""
+    max_select: int = Field(default=50, ge=1, le=1000)
+    """How many failing traces are fetched and triaged at most (triage costs no model tokens)."""
     max_traces: int = Field(default=3, ge=1, le=1000)
-    """How many failing traces to select at most."""
+    """How many failure clusters get the model stages: one representative each, largest first."""
+    max_cost: float = Field(default=1.0, ge=0)
+    """The most the model stages may cost across the whole run, in USD (estimated before each stage)."""
     concurrency: int = Field(default=4, ge=1, le=32)
     """How many traces are analysed at once."""
     tokens_per_minute: int | None = Field(default=None, ge=1_000)
@@ -192,7 +198,7 @@ class Settings(BaseModel):
     debug: bool = False
     """Show tracebacks for errors."""
 
-    @field_validator("trace_ids", "merge_from", "fallback", mode="before")
+    @field_validator("trace_ids", "merge_from", "fallback", "feedback_keys", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         # Action inputs are strings: accept spaces, commas or new lines between items.

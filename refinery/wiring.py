@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from github import Github
 
     from refinery.analysis.control import RunControl
+    from refinery.analysis.cost import CostGuard
     from refinery.analysis.providers.base import AnalysisProvider
     from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider, RefineryOpenAI
     from refinery.analysis.providers.vector_store import VectorStoreManager
@@ -28,7 +29,7 @@ _LANGSMITH_RETRY_STATUSES = [408, 425, 429, 500, 502, 503, 504]
 
 
 def build_langsmith_source(
-    settings: Settings, *, project: str | None = None, allow_partial: bool = False
+    settings: Settings, *, project: str | None = None, experiment: bool | None = None, allow_partial: bool = False
 ) -> LangSmithSource:
     """A LangSmithSource on a client whose HTTP retries honour 429 Retry-After and 5xx."""
     import langsmith
@@ -58,8 +59,19 @@ def build_langsmith_source(
         client,
         endpoint=settings.langsmith_endpoint,
         project=project or settings.langsmith_project,
+        # An experiment is bounded (examples × repetitions): every root is read, passing ones too.
+        experiment=experiment
+        if experiment is not None
+        else bool(settings.experiment) and (project or settings.langsmith_project) == settings.experiment,
         allow_partial=allow_partial,
     )
+
+
+def build_cost_guard(settings: Settings) -> CostGuard:
+    """One per run, shared by every trace: no stage starts that would take the run past ``max-cost``."""
+    from refinery.analysis.cost import CostGuard
+
+    return CostGuard(settings.max_cost)
 
 
 def build_rate_gate(settings: Settings) -> RateGate:

@@ -52,7 +52,7 @@ def fake_langsmith() -> Iterator[FakeLangSmith]:
 @pytest.fixture
 def recorded(fake_langsmith: FakeLangSmith) -> dict[str, str]:
     """Scenario name -> root run id, after the instrumented agents posted to the fake."""
-    client = agents.sdk_client(fake_langsmith.url, fake_langsmith.api_key)
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
     ids = {
         "rate_limited": agents.run_scenario(client, agents.rate_limited_agent),
         "looping": agents.run_scenario(client, agents.looping_agent),

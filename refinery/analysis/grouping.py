@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from refinery.analysis.orchestrator import AnalysisResult
-from refinery.analysis.pack import FailureGroup, HypothesisPack
+from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
 
 _SEVERITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _WORD = re.compile(r"[a-z0-9]+")
@@ -31,7 +31,7 @@ class _Signature(BaseModel):
     severity: str
 
 
-def _signature(pack: HypothesisPack) -> _Signature | None:
+def _signature(pack: HypothesisPack) -> _Signature:
     """What a failure looks like for grouping: the model's diagnosis when it has one, the triage otherwise."""
     triage = pack.triage
     diagnosis = next((s.output for s in pack.stages if s.stage == "diagnosis" and s.output), None)
@@ -58,7 +58,16 @@ def _signature(pack: HypothesisPack) -> _Signature | None:
     if origin is None:
         gaps = [f for f in triage.findings if f.group == "evaluation"]
         if not gaps:
-            return None
+            # Selected as failing, yet triage found nothing to say: kept as a group of its own kind.
+            reasons = pack.selection.reasons if pack.selection else []
+            return _Signature(
+                trace_id=pack.trace.id,
+                category="Unexplained",
+                origin_name=None,
+                run_type=None,
+                cause=reasons[0] if reasons else "no run failed and no eval gap was found",
+                severity="low",
+            )
         return _Signature(
             trace_id=pack.trace.id,
             category="Eval Gap",
@@ -78,6 +87,16 @@ def _signature(pack: HypothesisPack) -> _Signature | None:
     )
 
 
+def _member(pack: HypothesisPack) -> GroupMember:
+    return GroupMember(
+        trace_id=pack.trace.id,
+        name=pack.trace.name,
+        url=pack.trace.url,
+        analysed=pack.status != "offline",
+        flaky=pack.selection.flaky if pack.selection else None,
+    )
+
+
 def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and not w.isdigit()}
 
@@ -90,10 +109,11 @@ def _similar(a: str, b: str) -> bool:
 def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[FailureGroup]:
     """Groups of failures with a shared root cause, largest and most severe first."""
     members: list[list[_Signature]] = []
+    packs = {}
     for item in items:
-        signature = _signature(item.pack() if isinstance(item, AnalysisResult) else item)
-        if signature is None:
-            continue
+        pack = item.pack() if isinstance(item, AnalysisResult) else item
+        packs[pack.trace.id] = pack
+        signature = _signature(pack)
         for group in members:
             head = group[0]
             same_place = head.origin_name is not None and head.origin_name == signature.origin_name
@@ -106,7 +126,11 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
     for group in members:
         head = group[0]
         severity = max((s.severity for s in group), key=lambda s: _SEVERITY.get(s, 0))
-        where = f"{head.run_type or 'run'} `{head.origin_name}`" if head.origin_name else "the final answer"
+        where = (
+            f"{head.run_type or 'run'} `{head.origin_name}`"
+            if head.origin_name
+            else ("the run" if head.category == "Unexplained" else "the final answer")
+        )
         groups.append(
             FailureGroup(
                 id="",
@@ -116,6 +140,8 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
                 cause=min((s.cause for s in group), key=len),
                 severity=severity,
                 trace_ids=[s.trace_id for s in group],
+                members=[_member(packs[s.trace_id]) for s in group],
+                total=len(packs),
             )
         )
     groups.sort(key=lambda g: (-g.count, -_SEVERITY.get(g.severity, 0), g.title))

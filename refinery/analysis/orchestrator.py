@@ -16,19 +16,21 @@ from pydantic import BaseModel
 
 from refinery import __version__
 from refinery.analysis.control import RunControl
+from refinery.analysis.cost import CostGuard, StageEstimate
 from refinery.analysis.pack import (
     CitationStats,
     HypothesisPack,
+    PackSelection,
     PackTrace,
     PackTriage,
     PackUsage,
     StageRecord,
 )
 from refinery.analysis.pricing import estimate_cost
-from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, Usage
+from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, Usage
 from refinery.analysis.schemas import Synthesis
 from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
-from refinery.errors import RefineryError
+from refinery.errors import CostCapReached, RefineryError
 from refinery.pipeline import Prepared
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class AnalysisResult:
     store_id: str | None = None
     store_kept: bool = False
     """The vector store still exists after the run (--keep-store, or one given with --store-id)."""
+    selection: PackSelection | None = None
+    """Why the trace was selected, when a selection chose it."""
 
     @property
     def synthesis(self) -> Synthesis | None:
@@ -92,6 +96,7 @@ class AnalysisResult:
             warnings=warnings,
             error=self.error.one_line() if self.error else None,
             store_id=self.store_id if self.store_kept else None,
+            selection=self.selection,
         )
 
 
@@ -108,9 +113,10 @@ def analyze(
     progress: Progress | None = None,
     clock: Callable[[], float] = time.perf_counter,
     control: RunControl | None = None,
+    cost: CostGuard | None = None,
 ) -> AnalysisResult:
-    """Run the four stages in order; stop at the first failure (or the run's cancellation) and keep
-    everything so far."""
+    """Run the four stages in order; stop at the first failure (or the run's cancellation, or a stage
+    the cost cap refuses) and keep everything so far."""
     control = control or RunControl()
     notify = progress or (lambda stage, message: None)
     result = AnalysisResult(prepared=prepared, provider=provider.name, model=provider.model)
@@ -127,11 +133,14 @@ def analyze(
         for spec in STAGES:
             control.check(f"stage {spec.number}/4 {spec.key}")
             call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)
+            reserved = _admit(cost, provider, spec.key, call, context)
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
             started = clock()
             try:
                 reply = provider.run_stage(call, context)
             except RefineryError as exc:
+                if cost is not None:
+                    cost.settle(reserved, None)  # a failed attempt is still billed: count the estimate
                 result.stages.append(
                     StageRecord(
                         stage=spec.key,
@@ -163,6 +172,8 @@ def analyze(
                 output=checked.model_dump(mode="json"),
             )
             result.stages.append(record)
+            if cost is not None:
+                cost.settle(reserved, record.cost_usd)
             if citations.dropped:
                 result.warnings.append(
                     f"Stage {spec.key}: dropped {citations.dropped} citations to sections that do not exist."
@@ -170,6 +181,12 @@ def analyze(
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: done in {record.wall_time_s:.1f}s")
     except RefineryError as exc:
         result.error = exc
+        if isinstance(exc, CostCapReached):
+            result.warnings.append(
+                f"Partial: {exc.one_line()} The cap is max-cost ${cost.cap_usd:.2f}."
+                if cost and cost.cap_usd is not None
+                else exc.one_line()
+            )
         for spec in STAGES:
             if spec.key not in {r.stage for r in result.stages}:
                 result.stages.append(
@@ -180,4 +197,18 @@ def analyze(
     finally:
         if context is not None:
             result.warnings.extend(provider.close_context(context))
+        if cost is not None and cost.unpriced & {r.model for r in result.stages if r.model}:
+            models = ", ".join(sorted(cost.unpriced & {r.model for r in result.stages if r.model}))
+            result.warnings.append(f"No price is known for {models}: max-cost could not limit its stages.")
     return result
+
+
+def _admit(
+    cost: CostGuard | None, provider: AnalysisProvider, stage: str, call: StageCall, context: AnalysisContext
+) -> float:
+    """The stage's reservation under the cost cap (CostCapReached when it would cross it)."""
+    estimator = getattr(provider, "estimate_stage", None)
+    if cost is None or estimator is None:
+        return 0.0
+    estimate: StageEstimate | None = estimator(call, context)
+    return cost.admit(stage, estimate) if estimate is not None else 0.0

@@ -1,8 +1,8 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.1.json`` (1.0 stays published beside it); a test fails if the two
-drift apart.
+``schemas/hypothesis-pack-1.2.json`` (1.0 and 1.1 stay published beside it); a test fails if
+the two drift apart.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
 from refinery.triage.model import Finding, Origin
 
-SCHEMA_VERSION: Literal["1.1"] = "1.1"
-"""1.1 adds ``groups`` and ``trace.name``; every 1.0 pack is a valid 1.1 pack."""
+SCHEMA_VERSION: Literal["1.2"] = "1.2"
+"""1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, each group's ``members`` and
+``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
 
 
 class PackTrace(BaseModel):
@@ -28,6 +29,30 @@ class PackTrace(BaseModel):
     url: str | None = None
     name: str | None = None
     """The root run's name (1.1)."""
+
+
+class GroupMember(BaseModel):
+    """One failing trace of a group (1.2)."""
+
+    trace_id: str
+    name: str | None = None
+    url: str | None = None
+    analysed: bool = False
+    """The model stages ran on it (the group's representative)."""
+    flaky: str | None = None
+    """"flaky: failed 1 of 3 repetitions" when its example passed in other repetitions."""
+
+
+class PackSelection(BaseModel):
+    """Why this trace was chosen, and how its example fared across repetitions (1.2)."""
+
+    reasons: list[str] = Field(default_factory=list)
+    """The error, or each feedback score at or below the threshold."""
+    example_id: str | None = None
+    repetitions: int = 1
+    failed_repetitions: int = 1
+    flaky: str | None = None
+    passed_trace_ids: list[str] = Field(default_factory=list)
 
 
 class FailureGroup(BaseModel):
@@ -44,6 +69,10 @@ class FailureGroup(BaseModel):
     """The clearest statement of the cause among the members."""
     severity: str
     trace_ids: list[str] = Field(default_factory=list)
+    members: list[GroupMember] = Field(default_factory=list)
+    """Each trace with its link, whether it was analysed and whether it is flaky (1.2)."""
+    total: int | None = None
+    """Failures in the whole run, so that "6 of 12" reads from the pack (1.2)."""
 
     @property
     def count(self) -> int:
@@ -95,7 +124,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]
@@ -115,11 +144,13 @@ class HypothesisPack(BaseModel):
     """The OpenAI vector store that still holds the documents, when it was kept (1.1): `refinery chat --pack` reuses it."""
     groups: list[FailureGroup] = Field(default_factory=list)
     """Failures grouped by shared root cause: one group for a single trace's pack, several after a merge (1.1)."""
+    selection: PackSelection | None = None
+    """Why the trace was selected as failing (1.2)."""
 
 
 def pack_json_schema() -> dict[str, Any]:
-    """The published JSON Schema of HypothesisPack v1.0."""
+    """The published JSON Schema of the HypothesisPack (the current version)."""
     schema = HypothesisPack.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.1.json"
+    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.2.json"
     return schema

@@ -24,7 +24,7 @@ from refinery.pipeline import PrepareOptions
 from refinery.settings import Settings
 from refinery.trace.files import FORMATS
 from refinery.trace.model import Trace
-from refinery.wiring import build_analysis_provider, build_rate_gate
+from refinery.wiring import build_analysis_provider, build_cost_guard, build_rate_gate
 from refinery.words import plural
 
 
@@ -40,7 +40,10 @@ from refinery.words import plural
     help="A LangSmith trace or run id (repeatable), or the traces of a multi-trace FILE to analyse.",
 )
 @click.option("--concurrency", type=click.IntRange(1, 32), default=None, help="Traces analysed at once (default 4).")
-@click.option("--max-traces", type=int, default=None, help="At most this many traces of a file (default 3).")
+@click.option(
+    "--max-traces", type=int, default=None, help="At most this many traces of a file, failing ones first (default 3)."
+)
+@click.option("--max-cost", type=click.FloatRange(min=0), help="USD the model stages may cost in all (default 1.00).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Format of FILE.")
 @click.option(
     "--out",
@@ -118,6 +121,7 @@ def analyze(
     trace_ids: tuple[str, ...],
     concurrency: int | None,
     max_traces: int | None,
+    max_cost: float | None,
     fmt: str,
     out_dir: str,
     offline: bool,
@@ -164,6 +168,7 @@ def analyze(
             context_budget=context_budget,
             concurrency=concurrency,
             max_traces=max_traces,
+            max_cost=max_cost,
             stage_timeout_s=stage_timeout,
             store_timeout_s=store_timeout,
             allow_partial=allow_partial or None,
@@ -252,6 +257,7 @@ def _run_batch(
             control=control,
             single_dir=len(traces) == 1,
             store_id=store_id,
+            cost=build_cost_guard(settings),
         )
         if control.cancelled:
             for warning in control.clean_up(control.remaining(2.5)):

@@ -15,6 +15,7 @@ from refinery.settings import Settings, check_trace_ids, load_settings
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_file, load_trace_files
 from refinery.trace.model import Trace
+from refinery.trace.source import SelectionCriteria, select_from_traces
 from refinery.wiring import build_langsmith_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,7 +88,8 @@ def load_traces(settings: Settings, trace_file: str | None, trace_ids: tuple[str
                     hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
                 )
             return wanted
-        return traces[: settings.max_traces]
+        failing = {s.trace_id for s in select_from_traces(traces, SelectionCriteria(max_score=settings.max_score))}
+        return sorted(traces, key=lambda t: t.id not in failing)[: settings.max_traces]
     if not trace_ids:
         raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
     source = build_langsmith_source(settings, allow_partial=settings.allow_partial)

@@ -37,7 +37,7 @@ def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> N
 
 @click.command()
 def schema() -> None:
-    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-1.1.json)."""
+    """Print the Hypothesis Pack's JSON Schema (published as schemas/hypothesis-pack-<version>.json)."""
     from refinery.analysis.pack import pack_json_schema
 
     click.echo(json.dumps(pack_json_schema(), indent=2, sort_keys=True))

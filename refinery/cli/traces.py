@@ -57,10 +57,20 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
 @click.option("--project", help="LangSmith project to select from [env LANGSMITH_PROJECT].")
 @click.option("--experiment", help="LangSmith experiment (an eval run's project) to select from.")
 @click.option("--trace-file", type=click.Path(exists=False), help="Select from the traces in a local file instead.")
-@click.option("--feedback-key", help="Also select traces whose feedback KEY scored at or below --max-score.")
-@click.option("--max-score", type=float, default=None, help="Threshold for --feedback-key (default 0.5).")
+@click.option(
+    "--feedback-key",
+    "feedback_keys",
+    multiple=True,
+    help="Only feedback with this KEY counts (repeat for several; default: every key).",
+)
+@click.option("--max-score", type=float, default=None, help="Feedback at or below this marks a failure (default 0.5).")
 @click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
-@click.option("--max-traces", type=int, default=None, help="At most this many, newest first (default 3).")
+@click.option(
+    "--max-select",
+    type=int,
+    default=None,
+    help="At most this many failing traces (examples), newest first (default 50).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--matrix", is_flag=True, help="Print a GitHub Actions strategy.matrix ({include: [{trace-id}]}), one line."
@@ -71,10 +81,10 @@ def select(
     project: str | None,
     experiment: str | None,
     trace_file: str | None,
-    feedback_key: str | None,
+    feedback_keys: tuple[str, ...],
     max_score: float | None,
     since: str | None,
-    max_traces: int | None,
+    max_select: int | None,
     as_json: bool,
     matrix: bool,
 ) -> None:
@@ -82,12 +92,14 @@ def select(
     with handle_errors(ctx):
         if project and experiment:
             raise ConfigError("Give --project or --experiment, not both.")
-        settings = cli_settings(ctx, feedback_key=feedback_key, max_score=max_score, max_traces=max_traces)
+        settings = cli_settings(
+            ctx, feedback_keys=list(feedback_keys) or None, max_score=max_score, max_select=max_select
+        )
         criteria = SelectionCriteria(
-            feedback_key=settings.feedback_key,
+            feedback_keys=settings.feedback_keys,
             max_score=settings.max_score,
             since=parse_since(since) if since else None,
-            limit=settings.max_traces,
+            limit=settings.max_select,
         )
         source: TraceSource
         if trace_file:
@@ -98,8 +110,10 @@ def select(
                 raise ConfigError(
                     "No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT."
                 )
-            source = build_langsmith_source(settings, project=target)
+            source = build_langsmith_source(settings, project=target, experiment=bool(experiment))
         selected = source.select_failing(criteria)
+        for note in getattr(source, "notes", []):
+            echo(f"warning: {note}", err=True)
         if matrix:
             include = [{"trace-id": s.trace_id, "name": s.name[:60]} for s in selected]
             click.echo(json.dumps(clean_data({"include": include}), separators=(",", ":")))
@@ -109,7 +123,8 @@ def select(
 
 def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(clean_data([s.model_dump(mode="json") for s in selected]), indent=2))
+        rows = [{**s.model_dump(mode="json"), "flaky": s.flaky_note} for s in selected]
+        click.echo(json.dumps(clean_data(rows), indent=2))
         return
     if not selected:
         echo("no failing traces found")
@@ -118,7 +133,8 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
     out.line(f"{'TRACE ID':<38} {'STARTED':<20} {'NAME':<24} WHY", style="bold")
     for item in selected:
         started = item.start_time.strftime("%Y-%m-%d %H:%M:%S") if item.start_time else "—"
-        out.line(f"{item.trace_id:<38} {started:<20} {item.name[:24]:<24} {'; '.join(item.reasons)}")
+        why = "; ".join([*item.reasons, *([item.flaky_note] if item.flaky_note else [])])
+        out.line(f"{item.trace_id:<38} {started:<20} {item.name[:24]:<24} {why}")
 
 
 @click.command()

@@ -104,13 +104,36 @@ def _run_stub(run: Run, parent_section: str) -> str:
     return f"status: {run.status} · parent: {parent_section} · duration: {format_duration(run.duration_ms)} · content elided (budget)"
 
 
-# Trace-wide (the OTel resource, shown once in the header) or already shown as the run's own fields.
-_SHOWN_ELSEWHERE = frozenset({"resource", "usage_metadata", "ls_model_name", "message_index"})
+# Trace-wide (the OTel resource, shown once in the header), already shown as the run's own fields,
+# or the tracer's bookkeeping (LangSmith's ls_* ids, paths and methods).
+_SHOWN_ELSEWHERE = frozenset(
+    {
+        "resource",
+        "usage_metadata",
+        "ls_model_name",
+        "ls_provider",
+        "ls_method",
+        "ls_run_depth",
+        "ls_app_path",
+        "ls_session_id",
+        "ls_reference_example_id",
+        "message_index",
+    }
+)
+OTHER_FIELDS_CAP = 1_500
+"""Characters of a run's unmapped fields shown in its section (the rest is in the trace file)."""
 
 
 def _run_body(
-    run: Run, parent_section: str, limit: int, refs: dict[str, str], propagated_from: str | None = None
+    run: Run,
+    parent_section: str,
+    limit: int,
+    refs: dict[str, str],
+    propagated_from: str | None = None,
+    common: frozenset[str] | None = frozenset(),
 ) -> str:
+    """A run's section; ``common`` are the metadata keys shown once in the header (None: no unmapped
+    fields at all, as in a compact section)."""
     parts = [_run_meta(run, parent_section)]
     inputs = run.inputs
     system = run.inputs.get("system")
@@ -121,10 +144,10 @@ def _run_body(
         parts.append("**Inputs**\n\n" + fence(render_value(inputs, limit, refs)))
     if run.outputs is not None:
         parts.append("**Outputs**\n\n" + fence(render_value(run.outputs, limit, refs)))
-    other = {k: v for k, v in run.metadata.items() if k not in _SHOWN_ELSEWHERE}
+    other = {} if common is None else {k: v for k, v in run.metadata.items() if k not in _SHOWN_ELSEWHERE | common}
     if other:
         # What the reader kept but does not model: shown, so nothing the producer wrote is invisible.
-        parts.append("**Other fields**\n\n" + fence(render_value(other, limit, refs)))
+        parts.append("**Other fields**\n\n" + fence(cap(render_value(other, limit, refs), OTHER_FIELDS_CAP)))
     if run.error and propagated_from:
         # The full traceback is in the origin's section; repeating it up the chain only costs tokens.
         last = [line for line in run.error.strip().splitlines() if line.strip()][-1:] or ["error"]
@@ -135,6 +158,18 @@ def _run_body(
     return "\n\n".join(parts)
 
 
+def _common_fields(trace: Trace) -> frozenset[str]:
+    """Metadata keys with one value on every run (a revision, a session): shown once, in the header."""
+    if len(trace.runs) < 2:
+        return frozenset()
+    candidates = dict(trace.root.metadata)
+    for run in trace.runs[1:]:
+        candidates = {k: v for k, v in candidates.items() if k in run.metadata and run.metadata[k] == v}
+        if not candidates:
+            break
+    return frozenset(candidates)
+
+
 def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: dict[str, str]) -> Document:
     important = focus.keep
     propagated = focus.propagated_from
@@ -143,6 +178,7 @@ def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: di
     # Trace.get goes through pydantic's private-attribute machinery; a plain dict is 10x faster here.
     order_of = {r.id: r.order for r in trace.runs}
     errored_seen = 0
+    common = _common_fields(trace)
     for run in trace.runs:
         sid = run_section(run.order)
         parent = run_section(order_of[run.parent_id]) if run.parent_id else "—"
@@ -156,11 +192,11 @@ def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: di
                 id=sid,
                 heading=f"{sid} · {run.run_type} · {run.name}",
                 body=lambda run=run, parent=parent: _run_body(  # type: ignore[misc]
-                    run, parent, options.field_cap, refs, propagated.get(run.id)
+                    run, parent, options.field_cap, refs, propagated.get(run.id), common
                 ),
                 priority=priority,
                 compact=lambda run=run, parent=parent: _run_body(  # type: ignore[misc]
-                    run, parent, COMPACT_FIELD_CAP, refs, propagated.get(run.id)
+                    run, parent, COMPACT_FIELD_CAP, refs, propagated.get(run.id), None
                 ),
                 stub=lambda run=run, parent=parent: _run_stub(run, parent),  # type: ignore[misc]
                 collapse=None if evidence or run.parent_id is None else (f"{run.run_type} {run.name}", run.status),
@@ -177,6 +213,9 @@ def render_trace_md(trace: Trace, focus: Focus, options: RenderOptions, refs: di
     resource = root.metadata.get("resource")
     if isinstance(resource, dict) and resource:
         lines.append("resource: " + ", ".join(f"{k}={v}" for k, v in list(resource.items())[:12]))
+    shared = {k: root.metadata[k] for k in sorted(common) if k in root.metadata and k not in _SHOWN_ELSEWHERE}
+    if shared:
+        lines.append("on every run: " + cap(", ".join(f"{k}={v}" for k, v in shared.items()), OTHER_FIELDS_CAP))
     for warning in trace.warnings:
         lines.append(f"warning ({warning.code}): {warning.message} [{warning.count}]")
     return assemble_document("trace.md", "trace", document_header("Trace", lines), sections, options.doc_budget)

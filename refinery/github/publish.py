@@ -38,6 +38,61 @@ class Publication:
     exclude_files: set[str] = field(default_factory=set)
     outputs: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    comment_id: int | None = None
+    """The comment this run already posted (the triage, early): edited in place."""
+    check_run_id: int | None = None
+    """The check run this run already started (``in_progress``): completed, not created again."""
+    pr_number: int | None = None
+    """The pull request, once found."""
+
+
+def publish_early(
+    publisher: GitHubPublisher,
+    ctx: EventContext,
+    publication: Publication,
+    *,
+    pr_number: int | None,
+    comment: Literal["update", "new", "off"],
+    check_run: bool,
+    log: Log,
+) -> None:
+    """The triage as soon as it is done: the sticky comment, and the check run ``in_progress``.
+
+    Failures here are warnings only: the final publishing tries again.
+    """
+    pr_number = _pull_request(publisher, ctx, pr_number, log)
+    publication.pr_number = pr_number
+    if comment != "off" and pr_number is not None:
+        try:
+            url, publication.comment_id = publisher.upsert_comment(
+                pr_number, publication.body, publication.marker, mode=comment
+            )
+            publication.outputs["comment-url"] = url
+            log.info(f"commented the triage: {url}")
+        except RefineryError as exc:
+            log.warning(f"The triage comment was not posted (the final one will be tried): {exc.one_line()}")
+    if check_run:
+        try:
+            url, publication.check_run_id = publisher.start_check_run(
+                name=CHECK_NAME,
+                head_sha=ctx.head_sha,
+                title=plain_line(publication.title, 255) or CHECK_NAME,
+                summary=publication.body.replace(publication.marker, "").split("<details>", 1)[0].strip(),
+                details_url=ctx.run_url,
+            )
+            publication.outputs["check-run-url"] = url
+            log.info(f"check run started: {url}")
+        except RefineryError as exc:
+            log.warning(f"The check run was not started (the final one will be tried): {exc.one_line()}")
+
+
+def _pull_request(publisher: GitHubPublisher, ctx: EventContext, pr_number: int | None, log: Log) -> int | None:
+    if pr_number is None and ctx.needs_pr_lookup:
+        try:
+            return publisher.find_pull_request(ctx.head_sha, ctx.head_owner, ctx.head_branch)
+        except RefineryError as exc:
+            log.warning(f"Could not find the pull request for {ctx.head_sha[:12]}: {exc.one_line()}")
+    return pr_number
 
 
 def publish_results(
@@ -66,14 +121,15 @@ def publish_results(
         publication.errors.append(f"{what}: {exc.one_line()}")
         log.warning(f"{what}: {exc.one_line()}")
 
-    if pr_number is None and ctx.needs_pr_lookup:
-        try:
-            pr_number = publisher.find_pull_request(ctx.head_sha, ctx.head_owner, ctx.head_branch)
-        except RefineryError as exc:
-            log.warning(f"Could not find the pull request for {ctx.head_sha[:12]}: {exc.one_line()}")
+    if publication.pr_number is None:
+        pr_number = _pull_request(publisher, ctx, pr_number, log)
+    else:
+        pr_number = publication.pr_number
     if comment != "off" and pr_number is not None:
         try:
-            url = publisher.upsert_comment(pr_number, publication.body, publication.marker, mode=comment)
+            url, publication.comment_id = publisher.upsert_comment(
+                pr_number, publication.body, publication.marker, mode=comment, comment_id=publication.comment_id
+            )
             publication.outputs["comment-url"] = url
             log.info(f"commented: {url}")
         except ReadOnlyToken as exc:
@@ -103,6 +159,7 @@ def publish_results(
             conclusion=conclusion(),
             annotations=notes,
             details_url=ctx.run_url,
+            check_run_id=publication.check_run_id,
         )
         publication.outputs["check-run-url"] = url
         log.info(f"check run: {url} ({len(notes)} annotations)")

@@ -126,10 +126,19 @@ class GitHubPublisher:
             return None
         return started if started.tzinfo else started.replace(tzinfo=UTC)
 
-    def upsert_comment(self, pr_number: int, body: str, marker: str, *, mode: Literal["update", "new"]) -> str:
-        """Edit the comment carrying ``marker`` (searching every page), or create one. Returns its URL."""
+    def upsert_comment(
+        self, pr_number: int, body: str, marker: str, *, mode: Literal["update", "new"], comment_id: int | None = None
+    ) -> tuple[str, int]:
+        """Edit comment ``comment_id``, or the one carrying ``marker`` (searching every page), or create one.
+
+        Returns its URL and id (the id lets a later write of the same run edit it in place).
+        """
         with _translated(f"comment on pull request #{pr_number}"):
             issue = self._repo.get_issue(pr_number)
+            if comment_id is not None:
+                ours = issue.get_comment(comment_id)
+                ours.edit(body)
+                return str(ours.html_url), int(ours.id)
             if mode == "update":
                 found = None
                 for comment in issue.get_comments():  # PaginatedList: follows every page's Link
@@ -139,9 +148,25 @@ class GitHubPublisher:
                         found = comment
                 if found is not None:
                     found.edit(body)
-                    return str(found.html_url)
+                    return str(found.html_url), int(found.id)
             created = issue.create_comment(body)
-            return str(created.html_url)
+            return str(created.html_url), int(created.id)
+
+    def start_check_run(
+        self, *, name: str, head_sha: str, title: str, summary: str, details_url: str | None
+    ) -> tuple[str, int]:
+        """Create the check run ``in_progress`` (the triage is in; the stages are running). Returns URL and id."""
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "head_sha": head_sha,
+            "status": "in_progress",
+            "output": {"title": title[:255], "summary": _cap(summary)},
+        }
+        if details_url:
+            kwargs["details_url"] = details_url
+        with _translated("create a check run"):
+            check_run = self._repo.create_check_run(**kwargs)
+        return str(check_run.html_url), int(check_run.id)
 
     def publish_check_run(
         self,
@@ -154,24 +179,30 @@ class GitHubPublisher:
         conclusion: Conclusion,
         annotations: list[Annotation],
         details_url: str | None = None,
+        check_run_id: int | None = None,
     ) -> str:
-        """Create a completed check run, then append annotations 50 at a time. Returns its URL."""
+        """Complete check run ``check_run_id`` (or create a completed one), then append annotations 50 at
+        a time. Returns its URL."""
         output: dict[str, Any] = {"title": title[:255], "summary": _cap(summary)}
         if text:
             output["text"] = _cap(text)
         batches = [annotations[i : i + ANNOTATION_BATCH] for i in range(0, len(annotations), ANNOTATION_BATCH)]
-        with _translated("create a check run"):
+        with _translated("create a check run" if check_run_id is None else "complete the check run"):
             first = {**output, "annotations": [a.payload() for a in batches[0]]} if batches else output
-            kwargs: dict[str, Any] = {
-                "name": name,
-                "head_sha": head_sha,
-                "status": "completed",
-                "conclusion": conclusion,
-                "output": first,
-            }
-            if details_url:
-                kwargs["details_url"] = details_url
-            check_run = self._repo.create_check_run(**kwargs)
+            if check_run_id is not None:
+                check_run = self._repo.get_check_run(check_run_id)
+                check_run.edit(status="completed", conclusion=conclusion, output=first)
+            else:
+                kwargs: dict[str, Any] = {
+                    "name": name,
+                    "head_sha": head_sha,
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "output": first,
+                }
+                if details_url:
+                    kwargs["details_url"] = details_url
+                check_run = self._repo.create_check_run(**kwargs)
             for batch in batches[1:]:
                 check_run.edit(output={**output, "annotations": [a.payload() for a in batch]})
         return str(check_run.html_url)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from refinery import __version__
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
-from refinery.analysis.pack import HypothesisPack
+from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
@@ -113,6 +113,38 @@ def _trace_block(entry: TraceEntry) -> TraceBlock:
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
 
+MEMBER_LINKS = 12
+"""Traces listed by name under a cluster; the rest are counted."""
+
+
+def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
+    name = prose(member.name or "run", 40)
+    short = prose(member.trace_id[:12], 12)
+    flaky = f" ({prose(member.flaky, 60)})" if member.flaky else ""
+    if member.url and langsmith_host and _host(member.url) == langsmith_host:
+        return f"[{name} {short}…]({member.url}){flaky}"
+    return f"{name} `{short}…`{flaky}"
+
+
+def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:
+    """Every cluster with its count, the trace analysed for it, and the members that were not."""
+    lines = [f"**What broke** ({plural(total, 'failure')}, {plural(len(groups), 'cluster')}):", ""]
+    for group in groups:
+        analysed = [m for m in group.members if m.analysed]
+        rest = [m for m in group.members if not m.analysed]
+        lead = f"- **{group.count} of {total} failures**: {prose(group.title, 120)}: {prose(group.cause, 200)}"
+        if analysed:
+            lead += " · analysed: " + ", ".join(_member_text(m, langsmith_host) for m in analysed)
+        else:
+            lead += " · not analysed by the model (max-traces): triage only"
+        lines.append(lead)
+        if rest:
+            shown = " · ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
+            more = f" · and {len(rest) - MEMBER_LINKS} more" if len(rest) > MEMBER_LINKS else ""
+            lines.append(f"  - not analysed, triage in the artifacts: {shown}{more}")
+    return [*lines, "", "**Analysed:**", ""]
+
+
 def _groups(entries: list[TraceEntry]) -> list[str]:
     """With several failures, what they share comes first: "3 of 5 failures: tool `search`: Rate Limiting"."""
     if len(entries) < 2:
@@ -125,8 +157,11 @@ def _groups(entries: list[TraceEntry]) -> list[str]:
     return [*lines, "", "**Each trace:**", ""]
 
 
-def _lead(entries: list[TraceEntry]) -> list[str]:
-    lines = _groups(entries)
+def _lead(
+    entries: list[TraceEntry], clusters: Sequence[FailureGroup] = (), langsmith_host: str | None = None
+) -> list[str]:
+    total = sum(g.count for g in clusters)
+    lines = _cluster_lines(clusters, total, langsmith_host) if total >= 2 else _groups(entries)
     for entry in entries:
         pack = entry.pack
         name = inline_code(pack.trace.name or pack.trace.id, 60)
@@ -140,6 +175,8 @@ def _lead(entries: list[TraceEntry]) -> list[str]:
             lines.append(f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {category.lower()}")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
+        if pack.selection is not None and pack.selection.flaky:
+            lines.append(f"  - {prose(pack.selection.flaky, 80)}")
         if pack.error is not None:
             lines.append(f"  - the model analysis stopped: {prose(pack.error, 300)}")
     return lines
@@ -153,16 +190,20 @@ def _render(
     notes: list[str],
     langsmith_host: str | None,
     notices: Sequence[str] = (),
+    clusters: Sequence[FailureGroup] = (),
+    running: str | None = None,
 ) -> str:
     out = [marker, "### Refinery: why the eval failed", ""]
     statuses = sorted({e.pack.status for e in entries})
     out.append(
         f"**{plural(len(entries), 'failing trace')} analysed**" + (f" ({', '.join(statuses)})" if statuses else "")
     )
+    if running:
+        out += ["", f"⏳ {prose(running, 300)}"]
     if notices:
         # What did not go to plan (a file that could not be read, a cancelled run), before anything else.
         out += ["", "**Not everything could be analysed:**", ""] + [f"- {prose(n, 600)}" for n in notices]
-    out += ["", *_lead(entries), ""]
+    out += ["", *_lead(entries, clusters, langsmith_host), ""]
     for block in blocks:
         out += ["<details>", f"<summary>{block.summary}</summary>", "", block.head, ""]
         out += [s.text.rstrip() + "\n" for s in block.sections]
@@ -196,8 +237,12 @@ def build_comment(
     langsmith_host: str | None = None,
     limit: int = COMMENT_LIMIT,
     notices: Sequence[str] = (),
+    clusters: Sequence[FailureGroup] = (),
+    running: str | None = None,
 ) -> str:
-    """The comment body, at most ``limit`` characters. ``notices`` (failures, a cancellation) lead it."""
+    """The comment body, at most ``limit`` characters. ``notices`` (failures, a cancellation) lead it;
+    ``clusters`` (every failure, grouped) come before the analysed traces; ``running`` says the model
+    stages are still at work (the early comment)."""
     links = links or CommentLinks()
     entries = [item if isinstance(item, TraceEntry) else entry_for(item) for item in items]
     blocks = [_trace_block(e) for e in entries]
@@ -210,7 +255,7 @@ def build_comment(
                 f"Trimmed to fit GitHub's {limit:,}-character limit: removed {', '.join(dropped)}. "
                 "The full report is in the artifacts."
             )
-        return _render(marker, entries, blocks, links, notes, langsmith_host, notices[:50])
+        return _render(marker, entries, blocks, links, notes, langsmith_host, notices[:50], clusters, running)
 
     body = render()
     for heading in DROP_ORDER:

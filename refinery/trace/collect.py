@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from refinery.errors import ConfigError, RefineryError
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_files
 from refinery.trace.model import Trace
-from refinery.trace.source import TraceSource
+from refinery.trace.source import SelectedTrace, TraceSource
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Collected:
     traces: list[Trace] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     """``what: why``, e.g. ``trace-file evals/a.json: … is not valid JSON …``."""
+    selections: dict[str, SelectedTrace] = field(default_factory=dict)
+    """Why each selected trace was chosen, by trace id (empty when ids were given)."""
 
 
 def trace_file_paths(pattern: str, root: Path) -> list[Path]:
@@ -49,14 +52,30 @@ def load_trace_glob(pattern: str, root: Path, limits: InputLimits | None = None)
     return collected
 
 
-def fetch_each(source: TraceSource, ids: list[str]) -> Collected:
-    """Each trace by id; an id that cannot be fetched is a failure, not the end."""
-    collected = Collected()
-    for trace_id in ids:
+FETCH_WORKERS = 8
+"""Traces fetched at once. LangSmith's limits are per workspace; each request's 429 is retried by
+the SDK after its Retry-After, so a burst slows down instead of failing."""
+
+
+def fetch_each(source: TraceSource, ids: list[str], workers: int = FETCH_WORKERS) -> Collected:
+    """Each trace by id, ``workers`` at a time, in the order given; an id that cannot be fetched is a
+    failure, not the end."""
+
+    def fetch(trace_id: str) -> Trace | str:
         try:
-            collected.traces.append(source.fetch_trace(trace_id))
+            return source.fetch_trace(trace_id)
         except RefineryError as exc:
-            collected.failures.append(f"trace {trace_id}: {exc.one_line()}")
+            return f"trace {trace_id}: {exc.one_line()}"
+
+    collected = Collected()
+    if not ids:
+        return collected
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids))), thread_name_prefix="refinery-fetch") as pool:
+        for outcome in pool.map(fetch, ids):
+            if isinstance(outcome, str):
+                collected.failures.append(outcome)
+            else:
+                collected.traces.append(outcome)
     return collected
 
 

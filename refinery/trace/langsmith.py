@@ -22,7 +22,7 @@ from refinery.errors import RefineryError, SourceError, TraceFetchError, TraceNo
 from refinery.trace.assemble import assemble_trace
 from refinery.trace.files.langsmith_export import draft_from_langsmith, feedback_from_langsmith
 from refinery.trace.model import Trace, TraceWarning
-from refinery.trace.source import SelectedTrace, SelectionCriteria, failure_reasons
+from refinery.trace.source import SelectedTrace, SelectionCriteria, stats_reasons
 from refinery.words import plural
 
 
@@ -75,12 +75,16 @@ class LangSmithSource:
         *,
         endpoint: str,
         project: str | None = None,
+        experiment: bool = False,
         allow_partial: bool = False,
     ) -> None:
         self._client = client
         self._endpoint = endpoint
         self._project = project
+        self._experiment = experiment
         self._allow_partial = allow_partial
+        self.notes: list[str] = []
+        """What the last selection could not do (more roots than it reads)."""
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -178,44 +182,81 @@ class LangSmithSource:
     # -- selection ------------------------------------------------------------------------
 
     def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
+        """Failing root runs, judged by their ``feedback_stats`` read in the same query as the runs.
+
+        Every root of an experiment is read, so that an example's passing repetitions are
+        counted (and kept as baselines); elsewhere, when feedback keys narrow the selection,
+        the server prefilters on errors and those keys' scores.
+        """
         if not self._project:
             raise SourceError(
                 "No project to select from.",
                 hint="Set `langsmith-project` or `experiment` (CLI: --project, --experiment).",
             )
-        clauses = ["neq(error, null)"]
-        if criteria.feedback_key:
-            key = json.dumps(criteria.feedback_key)
-            clauses.append(f"and(eq(feedback_key, {key}), lte(feedback_score, {criteria.max_score:g}))")
-        query_filter = clauses[0] if len(clauses) == 1 else f"or({', '.join(clauses)})"
-        selected: list[SelectedTrace] = []
+        query_filter = None
+        if criteria.feedback_keys and not self._experiment:
+            clauses = ["neq(error, null)"] + [
+                f"and(eq(feedback_key, {json.dumps(key)}), lte(feedback_score, {criteria.max_score:g}))"
+                for key in criteria.feedback_keys
+            ]
+            query_filter = f"or({', '.join(clauses)})"
+        groups: dict[str, list[tuple[Any, list[str]]]] = {}
+        self.notes = []
         with _translated(f"project {self._project!r}", self._endpoint):
             roots = self._client.list_runs(
-                project_name=self._project,
+                project_id=self._project_id(),
                 is_root=True,
                 start_time=criteria.since,
                 filter=query_filter,
+                select=list(_SELECT),
             )
-            for root in roots:
-                feedback = (
-                    [feedback_from_langsmith(f) for f in self._feedback(str(root.id))] if criteria.feedback_key else []
-                )
-                reasons = failure_reasons(root.error, feedback, criteria)
-                if not reasons:
-                    continue  # the server's filter is a prefilter; our rule decides
-                selected.append(
-                    SelectedTrace(
-                        trace_id=str(root.trace_id or root.id),
-                        name=root.name,
-                        start_time=_aware(root.start_time),
-                        url=root.url,
-                        reasons=reasons,
-                    )
-                )
-                if len(selected) >= criteria.limit:
+            for scanned, root in enumerate(roots, start=1):
+                if scanned > SCAN_LIMIT:
+                    self.notes.append(f"Only the newest {SCAN_LIMIT:,} root runs were read; narrow with `since`.")
                     break
+                example = str(root.reference_example_id) if root.reference_example_id else None
+                reasons = stats_reasons(root.error, root.feedback_stats, criteria)
+                groups.setdefault(example or f"trace:{root.id}", []).append((root, reasons))
+        selected = [self._selected(key, runs) for key, runs in groups.items() if any(r for _, r in runs)]
         selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
-        return selected
+        return selected[: criteria.limit]
+
+    def _project_id(self) -> str:
+        """The project's id by name. Through list_projects: read_project sends ``include_stats=False``,
+        which LangSmith's description does not accept as a boolean (it wants ``false``)."""
+        found = next(iter(self._client.list_projects(name=self._project, limit=1)), None)
+        if found is None:
+            raise SourceError(
+                f"LangSmith has no project {self._project!r}.",
+                hint="Check `langsmith-project` / `experiment` (CLI: --project, --experiment) and the key's workspace.",
+            )
+        return str(found.id)
+
+    @staticmethod
+    def _selected(key: str, runs: list[tuple[Any, list[str]]]) -> SelectedTrace:
+        failed = sorted((r for r, why in runs if why), key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
+        root, reasons = next((r, why) for r, why in runs if r is failed[0])
+        return SelectedTrace(
+            trace_id=str(root.trace_id or root.id),
+            name=root.name,
+            start_time=_aware(root.start_time),
+            url=root.url,
+            reasons=reasons,
+            example_id=None if key.startswith("trace:") else key,
+            repetitions=len(runs),
+            failed_trace_ids=[str(r.trace_id or r.id) for r in failed],
+            passed_trace_ids=[str(r.trace_id or r.id) for r, why in runs if not why],
+        )
+
+
+SCAN_LIMIT = 10_000
+"""Root runs read at most in one selection (a CI window rarely holds more)."""
+_SELECT = (
+    # What RunSchema requires, then what the selection reads: no inputs or outputs.
+    *("id", "name", "run_type", "trace_id", "dotted_order", "status", "session_id", "app_path"),
+    *("start_time", "end_time", "error", "feedback_stats", "reference_example_id", "parent_run_id"),
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -14,23 +14,27 @@ from refinery.trace.model import Feedback, Trace
 
 
 class SelectionCriteria(BaseModel):
-    """Which traces count as failing."""
+    """Which traces count as failing: a root run that errored, or any feedback on it at or below ``max_score``."""
 
-    feedback_key: str | None = None
-    """A trace fails when this feedback's score is at or below ``max_score``."""
-    max_score: float = 0.0
-    """Threshold for ``feedback_key``."""
+    feedback_keys: list[str] = Field(default_factory=list)
+    """Only feedback with these keys counts; empty: every key (a pytest ``pass`` of 0, a ``correctness`` of 0 …)."""
+    max_score: float = 0.5
+    """A score at or below this fails."""
     since: datetime | None = None
     """Only traces started at or after this time."""
-    limit: int = 3
-    """At most this many, newest first."""
+    limit: int = 50
+    """At most this many (examples, in an experiment), newest first."""
+
+    def counts(self, key: str) -> bool:
+        """Whether feedback ``key`` takes part in the selection."""
+        return not self.feedback_keys or key in self.feedback_keys
 
 
 class SelectedTrace(BaseModel):
-    """One failing trace and why it was chosen."""
+    """One failing trace (in an experiment: one failing example) and why it was chosen."""
 
     trace_id: str
-    """Trace (root run) id."""
+    """Trace (root run) id; in an experiment, the newest failing repetition."""
     name: str
     """Root run name."""
     start_time: datetime | None = None
@@ -39,6 +43,31 @@ class SelectedTrace(BaseModel):
     """Link to the trace."""
     reasons: list[str] = Field(default_factory=list)
     """Why it counts as failing: the error, or the feedback score and comment."""
+    example_id: str | None = None
+    """The dataset example it ran (experiments)."""
+    repetitions: int = 1
+    """How many runs of this example the experiment holds."""
+    failed_trace_ids: list[str] = Field(default_factory=list)
+    """Every failing repetition, this one first."""
+    passed_trace_ids: list[str] = Field(default_factory=list)
+    """The repetitions that passed: baselines for this one."""
+
+    @property
+    def failed_repetitions(self) -> int:
+        """How many repetitions failed (1 outside experiments)."""
+        return max(1, len(self.failed_trace_ids))
+
+    @property
+    def flaky(self) -> bool:
+        """Failed in some repetitions and passed in others."""
+        return bool(self.passed_trace_ids) and self.failed_repetitions < self.repetitions
+
+    @property
+    def flaky_note(self) -> str | None:
+        """ "flaky: failed 1 of 3 repetitions", or None."""
+        if not self.flaky:
+            return None
+        return f"flaky: failed {self.failed_repetitions} of {self.repetitions} repetitions"
 
 
 class TraceSource(Protocol):
@@ -57,21 +86,44 @@ class TraceSource(Protocol):
         ...
 
 
+def error_reason(error: str | None) -> list[str]:
+    if not error:
+        return []
+    first_line = error.strip().splitlines()[0] if error.strip() else "error"
+    return [f"error: {first_line[:200]}"]
+
+
 def failure_reasons(error: str | None, feedback: list[Feedback], criteria: SelectionCriteria) -> list[str]:
-    """Why a trace with this root error and root feedback fails; empty when it does not."""
-    reasons = []
-    if error:
-        first_line = error.strip().splitlines()[0] if error.strip() else "error"
-        reasons.append(f"error: {first_line[:200]}")
+    """Why a trace with this root error and root feedback fails; empty when it does not.
+
+    Feedback whose producer states its own pass rule (``fails_below``: a tau-bench reward must
+    be 1) is judged by that rule; every other score fails at or below ``max_score``.
+    """
+    reasons = error_reason(error)
     for item in feedback:
-        if item.fails_below is not None and item.score is not None and item.score < item.fails_below:
-            shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
-            reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
-    if criteria.feedback_key:
-        for item in feedback:
-            if item.key == criteria.feedback_key and item.score is not None and item.score <= criteria.max_score:
-                comment = f" ({item.comment.strip()[:200]})" if item.comment else ""
-                reasons.append(f"feedback {item.key}={item.score:g} ≤ {criteria.max_score:g}{comment}")
+        if item.score is None or not criteria.counts(item.key):
+            continue
+        if item.fails_below is not None:
+            if item.score < item.fails_below:
+                shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
+                reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
+        elif item.score <= criteria.max_score:
+            comment = f" ({item.comment.strip()[:200]})" if item.comment else ""
+            reasons.append(f"feedback {item.key}={item.score:g} ≤ {criteria.max_score:g}{comment}")
+    return reasons
+
+
+def stats_reasons(error: str | None, feedback_stats: dict[str, Any] | None, criteria: SelectionCriteria) -> list[str]:
+    """The same rule over LangSmith's ``feedback_stats`` (per key: ``n`` and ``avg``), read with the runs."""
+    reasons = error_reason(error)
+    for key, stats in sorted((feedback_stats or {}).items()):
+        if not isinstance(stats, dict) or not criteria.counts(key):
+            continue
+        avg = stats.get("avg")
+        if isinstance(avg, int | float) and avg <= criteria.max_score:
+            n = int(stats.get("n") or 1)
+            scored = f"={avg:g}" if n == 1 else f" averaged {avg:g} over {n} scores"
+            reasons.append(f"feedback {key}{scored} ≤ {criteria.max_score:g}")
     return reasons
 
 
@@ -98,17 +150,51 @@ class FileTraceSource:
         return self.fetch_trace(trace_id).model_dump(mode="json")
 
     def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
-        selected = []
-        for trace in self._all():
-            root = trace.root
-            if criteria.since and root.start_time and root.start_time < criteria.since:
-                continue
-            reasons = failure_reasons(root.error, trace.feedback, criteria)
-            if reasons:
-                selected.append(
-                    SelectedTrace(
-                        trace_id=trace.id, name=root.name, start_time=root.start_time, url=trace.url, reasons=reasons
-                    )
-                )
-        selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
-        return selected[: criteria.limit]
+        traces = [
+            t for t in self._all() if not (criteria.since and t.root.start_time and t.root.start_time < criteria.since)
+        ]
+        return select_from_traces(traces, criteria)
+
+
+def example_key(trace: Trace) -> str | None:
+    """What makes two traces runs of the same example: the dataset example, or the benchmark task."""
+    for key in ("reference_example_id", "example_id", "task_id"):
+        value = trace.metadata.get(key)
+        if value not in (None, ""):
+            return f"{key}:{value}"
+    example = trace.root.metadata.get("ls_reference_example_id")  # a LangSmith export's root run
+    return f"reference_example_id:{example}" if example else None
+
+
+def select_from_traces(traces: list[Trace], criteria: SelectionCriteria) -> list[SelectedTrace]:
+    """Failing traces of a file, by the same rule as LangSmith's; repetitions of one example count once."""
+    groups: dict[str, list[tuple[Trace, list[str]]]] = {}
+    for trace in traces:
+        key = example_key(trace) or f"trace:{trace.id}"
+        groups.setdefault(key, []).append((trace, failure_reasons(trace.root.error, trace.feedback, criteria)))
+    return _newest_first([_selected(key, runs) for key, runs in groups.items() if any(r for _, r in runs)], criteria)
+
+
+def _selected(key: str, runs: list[tuple[Trace, list[str]]]) -> SelectedTrace:
+    failed = sorted((t for t, r in runs if r), key=_start, reverse=True)
+    trace, reasons = next((t, r) for t, r in runs if t is failed[0])
+    return SelectedTrace(
+        trace_id=trace.id,
+        name=trace.root.name,
+        start_time=trace.root.start_time,
+        url=trace.url,
+        reasons=reasons,
+        example_id=key.split(":", 1)[1] if not key.startswith("trace:") else None,
+        repetitions=len(runs),
+        failed_trace_ids=[t.id for t in failed],
+        passed_trace_ids=[t.id for t, r in runs if not r],
+    )
+
+
+def _start(trace: Trace) -> float:
+    return trace.root.start_time.timestamp() if trace.root.start_time else 0.0
+
+
+def _newest_first(selected: list[SelectedTrace], criteria: SelectionCriteria) -> list[SelectedTrace]:
+    selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
+    return selected[: criteria.limit]

@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -243,7 +244,13 @@ class FakeGitHub(ServedFake):
     def _handle(self, request: Request) -> Response:
         body = json.loads(request.data) if request.data else None
         self.requests.append(
-            {"method": request.method, "path": request.path, "query": dict(request.args), "body": body}
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.args),
+                "body": body,
+                "at": time.monotonic(),  # ordering against other fakes' requests
+            }
         )
         if request.headers.get("Authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
             return json_response(
@@ -282,6 +289,11 @@ class FakeGitHub(ServedFake):
             cid = self._store_comment(int(match.group(1)), body["body"], "github-actions[bot]")
             return json_response(self._comment_obj(self.comments[cid]), 201)
         match = re.fullmatch(rf"/repos/{repo}/issues/comments/(\d+)", path)
+        if match and method == "GET":
+            comment = self.comments.get(int(match.group(1)))
+            if comment is None:
+                return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+            return json_response(self._comment_obj(comment))
         if match and method == "PATCH":
             comment = self.comments.get(int(match.group(1)))
             if comment is None:
@@ -305,6 +317,8 @@ class FakeGitHub(ServedFake):
             self.check_runs[cid] = run
             return json_response(self._check_obj(run), 201)
         match = re.fullmatch(rf"/repos/{repo}/check-runs/(\d+)", path)
+        if match and method == "GET" and int(match.group(1)) in self.check_runs:
+            return json_response(self._check_obj(self.check_runs[int(match.group(1))]))
         if match and method == "PATCH":
             run = self.check_runs[int(match.group(1))]
             output = dict(body.get("output") or {})

@@ -8,21 +8,37 @@ Write side (what ``traceable``/``RunTree`` and ``create_feedback`` send): ``POST
 
 Faults are scripted per test with ``fail``: the next N matching requests get a status
 (and headers such as Retry-After) instead of an answer.
+
+**The contract.** Every fake stands behind Prism with LangSmith's official OpenAPI description
+(``../shared/contracts/langsmith.openapi.json``): ``fake.url`` is the proxy's ``/api/v1`` (where
+the description puts the read API), so every request Refinery sends and every answer the fake
+gives is checked, and a violation fails the request. One Prism serves the whole test session
+through a switchboard that forwards to the fake in use. ``fake.direct_url`` is the fake itself,
+for the SDK's own ingestion (``POST /runs/batch`` …) that records fixtures: that is the
+langsmith SDK's traffic, not ours. Where the description is absent (no ``../shared``) the fake
+is used directly, and says so once.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
+import os
 import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import Request, Response, ServedFake, json_response
+from tests.fakes.server import LoopbackServer, Request, Response, ServedFake, json_response
 
 MAX_PAGE = 100
+LANGSMITH_SPEC = Path(os.environ.get("REFINERY_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) / (
+    "contracts/langsmith.openapi.json"
+)
 TENANT = "00000000-0000-4000-8000-00000000fa4e"
 
 
@@ -36,10 +52,41 @@ class Fault:
     after: int = 0  # let this many matching requests through first
 
 
-class FakeLangSmith(ServedFake):
-    """State plus a WSGI app. ``with FakeLangSmith() as fake: fake.url``."""
+class _Switchboard:
+    """One loopback server, in front of whichever fake is in use, for the session's one Prism."""
 
-    def __init__(self, api_key: str = "lsv2_fake_key", *, default_page: int = MAX_PAGE) -> None:
+    def __init__(self) -> None:
+        self.current: FakeLangSmith | None = None
+        self.server = LoopbackServer(self.wsgi).__enter__()
+        self.prism_url: str | None = None
+        self._stack = contextlib.ExitStack()
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.current is None:
+            return json_response({"detail": "no fake LangSmith in use"}, 503)(environ, start_response)
+        return self.current.wsgi(environ, start_response)
+
+    def start_prism(self) -> str:
+        if self.prism_url is None:
+            from tests.fakes.prism import prism_proxy
+
+            self.prism_url = self._stack.enter_context(prism_proxy(LANGSMITH_SPEC, self.server.url))
+            atexit.register(self._stack.close)
+        return self.prism_url
+
+
+_SWITCHBOARD: _Switchboard | None = None
+
+
+def contract_available() -> bool:
+    return LANGSMITH_SPEC.is_file()
+
+
+class FakeLangSmith(ServedFake):
+    """State plus a WSGI app. ``with FakeLangSmith() as fake: fake.url`` (through Prism)."""
+
+    def __init__(self, api_key: str = "lsv2_fake_key", *, default_page: int = MAX_PAGE, contract: bool = True) -> None:
+        self.contract = contract and contract_available()
         self.api_key = api_key
         self.default_page = default_page
         self.runs: dict[str, dict[str, Any]] = {}
@@ -50,6 +97,30 @@ class FakeLangSmith(ServedFake):
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
+
+    def __enter__(self) -> FakeLangSmith:
+        global _SWITCHBOARD
+        super().__enter__()
+        if self.contract:
+            _SWITCHBOARD = _SWITCHBOARD or _Switchboard()
+            self._proxy = _SWITCHBOARD.start_prism()
+            _SWITCHBOARD.current = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if _SWITCHBOARD is not None and _SWITCHBOARD.current is self:
+            _SWITCHBOARD.current = None
+        super().__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        """Where Refinery reads: Prism's ``/api/v1`` in front of this fake (the fake itself without the contract)."""
+        return f"{self._proxy}/api/v1" if self.contract else self.direct_url
+
+    @property
+    def direct_url(self) -> str:
+        """The fake itself, for the SDK's ingestion that records fixtures."""
+        return super().url
 
     def fail(
         self, method: str, path_pattern: str, status: int, times: int = 1, *, after: int = 0, **headers: str
@@ -79,7 +150,26 @@ class FakeLangSmith(ServedFake):
         out = {k: v for k, v in run.items() if k not in ("session_name", "attachments", "serialized")}
         out["app_path"] = f"/o/{TENANT}/projects/p/{run['session_id']}/r/{run['id']}?trace_id={run['trace_id']}"
         out.setdefault("status", "error" if run.get("error") else ("success" if run.get("end_time") else "pending"))
+        out.setdefault("name", run.get("run_type") or "run")
+        out.setdefault("run_type", "chain")
+        out.setdefault("dotted_order", "")
+        out["feedback_stats"] = self._feedback_stats(run["id"])
         return out
+
+    def _feedback_stats(self, run_id: str) -> dict[str, Any] | None:
+        """Per key: n, avg, stdev, errors, values, as LangSmith aggregates a run's feedback."""
+        by_key: dict[str, list[float]] = {}
+        for item in self.feedback:
+            if str(item.get("run_id")) == run_id and isinstance(item.get("score"), int | float):
+                by_key.setdefault(str(item["key"]), []).append(float(item["score"]))
+        if not by_key:
+            return None
+        stats = {}
+        for key, scores in by_key.items():
+            avg = sum(scores) / len(scores)
+            stdev = (sum((x - avg) ** 2 for x in scores) / len(scores)) ** 0.5
+            stats[key] = {"n": len(scores), "avg": avg, "stdev": stdev, "errors": 0, "values": {}}
+        return stats
 
     def runs_of_trace(self, trace_id: str) -> list[dict[str, Any]]:
         """Stored runs of one trace in dotted order, as the API returns them."""
@@ -96,7 +186,8 @@ class FakeLangSmith(ServedFake):
     def _fault_for(self, request: Request) -> Response | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.method == request.method and re.search(fault.path_pattern, request.path):
+                path = request.path.removeprefix("/api/v1") or "/"
+                if fault.times > 0 and fault.method == request.method and re.search(fault.path_pattern, path):
                     if fault.after > 0:
                         fault.after -= 1
                         return None
@@ -111,13 +202,15 @@ class FakeLangSmith(ServedFake):
                 body = json.loads(request.data)
             except ValueError:
                 return json_response({"detail": "invalid JSON"}, 422)
-        self.requests.append((request.method, request.full_path, body))
-        if request.path != "/info" and request.headers.get("x-api-key") != self.api_key:
+        # The official description puts the read API under /api/v1; the SDK's ingestion stays at the root.
+        path = request.path.removeprefix("/api/v1") or "/"
+        self.requests.append((request.method, request.full_path.removeprefix("/api/v1"), body))
+        if path != "/info" and request.headers.get("x-api-key") != self.api_key:
             return json_response({"detail": "Invalid token"}, 401)
         fault = self._fault_for(request)
         if fault is not None:
             return fault
-        path, method = request.path, request.method
+        method = request.method
         if path == "/info" and method == "GET":
             return json_response(
                 {
@@ -182,6 +275,8 @@ class FakeLangSmith(ServedFake):
             ex = {
                 **body,
                 "id": str(body.get("id") or uuid.uuid4()),
+                # LangSmith names an example when the client gives none ("#" + a short id).
+                "name": body.get("name") or f"#{str(body.get('id') or uuid.uuid4())[:4]}",
                 "created_at": datetime.now(UTC).isoformat(),
                 "modified_at": datetime.now(UTC).isoformat(),
             }
@@ -231,6 +326,9 @@ class FakeLangSmith(ServedFake):
         runs = [self._public_run(r) for r in self.runs.values()]
         if body.get("trace"):
             runs = [r for r in runs if str(r.get("trace_id")) == str(body["trace"])]
+        if body.get("reference_example"):
+            examples = {str(e) for e in body["reference_example"]}
+            runs = [r for r in runs if str(r.get("reference_example_id")) in examples]
         if body.get("session"):
             sessions = {str(s) for s in body["session"]}
             runs = [r for r in runs if str(r.get("session_id")) in sessions]
@@ -250,6 +348,8 @@ class FakeLangSmith(ServedFake):
             runs.sort(key=lambda r: _dt(r.get("start_time")), reverse=True)
         offset = int(body.get("cursor") or 0)
         chunk = runs[offset : offset + page]
+        if body.get("select"):  # as the server does: only the fields asked for
+            chunk = [{k: v for k, v in r.items() if k in body["select"]} for r in chunk]
         next_cursor = str(offset + page) if offset + page < len(runs) else None
         return json_response({"runs": chunk, "cursors": {"next": next_cursor}})
 

@@ -34,7 +34,7 @@ def _relative_paths(value: Any) -> Any:
 
 def main() -> None:
     with FakeLangSmith() as fake:
-        client = agents.sdk_client(fake.url, fake.api_key)
+        client = agents.sdk_client(fake.direct_url, fake.api_key)
         ids = {
             "rate-limit-cascade": agents.run_scenario(client, agents.rate_limited_agent),
             "looping-agent": agents.run_scenario(client, agents.looping_agent),

@@ -121,7 +121,15 @@ class FakeOpenAI(ServedFake):
         body: Any = None
         if request.mimetype == "application/json" and request.data:
             body = json.loads(request.data)
-        self.requests.append({"method": request.method, "path": path, "body": body, "headers": dict(request.headers)})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": path,
+                "body": body,
+                "headers": dict(request.headers),
+                "at": time.monotonic(),
+            }
+        )
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return json_response(
                 {

@@ -57,7 +57,7 @@ def langsmith_file() -> dict[str, Any]:
 
     captured: dict[str, Any] = {}
     with FakeLangSmith() as fake:
-        client = agents.sdk_client(fake.url, fake.api_key)
+        client = agents.sdk_client(fake.direct_url, fake.api_key)
 
         @traceable(run_type="chain", name="eval_case")
         def entry() -> Any:

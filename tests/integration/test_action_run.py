@@ -302,13 +302,17 @@ def test_traces_are_analysed_concurrently_and_one_failure_sinks_none(github: Fak
         )
         for example in ("looping-agent.json", "wrong-answer.json"):
             (Path(env["GITHUB_WORKSPACE"]) / example).write_text((REPO / "examples" / example).read_text())
+        # The looping trace failed its test: pytest-langsmith records that as feedback pass = 0.
+        looping = json.loads((REPO / "examples" / "looping-agent.json").read_text())
+        looping["feedback"] = [{"key": "pass", "score": 0, "run_id": looping["runs"][0]["id"]}]
+        (Path(env["GITHUB_WORKSPACE"]) / "looping-agent.json").write_text(json.dumps(looping))
         code, log = run_action(env)
     assert code == 0, log
     assert "analysing 3 traces, 3 at a time" in log
     outputs = read_outputs(tmp_path / "output")
     assert outputs["traces-analyzed"] == "3"
     body = github.comments_on(2)[0]["body"]
-    assert body.count("<details>") == 3 and "**What broke:**" in body
+    assert body.count("<details>") == 3 and "**What broke** (3 failures, 3 clusters)" in body
     assert body.count("The model analysis stopped") == 1  # the one that failed shows its triage and error
     assert body.count("## Fix hypotheses") == 2  # the others completed
     assert log.count("done: complete") == 2 and log.count("done: partial") == 1

@@ -55,7 +55,8 @@ def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def two_traces(workspace: Path) -> None:
-    for name in ("rate-limit-cascade.json", "looping-agent.json"):
+    # Two failures of two shapes (an error; a correctness score of 0): two clusters, two representatives.
+    for name in ("rate-limit-cascade.json", "wrong-answer.json"):
         (workspace / name).write_text((REPO / "examples" / name).read_text())
 
 

@@ -71,9 +71,13 @@ def test_select_table_and_json(fake_langsmith: FakeLangSmith, recorded: dict[str
     assert code == 0
     selected = json.loads(stdout)
     assert [s["trace_id"] for s in selected] == [recorded["wrong_answer"], recorded["rate_limited"]]
-    code, stdout, _ = invoke(["select", "--experiment", "refinery-fixtures", "--max-traces", "1"], env)
+    assert selected[0]["reasons"] == ["feedback correctness=0 ≤ 0.5"] and selected[0]["flaky"] is None
+    code, stdout, _ = invoke(["select", "--feedback-key", "nothing-scored-this", "--json"], env)
+    assert [s["trace_id"] for s in json.loads(stdout)] == [recorded["rate_limited"]]  # errors always count
+    code, stdout, _ = invoke(["select", "--project", "refinery-fixtures", "--max-select", "1"], env)
     assert code == 0
-    assert stdout.splitlines()[0].startswith("TRACE ID") and recorded["rate_limited"] in stdout
+    assert stdout.splitlines()[0].startswith("TRACE ID") and recorded["wrong_answer"] in stdout
+    assert len(stdout.splitlines()) == 2
     code, stdout, _ = invoke(["select", "--project", "nope"], env)
     assert code == 1 and stdout == ""
 
@@ -88,7 +92,7 @@ def test_select_table_and_json(fake_langsmith: FakeLangSmith, recorded: dict[str
         (["show", "missing.json"], {}, 1, "does not exist"),
         (["select"], {}, 2, "--project"),
         (["select", "--since", "someday", "--trace-file", "x.json"], {}, 2, "--since"),
-        (["select", "--max-traces", "0", "--trace-file", "x.json"], {}, 2, "option --max-traces"),
+        (["select", "--max-select", "0", "--trace-file", "x.json"], {}, 2, "option --max-select"),
     ],
 )
 def test_errors_are_one_line_with_exit_codes(args: list[str], env: dict[str, str], code: int, message: str) -> None:

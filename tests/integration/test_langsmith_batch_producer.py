@@ -21,7 +21,9 @@ from tests.fakes.langsmith_api import FakeLangSmith
 def test_the_sdks_batch_payloads_load_as_the_trace_the_service_stored(
     fake_langsmith: FakeLangSmith, tmp_path: Path
 ) -> None:
-    client = langsmith.Client(api_url=fake_langsmith.url, api_key=fake_langsmith.api_key, auto_batch_tracing=True)
+    client = langsmith.Client(
+        api_url=fake_langsmith.direct_url, api_key=fake_langsmith.api_key, auto_batch_tracing=True
+    )
     root_id = agents.run_scenario(client, agents.rate_limited_agent)  # flushes: one batch per scenario
     other_id = agents.run_scenario(client, agents.looping_agent)
     bodies = [

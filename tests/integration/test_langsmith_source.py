@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from langsmith.run_trees import RunTree
@@ -60,7 +61,7 @@ def test_feedback_and_reference_outputs(fake_langsmith: FakeLangSmith, recorded:
 
 
 def _big_trace(fake: FakeLangSmith, n_children: int) -> str:
-    client = agents.sdk_client(fake.url, fake.api_key)
+    client = agents.sdk_client(fake.direct_url, fake.api_key)
     root = RunTree(name="big", run_type="chain", inputs={}, project_name=agents.PROJECT, ls_client=client)
     root.post()
     for i in range(n_children):
@@ -131,18 +132,106 @@ def test_select_failing_errors_and_low_feedback_newest_first(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str]
 ) -> None:
     source = source_for(fake_langsmith)
-    only_errors = source.select_failing(SelectionCriteria(limit=10))
-    assert [s.trace_id for s in only_errors] == [recorded["rate_limited"]]
-    assert only_errors[0].reasons[0].startswith("error: ToolError")
-
-    both = source.select_failing(SelectionCriteria(feedback_key="correctness", max_score=0.5, limit=10))
+    # By default a score of 0 on any key fails, with no feedback-key set: the most common failure.
+    both = source.select_failing(SelectionCriteria(limit=10))
     assert [s.trace_id for s in both] == [recorded["wrong_answer"], recorded["rate_limited"]]
-    assert "correctness=0 ≤ 0.5" in both[0].reasons[0] and "17%" in both[0].reasons[0]
+    assert both[0].reasons == ["feedback correctness=0 ≤ 0.5"]
+    assert both[1].reasons[0].startswith("error: ToolError")
     starts = [s.start_time for s in both]
     assert starts == sorted(starts, reverse=True)
+    # The scores came with the runs (feedback_stats), not from one feedback call per run.
+    assert not [p for m, p, _ in fake_langsmith.requests if m == "GET" and p.startswith("/feedback")]
+    [query] = [body for m, p, body in fake_langsmith.requests if p.startswith("/runs/query")]
+    assert "feedback_stats" in query["select"] and "inputs" not in query["select"]
 
-    assert len(source.select_failing(SelectionCriteria(feedback_key="correctness", limit=1))) == 1
+    assert len(source.select_failing(SelectionCriteria(limit=1))) == 1
     future = datetime.now(UTC) + timedelta(hours=1)
     assert source.select_failing(SelectionCriteria(since=future, limit=10)) == []
-    stricter = source.select_failing(SelectionCriteria(feedback_key="correctness", max_score=-1, limit=10))
+    stricter = source.select_failing(SelectionCriteria(max_score=-1, limit=10))
     assert [s.trace_id for s in stricter] == [recorded["rate_limited"]]
+
+
+def _scored_run(client: Any, name: str, key: str, score: float, *, project: str = agents.PROJECT, **extra: Any) -> str:
+    """A root run the SDK posts, with one piece of feedback on it, as an evaluator leaves it."""
+    root = RunTree(name=name, run_type="chain", inputs={"q": name}, project_name=project, ls_client=client, **extra)
+    root.post()
+    root.end(outputs={"a": name})
+    root.patch()
+    client.flush()
+    session = client.read_project(project_name=project).id
+    client.create_feedback(root.id, key=key, score=score, trace_id=root.id, session_id=session)
+    return str(root.id)
+
+
+def test_a_failed_pytest_assertion_and_narrowing_by_key(fake_langsmith: FakeLangSmith) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    failed_test = _scored_run(client, "test_refund_policy", "pass", 0)  # what pytest-langsmith records
+    passed_test = _scored_run(client, "test_greeting", "pass", 1)
+    judged = _scored_run(client, "judged", "helpfulness", 0.2)
+    source = source_for(fake_langsmith)
+    every_key = {s.trace_id for s in source.select_failing(SelectionCriteria(limit=10))}
+    assert every_key == {failed_test, judged} and passed_test not in every_key
+    narrowed = source.select_failing(SelectionCriteria(feedback_keys=["pass"], limit=10))
+    assert [s.trace_id for s in narrowed] == [failed_test]
+    assert narrowed[0].reasons == ["feedback pass=0 ≤ 0.5"]
+    # With keys given, the server prefilters on errors and those keys' scores.
+    last = [body for m, p, body in fake_langsmith.requests if p.startswith("/runs/query")][-1]
+    assert last["filter"] == 'or(neq(error, null), and(eq(feedback_key, "pass"), lte(feedback_score, 0.5)))'
+
+
+def test_an_experiment_counts_each_example_once_with_its_repetitions(fake_langsmith: FakeLangSmith) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    experiment = "math-agent-exp-1"
+    flaky, broken, fine = (str(agents.new_id(f"example-{n}")) for n in ("flaky", "broken", "fine"))
+    runs: dict[str, list[str]] = {flaky: [], broken: [], fine: []}
+    for repetition in range(3):
+        for example, score in ((flaky, 0 if repetition == 1 else 1), (broken, 0), (fine, 1)):
+            runs[example].append(
+                _scored_run(
+                    client, f"rep{repetition}", "correctness", score, project=experiment, reference_example_id=example
+                )
+            )
+    settings = load_settings({"LANGSMITH_API_KEY": fake_langsmith.api_key, "LANGSMITH_ENDPOINT": fake_langsmith.url})
+    source = build_langsmith_source(settings, project=experiment, experiment=True)
+    selected = {s.example_id: s for s in source.select_failing(SelectionCriteria(limit=10))}
+    assert set(selected) == {flaky, broken}  # an example, not a run, is the unit
+    assert selected[flaky].trace_id == runs[flaky][1]
+    assert (selected[flaky].repetitions, selected[flaky].failed_repetitions) == (3, 1)
+    assert selected[flaky].flaky_note == "flaky: failed 1 of 3 repetitions"
+    assert set(selected[flaky].passed_trace_ids) == {runs[flaky][0], runs[flaky][2]}
+    assert selected[broken].flaky_note is None and selected[broken].failed_repetitions == 3
+    assert selected[broken].trace_id == runs[broken][-1]  # the newest failing repetition
+
+
+# -- the contract's negative controls: Prism with LangSmith's description catches what the real API would
+
+
+def test_prism_rejects_a_request_the_real_api_would_refuse(fake_langsmith: FakeLangSmith) -> None:
+    import requests
+
+    if not fake_langsmith.contract:
+        pytest.skip("../shared is absent: no LangSmith OpenAPI description to check against")
+    too_big = requests.post(
+        f"{fake_langsmith.url}/runs/query",
+        json={"limit": 1000, "is_root": True},
+        headers={"x-api-key": fake_langsmith.api_key},
+        timeout=10,
+    )
+    assert too_big.status_code == 422 and "limit" in too_big.text  # the description caps a page at 100
+    assert not [p for m, p, _ in fake_langsmith.requests if p.startswith("/runs/query")]  # never reached the fake
+
+
+def test_prism_rejects_a_response_the_real_api_would_never_send(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not fake_langsmith.contract:
+        pytest.skip("../shared is absent: no LangSmith OpenAPI description to check against")
+    public = fake_langsmith._public_run
+    # A run without its status and trace id: RunSchema requires both.
+    monkeypatch.setattr(
+        fake_langsmith,
+        "_public_run",
+        lambda run: {k: v for k, v in public(run).items() if k not in ("status", "trace_id")},
+    )
+    with pytest.raises(SourceError, match="500"):
+        source_for(fake_langsmith, retries=0).fetch_trace(recorded["looping"])

@@ -48,9 +48,8 @@ def test_every_planted_file_carries_every_kind_of_secret() -> None:
     assert found == set(P.SECRETS)
 
 
-@pytest.fixture
-def planted_run(tmp_path: Path) -> tuple[FakeGitHub, FakeOpenAI, Path, str, int]:
-    require_node_tools()
+def planted_run(tmp_path: Path, fmt: str) -> tuple[FakeGitHub, FakeOpenAI, str, int]:
+    """The action's default path on one planted file, stages and publishing on."""
     with (
         FakeGitHub(token=P.CONFIGURED_GITHUB_TOKEN) as github,
         FakeOpenAI(api_key=P.CONFIGURED_OPENAI_KEY) as openai,
@@ -61,44 +60,49 @@ def planted_run(tmp_path: Path) -> tuple[FakeGitHub, FakeOpenAI, Path, str, int]
             github,
             "pull_request",
             pr_event(github.repo),
-            trace_file="planted/*.json",
-            max_traces="10",
+            trace_file=f"planted/{fmt}.json",
             openai_api_key=openai.api_key,
             base_url=openai.url + "/v1",
             model="gpt-4.1",
         )
-        shutil.copytree(PLANTED, Path(env["GITHUB_WORKSPACE"]) / "planted")
+        (Path(env["GITHUB_WORKSPACE"]) / "planted").mkdir()
+        shutil.copy(PLANTED / f"{fmt}.json", Path(env["GITHUB_WORKSPACE"]) / "planted")
         code, log = run_action(env)
-        yield github, openai, tmp_path, log, code
+    return github, openai, log, code
 
 
-def test_no_planted_secret_reaches_any_channel_of_the_action(
-    planted_run: tuple[FakeGitHub, FakeOpenAI, Path, str, int],
-) -> None:
-    github, openai, tmp_path, log, code = planted_run
-    assert code == 0, log
-    out_dir = tmp_path / "ws" / "refinery-artifacts"
-    outputs = (tmp_path / "output").read_text()
-    assert "traces-analyzed<<" in outputs and "\n5\n" in outputs, outputs
-    # Every channel was really used: the stages ran, documents were uploaded, GitHub was written to.
-    assert len(openai.uploads) >= 5 * 4 and openai.response_bodies()
-    assert github.comments_on(2) and github.check_runs
+def test_no_planted_secret_reaches_any_channel_of_the_action(tmp_path: Path) -> None:
+    # One run per format: the five planted traces fail alike, so in one run they would form one
+    # cluster and only its representative would reach the model.
+    require_node_tools()
     found: list[str] = []
-    for path in out_dir.rglob("*"):
-        if path.is_file():
-            found += leaks(f"artifact {path.relative_to(out_dir)}", path.read_text(encoding="utf-8"))
-    found += [hit for upload in openai.uploads for hit in leaks(f"upload {upload['filename']}", upload["text"])]
-    found += leaks("model requests", json.dumps([r["body"] for r in openai.requests], ensure_ascii=False))
-    found += leaks("GitHub requests", json.dumps([r["body"] for r in github.requests], ensure_ascii=False))
-    found += leaks("job summary", (tmp_path / "summary").read_text())
-    found += leaks("outputs", outputs)
-    # The runner is told to mask the configured keys: those lines must carry them, and only those.
-    masks = [line for line in log.splitlines() if line.startswith("::add-mask::")]
-    assert sorted(masks) == sorted(f"::add-mask::{s}" for s in (P.CONFIGURED_GITHUB_TOKEN, P.CONFIGURED_OPENAI_KEY))
-    found += leaks("log", "\n".join(line for line in log.splitlines() if line not in masks))
+    for fmt in FORMATS:
+        run_dir = tmp_path / fmt
+        run_dir.mkdir()
+        github, openai, log, code = planted_run(run_dir, fmt)
+        assert code == 0, log
+        out_dir = run_dir / "ws" / "refinery-artifacts"
+        outputs = (run_dir / "output").read_text()
+        assert "traces-analyzed<<" in outputs and "\n1\n" in outputs, outputs
+        # Every channel was really used: the stages ran, documents were uploaded, GitHub was written to.
+        assert len(openai.uploads) >= 4 and openai.response_bodies()
+        assert github.comments_on(2) and github.check_runs
+        for path in out_dir.rglob("*"):
+            if path.is_file():
+                found += leaks(f"{fmt}: artifact {path.relative_to(out_dir)}", path.read_text(encoding="utf-8"))
+        found += [hit for up in openai.uploads for hit in leaks(f"{fmt}: upload {up['filename']}", up["text"])]
+        found += leaks(f"{fmt}: model requests", json.dumps([r["body"] for r in openai.requests], ensure_ascii=False))
+        found += leaks(f"{fmt}: GitHub requests", json.dumps([r["body"] for r in github.requests], ensure_ascii=False))
+        found += leaks(f"{fmt}: job summary", (run_dir / "summary").read_text())
+        found += leaks(f"{fmt}: outputs", outputs)
+        # The runner is told to mask the configured keys: those lines must carry them, and only those.
+        masks = [line for line in log.splitlines() if line.startswith("::add-mask::")]
+        expected = sorted(f"::add-mask::{s}" for s in (P.CONFIGURED_GITHUB_TOKEN, P.CONFIGURED_OPENAI_KEY))
+        assert sorted(masks) == expected
+        found += leaks(f"{fmt}: log", "\n".join(line for line in log.splitlines() if line not in masks))
+        [triage] = out_dir.glob("trace-*/triage.json")
+        assert json.loads(triage.read_text())["redaction"]["counts"]
     assert found == []
-    redaction = [json.loads(p.read_text())["redaction"]["counts"] for p in out_dir.glob("trace-*/triage.json")]
-    assert len(redaction) == 5 and all(counts for counts in redaction)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -143,7 +147,7 @@ def foreign_commands(log: str, masks: set[str]) -> list[str]:
 
 def test_selected_trace_text_reaches_the_log_inert_and_redacted(tmp_path: Path, fake_langsmith: FakeLangSmith) -> None:
     require_node_tools()
-    client = agents.sdk_client(fake_langsmith.url, fake_langsmith.api_key)
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
 
     @traceable(run_type="chain", name=f"hostile {HOSTILE}")
     def hostile_agent() -> None:

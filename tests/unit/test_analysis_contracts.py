@@ -123,11 +123,15 @@ def test_every_stage_prompt_renders_without_leftover_placeholders() -> None:
 
 
 def test_published_pack_schema_matches_the_models() -> None:
-    published = json.loads((REPO / "schemas" / "hypothesis-pack-1.1.json").read_text())
-    assert published == pack_json_schema(), "run `refinery schema > schemas/hypothesis-pack-1.1.json`"
+    from refinery.analysis.pack import SCHEMA_VERSION
+
+    name = f"hypothesis-pack-{SCHEMA_VERSION}.json"
+    published = json.loads((REPO / "schemas" / name).read_text())
+    assert published == pack_json_schema(), f"run `refinery schema > schemas/{name}`"
+    assert pack_json_schema()["$id"].endswith(name)
 
 
-def test_pack_1_1_is_backward_compatible_with_1_0() -> None:
+def test_every_older_pack_is_a_valid_current_pack() -> None:
     from jsonschema import Draft202012Validator
 
     from refinery.analysis.orchestrator import offline_result
@@ -140,10 +144,15 @@ def test_pack_1_1_is_backward_compatible_with_1_0() -> None:
     old["trace"] = {k: v for k, v in old["trace"].items() if k != "name"}
     schema_1_0 = json.loads((REPO / "schemas" / "hypothesis-pack-1.0.json").read_text())
     schema_1_1 = json.loads((REPO / "schemas" / "hypothesis-pack-1.1.json").read_text())
+    schema_1_2 = json.loads((REPO / "schemas" / "hypothesis-pack-1.2.json").read_text())
     assert not list(Draft202012Validator(schema_1_0).iter_errors(old))  # a pack as 1.0 wrote it
     assert not list(Draft202012Validator(schema_1_1).iter_errors(old))  # is still a valid 1.1 pack
+    assert not list(Draft202012Validator(schema_1_2).iter_errors(old))  # and a valid 1.2 pack
     assert HypothesisPack.model_validate(old).groups == []
-    assert not list(Draft202012Validator(schema_1_1).iter_errors(pack))
+    as_1_1 = {k: v for k, v in pack.items() if k not in ("selection",)} | {"schema_version": "1.1"}
+    assert not list(Draft202012Validator(schema_1_1).iter_errors(as_1_1))  # a pack as 1.1 wrote it
+    assert not list(Draft202012Validator(schema_1_2).iter_errors(as_1_1))
+    assert not list(Draft202012Validator(schema_1_2).iter_errors(pack))
 
 
 def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:

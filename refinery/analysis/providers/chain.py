@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from refinery.analysis.cost import StageEstimate
 from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, StageReply
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderBadRequest, ProviderError
@@ -61,6 +62,12 @@ class ProviderChain:
                 context.trace, context.documents, triage=context.extra["triage"], store_id=store_id
             )
         return contexts[name]
+
+    def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate | None:
+        """The estimate of the provider the stage runs on first (a fallback is admitted as it is tried)."""
+        name = self._order(call.stage)[0]
+        estimator = getattr(self._providers[name], "estimate_stage", None)
+        return estimator(call, self._context(name, context)) if estimator else None
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
         order = self._order(call.stage)

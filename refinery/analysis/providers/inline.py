@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from refinery.analysis.control import RunControl
+from refinery.analysis.cost import StageEstimate, text_tokens
 from refinery.analysis.packing import OUTPUT_RESERVE, context_window, pack_documents
 from refinery.analysis.providers.base import (
     AnalysisContext,
@@ -143,16 +144,27 @@ class InlineProvider(ABC):
             raise ProviderError(f"Stage {call.stage} stayed cut off by the output limit on {self.name}.")
         return reply.text
 
-    def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
-        schema = strict_json_schema(call.output_model)
-        user = call.user_text
+    @staticmethod
+    def _user_text(call: StageCall, context: AnalysisContext) -> str:
         pack = context.extra.get("pack")
         if call.use_documents and pack is not None:
-            user = (
+            return (
                 "The documents are included below (there is no file_search tool here).\n"
                 f"{pack.coverage_note}\n\n{pack.text}\n\n---\n\n{call.user_text}"
             )
-        messages = [{"role": "user", "content": user}]
+        return call.user_text
+
+    def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate:
+        """At most: the system text and the user text with the packed documents, the stage's output limit."""
+        return StageEstimate(
+            model=self.model,
+            input_tokens=text_tokens(call.system_text, self._user_text(call, context)),
+            output_tokens=call.max_output_tokens,
+        )
+
+    def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
+        schema = strict_json_schema(call.output_model)
+        messages = [{"role": "user", "content": self._user_text(call, context)}]
         ids: list[str] = []
         usage: list[Usage] = []
         text = self._complete(call, messages, schema, ids, usage)

@@ -21,6 +21,7 @@ from openai.types.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from refinery.analysis.control import Cancelled, RunControl
+from refinery.analysis.cost import StageEstimate, text_tokens
 from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage, reask_turns, total_usage
 from refinery.analysis.providers.errors import is_insufficient_quota, translate_openai_error
 from refinery.analysis.providers.vector_store import CLEANUP_TIMEOUT_S, StoreHandle, VectorStoreManager
@@ -75,6 +76,12 @@ def response_usage(response: Response) -> Usage:
         output_tokens=usage.output_tokens,
         reasoning_tokens=getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0,
     )
+
+
+SEARCHES_PER_STAGE = 3
+"""file_search calls one stage is assumed to make, for its cost estimate."""
+CHUNK_TOKENS = 800
+"""The vector store's default chunk size: what one search result adds to the input."""
 
 
 class OpenAIResponsesProvider:
@@ -210,6 +217,17 @@ class OpenAIResponsesProvider:
                     hint="Lower `reasoning-effort` (CLI: --reasoning-effort), or use a model with a larger output limit.",
                 )
         return response
+
+    def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate:
+        """At most: the texts, SEARCHES_PER_STAGE full pages of search results, the stage's output limit."""
+        searches = SEARCHES_PER_STAGE if call.use_documents and context.store_id else 0
+        retrieved = searches * self._max_num_results * CHUNK_TOKENS
+        return StageEstimate(
+            model=self.model,
+            input_tokens=text_tokens(call.system_text, call.user_text) + retrieved,
+            output_tokens=call.max_output_tokens,
+            searches=searches,
+        )
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
         schema = strict_json_schema(call.output_model)

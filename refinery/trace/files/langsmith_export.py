@@ -92,6 +92,18 @@ def feedback_from_langsmith(item: dict[str, Any]) -> Feedback:
     )
 
 
+def _stats_feedback(run: dict[str, Any]) -> list[Feedback]:
+    """A root run's ``feedback_stats`` as Feedback (the mean score per key), when no feedback came with it."""
+    if run.get("parent_run_id") or not isinstance(run.get("feedback_stats"), dict):
+        return []
+    out = []
+    for key, stats in run["feedback_stats"].items():
+        avg = stats.get("avg") if isinstance(stats, dict) else None
+        if isinstance(avg, int | float):
+            out.append(Feedback(key=str(key), score=float(avg), source="feedback_stats", run_id=str(run.get("id"))))
+    return out
+
+
 def _flatten(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Unnest ``child_runs`` (iteratively: deep agent loops exceed Python's recursion limit)."""
     flat: list[dict[str, Any]] = []
@@ -145,6 +157,8 @@ def load_langsmith(data: Any) -> list[Trace]:
         feedback = [
             feedback_from_langsmith(f) for f in feedback_items if str(f.get("run_id")) in root_ids or len(groups) == 1
         ]
+        if not feedback:  # an experiment's export carries each root's scores as feedback_stats
+            feedback = [item for r in flat if str(r.get("id")) in root_ids for item in _stats_feedback(r)]
         trace = assemble_trace(
             drafts,
             source="file:langsmith",
