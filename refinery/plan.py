@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.pack import FailureGroup, PackSelection
-from refinery.errors import RefineryError
 from refinery.documents.redact import Redactor
+from refinery.errors import RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, prepare, redactor_for
 from refinery.trace.model import Trace
 from refinery.trace.source import SelectedTrace
