@@ -38,13 +38,17 @@ class Sizes:
     large: int = 25_000
     runs: int = 3
     traces: int = 8
+    failing: int = 200
+    """Failing traces in the selection benchmark's project."""
     concurrency: int = 4
     latency: float = 0.5
     repeats: int = 3
     """Fresh processes per synthetic size in the overhead benchmark (the median is reported)."""
 
 
-SMOKE = Sizes(sizes="100,1000", who_and_when=2, large=1000, runs=1, traces=4, concurrency=2, latency=0.05, repeats=1)
+SMOKE = Sizes(
+    sizes="100,1000", who_and_when=2, large=1000, runs=1, traces=4, failing=20, concurrency=2, latency=0.05, repeats=1
+)
 
 
 def _sizes(args: argparse.Namespace) -> Sizes:
@@ -60,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--smoke", action="store_true", help="CI sizes: every benchmark, cut down")
     # The metavar keeps the internal child commands out of --help.
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{overhead,redaction,fidelity,tokens,action,concurrency,quality,all}"
+        dest="command",
+        required=True,
+        metavar="{overhead,redaction,fidelity,selection,tokens,action,concurrency,quality,all}",
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -77,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     redaction = add("redaction", "redaction throughput (MB/s) and recall on planted secrets, beside detect-secrets")
     redaction.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
     add("fidelity", "real producers' files: tool calls and tokens in the source against what is loaded")
+    selection = add("selection", "failing traces selected, fetched, triaged, clustered against a rate-limited fake")
+    selection.add_argument("--failing", type=int, default=None, help="failing traces in the project [200]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
     tokens.add_argument("--large", type=int, default=None, help="runs in the large packing trace [25000]; 0 skips")
     per_half(tokens)
@@ -109,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
-    from benchmarks import action, concurrency, fidelity, overhead, quality, redaction, tokens
+    from benchmarks import action, concurrency, fidelity, overhead, quality, redaction, selection, tokens
 
     size = _sizes(args)
     who = who_and_when_logs(args.shared, size.who_and_when)
@@ -125,6 +133,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         ),
         "redaction": lambda out: redaction.run(out, size=size.large),
         "fidelity": lambda out: fidelity.run(out, shared=args.shared),
+        "selection": lambda out: selection.run(out, failing=size.failing, passing=size.failing // 4),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),

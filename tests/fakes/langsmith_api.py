@@ -27,6 +27,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +97,11 @@ class FakeLangSmith(ServedFake):
         self.datasets: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[Fault] = []
+        self.rate_limit: int | None = None
+        """Requests per second before a 429 with Retry-After, as LangSmith's rate limiter answers."""
+        self.rate_limited = 0
+        """429s sent by the rate limiter."""
+        self._window: list[float] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> FakeLangSmith:
@@ -183,6 +189,18 @@ class FakeLangSmith(ServedFake):
         response = self._handle(request)
         return response(environ, start_response)
 
+    def _over_rate(self) -> Response | None:
+        if self.rate_limit is None:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            self._window = [t for t in self._window if now - t < 1.0]
+            if len(self._window) >= self.rate_limit:
+                self.rate_limited += 1
+                return json_response({"detail": "Rate limit exceeded"}, 429, {"Retry-After": "1"})
+            self._window.append(now)
+        return None
+
     def _fault_for(self, request: Request) -> Response | None:
         with self._lock:
             for fault in self.faults:
@@ -207,7 +225,7 @@ class FakeLangSmith(ServedFake):
         self.requests.append((request.method, request.full_path.removeprefix("/api/v1"), body))
         if path != "/info" and request.headers.get("x-api-key") != self.api_key:
             return json_response({"detail": "Invalid token"}, 401)
-        fault = self._fault_for(request)
+        fault = self._fault_for(request) or self._over_rate()
         if fault is not None:
             return fault
         method = request.method
@@ -323,9 +341,10 @@ class FakeLangSmith(ServedFake):
         if limit is not None and int(limit) > MAX_PAGE:
             return json_response({"detail": "limit: ensure this value is less than or equal to 100"}, 400)
         page = int(limit) if limit is not None else self.default_page
-        runs = [self._public_run(r) for r in self.runs.values()]
-        if body.get("trace"):
-            runs = [r for r in runs if str(r.get("trace_id")) == str(body["trace"])]
+        stored = list(self.runs.values())
+        if body.get("trace"):  # before the public view: a project of many traces stays quick to page
+            stored = [r for r in stored if str(r.get("trace_id")) == str(body["trace"])]
+        runs = [self._public_run(r) for r in stored]
         if body.get("reference_example"):
             examples = {str(e) for e in body["reference_example"]}
             runs = [r for r in runs if str(r.get("reference_example_id")) in examples]

@@ -258,3 +258,25 @@ def test_a_file_of_many_traces_selects_the_failing_ones_by_the_producers_rule(re
     trace = load_trace_files(path)[0]
     gaps = [f for f in run_triage(trace).findings if f.rule == "eval_feedback"]
     assert gaps and "counts anything below 1 as a failure" in gaps[0].explanation
+
+
+def test_trials_of_one_task_in_a_file_count_once_and_flaky_ones_say_so(real_traces: Path, tmp_path: Path) -> None:
+    from refinery.trace.source import FileTraceSource, SelectionCriteria
+
+    raw = json.loads((real_traces / TAU).read_text())[:3]
+    # Three trials of each task, as `tau-bench --num-trials 3` writes them: task 0 passes in two
+    # of them (reward 1), task 1 fails in all three, task 2 passes in all three.
+    records = []
+    for trial in range(3):
+        for record in raw:
+            reward = {0: 0.0 if trial == 1 else 1.0, 1: 0.0, 2: 1.0}[record["task_id"]]
+            records.append({**record, "trial": trial, "reward": reward})
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(records))
+    selected = {s.example_id: s for s in FileTraceSource(path).select_failing(SelectionCriteria(limit=10))}
+    assert set(selected) == {"0", "1"}
+    assert selected["0"].trace_id == "tau-bench-task0-trial1"
+    assert selected["0"].flaky_note == "flaky: failed 1 of 3 repetitions"
+    assert sorted(selected["0"].passed_trace_ids) == ["tau-bench-task0-trial0", "tau-bench-task0-trial2"]
+    assert selected["1"].flaky_note is None and selected["1"].failed_repetitions == 3
+    assert selected["1"].reasons == ["tau-bench reward 0 (a pass needs 1)"]
