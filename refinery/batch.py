@@ -106,6 +106,7 @@ def analyse_traces(
     selections: list[PackSelection | None] | None = None,
     cost: CostGuard | None = None,
     numbers: list[int] | None = None,
+    baselines: list[tuple[Trace, str] | None] | None = None,
 ) -> list[TraceOutcome]:
     """Prepare, analyse and write each trace into its own folder, ``concurrency`` at a time.
 
@@ -113,7 +114,8 @@ def analyse_traces(
     ``single_dir`` writes one trace's artifacts straight into ``out_dir`` (the CLI's one trace).
     ``prepared`` skips the preparation of traces already triaged; ``selections`` say why each
     was chosen; ``cost`` is the run's cost cap, shared by every trace; ``numbers`` are the
-    traces' positions in the whole run, for their folder names.
+    traces' positions in the whole run, for their folder names; ``baselines`` are passing runs
+    (and where each came from) to compare each trace with.
     """
     control = control or RunControl()
     total = len(traces)
@@ -127,7 +129,17 @@ def analyse_traces(
         tag = trace_tag(index, total, trace)
         slot = slots[index - 1]
         control.check(f"trace {trace.id} was triaged")
-        slot.prepared = prepared[index - 1] if prepared else prepare(trace, options)
+        baseline = baselines[index - 1] if baselines else None
+        slot.prepared = (
+            prepared[index - 1]
+            if prepared
+            else prepare(
+                trace,
+                options,
+                baseline=baseline[0] if baseline else None,
+                baseline_source=baseline[1] if baseline else "",
+            )
+        )
         if make_provider is not None:
             result = run_analysis(
                 slot.prepared,

@@ -5,8 +5,12 @@ Entry points build the options; nothing here reads the environment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from refinery.compare import compare_runs
+from refinery.compare.model import Comparison
+from refinery.documents.model import Document
 from refinery.documents.redact import Redactor
 from refinery.documents.render import DocumentSet, RenderOptions, render_documents
 from refinery.perf import gc_paused
@@ -37,6 +41,8 @@ class Prepared:
     documents: DocumentSet
     redaction_counts: dict[str, int]
     redaction_enabled: bool
+    comparison: Comparison | None = None
+    """Against a passing run of the same task, when one was given."""
 
 
 def redactor_for(options: PrepareOptions) -> Redactor | None:
@@ -46,18 +52,27 @@ def redactor_for(options: PrepareOptions) -> Redactor | None:
     return Redactor(pii=options.redact_pii, extra_patterns=options.redact_patterns, known_secrets=options.known_secrets)
 
 
-def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
-    """Redact first, so that triage evidence and documents only ever see redacted text."""
+def prepare(
+    trace: Trace, options: PrepareOptions | None = None, *, baseline: Trace | None = None, baseline_source: str = ""
+) -> Prepared:
+    """Redact first, so that triage evidence and documents only ever see redacted text.
+
+    With ``baseline`` (a passing run of the same task; redacted here too) the two runs are
+    compared: baseline.md joins the documents and the first divergence is a finding.
+    """
     with gc_paused():
-        return _prepare(trace, options)
+        return _prepare(trace, options, baseline, baseline_source)
 
 
-def _prepare(trace: Trace, options: PrepareOptions | None) -> Prepared:
+def _prepare(
+    trace: Trace, options: PrepareOptions | None, baseline: Trace | None = None, baseline_source: str = ""
+) -> Prepared:
     options = options or PrepareOptions()
     counts: dict[str, int] = {}
     redactor = redactor_for(options)
     if redactor is not None:
         trace = redactor.trace(trace)
+        baseline = redactor.trace(baseline) if baseline is not None else None
         render = options.render
         if render.expectations or render.assertion:
             render = RenderOptions(
@@ -70,14 +85,20 @@ def _prepare(trace: Trace, options: PrepareOptions | None) -> Prepared:
         counts = redactor.stats.as_dict()
     else:
         render = options.render
-    triage = run_triage(trace, eval_threshold=options.eval_threshold)
-    documents = render_with_triage(trace, triage, render)
-    return Prepared(trace, triage, documents, counts, options.redact)
+    compared = compare_runs(trace, baseline, source=baseline_source or "baseline") if baseline is not None else None
+    divergence = compared.comparison.divergence if compared else None
+    triage = run_triage(trace, eval_threshold=options.eval_threshold, divergence=divergence)
+    extra = [compared.document] if compared else []
+    documents = render_with_triage(trace, triage, render, extra)
+    return Prepared(trace, triage, documents, counts, options.redact, compared.comparison if compared else None)
 
 
-def render_with_triage(trace: Trace, triage: TriageReport, options: RenderOptions | None = None) -> DocumentSet:
-    """The four documents: triage decides which runs keep their full sections and adds triage.md."""
+def render_with_triage(
+    trace: Trace, triage: TriageReport, options: RenderOptions | None = None, extra: Sequence[Document] = ()
+) -> DocumentSet:
+    """The documents: triage decides which runs keep their full sections and adds triage.md;
+    ``extra`` (baseline.md) comes last."""
     options = options or RenderOptions()
     return render_documents(
-        trace, options, focus=triage_focus(trace, triage), extra=[render_triage_md(triage, options)]
+        trace, options, focus=triage_focus(trace, triage), extra=[render_triage_md(triage, options), *extra]
     )

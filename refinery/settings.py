@@ -60,6 +60,7 @@ SOURCES: dict[str, Source] = {
     "trace_file": Source(("REFINERY_TRACE_FILE",), "trace-file"),
     "merge_from": Source(("REFINERY_MERGE_FROM",), "merge-from"),
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
+    "baseline_experiment": Source(("REFINERY_BASELINE_EXPERIMENT",), "baseline-experiment"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
     "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
@@ -151,6 +152,8 @@ class Settings(BaseModel):
     """A trace file, or a glob of them, relative to the workspace."""
     experiment: str | None = None
     """LangSmith experiment to select failing traces from."""
+    baseline_experiment: str | None = None
+    """LangSmith experiment (the base branch's) whose run of the same example is each failure's baseline."""
     merge_from: list[str] = Field(default_factory=list)
     """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None

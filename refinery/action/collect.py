@@ -31,9 +31,10 @@ def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> Collected
 
     ids = settings.trace_ids or [i for i in ctx.dispatch_inputs.get("trace-id", "").replace(",", " ").split() if i]
     if ids:
-        return fetch_each(
-            build_langsmith_source(settings, allow_partial=settings.allow_partial), ids[: settings.max_select]
-        )
+        source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
+        collected = fetch_each(source, ids[: settings.max_select])
+        collected.source = source
+        return collected
     criteria = SelectionCriteria(
         feedback_keys=settings.feedback_keys, max_score=settings.max_score, limit=settings.max_select
     )
@@ -43,10 +44,15 @@ def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> Collected
         _log_selected(log, selected)
         if not selected:  # files named explicitly: analyse them even when no rule calls them failing
             log.info(f"No trace in {settings.trace_file} fails by the selection rule; analysing them as given.")
-            return Collected(collected.traces[: settings.max_select], collected.failures)
+            return Collected(collected.traces[: settings.max_select], collected.failures, pool=collected.traces)
         by_id = {t.id: t for t in collected.traces}
         log.info(f"{plural(len(collected.traces), 'trace')} read; {plural(len(selected), 'failing trace')} to triage")
-        return Collected([by_id[s.trace_id] for s in selected], collected.failures, {s.trace_id: s for s in selected})
+        return Collected(
+            [by_id[s.trace_id] for s in selected],
+            collected.failures,
+            {s.trace_id: s for s in selected},
+            pool=collected.traces,
+        )
     project = settings.experiment or settings.langsmith_project
     if not project:
         raise ConfigError(
@@ -69,6 +75,7 @@ def collect_traces(settings: Settings, ctx: EventContext, log: Log) -> Collected
     _log_selected(log, selected)
     collected = fetch_each(source, [item.trace_id for item in selected])
     collected.selections = {item.trace_id: item for item in selected}
+    collected.source = source
     return collected
 
 

@@ -97,6 +97,7 @@ class AnalysisResult:
             error=self.error.one_line() if self.error else None,
             store_id=self.store_id if self.store_kept else None,
             selection=self.selection,
+            baseline=self.prepared.comparison,
         )
 
 
@@ -132,7 +133,9 @@ def analyze(
         )
         for spec in STAGES:
             control.check(f"stage {spec.number}/4 {spec.key}")
-            call = build_stage_call(spec, prepared.trace, prepared.triage, prepared.documents, result.outputs)
+            call = build_stage_call(
+                spec, prepared.trace, prepared.triage, prepared.documents, result.outputs, prepared.comparison
+            )
             reserved = _admit(cost, provider, spec.key, call, context)
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
             started = clock()

@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
+from refinery.compare.model import Comparison
 from refinery.triage.model import Finding, Origin
 
 SCHEMA_VERSION: Literal["1.2"] = "1.2"
-"""1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, each group's ``members`` and
-``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
+"""1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, each group's
+``members`` and ``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
 
 
 class PackTrace(BaseModel):
@@ -146,6 +147,8 @@ class HypothesisPack(BaseModel):
     """Failures grouped by shared root cause: one group for a single trace's pack, several after a merge (1.1)."""
     selection: PackSelection | None = None
     """Why the trace was selected as failing (1.2)."""
+    baseline: Comparison | None = None
+    """Against a passing run of the same task: the first divergence and every difference (1.2)."""
 
 
 def pack_json_schema() -> dict[str, Any]:

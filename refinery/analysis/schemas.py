@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from refinery.triage.model import TRAIL_CATEGORIES
 
 Category = Literal[TRAIL_CATEGORIES]  # type: ignore[valid-type]
-DocumentName = Literal["trace.md", "prompts.md", "evals.md", "triage.md"]
+DocumentName = Literal["trace.md", "prompts.md", "evals.md", "triage.md", "baseline.md", "changes.md"]
 
 
 class StrictModel(BaseModel):
@@ -26,7 +26,10 @@ class StrictModel(BaseModel):
 class Citation(StrictModel):
     """A pointer into the documents."""
 
-    file: DocumentName = Field(description="The document: trace.md, prompts.md, evals.md or triage.md.")
+    file: DocumentName = Field(
+        description="The document: trace.md, prompts.md, evals.md, triage.md, or baseline.md and changes.md when "
+        "they were given."
+    )
     section: str = Field(description="The section id exactly as in its heading: R0007, P01, E02, F01.")
 
 

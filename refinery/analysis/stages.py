@@ -24,6 +24,7 @@ from refinery.analysis.schemas import (
     Synthesis,
     TraceAnalysis,
 )
+from refinery.compare.model import Comparison
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
@@ -134,14 +135,52 @@ DIGEST_LIMITS: dict[str, dict[str, int]] = {
 }
 
 
+BASELINE_STAGES = {
+    "gap_analysis": "Compare this run with the passing run step by step: a clause for each difference that matters.",
+    "diagnosis": "Your diagnosis must explain the first divergence from the passing run, or say why it does not "
+    "explain the failure.",
+    "synthesis": "Say where the run parted from the passing one, and let a hypothesis undo that divergence.",
+}
+
+
+def baseline_digest(comparison: Comparison, limit: int = 700) -> str:
+    """The comparison with the passing run, in a few lines, for stages 2-4."""
+    lines = []
+    divergence = comparison.divergence
+    if divergence is not None:
+        where = f" [baseline.md#{divergence.baseline_section}]" if divergence.baseline_section else ""
+        agent = f" (agent {divergence.agent})" if divergence.agent else ""
+        lines.append(
+            f"- first divergence at step {divergence.step}, {divergence.section}{agent}: "
+            f"{_clip(divergence.detail, 260)}{where}"
+        )
+    else:
+        lines.append("- this run took the same steps as the passing run")
+    lines.append(
+        f"- {len(comparison.differences)} differences in all; steps {comparison.steps} vs {comparison.baseline_steps}"
+    )
+    lines += [f"- {change.what}: {_clip(change.detail, 160)}" for change in comparison.changes]
+    return _lines(lines, limit)
+
+
+def _baseline_block(spec: StageSpec, comparison: Comparison | None) -> str:
+    if comparison is None or spec.key not in BASELINE_STAGES:
+        return ""
+    return (
+        f"Against a passing run of the same task ({comparison.trace}, baseline.md):\n"
+        f"{baseline_digest(comparison)}\n{BASELINE_STAGES[spec.key]}\n\n"
+    )
+
+
 def build_stage_call(
     spec: StageSpec,
     trace: Trace,
     triage: TriageReport,
     documents: DocumentSet,
     previous: dict[str, BaseModel],
+    comparison: Comparison | None = None,
 ) -> StageCall:
-    """The StageCall for ``spec``, given the outputs of the stages before it."""
+    """The StageCall for ``spec``, given the outputs of the stages before it (and the passing run, if any)."""
     values: dict[str, str] = {
         "trace_id": trace.id,
         "run_count": str(len(trace.runs)),
@@ -152,6 +191,7 @@ def build_stage_call(
         "previous": "",
         "gaps": "",
         "diagnosis": "",
+        "baseline_block": _baseline_block(spec, comparison),
     }
     limits = DIGEST_LIMITS.get(spec.key, {})
     stage1 = previous.get("trace_analysis")

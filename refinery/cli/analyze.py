@@ -8,6 +8,7 @@ import click
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.batch import TraceOutcome
+from refinery.cli.baseline import Baseline, baseline_options, resolve_baselines
 from refinery.cli.common import (
     PROVIDER_HELP,
     PROVIDERS,
@@ -17,6 +18,7 @@ from refinery.cli.common import (
     pack_time,
     pick_trace_file,
 )
+from refinery.cli.many import report_many
 from refinery.cli.output import Output, echo, handle_errors
 from refinery.errors import ConfigError, RefineryError
 from refinery.interrupts import cancel_on_signals
@@ -55,6 +57,7 @@ from refinery.words import plural
 )
 @click.option("--offline", is_flag=True, help="Triage only, even when a model key is set.")
 @model_options
+@baseline_options
 @click.option("--provider", type=click.Choice(PROVIDERS), help=PROVIDER_HELP)
 @click.option("--fallback", help="Providers to try next when a stage fails, e.g. 'anthropic,gemini'.")
 @click.option(
@@ -128,6 +131,9 @@ def analyze(
     model: str | None,
     reasoning_effort: str | None,
     base_url: str | None,
+    baseline_file: str | None,
+    baseline_trace_id: str | None,
+    baseline_experiment: str | None,
     provider: str | None,
     fallback: str | None,
     stage_providers: tuple[str, ...],
@@ -174,7 +180,16 @@ def analyze(
             allow_partial=allow_partial or None,
         )
         path = pick_trace_file(trace_file_arg, trace_file)
-        traces = load_traces(settings, path, trace_ids, fmt)
+        pool: list[Trace] = []
+        traces = load_traces(settings, path, trace_ids, fmt, pool)
+        baselines = resolve_baselines(
+            settings,
+            traces,
+            pool,
+            baseline_file=baseline_file,
+            baseline_trace_id=baseline_trace_id,
+            baseline_experiment=baseline_experiment,
+        )
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
             redact=redact,
@@ -193,9 +208,11 @@ def analyze(
         use_model = settings.has_model_key and not offline
         if store_id and len(traces) > 1:
             raise ConfigError("--store-id holds one trace's documents.", hint="Analyse that one trace (--trace-id).")
-        outcomes = _run_batch(traces, settings, options, Path(out_dir), use_model, keep_store, background, store_id)
+        outcomes = _run_batch(
+            traces, settings, options, Path(out_dir), (use_model, keep_store, background), store_id, baselines
+        )
         if len(traces) > 1:
-            _analyse_many(traces, settings, Path(out_dir), outcomes)
+            report_many(traces, settings, Path(out_dir), outcomes)
             return
         [outcome] = outcomes
         result = outcome.result
@@ -226,14 +243,15 @@ def _run_batch(
     settings: Settings,
     options: PrepareOptions,
     out_dir: Path,
-    use_model: bool,
-    keep_store: bool,
-    background: bool | None,
+    model: tuple[bool, bool, bool | None],
     store_id: str | None = None,
+    baselines: list[Baseline] | None = None,
 ) -> list[TraceOutcome]:
-    """Every trace through the one runner, with SIGINT and SIGTERM cancelling it instead of killing it."""
+    """Every trace through the one runner, with SIGINT and SIGTERM cancelling it instead of killing it.
+    ``model`` is (use it, keep the store, background mode)."""
     from refinery.batch import analyse_traces
 
+    use_model, keep_store, background = model
     out = Output(err=True)
     gate = build_rate_gate(settings)
     control = RunControl()
@@ -258,31 +276,9 @@ def _run_batch(
             single_dir=len(traces) == 1,
             store_id=store_id,
             cost=build_cost_guard(settings),
+            baselines=baselines,
         )
         if control.cancelled:
             for warning in control.clean_up(control.remaining(2.5)):
                 echo(f"note: {warning}", err=True)
     return outcomes
-
-
-def _analyse_many(traces: list[Trace], settings: Settings, out_dir: Path, outcomes: list[TraceOutcome]) -> None:
-    """Several traces at once; one failing never sinks the rest; a grouped report on top."""
-    from refinery.report.comment import build_comment, sticky_marker
-
-    results = [o.result for o in outcomes if o.result is not None]
-    failures = [f"{o.trace.id}: {o.error}" for o in outcomes if o.error is not None]
-    if results:
-        report = out_dir / "report.md"
-        body = build_comment(results, marker=sticky_marker("cli", "", "analyze"), notices=failures)
-        report.write_text(body, encoding="utf-8")
-        echo(f"wrote {report} ({len(results)} traces, {settings.concurrency} at a time)")
-    for failure in failures:
-        echo(f"note: {failure}", err=True)
-    if any(o.cancelled for o in outcomes):
-        raise Cancelled(
-            f"The run was cancelled: {sum(o.cancelled for o in outcomes)} of {len(traces)} traces stopped early."
-        )
-    if failures:
-        raise RefineryError(
-            f"{len(failures)} of {len(traces)} traces could not be fully analysed (see the notes above)."
-        )

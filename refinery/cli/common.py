@@ -74,11 +74,16 @@ def pack_time() -> datetime | None:
     return datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else None
 
 
-def load_traces(settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str) -> list[Trace]:
-    """The traces analyze works on: a file's (all of them, or those named), else each id from LangSmith."""
+def load_traces(
+    settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str, pool: list[Trace] | None = None
+) -> list[Trace]:
+    """The traces analyze works on: a file's (those named, or the failing ones first), else each id from
+    LangSmith. ``pool`` receives every trace of the file (where passing twins are found)."""
     check_trace_ids(trace_ids)
     if trace_file:
         traces = load_trace_files(trace_file, fmt, InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
+        if pool is not None:
+            pool.extend(traces)
         if trace_ids:
             wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
             missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]

@@ -28,6 +28,7 @@ DROP_ORDER = (
     "Eval gaps",
     "Root cause",
     "Findings",
+    "Against the passing run",
     "Next actions",
     "Top findings",
 )
@@ -175,6 +176,12 @@ def _lead(
             lines.append(f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {category.lower()}")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
+        if pack.baseline is not None and pack.baseline.divergence is not None:
+            divergence = pack.baseline.divergence
+            lines.append(
+                f"  - against a passing run: first diverged at step {divergence.step} ({divergence.section}): "
+                f"{prose(divergence.detail, 300)}"
+            )
         if pack.selection is not None and pack.selection.flaky:
             lines.append(f"  - {prose(pack.selection.flaky, 80)}")
         if pack.error is not None:

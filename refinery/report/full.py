@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.schemas import Diagnosis, GapAnalysis, Hypothesis
+from refinery.report.baseline import baseline_section
 from refinery.report.offline import (
     MODEL_HINT,
     ReportContext,
@@ -77,6 +78,7 @@ def render_report(result: AnalysisResult) -> str:
         redaction_enabled=prepared.redaction_enabled,
         budget_notes=prepared.documents.notes,
         model_note=MODEL_HINT if result.provider is None else None,
+        comparison=prepared.comparison,
     )
     if result.provider is None:
         return render_offline_report(trace, triage, context)
@@ -92,6 +94,7 @@ def render_report(result: AnalysisResult) -> str:
             "",
         ]
     out += origin_line(triage, "Origin step (triage)")
+    out += baseline_section(prepared.comparison)
     if synthesis is not None:
         if synthesis.top_findings:
             out += ["## Top findings", ""] + [f"- {prose(f, 500)}" for f in synthesis.top_findings[:8]] + [""]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from refinery.compare.model import Comparison
 from refinery.documents.ids import run_section
+from refinery.report.baseline import baseline_section
 from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, table_cell
 from refinery.trace.model import Run, Trace
@@ -24,6 +26,8 @@ class ReportContext:
     redaction_enabled: bool = True
     budget_notes: list[str] = field(default_factory=list)
     model_note: str | None = MODEL_HINT
+    comparison: Comparison | None = None
+    """Against a passing run, when one was compared."""
 
 
 def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
@@ -82,6 +86,7 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     """report.md for a trace analysed by triage alone."""
     context = context or ReportContext()
     out = [*report_title(trace), f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
+    out += baseline_section(context.comparison)
     out += triage_sections(trace, triage, context)
     if context.model_note:
         out += [f"> {context.model_note}", ""]

@@ -28,6 +28,10 @@ class Collected:
     """``what: why``, e.g. ``trace-file evals/a.json: … is not valid JSON …``."""
     selections: dict[str, SelectedTrace] = field(default_factory=dict)
     """Why each selected trace was chosen, by trace id (empty when ids were given)."""
+    pool: list[Trace] = field(default_factory=list)
+    """Every trace the files held, passing ones too: where a failure's passing twin is found."""
+    source: TraceSource | None = None
+    """The LangSmith source the traces came from, for fetching baselines."""
 
 
 def trace_file_paths(pattern: str, root: Path) -> list[Path]:

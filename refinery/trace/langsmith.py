@@ -221,13 +221,27 @@ class LangSmithSource:
         selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
         return selected[: criteria.limit]
 
-    def _project_id(self) -> str:
+    def find_passing_run(self, project: str, example_id: str, criteria: SelectionCriteria) -> str | None:
+        """The newest root run of ``example_id`` in ``project`` (an experiment) that passed; its trace id."""
+        with _translated(f"example {example_id} in {project!r}", self._endpoint):
+            roots = self._client.list_runs(
+                project_id=self._project_id(project),
+                is_root=True,
+                reference_example_id=example_id,
+                select=list(_SELECT),
+            )
+            passing = [r for r in roots if not stats_reasons(r.error, r.feedback_stats, criteria)]
+        passing.sort(key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
+        return str(passing[0].trace_id or passing[0].id) if passing else None
+
+    def _project_id(self, name: str | None = None) -> str:
         """The project's id by name. Through list_projects: read_project sends ``include_stats=False``,
         which LangSmith's description does not accept as a boolean (it wants ``false``)."""
-        found = next(iter(self._client.list_projects(name=self._project, limit=1)), None)
+        name = name or self._project
+        found = next(iter(self._client.list_projects(name=name, limit=1)), None)
         if found is None:
             raise SourceError(
-                f"LangSmith has no project {self._project!r}.",
+                f"LangSmith has no project {name!r}.",
                 hint="Check `langsmith-project` / `experiment` (CLI: --project, --experiment) and the key's workspace.",
             )
         return str(found.id)

@@ -15,6 +15,7 @@ the whole report when there is no model key, and the fallback when a model fails
 
 from __future__ import annotations
 
+from refinery.compare.model import Divergence
 from refinery.documents.ids import numbered
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
@@ -22,9 +23,10 @@ from refinery.triage.origin import choose_origin, score_finding
 from refinery.triage.rules import RULES, RuleOptions
 
 
-def run_triage(trace: Trace, *, eval_threshold: float = 0.5) -> TriageReport:
-    """Every rule over ``trace``; findings ranked (F01 first) and the origin named."""
-    options = RuleOptions(eval_threshold=eval_threshold)
+def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Divergence | None = None) -> TriageReport:
+    """Every rule over ``trace``; findings ranked (F01 first) and the origin named. ``divergence`` is
+    where the run first parted from a passing run of the same task, when one was compared."""
+    options = RuleOptions(eval_threshold=eval_threshold, divergence=divergence)
     findings = [finding for rule in RULES for finding in rule(trace, options)]
     findings.sort(key=lambda f: (-score_finding(f), f.step if f.step is not None else 1 << 30, f.rule))
     for index, finding in enumerate(findings, start=1):

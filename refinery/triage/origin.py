@@ -65,6 +65,9 @@ def choose_origin(trace: Trace, findings: list[Finding]) -> Origin | None:
     candidates = [f for f in findings if f.rule in ORIGIN_RULES and f.role != "propagated" and f.step is not None]
     reason = "the earliest failure signal in execution order"
     if not candidates:
+        candidates = [f for f in findings if f.rule == "baseline_divergence"]
+        reason = "no run failed outright; here it first parted from the passing run of the same task"
+    if not candidates:
         candidates = [f for f in findings if f.rule in ("repeated_call", "empty_output")]
         reason = "no run failed outright; the agent looped or ended empty here"
     if not candidates:

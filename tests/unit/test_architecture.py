@@ -16,6 +16,7 @@ LAYERS: list[set[str]] = [
     {"errors", "words", "perf", "settings", "lines"},
     {"trace"},
     {"documents"},
+    {"compare"},
     {"triage"},
     {"pipeline"},
     {"analysis"},

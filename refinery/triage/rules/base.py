@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from refinery.compare.model import Divergence
 from refinery.trace.model import Trace
 from refinery.triage.model import Finding
 
@@ -15,6 +16,8 @@ class RuleOptions:
 
     eval_threshold: float = 0.5
     """Feedback at or below this score is an eval gap."""
+    divergence: Divergence | None = None
+    """Where the run first parted from a passing run of the same task, when one was given."""
 
 
 Rule = Callable[[Trace, RuleOptions], list[Finding]]

@@ -1,0 +1,82 @@
+"""--baseline-file, --baseline-trace-id and --baseline-experiment: a passing run to compare with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from refinery.errors import ConfigError
+from refinery.settings import Settings
+from refinery.trace.baseline import baseline_in_file, passing_twin
+from refinery.trace.bounds import InputLimits
+from refinery.trace.files import load_trace_files
+from refinery.trace.model import Trace
+from refinery.trace.source import SelectionCriteria, example_key
+from refinery.wiring import build_langsmith_source
+
+F = TypeVar("F", bound=Callable[..., Any])
+Baseline = tuple[Trace, str] | None
+
+
+def baseline_options(f: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--baseline-file",
+                type=click.Path(),
+                help="A passing run of the same task (a file; with several traces, the passing one of the same example).",
+            ),
+            click.option(
+                "--baseline-trace-id",
+                help="A passing run of the same task: a trace of --baseline-file or FILE, else fetched from LangSmith.",
+            ),
+            click.option(
+                "--baseline-experiment",
+                help="LangSmith experiment whose run of the same example is the baseline (the base branch's).",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def resolve_baselines(
+    settings: Settings,
+    traces: list[Trace],
+    pool: list[Trace],
+    *,
+    baseline_file: str | None,
+    baseline_trace_id: str | None,
+    baseline_experiment: str | None,
+) -> list[Baseline]:
+    """Each analysed trace's baseline: the ones asked for, else a passing twin in the same file."""
+    criteria = SelectionCriteria(max_score=settings.max_score)
+    if baseline_file:
+        others = load_trace_files(baseline_file, "auto", InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
+        return [(baseline_in_file(t, others, criteria, baseline_trace_id), "baseline-file") for t in traces]
+    if baseline_trace_id:
+        in_file = [t for t in pool if t.id == baseline_trace_id]
+        found = in_file[0] if in_file else build_langsmith_source(settings).fetch_trace(baseline_trace_id)
+        return [(found, "baseline-trace-id") for _ in traces]
+    if baseline_experiment:
+        source = build_langsmith_source(settings, project=baseline_experiment)
+        out: list[Baseline] = []
+        for trace in traces:
+            key = example_key(trace)
+            if not key or not key.startswith("reference_example_id:"):
+                raise ConfigError(
+                    f"Trace {trace.id} ran no dataset example, so --baseline-experiment has nothing to match.",
+                    hint="Give the passing run with --baseline-trace-id or --baseline-file.",
+                )
+            found_id = source.find_passing_run(baseline_experiment, key.split(":", 1)[1], criteria)
+            if found_id is None:
+                raise ConfigError(
+                    f"{baseline_experiment!r} has no passing run of example {key.split(':', 1)[1]}.",
+                    hint="Check the experiment, or give the passing run with --baseline-trace-id.",
+                )
+            out.append((source.fetch_trace(found_id), "baseline-experiment"))
+        return out
+    twins = [passing_twin(t, pool, criteria) for t in traces]
+    return [(twin, "file") if twin is not None else None for twin in twins]

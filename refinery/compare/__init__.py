@@ -1,0 +1,91 @@
+"""A failing run against a passing run of the same task: where it went wrong, and what changed.
+
+``compare_runs`` extracts each run's steps (``steps.py``), aligns them (``align.py``, Myers'
+diff with reordered reads and retries tolerated), lists the differences and the first
+divergence (``diverge.py``) and renders ``baseline.md`` (``document.py``). Both traces must be
+redacted already. A baseline of another task is refused (``check_same_task``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from refinery.compare.align import Alignment, align_steps
+from refinery.compare.diverge import context_changes, find_differences, first_divergence
+from refinery.compare.document import render_baseline_md
+from refinery.compare.model import Comparison
+from refinery.compare.steps import Step, extract_steps, model_calls, normalize_args
+from refinery.documents.model import Document
+from refinery.errors import ConfigError
+from refinery.trace.model import Trace
+from refinery.trace.source import example_key
+
+BASELINE_BUDGET = 60_000
+"""Characters of baseline.md."""
+
+
+@dataclass
+class Compared:
+    """The comparison, and the document that shows it."""
+
+    comparison: Comparison
+    document: Document
+    alignment: Alignment
+    steps: list[Step]
+    baseline_steps: list[Step]
+
+
+def check_same_task(failing: Trace, baseline: Trace) -> None:
+    """A ConfigError when the baseline ran another task or example (other inputs)."""
+    ours, theirs = example_key(failing), example_key(baseline)
+    if ours and theirs:
+        if ours != theirs:
+            raise ConfigError(
+                f"The baseline {baseline.id} ran another example ({theirs.split(':', 1)[1]}) than "
+                f"the failing trace {failing.id} ({ours.split(':', 1)[1]}).",
+                hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
+            )
+        return
+    here, there = failing.root.inputs, baseline.root.inputs
+    if here and there and normalize_args(here) != normalize_args(there):
+        shown = json.dumps(there, ensure_ascii=False, default=str)[:120]
+        raise ConfigError(
+            f"The baseline {baseline.id} ran other inputs than the failing trace {failing.id} ({shown}…).",
+            hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
+        )
+
+
+def compare_runs(failing: Trace, baseline: Trace, *, source: str) -> Compared:
+    """Align the two runs and describe every difference, the first one first."""
+    check_same_task(failing, baseline)
+    ours, theirs = extract_steps(failing), extract_steps(baseline)
+    alignment = align_steps(ours, theirs)
+    differences = find_differences(alignment, ours, theirs)
+    comparison = Comparison(
+        trace=baseline.id,
+        source=source,
+        steps=len(ours),
+        baseline_steps=len(theirs),
+        divergence=first_divergence(differences, ours),
+        model_calls=model_calls(failing),
+        baseline_model_calls=model_calls(baseline),
+        differences=differences,
+        changes=context_changes(failing, baseline),
+        moved_reads=sum(p.op == "moved" for p in alignment.pairs),
+        retries=sum(s.attempts - 1 for s in (*ours, *theirs)),
+        truncated=alignment.truncated,
+    )
+    # The first divergence is B01 only when it is the first difference; else point at its own section.
+    if comparison.divergence is not None:
+        first = next(
+            i
+            for i, d in enumerate(differences, start=1)
+            if d.detail == comparison.divergence.detail and d.kind == comparison.divergence.kind
+        )
+        comparison.divergence.baseline_section = f"B{first:02d}" if first <= 40 else None
+    document = render_baseline_md(comparison, alignment, ours, theirs, BASELINE_BUDGET)
+    return Compared(comparison, document, alignment, ours, theirs)
+
+
+__all__ = ["Compared", "Comparison", "check_same_task", "compare_runs"]

@@ -1,0 +1,230 @@
+"""From an alignment to the differences, the first divergence, and what changed around the runs.
+
+Inside each stretch the diff marks as changed, the failing run's steps and the baseline's are
+paired in order: the same tool with other arguments is ``different_arguments``, another tool
+``different_tool``; what is left over is an ``extra_step`` (only this run) or a
+``missing_step`` (only the passing run). A step both runs took that failed only here is an
+``error``. The first divergence is the first difference in the failing run's order that
+changed something: an extra read (one more ``get_…``) is listed but, like a retry, does not
+count as where the run went wrong unless nothing else differs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from refinery.compare.align import Alignment, Pair
+from refinery.compare.model import ContextChange, Difference, Divergence, StepRef
+from refinery.compare.steps import Step
+from refinery.trace.model import Trace
+
+_PARAMETERS = ("temperature", "top_p", "max_tokens", "max_output_tokens", "reasoning_effort", "seed", "stop")
+
+
+def step_ref(step: Step) -> StepRef:
+    return StepRef(section=step.section, run_id=step.run_id, step=step.index + 1, label=step.label, agent=step.agent)
+
+
+def find_differences(alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step]) -> list[Difference]:
+    """Every difference, in the order of the alignment."""
+    out: list[Difference] = []
+    pairs = alignment.pairs
+    i = 0
+    last_failing: Step | None = None
+    while i < len(pairs):
+        pair = pairs[i]
+        if pair.op in ("same", "moved"):
+            here, there = failing[pair.failing or 0], baseline[pair.baseline or 0]
+            if here.error and not there.error:
+                out.append(
+                    Difference(
+                        kind="error",
+                        failing=step_ref(here),
+                        baseline=step_ref(there),
+                        detail=f"{here.label} failed here ({here.error}); in the passing run it succeeded",
+                    )
+                )
+            last_failing = here
+            i += 1
+            continue
+        j = i
+        while j < len(pairs) and pairs[j].op in ("removed", "added"):
+            j += 1
+        out.extend(_stretch(pairs[i:j], failing, baseline, last_failing))
+        for pair in pairs[i:j]:
+            if pair.failing is not None:
+                last_failing = failing[pair.failing]
+        i = j
+    return out
+
+
+def _stretch(
+    stretch: list[Pair], failing: Sequence[Step], baseline: Sequence[Step], before: Step | None
+) -> list[Difference]:
+    """Pair the stretch's steps: the same tool first (other arguments), then by position (another tool)."""
+    removed = [failing[p.failing] for p in stretch if p.op == "removed" and p.failing is not None]
+    added = [baseline[p.baseline] for p in stretch if p.op == "added" and p.baseline is not None]
+    partner: dict[int, Step] = {}
+    free = list(added)
+    for here in removed:
+        same = next((t for t in free if (t.kind, t.name) == (here.kind, here.name)), None)
+        if same is not None:
+            partner[here.index] = same
+            free.remove(same)
+    for here in removed:
+        if here.index not in partner and free and not here.is_read and not free[0].is_read:
+            partner[here.index] = free.pop(0)
+    out: list[Difference] = []
+    for here in removed:
+        there = partner.get(here.index)
+        if there is None:
+            out.append(_extra(here))
+        else:
+            out.append(
+                Difference(
+                    kind="different_arguments" if here.name == there.name else "different_tool",
+                    failing=step_ref(here),
+                    baseline=step_ref(there),
+                    detail=f"called {here.label} where the passing run called {there.label}",
+                )
+            )
+        before = here
+    out += [_missing(there, removed[-1] if removed else before) for there in free]
+    return out
+
+
+def _extra(here: Step) -> Difference:
+    return Difference(
+        kind="extra_step", failing=step_ref(here), detail=f"called {here.label}, which the passing run never did"
+    )
+
+
+def _missing(there: Step, before: Step | None) -> Difference:
+    return Difference(
+        kind="missing_step",
+        baseline=step_ref(there),
+        anchor=step_ref(before) if before is not None else None,
+        detail=f"never called {there.label}, which the passing run did"
+        + (f" after {before.label}" if before is not None else " first"),
+    )
+
+
+def _benign(difference: Difference, steps: Sequence[Step]) -> bool:
+    """An extra read: looking something up once more changes nothing, like a retry."""
+    if difference.kind != "extra_step" or difference.failing is None:
+        return False
+    return steps[difference.failing.step - 1].is_read
+
+
+def first_divergence(differences: Sequence[Difference], failing: Sequence[Step]) -> Divergence | None:
+    """The first difference that changed something (an extra read only when nothing else differs)."""
+    if not differences:
+        return None
+    first = next((d for d in differences if not _benign(d, failing)), differences[0])
+    ref = first.failing or first.anchor
+    return Divergence(
+        section=ref.section if ref else None,
+        run_id=ref.run_id if ref else None,
+        step=ref.step if ref else None,
+        kind=first.kind,
+        agent=ref.agent if ref else None,
+        detail=first.detail,
+        baseline_section="B01",
+    )
+
+
+# -- around the runs ---------------------------------------------------------------------------
+
+
+def _system_prompt(trace: Trace) -> str | None:
+    for run in trace.runs:
+        if run.run_type != "llm":
+            continue
+        system = run.inputs.get("system")
+        if isinstance(system, str) and system.strip():
+            return system
+        messages = run.inputs.get("messages")
+        if isinstance(messages, list) and messages and isinstance(messages[0], list):
+            messages = messages[0]
+        for message in messages or []:
+            if isinstance(message, dict) and message.get("role") in ("system", "developer"):
+                content = message.get("content")
+                return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return None
+
+
+def _tool_names(trace: Trace) -> set[str]:
+    """The tools offered to the model (their definitions), where the trace records them."""
+    names: set[str] = set()
+    for run in trace.runs:
+        if run.run_type != "llm":
+            continue
+        params = run.metadata.get("invocation_params")
+        for source in (run.inputs.get("tools"), params.get("tools") if isinstance(params, dict) else None):
+            for tool in source if isinstance(source, list) else []:
+                if isinstance(tool, dict):
+                    name = (tool.get("function") or {}).get("name") if "function" in tool else tool.get("name")
+                    if name:
+                        names.add(str(name))
+    return names
+
+
+def _parameters(trace: Trace) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for run in trace.runs:
+        params = run.metadata.get("invocation_params") if run.run_type == "llm" else None
+        if isinstance(params, dict):
+            for key in _PARAMETERS:
+                if key in params and key not in found:
+                    found[key] = params[key]
+    return found
+
+
+def context_changes(failing: Trace, baseline: Trace) -> list[ContextChange]:
+    """System prompt (as a unified diff), tools offered, models and their parameters."""
+    out: list[ContextChange] = []
+    ours, theirs = _system_prompt(failing), _system_prompt(baseline)
+    if ours is not None and theirs is not None and ours != theirs:
+        diff = "".join(
+            difflib.unified_diff(
+                theirs.splitlines(keepends=True),
+                ours.splitlines(keepends=True),
+                fromfile="passing run",
+                tofile="this run",
+                lineterm="\n",
+            )
+        )
+        out.append(ContextChange(what="system_prompt", detail="the system prompt differs", diff=diff))
+    elif (ours is None) != (theirs is None):
+        out.append(
+            ContextChange(
+                what="system_prompt",
+                detail="only " + ("this run" if ours is not None else "the passing run") + " has a system prompt",
+            )
+        )
+    tools_here, tools_there = _tool_names(failing), _tool_names(baseline)
+    if tools_here != tools_there and tools_here | tools_there:
+        parts = []
+        if tools_here - tools_there:
+            parts.append("only this run was offered " + ", ".join(sorted(tools_here - tools_there)))
+        if tools_there - tools_here:
+            parts.append("only the passing run was offered " + ", ".join(sorted(tools_there - tools_here)))
+        out.append(ContextChange(what="tools", detail="; ".join(parts)))
+    models_here = sorted({r.model for r in failing.runs if r.model})
+    models_there = sorted({r.model for r in baseline.runs if r.model})
+    if models_here and models_there and models_here != models_there:
+        out.append(
+            ContextChange(
+                what="model",
+                detail=f"this run used {', '.join(models_here)}; the passing run {', '.join(models_there)}",
+            )
+        )
+    params_here, params_there = _parameters(failing), _parameters(baseline)
+    changed = sorted(k for k in set(params_here) | set(params_there) if params_here.get(k) != params_there.get(k))
+    if changed:
+        shown = "; ".join(f"{k}: {params_there.get(k)!r} → {params_here.get(k)!r}" for k in changed)
+        out.append(ContextChange(what="parameters", detail=f"model parameters differ (passing → this run): {shown}"))
+    return out

@@ -1,0 +1,101 @@
+"""``baseline.md``: the two runs side by side around each difference, and what changed around them.
+
+B01, B02… are the differences in the failing run's order (up to ``MAX_SECTIONS``), the first
+divergence titled as such, then the system-prompt diff and the tools and model, so that a stage
+can cite ``baseline.md#B02``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from refinery.compare.align import Alignment
+from refinery.compare.model import Comparison, Difference
+from refinery.compare.steps import Step
+from refinery.documents.ids import numbered
+from refinery.documents.model import Document, Section, assemble_document
+from refinery.documents.render import document_header
+from refinery.documents.text import cap, fence
+
+MAX_SECTIONS = 40
+"""Differences given a section of their own; the rest are counted in B01."""
+CONTEXT = 3
+"""Aligned steps shown before and after each difference."""
+CELL = 140
+
+
+def _cell(step: Step | None) -> str:
+    if step is None:
+        return "—"
+    text = cap(step.label, CELL)
+    if step.error:
+        text += f" ✗ {cap(step.error, 80)}"
+    elif step.output:
+        text += f" → {cap(step.output, 60)}"
+    if step.attempts > 1:
+        text += f" ({step.attempts} attempts)"
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _position(alignment: Alignment, difference: Difference) -> int:
+    """The alignment line of a difference (its failing step, else its baseline step)."""
+    for index, pair in enumerate(alignment.pairs):
+        if difference.failing is not None and pair.failing == difference.failing.step - 1:
+            return index
+        if (
+            difference.failing is None
+            and difference.baseline is not None
+            and pair.baseline == difference.baseline.step - 1
+        ):
+            return index
+    return 0
+
+
+def _side_by_side(alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step], at: int) -> str:
+    rows = ["| | this run | passing run |", "|---|---|---|"]
+    lo, hi = max(0, at - CONTEXT), min(len(alignment.pairs), at + CONTEXT + 1)
+    for index in range(lo, hi):
+        pair = alignment.pairs[index]
+        here = failing[pair.failing] if pair.failing is not None else None
+        there = baseline[pair.baseline] if pair.baseline is not None else None
+        mark = "→" if index == at else ("≈" if pair.op == "moved" else ("" if pair.op == "same" else "≠"))
+        where = here.section if here else (there.section + " (passing)" if there else "")
+        rows.append(f"| {mark} {where} | {_cell(here)} | {_cell(there)} |")
+    return "\n".join(rows)
+
+
+def render_baseline_md(
+    comparison: Comparison, alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step], budget: int
+) -> Document:
+    """The comparison as citable sections; the failing run's sections are its trace.md ids."""
+    sections: list[Section] = []
+    shown = comparison.differences[:MAX_SECTIONS]
+    divergence = comparison.divergence
+    for number, difference in enumerate(shown, start=1):
+        sid = numbered("B", number)
+        first = divergence is not None and (difference.kind, difference.detail) == (divergence.kind, divergence.detail)
+        title = "first divergence" if first else difference.kind.replace("_", " ")
+        at = _position(alignment, difference)
+        body = f"{difference.detail}.\n\n" + _side_by_side(alignment, failing, baseline, at)
+        sections.append(Section(id=sid, heading=f"{sid} · {title}", body=body, priority=0 if first else 1))
+    for change in comparison.changes:
+        sid = numbered("B", len(sections) + 1)
+        body = change.detail + ("\n\n" + fence(change.diff) if change.diff else "")
+        sections.append(Section(id=sid, heading=f"{sid} · {change.what.replace('_', ' ')}", body=body, priority=0))
+    lines = [
+        f"passing run: `{comparison.trace}` ({comparison.source})",
+        f"steps: {comparison.steps} in this run, {comparison.baseline_steps} in the passing run · "
+        f"differences: {len(comparison.differences)} · reads in another order: {comparison.moved_reads} · "
+        f"retries folded: {comparison.retries}",
+        f"model calls: {comparison.model_calls} in this run, {comparison.baseline_model_calls} in the passing run",
+        "Steps are tool calls, agent turns and failed model calls; R… ids are this run's trace.md sections.",
+    ]
+    if comparison.divergence is None:
+        lines.append("The two runs took the same steps; only what is listed below differs.")
+    if len(comparison.differences) > MAX_SECTIONS:
+        lines.append(f"{len(comparison.differences) - MAX_SECTIONS} later differences are not shown.")
+    if comparison.truncated:
+        lines.append("The runs differ in too many steps to align them all: the tail is paired by position.")
+    return assemble_document(
+        "baseline.md", "baseline", document_header("Against the passing run", lines), sections, budget
+    )

@@ -1,0 +1,49 @@
+"""The report's "Against the passing run": the first divergence first, then what else differed."""
+
+from __future__ import annotations
+
+from refinery.compare.model import Comparison
+from refinery.report.sanitize import fenced, inline_code, prose, table_cell
+
+LATER_ROWS = 12
+
+
+def baseline_section(comparison: Comparison | None) -> list[str]:
+    """The section, or nothing when no passing run was compared."""
+    if comparison is None:
+        return []
+    out = ["## Against the passing run", ""]
+    head = f"Compared with the passing run {inline_code(comparison.trace, 60)} ({prose(comparison.source, 40)})"
+    divergence = comparison.divergence
+    if divergence is None:
+        out += [f"{head}: this run took the same {comparison.steps} steps.", ""]
+    else:
+        agent = f", agent {inline_code(divergence.agent, 40)}" if divergence.agent else ""
+        where = f" ({divergence.baseline_section} in baseline.md)" if divergence.baseline_section else ""
+        out += [
+            f"{head}.",
+            "",
+            f"**First divergence** at step {divergence.step} ({divergence.section}{agent}): "
+            f"this run {prose(divergence.detail, 600)}{where}.",
+            "",
+        ]
+    later = [d for d in comparison.differences if divergence is None or d.detail != divergence.detail]
+    if later:
+        out += ["| Step | Difference | This run | Passing run |", "|---|---|---|---|"]
+        for difference in later[:LATER_ROWS]:
+            ref = difference.failing or difference.anchor
+            out.append(
+                f"| {ref.section if ref else '—'} | {difference.kind.replace('_', ' ')} | "
+                f"{table_cell(difference.failing.label if difference.failing else '—', 120)} | "
+                f"{table_cell(difference.baseline.label if difference.baseline else '—', 120)} |"
+            )
+        if len(later) > LATER_ROWS:
+            out.append(f"| | … {len(later) - LATER_ROWS} more in baseline.md | | |")
+        out.append("")
+    for change in comparison.changes:
+        out.append(f"- **{change.what.replace('_', ' ')}:** {prose(change.detail, 400)}")
+        if change.diff:
+            out += ["", fenced(change.diff, 2500)]
+    if comparison.changes:
+        out.append("")
+    return out

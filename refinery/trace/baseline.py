@@ -1,0 +1,52 @@
+"""Choosing a passing run to compare a failing one with: same task or example, and it passed.
+
+In a file of several traces (tau-bench trials, an experiment's export with repetitions) a
+passing trace of the same example is the baseline without being asked for. The LangSmith
+lookups (a passing repetition, the same example in ``baseline-experiment``) are the source's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from refinery.errors import ConfigError
+from refinery.trace.model import Trace
+from refinery.trace.source import SelectionCriteria, example_key, failure_reasons
+
+
+def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
+    """No error at the root and no feedback at or below the threshold (nor under the producer's rule)."""
+    return not failure_reasons(trace.root.error, trace.feedback, criteria)
+
+
+def passing_twin(trace: Trace, pool: Sequence[Trace], criteria: SelectionCriteria) -> Trace | None:
+    """The newest passing trace of the same example in ``pool``, or None."""
+    key = example_key(trace)
+    if key is None:
+        return None
+    twins = [t for t in pool if t.id != trace.id and example_key(t) == key and passes(t, criteria)]
+    twins.sort(key=lambda t: t.root.start_time.timestamp() if t.root.start_time else 0.0, reverse=True)
+    return twins[0] if twins else None
+
+
+def baseline_in_file(
+    trace: Trace, pool: Sequence[Trace], criteria: SelectionCriteria, trace_id: str | None = None
+) -> Trace:
+    """The baseline a ``--baseline-file`` gives: the trace named, its only trace, or the passing twin."""
+    if trace_id:
+        found = next((t for t in pool if t.id == trace_id or any(r.id == trace_id for r in t.runs)), None)
+        if found is None:
+            raise ConfigError(
+                f"The baseline file has no trace {trace_id}.",
+                hint=f"It holds: {', '.join(t.id for t in pool[:10])}.",
+            )
+        return found
+    if len(pool) == 1:
+        return pool[0]
+    twin = passing_twin(trace, pool, criteria)
+    if twin is None:
+        raise ConfigError(
+            f"The baseline file holds {len(pool)} traces and none is a passing run of the same example as {trace.id}.",
+            hint="Name one with --baseline-trace-id.",
+        )
+    return twin
