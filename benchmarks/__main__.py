@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{overhead,redaction,fidelity,selection,tokens,action,concurrency,quality,all}",
+        metavar="{overhead,redaction,fidelity,selection,divergence,tokens,action,concurrency,quality,all}",
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     redaction = add("redaction", "redaction throughput (MB/s) and recall on planted secrets, beside detect-secrets")
     redaction.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
     add("fidelity", "real producers' files: tool calls and tokens in the source against what is loaded")
+    divergence = add("divergence", "first-divergence accuracy on tau-bench pairs; aligning two large traces")
+    divergence.add_argument("--large", type=int, default=None, help="runs in each synthetic trace [25000]")
     selection = add("selection", "failing traces selected, fetched, triaged, clustered against a rate-limited fake")
     selection.add_argument("--failing", type=int, default=None, help="failing traces in the project [200]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
@@ -111,13 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     child.add_argument("api_key")
     child.add_argument("--warm", action="store_true")
     child.add_argument("paths", nargs="+")
+    child3 = sub.add_parser("_child-align")
+    child3.add_argument("size", type=int)
     child2 = sub.add_parser("_child-pack")
     child2.add_argument("path")
     return parser
 
 
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
-    from benchmarks import action, concurrency, fidelity, overhead, quality, redaction, selection, tokens
+    from benchmarks import action, concurrency, divergence, fidelity, overhead, quality, redaction, selection, tokens
 
     size = _sizes(args)
     who = who_and_when_logs(args.shared, size.who_and_when)
@@ -134,6 +138,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "redaction": lambda out: redaction.run(out, size=size.large),
         "fidelity": lambda out: fidelity.run(out, shared=args.shared),
         "selection": lambda out: selection.run(out, failing=size.failing, passing=size.failing // 4),
+        "divergence": lambda out: divergence.run(out, shared=args.shared, size=size.large),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
@@ -154,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.overhead import child
 
         child(args.base_url, args.api_key, args.paths, warm=args.warm)
+        return 0
+    if args.command == "_child-align":
+        from benchmarks.divergence import child as align_child
+
+        align_child(args.size)
         return 0
     if args.command == "_child-pack":
         from benchmarks.pack import _child

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
+from refinery.compare.summary import redact_summary, summarize
 from refinery.documents.model import Document
 from refinery.documents.redact import Redactor
 from refinery.documents.render import DocumentSet, RenderOptions, render_documents
@@ -70,9 +71,12 @@ def _prepare(
     options = options or PrepareOptions()
     counts: dict[str, int] = {}
     redactor = redactor_for(options)
+    # The baseline is summarized (its steps, prompt, tools), then let go: only the summary is redacted.
+    summary = summarize(baseline) if baseline is not None else None
+    baseline = None
     if redactor is not None:
         trace = redactor.trace(trace)
-        baseline = redactor.trace(baseline) if baseline is not None else None
+        summary = redact_summary(summary, redactor.text, redactor.value) if summary is not None else None
         render = options.render
         if render.expectations or render.assertion:
             render = RenderOptions(
@@ -85,7 +89,7 @@ def _prepare(
         counts = redactor.stats.as_dict()
     else:
         render = options.render
-    compared = compare_runs(trace, baseline, source=baseline_source or "baseline") if baseline is not None else None
+    compared = compare_runs(trace, summary, source=baseline_source or "baseline") if summary is not None else None
     divergence = compared.comparison.divergence if compared else None
     triage = run_triage(trace, eval_threshold=options.eval_threshold, divergence=divergence)
     extra = [compared.document] if compared else []

@@ -94,7 +94,8 @@ def load_traces(
                 )
             return wanted
         failing = {s.trace_id for s in select_from_traces(traces, SelectionCriteria(max_score=settings.max_score))}
-        return sorted(traces, key=lambda t: t.id not in failing)[: settings.max_traces]
+        # The failing ones (a passing trial is a baseline, not a case); all of them when none fails.
+        return [t for t in traces if t.id in failing or not failing][: settings.max_traces]
     if not trace_ids:
         raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
     source = build_langsmith_source(settings, allow_partial=settings.allow_partial)

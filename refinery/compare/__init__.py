@@ -15,11 +15,11 @@ from refinery.compare.align import Alignment, align_steps
 from refinery.compare.diverge import context_changes, find_differences, first_divergence
 from refinery.compare.document import render_baseline_md
 from refinery.compare.model import Comparison
-from refinery.compare.steps import Step, extract_steps, model_calls, normalize_args
+from refinery.compare.steps import Step, normalize_args
+from refinery.compare.summary import RunSummary, summarize
 from refinery.documents.model import Document
 from refinery.errors import ConfigError
 from refinery.trace.model import Trace
-from refinery.trace.source import example_key
 
 BASELINE_BUDGET = 60_000
 """Characters of baseline.md."""
@@ -36,47 +36,49 @@ class Compared:
     baseline_steps: list[Step]
 
 
-def check_same_task(failing: Trace, baseline: Trace) -> None:
+def check_same_task(failing: RunSummary, baseline: RunSummary) -> None:
     """A ConfigError when the baseline ran another task or example (other inputs)."""
-    ours, theirs = example_key(failing), example_key(baseline)
+    ours, theirs = failing.example, baseline.example
     if ours and theirs:
         if ours != theirs:
             raise ConfigError(
-                f"The baseline {baseline.id} ran another example ({theirs.split(':', 1)[1]}) than "
-                f"the failing trace {failing.id} ({ours.split(':', 1)[1]}).",
+                f"The baseline {baseline.trace_id} ran another example ({theirs.split(':', 1)[1]}) than "
+                f"the failing trace {failing.trace_id} ({ours.split(':', 1)[1]}).",
                 hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
             )
         return
-    here, there = failing.root.inputs, baseline.root.inputs
+    here, there = failing.root_inputs, baseline.root_inputs
     if here and there and normalize_args(here) != normalize_args(there):
         shown = json.dumps(there, ensure_ascii=False, default=str)[:120]
         raise ConfigError(
-            f"The baseline {baseline.id} ran other inputs than the failing trace {failing.id} ({shown}…).",
+            f"The baseline {baseline.trace_id} ran other inputs than the failing trace {failing.trace_id} ({shown}…).",
             hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
         )
 
 
-def compare_runs(failing: Trace, baseline: Trace, *, source: str) -> Compared:
+def compare_runs(failing: Trace | RunSummary, baseline: Trace | RunSummary, *, source: str) -> Compared:
     """Align the two runs and describe every difference, the first one first."""
-    check_same_task(failing, baseline)
-    ours, theirs = extract_steps(failing), extract_steps(baseline)
+    here = failing if isinstance(failing, RunSummary) else summarize(failing)
+    there = baseline if isinstance(baseline, RunSummary) else summarize(baseline)
+    check_same_task(here, there)
+    ours, theirs = here.steps, there.steps
     alignment = align_steps(ours, theirs)
     differences = find_differences(alignment, ours, theirs)
     comparison = Comparison(
-        trace=baseline.id,
+        trace=there.trace_id,
         source=source,
         steps=len(ours),
         baseline_steps=len(theirs),
-        divergence=first_divergence(differences, ours),
-        model_calls=model_calls(failing),
-        baseline_model_calls=model_calls(baseline),
+        divergence=first_divergence(differences, ours, theirs),
+        model_calls=here.model_calls,
+        baseline_model_calls=there.model_calls,
         differences=differences,
-        changes=context_changes(failing, baseline),
+        changes=context_changes(here, there),
         moved_reads=sum(p.op == "moved" for p in alignment.pairs),
         retries=sum(s.attempts - 1 for s in (*ours, *theirs)),
         truncated=alignment.truncated,
     )
-    # The first divergence is B01 only when it is the first difference; else point at its own section.
+    # The divergence's own section in baseline.md (the differences are numbered in order).
     if comparison.divergence is not None:
         first = next(
             i
@@ -88,4 +90,4 @@ def compare_runs(failing: Trace, baseline: Trace, *, source: str) -> Compared:
     return Compared(comparison, document, alignment, ours, theirs)
 
 
-__all__ = ["Compared", "Comparison", "check_same_task", "compare_runs"]
+__all__ = ["Compared", "Comparison", "RunSummary", "check_same_task", "compare_runs", "summarize"]

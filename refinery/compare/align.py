@@ -5,14 +5,17 @@ steps that differ; the common prefix and suffix are stripped first, so two 25,00
 that part ways once cost little more than reading them. Past ``MAX_EDITS`` the runs are too
 far apart to align step by step, and the rest is paired by position (said in the result).
 
-Inside a stretch the diff marks as removed on one side and added on the other, a read
-(``get_…``, ``search_…``, a retriever) that appears on both sides with the same arguments
-is the same step done in another order: it is paired as *moved*, not reported.
+Then steps done in another order are paired as *moved*, not reported: a read (``get_…``,
+``search_…``, a retriever) removed on one side and added on the other with the same
+arguments, wherever it is; and a state-changing call that both runs made with the same
+arguments, when the order of the state-changing calls among themselves is the same in both
+runs (a second alignment over them alone decides), so that doing a write before a lookup
+instead of after it is not a divergence, while doing two writes the other way round is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,7 +114,8 @@ def align_steps(failing: Sequence[Step], baseline: Sequence[Step]) -> Alignment:
         script = _by_position(len(middle_a), len(middle_b))
     middle = [Pair(op, None if i is None else i + start, None if j is None else j + start) for op, i, j in script]
     edits = sum(p.op != "same" for p in middle)
-    return Alignment(_pair_moved_reads([*head, *middle, *tail], failing, baseline), edits, truncated)
+    pairs = _pair_moved_writes(_pair_moved_reads([*head, *middle, *tail], failing, baseline), failing, baseline)
+    return Alignment(pairs, edits, truncated)
 
 
 def _by_position(n: int, m: int) -> list[tuple[Op, int | None, int | None]]:
@@ -125,38 +129,55 @@ def _by_position(n: int, m: int) -> list[tuple[Op, int | None, int | None]]:
 
 
 def _pair_moved_reads(pairs: list[Pair], failing: Sequence[Step], baseline: Sequence[Step]) -> list[Pair]:
-    """Within each stretch of removals and additions, a read on both sides is the same read, moved."""
+    """A read removed on one side and added on the other with the same key is the same read, moved."""
+    added: dict[tuple[str, str, str], list[int]] = {}
+    for pair in pairs:
+        if pair.op == "added" and pair.baseline is not None and baseline[pair.baseline].is_read:
+            added.setdefault(baseline[pair.baseline].key, []).append(pair.baseline)
+    return _move(pairs, failing, added, lambda step: step.is_read)
+
+
+def _pair_moved_writes(pairs: list[Pair], failing: Sequence[Step], baseline: Sequence[Step]) -> list[Pair]:
+    """Writes both runs made in the same order among their writes, though not at the same place."""
+    writes_here = [i for i, s in enumerate(failing) if not s.is_read]
+    writes_there = [j for j, s in enumerate(baseline) if not s.is_read]
+    script = _myers([failing[i].key for i in writes_here], [baseline[j].key for j in writes_there], MAX_EDITS)
+    if script is None:
+        return pairs
+    same = {writes_here[i]: writes_there[j] for op, i, j in script if op == "same" and i is not None and j is not None}
+    removed = {p.failing for p in pairs if p.op == "removed"}
+    added_free = {p.baseline for p in pairs if p.op == "added"}
+    partner = {i: j for i, j in same.items() if i in removed and j in added_free}
+    if not partner:
+        return pairs
+    taken = set(partner.values())
     out: list[Pair] = []
-    i = 0
-    while i < len(pairs):
-        if pairs[i].op == "same":
-            out.append(pairs[i])
-            i += 1
-            continue
-        j = i
-        while j < len(pairs) and pairs[j].op != "same":
-            j += 1
-        out.extend(_moved_in(pairs[i:j], failing, baseline))
-        i = j
+    for pair in pairs:
+        if pair.op == "removed" and pair.failing in partner:
+            out.append(Pair("moved", pair.failing, partner[pair.failing]))
+        elif not (pair.op == "added" and pair.baseline in taken):
+            out.append(pair)
     return out
 
 
-def _moved_in(stretch: list[Pair], failing: Sequence[Step], baseline: Sequence[Step]) -> list[Pair]:
-    added: dict[tuple[str, str, str], list[int]] = {}
-    for pair in stretch:
-        if pair.op == "added" and pair.baseline is not None and baseline[pair.baseline].is_read:
-            added.setdefault(baseline[pair.baseline].key, []).append(pair.baseline)
+def _move(
+    pairs: list[Pair],
+    failing: Sequence[Step],
+    added: dict[tuple[str, str, str], list[int]],
+    eligible: Callable[[Step], bool],
+) -> list[Pair]:
     matched: set[int] = set()
-    out: list[Pair] = []
-    for pair in stretch:
-        if pair.op == "removed" and pair.failing is not None and failing[pair.failing].is_read:
+    partner: dict[int, int] = {}
+    for pair in pairs:
+        if pair.op == "removed" and pair.failing is not None and eligible(failing[pair.failing]):
             candidates = added.get(failing[pair.failing].key)
             if candidates:
-                other = candidates.pop(0)
-                matched.add(other)
-                out.append(Pair("moved", pair.failing, other))
-                continue
-        if pair.op == "added" and pair.baseline in matched:
-            continue
-        out.append(pair)
+                partner[pair.failing] = candidates.pop(0)
+                matched.add(partner[pair.failing])
+    out: list[Pair] = []
+    for pair in pairs:
+        if pair.op == "removed" and pair.failing in partner:
+            out.append(Pair("moved", pair.failing, partner[pair.failing]))
+        elif not (pair.op == "added" and pair.baseline in matched):
+            out.append(pair)
     return out

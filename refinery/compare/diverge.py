@@ -5,23 +5,19 @@ paired in order: the same tool with other arguments is ``different_arguments``, 
 ``different_tool``; what is left over is an ``extra_step`` (only this run) or a
 ``missing_step`` (only the passing run). A step both runs took that failed only here is an
 ``error``. The first divergence is the first difference in the failing run's order that
-changed something: an extra read (one more ``get_…``) is listed but, like a retry, does not
-count as where the run went wrong unless nothing else differs.
+changed something: an extra or a missing read (one ``get_…`` more or less) is listed but,
+like a retry, does not count as where the run went wrong unless nothing else differs.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Sequence
-from typing import Any
 
 from refinery.compare.align import Alignment, Pair
 from refinery.compare.model import ContextChange, Difference, Divergence, StepRef
 from refinery.compare.steps import Step
-from refinery.trace.model import Trace
-
-_PARAMETERS = ("temperature", "top_p", "max_tokens", "max_output_tokens", "reasoning_effort", "seed", "stop")
+from refinery.compare.summary import RunSummary
 
 
 def step_ref(step: Step) -> StepRef:
@@ -112,18 +108,22 @@ def _missing(there: Step, before: Step | None) -> Difference:
     )
 
 
-def _benign(difference: Difference, steps: Sequence[Step]) -> bool:
-    """An extra read: looking something up once more changes nothing, like a retry."""
-    if difference.kind != "extra_step" or difference.failing is None:
-        return False
-    return steps[difference.failing.step - 1].is_read
+def _benign(difference: Difference, failing: Sequence[Step], baseline: Sequence[Step]) -> bool:
+    """A read one run did and the other did not: looking something up changes nothing, like a retry."""
+    if difference.kind == "extra_step" and difference.failing is not None:
+        return failing[difference.failing.step - 1].is_read
+    if difference.kind == "missing_step" and difference.baseline is not None:
+        return baseline[difference.baseline.step - 1].is_read
+    return False
 
 
-def first_divergence(differences: Sequence[Difference], failing: Sequence[Step]) -> Divergence | None:
-    """The first difference that changed something (an extra read only when nothing else differs)."""
+def first_divergence(
+    differences: Sequence[Difference], failing: Sequence[Step], baseline: Sequence[Step]
+) -> Divergence | None:
+    """The first difference that changed something (an extra or missing read only when nothing else differs)."""
     if not differences:
         return None
-    first = next((d for d in differences if not _benign(d, failing)), differences[0])
+    first = next((d for d in differences if not _benign(d, failing, baseline)), differences[0])
     ref = first.failing or first.anchor
     return Divergence(
         section=ref.section if ref else None,
@@ -139,54 +139,10 @@ def first_divergence(differences: Sequence[Difference], failing: Sequence[Step])
 # -- around the runs ---------------------------------------------------------------------------
 
 
-def _system_prompt(trace: Trace) -> str | None:
-    for run in trace.runs:
-        if run.run_type != "llm":
-            continue
-        system = run.inputs.get("system")
-        if isinstance(system, str) and system.strip():
-            return system
-        messages = run.inputs.get("messages")
-        if isinstance(messages, list) and messages and isinstance(messages[0], list):
-            messages = messages[0]
-        for message in messages or []:
-            if isinstance(message, dict) and message.get("role") in ("system", "developer"):
-                content = message.get("content")
-                return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    return None
-
-
-def _tool_names(trace: Trace) -> set[str]:
-    """The tools offered to the model (their definitions), where the trace records them."""
-    names: set[str] = set()
-    for run in trace.runs:
-        if run.run_type != "llm":
-            continue
-        params = run.metadata.get("invocation_params")
-        for source in (run.inputs.get("tools"), params.get("tools") if isinstance(params, dict) else None):
-            for tool in source if isinstance(source, list) else []:
-                if isinstance(tool, dict):
-                    name = (tool.get("function") or {}).get("name") if "function" in tool else tool.get("name")
-                    if name:
-                        names.add(str(name))
-    return names
-
-
-def _parameters(trace: Trace) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for run in trace.runs:
-        params = run.metadata.get("invocation_params") if run.run_type == "llm" else None
-        if isinstance(params, dict):
-            for key in _PARAMETERS:
-                if key in params and key not in found:
-                    found[key] = params[key]
-    return found
-
-
-def context_changes(failing: Trace, baseline: Trace) -> list[ContextChange]:
+def context_changes(failing: RunSummary, baseline: RunSummary) -> list[ContextChange]:
     """System prompt (as a unified diff), tools offered, models and their parameters."""
     out: list[ContextChange] = []
-    ours, theirs = _system_prompt(failing), _system_prompt(baseline)
+    ours, theirs = failing.system_prompt, baseline.system_prompt
     if ours is not None and theirs is not None and ours != theirs:
         diff = "".join(
             difflib.unified_diff(
@@ -205,7 +161,7 @@ def context_changes(failing: Trace, baseline: Trace) -> list[ContextChange]:
                 detail="only " + ("this run" if ours is not None else "the passing run") + " has a system prompt",
             )
         )
-    tools_here, tools_there = _tool_names(failing), _tool_names(baseline)
+    tools_here, tools_there = failing.tools, baseline.tools
     if tools_here != tools_there and tools_here | tools_there:
         parts = []
         if tools_here - tools_there:
@@ -213,18 +169,16 @@ def context_changes(failing: Trace, baseline: Trace) -> list[ContextChange]:
         if tools_there - tools_here:
             parts.append("only the passing run was offered " + ", ".join(sorted(tools_there - tools_here)))
         out.append(ContextChange(what="tools", detail="; ".join(parts)))
-    models_here = sorted({r.model for r in failing.runs if r.model})
-    models_there = sorted({r.model for r in baseline.runs if r.model})
-    if models_here and models_there and models_here != models_there:
+    if failing.models and baseline.models and failing.models != baseline.models:
         out.append(
             ContextChange(
                 what="model",
-                detail=f"this run used {', '.join(models_here)}; the passing run {', '.join(models_there)}",
+                detail=f"this run used {', '.join(failing.models)}; the passing run {', '.join(baseline.models)}",
             )
         )
-    params_here, params_there = _parameters(failing), _parameters(baseline)
-    changed = sorted(k for k in set(params_here) | set(params_there) if params_here.get(k) != params_there.get(k))
+    here, there = failing.parameters, baseline.parameters
+    changed = sorted(k for k in set(here) | set(there) if here.get(k) != there.get(k))
     if changed:
-        shown = "; ".join(f"{k}: {params_there.get(k)!r} → {params_here.get(k)!r}" for k in changed)
+        shown = "; ".join(f"{k}: {there.get(k)!r} → {here.get(k)!r}" for k in changed)
         out.append(ContextChange(what="parameters", detail=f"model parameters differ (passing → this run): {shown}"))
     return out
