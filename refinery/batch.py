@@ -26,6 +26,7 @@ from refinery.analysis.cost import CostGuard
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.orchestrator import analyze as run_analysis
 from refinery.analysis.pack import PackSelection
+from refinery.changes.model import ChangeSet
 from refinery.errors import RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, prepare
 from refinery.report.artifacts import Artifacts, write_artifacts
@@ -107,6 +108,7 @@ def analyse_traces(
     cost: CostGuard | None = None,
     numbers: list[int] | None = None,
     baselines: list[tuple[Trace, str] | None] | None = None,
+    changes: ChangeSet | None = None,
 ) -> list[TraceOutcome]:
     """Prepare, analyse and write each trace into its own folder, ``concurrency`` at a time.
 
@@ -115,7 +117,7 @@ def analyse_traces(
     ``prepared`` skips the preparation of traces already triaged; ``selections`` say why each
     was chosen; ``cost`` is the run's cost cap, shared by every trace; ``numbers`` are the
     traces' positions in the whole run, for their folder names; ``baselines`` are passing runs
-    (and where each came from) to compare each trace with.
+    (and where each came from) to compare each trace with; ``changes`` the PR's, to rank.
     """
     control = control or RunControl()
     total = len(traces)

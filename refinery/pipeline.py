@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
+from refinery.changes import ChangeSet, Suspect
+from refinery.changes.diff import redact_changes
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
 from refinery.compare.summary import redact_summary, summarize
@@ -44,6 +47,13 @@ class Prepared:
     redaction_enabled: bool
     comparison: Comparison | None = None
     """Against a passing run of the same task, when one was given."""
+    suspects: list[Suspect] = field(default_factory=list)
+    """The pull request's hunks, ranked against the failure (best first), when changes were given."""
+
+    @property
+    def top_suspect(self) -> Suspect | None:
+        """The best suspect when it clears the threshold; else none is claimed."""
+        return self.suspects[0] if self.suspects and self.suspects[0].score >= SUSPECT_THRESHOLD else None
 
 
 def redactor_for(options: PrepareOptions) -> Redactor | None:
@@ -54,19 +64,30 @@ def redactor_for(options: PrepareOptions) -> Redactor | None:
 
 
 def prepare(
-    trace: Trace, options: PrepareOptions | None = None, *, baseline: Trace | None = None, baseline_source: str = ""
+    trace: Trace,
+    options: PrepareOptions | None = None,
+    *,
+    baseline: Trace | None = None,
+    baseline_source: str = "",
+    changes: ChangeSet | None = None,
 ) -> Prepared:
     """Redact first, so that triage evidence and documents only ever see redacted text.
 
     With ``baseline`` (a passing run of the same task; redacted here too) the two runs are
-    compared: baseline.md joins the documents and the first divergence is a finding.
+    compared: baseline.md joins the documents and the first divergence is a finding. With
+    ``changes`` (the pull request's hunks; redacted too) each hunk is ranked against the
+    failure and changes.md joins the documents.
     """
     with gc_paused():
-        return _prepare(trace, options, baseline, baseline_source)
+        return _prepare(trace, options, baseline, baseline_source, changes)
 
 
 def _prepare(
-    trace: Trace, options: PrepareOptions | None, baseline: Trace | None = None, baseline_source: str = ""
+    trace: Trace,
+    options: PrepareOptions | None,
+    baseline: Trace | None = None,
+    baseline_source: str = "",
+    changes: ChangeSet | None = None,
 ) -> Prepared:
     options = options or PrepareOptions()
     counts: dict[str, int] = {}
@@ -77,6 +98,7 @@ def _prepare(
     if redactor is not None:
         trace = redactor.trace(trace)
         summary = redact_summary(summary, redactor.text, redactor.value) if summary is not None else None
+        changes = redact_changes(changes, redactor.text) if changes is not None else None
         render = options.render
         if render.expectations or render.assertion:
             render = RenderOptions(

@@ -61,6 +61,7 @@ SOURCES: dict[str, Source] = {
     "merge_from": Source(("REFINERY_MERGE_FROM",), "merge-from"),
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
     "baseline_experiment": Source(("REFINERY_BASELINE_EXPERIMENT",), "baseline-experiment"),
+    "changes": Source(("REFINERY_CHANGES",), "changes"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
     "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
@@ -154,6 +155,8 @@ class Settings(BaseModel):
     """LangSmith experiment to select failing traces from."""
     baseline_experiment: str | None = None
     """LangSmith experiment (the base branch's) whose run of the same example is each failure's baseline."""
+    changes: Literal["auto", "github", "git", "off"] = "auto"
+    """Where the pull request's changes are read from (auto: the GitHub API, else the workspace's git)."""
     merge_from: list[str] = Field(default_factory=list)
     """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None

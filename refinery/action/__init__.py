@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from refinery.action.baselines import attach_baselines
+from refinery.action.baselines import prepare_representatives
+from refinery.action.changes import read_pr_changes
 from refinery.action.collect import collect_traces
 from refinery.action.publishing import _langsmith_host, _marker, _publish, _publish_early
 from refinery.action.state import _conclusion, _one_line_summary, _out_dir, _packs, _State
@@ -125,7 +126,8 @@ def _analyse(settings: Settings, ctx: EventContext, control: RunControl, state: 
         )
     state.groups = plan.groups
     reps = plan.representatives
-    attach_baselines(settings, reps, collected, options, log)
+    changes = read_pr_changes(settings, ctx, log) if reps else None
+    prepare_representatives(settings, reps, collected, options, changes, log)
     model = settings.has_model_key and bool(reps)
     if model:
         _publish_early(settings, ctx, control, state, [t.offline() for t in reps], log)

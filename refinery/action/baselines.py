@@ -1,4 +1,5 @@
-"""Each representative's baseline: a passing run of the same example, compared before the stages run.
+"""Each representative prepared for the stages: with its baseline, a passing run of the same example,
+and with the pull request's changes ranked against it.
 
 Where one comes from, in order: ``baseline-experiment`` (the same example's passing run in
 that experiment, on LangSmith), a passing repetition of the same example in this selection
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from refinery.changes.model import ChangeSet
 from refinery.errors import RefineryError
 from refinery.github.commands import Log
 from refinery.pipeline import PrepareOptions, prepare
@@ -45,22 +47,41 @@ def _find(
     return (twin, "file") if twin is not None else None
 
 
-def attach_baselines(
-    settings: Settings, representatives: list[Any], collected: Collected, options: PrepareOptions, log: Log
+def prepare_representatives(
+    settings: Settings,
+    representatives: list[Any],
+    collected: Collected,
+    options: PrepareOptions,
+    changes: ChangeSet | None,
+    log: Log,
 ) -> None:
-    """Prepare each representative again with its baseline, when it has one."""
+    """Prepare each representative again with its baseline, when it has one, and the PR's changes."""
     criteria = SelectionCriteria(feedback_keys=settings.feedback_keys, max_score=settings.max_score)
     for triaged in representatives:
         name = f"trace {triaged.trace.id}"
+        found: tuple[Trace, str] | None = None
         try:
             found = _find(settings, triaged, collected, criteria)
-            if found is None:
-                continue
-            baseline, source = found
-            triaged.prepared = prepare(triaged.trace, options, baseline=baseline, baseline_source=source)
         except RefineryError as exc:
             log.warning(f"{name}: analysed without a passing run to compare with: {exc.one_line()}")
+        if found is None and changes is None:
             continue
+        try:
+            triaged.prepared = prepare(
+                triaged.trace,
+                options,
+                baseline=found[0] if found else None,
+                baseline_source=found[1] if found else "",
+                changes=changes,
+            )
+        except RefineryError as exc:  # a baseline of another task: refused, and analysed without it
+            log.warning(f"{name}: analysed without a passing run to compare with: {exc.one_line()}")
+            triaged.prepared = prepare(triaged.trace, options, changes=changes)
+        top = triaged.prepared.top_suspect
+        if top is not None:
+            log.info(
+                f"{name}: likely from {top.path} L{top.start_line}-L{top.end_line} ({top.change_id}, {top.score:.2f})"
+            )
         comparison = triaged.prepared.comparison
         if comparison is not None:
-            log.info(f"{name}: against passing run {comparison.trace} ({source}): {comparison.summary}")
+            log.info(f"{name}: against passing run {comparison.trace} ({comparison.source}): {comparison.summary}")

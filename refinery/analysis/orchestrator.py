@@ -30,6 +30,7 @@ from refinery.analysis.pricing import estimate_cost
 from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, Usage
 from refinery.analysis.schemas import Synthesis
 from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
+from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.errors import CostCapReached, RefineryError
 from refinery.pipeline import Prepared
 
@@ -98,6 +99,8 @@ class AnalysisResult:
             store_id=self.store_id if self.store_kept else None,
             selection=self.selection,
             baseline=self.prepared.comparison,
+            suspects=self.prepared.suspects[:20],
+            suspect_threshold=SUSPECT_THRESHOLD if self.prepared.suspects else None,
         )
 
 
@@ -134,7 +137,13 @@ def analyze(
         for spec in STAGES:
             control.check(f"stage {spec.number}/4 {spec.key}")
             call = build_stage_call(
-                spec, prepared.trace, prepared.triage, prepared.documents, result.outputs, prepared.comparison
+                spec,
+                prepared.trace,
+                prepared.triage,
+                prepared.documents,
+                result.outputs,
+                prepared.comparison,
+                prepared.suspects,
             )
             reserved = _admit(cost, provider, spec.key, call, context)
             notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")

@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 
 from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
+from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import Finding, Origin
 
 SCHEMA_VERSION: Literal["1.2"] = "1.2"
-"""1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, each group's
-``members`` and ``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
+"""1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
+each group's ``members`` and ``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
 
 
 class PackTrace(BaseModel):
@@ -149,6 +150,11 @@ class HypothesisPack(BaseModel):
     """Why the trace was selected as failing (1.2)."""
     baseline: Comparison | None = None
     """Against a passing run of the same task: the first divergence and every difference (1.2)."""
+    suspects: list[Suspect] = Field(default_factory=list)
+    """The pull request's hunks ranked against the failure, best first (1.2): the first is claimed as the
+    likely cause only when its score clears ``suspect_threshold``."""
+    suspect_threshold: float | None = None
+    """The score a suspect must reach to be claimed (1.2)."""
 
 
 def pack_json_schema() -> dict[str, Any]:

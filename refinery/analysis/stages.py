@@ -24,6 +24,7 @@ from refinery.analysis.schemas import (
     Synthesis,
     TraceAnalysis,
 )
+from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
@@ -163,6 +164,28 @@ def baseline_digest(comparison: Comparison, limit: int = 700) -> str:
     return _lines(lines, limit)
 
 
+CHANGES_STAGES = {
+    "diagnosis": "If one of these changes explains the failure, say so and cite it (changes.md#C…).",
+    "synthesis": 'A hypothesis may target a changed line: say so ("restore the rule removed in C02").',
+}
+
+
+def changes_digest(suspects: list[Suspect], limit: int = 700) -> str:
+    """The best-ranked hunks of the pull request, a line each."""
+    lines = [
+        f"- {s.change_id} {s.path} L{s.start_line}-L{s.end_line} (score {s.score:.2f}): {_clip(s.reason, 160)}"
+        + (f"; removed: {_clip(' / '.join(s.removed), 120)}" if s.removed else "")
+        for s in suspects[:5]
+    ]
+    return _lines(lines, limit)
+
+
+def _changes_block(spec: StageSpec, suspects: list[Suspect]) -> str:
+    if not suspects or spec.key not in CHANGES_STAGES:
+        return ""
+    return f"The pull request's changes, ranked against the failure (changes.md):\n{changes_digest(suspects)}\n{CHANGES_STAGES[spec.key]}\n\n"
+
+
 def _baseline_block(spec: StageSpec, comparison: Comparison | None) -> str:
     if comparison is None or spec.key not in BASELINE_STAGES:
         return ""
@@ -179,6 +202,7 @@ def build_stage_call(
     documents: DocumentSet,
     previous: dict[str, BaseModel],
     comparison: Comparison | None = None,
+    suspects: list[Suspect] | None = None,
 ) -> StageCall:
     """The StageCall for ``spec``, given the outputs of the stages before it (and the passing run, if any)."""
     values: dict[str, str] = {
@@ -192,6 +216,7 @@ def build_stage_call(
         "gaps": "",
         "diagnosis": "",
         "baseline_block": _baseline_block(spec, comparison),
+        "changes_block": _changes_block(spec, suspects or []),
     }
     limits = DIGEST_LIMITS.get(spec.key, {})
     stage1 = previous.get("trace_analysis")

@@ -8,7 +8,8 @@ import click
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.batch import TraceOutcome
-from refinery.cli.baseline import Baseline, baseline_options, resolve_baselines
+from refinery.changes.model import ChangeSet
+from refinery.cli.baseline import Baseline, baseline_options, read_cli_changes, resolve_baselines
 from refinery.cli.common import (
     PROVIDER_HELP,
     PROVIDERS,
@@ -134,6 +135,8 @@ def analyze(
     baseline_file: str | None,
     baseline_trace_id: str | None,
     baseline_experiment: str | None,
+    diff_file: str | None,
+    git_range: str | None,
     provider: str | None,
     fallback: str | None,
     stage_providers: tuple[str, ...],
@@ -190,6 +193,7 @@ def analyze(
             baseline_trace_id=baseline_trace_id,
             baseline_experiment=baseline_experiment,
         )
+        changes = read_cli_changes(diff_file, git_range)
         expectations_text = Path(expectations).read_text(encoding="utf-8", errors="replace") if expectations else None
         options = PrepareOptions(
             redact=redact,
@@ -209,7 +213,13 @@ def analyze(
         if store_id and len(traces) > 1:
             raise ConfigError("--store-id holds one trace's documents.", hint="Analyse that one trace (--trace-id).")
         outcomes = _run_batch(
-            traces, settings, options, Path(out_dir), (use_model, keep_store, background), store_id, baselines
+            traces,
+            settings,
+            options,
+            Path(out_dir),
+            (use_model, keep_store, background),
+            store_id,
+            (baselines, changes),
         )
         if len(traces) > 1:
             report_many(traces, settings, Path(out_dir), outcomes)
@@ -245,10 +255,10 @@ def _run_batch(
     out_dir: Path,
     model: tuple[bool, bool, bool | None],
     store_id: str | None = None,
-    baselines: list[Baseline] | None = None,
+    compare: tuple[list[Baseline], ChangeSet | None] | None = None,
 ) -> list[TraceOutcome]:
     """Every trace through the one runner, with SIGINT and SIGTERM cancelling it instead of killing it.
-    ``model`` is (use it, keep the store, background mode)."""
+    ``model`` is (use it, keep the store, background mode); ``compare`` the baselines and the PR's changes."""
     from refinery.batch import analyse_traces
 
     use_model, keep_store, background = model
@@ -276,7 +286,8 @@ def _run_batch(
             single_dir=len(traces) == 1,
             store_id=store_id,
             cost=build_cost_guard(settings),
-            baselines=baselines,
+            baselines=compare[0] if compare else None,
+            changes=compare[1] if compare else None,
         )
         if control.cancelled:
             for warning in control.clean_up(control.remaining(2.5)):

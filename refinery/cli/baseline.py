@@ -1,12 +1,17 @@
-"""--baseline-file, --baseline-trace-id and --baseline-experiment: a passing run to compare with."""
+"""What analyze compares a failure with: a passing run (--baseline-file, --baseline-trace-id,
+--baseline-experiment) and the pull request's changes (--diff, --git-range)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from refinery.changes.diff import read_unified_diff
+from refinery.changes.git import read_git_range
+from refinery.changes.model import ChangeSet
 from refinery.errors import ConfigError
 from refinery.settings import Settings
 from refinery.trace.baseline import baseline_in_file, passing_twin
@@ -35,6 +40,10 @@ def baseline_options(f: F) -> F:
             click.option(
                 "--baseline-experiment",
                 help="LangSmith experiment whose run of the same example is the baseline (the base branch's).",
+            ),
+            click.option("--diff", "diff_file", type=click.Path(), help="The PR's changes as a unified diff file."),
+            click.option(
+                "--git-range", help="The PR's changes as a git range in the current repository: A..B or A...B."
             ),
         ]
     ):
@@ -80,3 +89,17 @@ def resolve_baselines(
         return out
     twins = [passing_twin(t, pool, criteria) for t in traces]
     return [(twin, "file") if twin is not None else None for twin in twins]
+
+
+def read_cli_changes(diff_file: str | None, git_range: str | None) -> ChangeSet | None:
+    """The changes --diff or --git-range names, to rank against the failure."""
+    if diff_file and git_range:
+        raise ConfigError("Give --diff or --git-range, not both.")
+    if diff_file:
+        path = Path(diff_file)
+        if not path.is_file():
+            raise ConfigError(f"--diff {diff_file}: no such file.", hint="Give a unified diff (git diff > pr.diff).")
+        return read_unified_diff(path.read_text(encoding="utf-8", errors="replace"), f"diff {path.name}")
+    if git_range:
+        return read_git_range(Path.cwd(), git_range)
+    return None

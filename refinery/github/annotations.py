@@ -164,6 +164,18 @@ def build_annotations(
 
     for result in results:
         trace = result.prepared.trace
+        suspect = result.prepared.top_suspect
+        if suspect is not None and workspace.exists(suspect.path):
+            # The change most likely behind the failure, on its own lines (a removal: where it was).
+            removed = "; ".join(suspect.removed) or "—"
+            add(
+                suspect.path,
+                suspect.start_line,
+                suspect.end_line,
+                f"Refinery: likely behind the failing eval ({suspect.change_id}, score {suspect.score:.2f})",
+                f"{suspect.reason}.\n\nRemoved: {removed}",
+                "Added:\n" + "\n".join(suspect.added) if suspect.added else None,
+            )
         prompts = collect_prompts(trace)
         by_ref = {ref: text for text, ref in prompt_refs(prompts).items()}
         synthesis = result.synthesis

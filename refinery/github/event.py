@@ -32,6 +32,8 @@ class EventContext(BaseModel):
     """workflow_run from a fork: pull_requests[] is empty; find the PR by head branch and sha."""
     head_owner: str | None = None
     head_branch: str | None = None
+    base_sha: str | None = None
+    """The pull request's base commit (``pull_request.base.sha``): where its changes start."""
     started_at: datetime | None = None
     """When the triggering run started (selection's default --since)."""
     triggering_run_url: str | None = None
@@ -103,6 +105,7 @@ def load_event(env: Mapping[str, str]) -> EventContext:
         head = pr.get("head") or {}
         base["pr_number"] = pr.get("number") or payload.get("number")
         base["head_sha"] = head.get("sha") or base["head_sha"]
+        base["base_sha"] = (pr.get("base") or {}).get("sha")
         head_repo = _full_name(head.get("repo"))
         base["fork"] = head_repo is not None and head_repo != repository
     elif name == "workflow_run":

@@ -118,6 +118,24 @@ class GitHubPublisher:
                     return int(pull.number)
         return None
 
+    def pull_request_files(
+        self, pr_number: int, limit: int = 3_000
+    ) -> tuple[list[tuple[str, str | None, str | None]], int]:
+        """The pull request's files as (path, patch, previous path), every page; and how many it has.
+
+        GitHub lists at most 3,000 files of a pull request, and gives no patch for a binary file
+        or one too large to show.
+        """
+        files: list[tuple[str, str | None, str | None]] = []
+        with _translated(f"list the files of pull request #{pr_number}"):
+            pull = self._repo.get_pull(pr_number)
+            total = int(pull.changed_files)
+            for item in pull.get_files():  # PaginatedList: follows every page's Link
+                files.append((item.filename, item.patch, item.previous_filename))
+                if len(files) >= limit:
+                    break
+        return files, total
+
     def run_started_at(self, run_id: int) -> datetime | None:
         """When a workflow run started: the default --since when the evals ran in this same run."""
         with _translated(f"read workflow run {run_id}"):

@@ -14,6 +14,8 @@ from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
 from refinery.analysis.stages import prompts_version
+from refinery.changes.model import Suspect
+from refinery.report.changes import suspect_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
 from refinery.words import plural
@@ -27,6 +29,7 @@ DROP_ORDER = (
     "Expectations against the trace",
     "Eval gaps",
     "Root cause",
+    "Changes in this pull request",
     "Findings",
     "Against the passing run",
     "Next actions",
@@ -205,6 +208,9 @@ def _render(
     out.append(
         f"**{plural(len(entries), 'failing trace')} analysed**" + (f" ({', '.join(statuses)})" if statuses else "")
     )
+    culprit = _top_suspect(entries)
+    if culprit is not None:
+        out += ["", suspect_line(culprit)]
     if running:
         out += ["", f"⏳ {prose(running, 300)}"]
     if notices:
@@ -229,6 +235,16 @@ def _render(
     footer.append(f"_Refinery {__version__}, prompts {prompts_version()}_")
     out.append(" · ".join(footer))
     return "\n".join(out) + "\n"
+
+
+def _top_suspect(entries: list[TraceEntry]) -> Suspect | None:
+    """The best-scoring change over every analysed trace, when it clears its threshold; else none."""
+    claimed = [
+        p.suspects[0]
+        for p in (e.pack for e in entries)
+        if p.suspects and p.suspect_threshold is not None and p.suspects[0].score >= p.suspect_threshold
+    ]
+    return max(claimed, key=lambda s: s.score, default=None)
 
 
 def _host(url: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.schemas import Diagnosis, GapAnalysis, Hypothesis
+from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.report.baseline import baseline_section
+from refinery.report.changes import changes_section
 from refinery.report.offline import (
     MODEL_HINT,
     ReportContext,
@@ -79,6 +81,7 @@ def render_report(result: AnalysisResult) -> str:
         budget_notes=prepared.documents.notes,
         model_note=MODEL_HINT if result.provider is None else None,
         comparison=prepared.comparison,
+        suspects=prepared.suspects,
     )
     if result.provider is None:
         return render_offline_report(trace, triage, context)
@@ -95,6 +98,7 @@ def render_report(result: AnalysisResult) -> str:
         ]
     out += origin_line(triage, "Origin step (triage)")
     out += baseline_section(prepared.comparison)
+    out += changes_section(prepared.suspects, SUSPECT_THRESHOLD)
     if synthesis is not None:
         if synthesis.top_findings:
             out += ["## Top findings", ""] + [f"- {prose(f, 500)}" for f in synthesis.top_findings[:8]] + [""]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
+from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.documents.ids import run_section
 from refinery.report.baseline import baseline_section
+from refinery.report.changes import changes_section
 from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, table_cell
 from refinery.trace.model import Run, Trace
@@ -28,6 +31,8 @@ class ReportContext:
     model_note: str | None = MODEL_HINT
     comparison: Comparison | None = None
     """Against a passing run, when one was compared."""
+    suspects: list[Suspect] = field(default_factory=list)
+    """The pull request's hunks, ranked."""
 
 
 def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
@@ -87,6 +92,7 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     context = context or ReportContext()
     out = [*report_title(trace), f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
     out += baseline_section(context.comparison)
+    out += changes_section(context.suspects, SUSPECT_THRESHOLD)
     out += triage_sections(trace, triage, context)
     if context.model_note:
         out += [f"> {context.model_note}", ""]

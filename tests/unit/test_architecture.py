@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"documents"},
     {"compare"},
     {"triage"},
+    {"changes"},
     {"pipeline"},
     {"analysis"},
     {"report"},
