@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{overhead,redaction,fidelity,selection,divergence,tokens,action,concurrency,quality,all}",
+        metavar="{overhead,redaction,fidelity,selection,divergence,changes,tokens,action,concurrency,quality,all}",
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     add("fidelity", "real producers' files: tool calls and tokens in the source against what is loaded")
     divergence = add("divergence", "first-divergence accuracy on tau-bench pairs; aligning two large traces")
     divergence.add_argument("--large", type=int, default=None, help="runs in each synthetic trace [25000]")
+    changes = add("changes", "ranking a 3,000-file, 50,000-line diff against a 25,000-run trace")
+    changes.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
     selection = add("selection", "failing traces selected, fetched, triaged, clustered against a rate-limited fake")
     selection.add_argument("--failing", type=int, default=None, help="failing traces in the project [200]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
@@ -121,7 +123,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
-    from benchmarks import action, concurrency, divergence, fidelity, overhead, quality, redaction, selection, tokens
+    from benchmarks import (
+        action,
+        changes,
+        concurrency,
+        divergence,
+        fidelity,
+        overhead,
+        quality,
+        redaction,
+        selection,
+        tokens,
+    )
 
     size = _sizes(args)
     who = who_and_when_logs(args.shared, size.who_and_when)
@@ -139,6 +152,12 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "fidelity": lambda out: fidelity.run(out, shared=args.shared),
         "selection": lambda out: selection.run(out, failing=size.failing, passing=size.failing // 4),
         "divergence": lambda out: divergence.run(out, shared=args.shared, size=size.large),
+        "changes": lambda out: changes.run(
+            out,
+            files=3_000 if size.large >= 25_000 else 300,
+            lines=50_000 if size.large >= 25_000 else 5_000,
+            runs=size.large,
+        ),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),

@@ -140,6 +140,7 @@ def analyse_traces(
                 options,
                 baseline=baseline[0] if baseline else None,
                 baseline_source=baseline[1] if baseline else "",
+                changes=changes,
             )
         )
         if make_provider is not None:

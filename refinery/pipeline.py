@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
-from refinery.changes import ChangeSet, Suspect
+from refinery.changes import ChangeSet, Suspect, rank_for_trace
 from refinery.changes.diff import redact_changes
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
@@ -114,9 +114,11 @@ def _prepare(
     compared = compare_runs(trace, summary, source=baseline_source or "baseline") if summary is not None else None
     divergence = compared.comparison.divergence if compared else None
     triage = run_triage(trace, eval_threshold=options.eval_threshold, divergence=divergence)
-    extra = [compared.document] if compared else []
+    comparison = compared.comparison if compared else None
+    ranked = rank_for_trace(changes, trace, triage, comparison) if changes is not None else None
+    extra = [d for d in (compared.document if compared else None, ranked.document if ranked else None) if d]
     documents = render_with_triage(trace, triage, render, extra)
-    return Prepared(trace, triage, documents, counts, options.redact, compared.comparison if compared else None)
+    return Prepared(trace, triage, documents, counts, options.redact, comparison, ranked.suspects if ranked else [])
 
 
 def render_with_triage(

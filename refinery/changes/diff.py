@@ -65,6 +65,7 @@ class _Reader:
         changes.files += 1
         hunk: Hunk | None = None
         kept = 0
+        line_no = 0
         text: list[str] = []
         for line in patch:
             match = _HUNK.match(line)
@@ -85,17 +86,23 @@ class _Reader:
                     old_path=old_path if old_path != path else None,
                 )
                 text = [line]
+                line_no = hunk.new_start
                 continue
             if hunk is None:
                 continue
             if line.startswith("+"):
                 hunk.added.append(line[1:])
+                hunk.changed.append(line_no)
+                line_no += 1
                 kept += 1
             elif line.startswith("-"):
                 hunk.removed.append(line[1:])
+                hunk.changed.append(line_no)
                 kept += 1
-            elif line.startswith(" ") and len(hunk.context) < 20:
-                hunk.context.append(line[1:])
+            elif line.startswith(" "):
+                line_no += 1
+                if len(hunk.context) < 20:
+                    hunk.context.append(line[1:])
             if sum(len(t) for t in text) < MAX_HUNK_TEXT:
                 text.append(line)
         self._close(hunk, text)

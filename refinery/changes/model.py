@@ -26,15 +26,17 @@ class Hunk:
     """The hunk as the diff shows it (``@@`` header and lines), capped."""
     old_path: str | None = None
     """The file's path before a rename."""
+    changed: list[int] = field(default_factory=list)
+    """New-file line of each changed line (a removed line: the line now in its place)."""
 
     @property
     def start_line(self) -> int:
-        """The first line the hunk touches in the new file (where an annotation goes)."""
-        return max(1, self.new_start)
+        """The first line the change touches in the new file (where an annotation goes)."""
+        return max(1, min(self.changed) if self.changed else self.new_start)
 
     @property
     def end_line(self) -> int:
-        return max(self.start_line, self.new_start + max(self.new_lines, 1) - 1)
+        return max(self.start_line, max(self.changed) if self.changed else self.new_start)
 
 
 @dataclass

@@ -39,8 +39,16 @@ REMOVED_BONUS = 0.1
 """A removed line of a used prompt: what the agent was told and no longer is."""
 
 
+def _stem(word: str) -> str:
+    """Enough stemming that "confirming", "confirmed" and "confirm" meet; nothing cleverer."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
+    return {_stem(w.lower()) for w in _WORD.findall(text) if w.lower() not in _STOP}
 
 
 def _normal(line: str) -> str:
@@ -55,6 +63,8 @@ class Usage:
     """Normalized prompt line -> its prompt's section (P01)."""
     prompt_words: dict[str, set[str]] = field(default_factory=dict)
     """A word -> the normalized prompt lines holding it (candidates for the fuzzy match)."""
+    prompt_texts: dict[str, str] = field(default_factory=dict)
+    """Prompt section -> its whole text, normalized: a changed sentence may be part of one long line."""
     tools: set[str] = field(default_factory=set)
     tool_text: dict[str, str] = field(default_factory=dict)
     """Normalized line of a tool's description -> the tool."""
@@ -68,6 +78,7 @@ def trace_usage(trace: Trace, triage: TriageReport, comparison: Comparison | Non
     usage = Usage()
     prompts = collect_prompts(trace)
     for text, ref in prompt_refs(prompts).items():
+        usage.prompt_texts[ref] = _normal(text)
         for line in text.splitlines():
             normal = _normal(line)
             if len(normal) >= 12:
@@ -119,6 +130,9 @@ def _prompt_hits(lines: list[str], usage: Usage) -> list[tuple[str, str]]:
             best = max(candidates, key=lambda c: SequenceMatcher(None, normal, c, autojunk=False).ratio(), default=None)
             if best is not None and SequenceMatcher(None, normal, best, autojunk=False).ratio() >= PROMPT_MATCH:
                 ref = usage.prompt_lines[best]
+        if ref is None and len(normal) >= 20:
+            # A prompt kept as one long line (a string in code) holds the changed line as a part.
+            ref = next((r for r, whole in usage.prompt_texts.items() if normal in whole), None)
         if ref is not None:
             hits.append((ref, line.strip()))
     return hits

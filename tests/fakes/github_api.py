@@ -98,13 +98,23 @@ class FakeGitHub(ServedFake):
 
     # -- seeding ----------------------------------------------------------------------------
 
-    def add_pull(self, number: int, head_sha: str, *, head_owner: str | None = None, head_ref: str = "feature") -> None:
+    def add_pull(
+        self,
+        number: int,
+        head_sha: str,
+        *,
+        head_owner: str | None = None,
+        head_ref: str = "feature",
+        files: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """A pull request; ``files`` as ``pulls/{n}/files`` lists them: filename, status, patch (None: binary)."""
         self.pulls[number] = {
             "number": number,
             "head_sha": head_sha,
             "head_owner": head_owner or self.repo.split("/")[0],
             "head_ref": head_ref,
             "state": "open",
+            "files": files or [],
         }
 
     def add_comments(self, number: int, bodies: list[str], *, login: str = "someone") -> list[int]:
@@ -329,6 +339,17 @@ class FakeGitHub(ServedFake):
                 if key in body:
                     run[key] = body[key]
             return json_response(self._check_obj(run))
+        match = re.fullmatch(rf"/repos/{repo}/pulls/(\d+)", path)
+        if match and method == "GET" and int(match.group(1)) in self.pulls:
+            pull = self.pulls[int(match.group(1))]
+            obj = self._template("pull-request")
+            obj.update(self._pull_obj(pull))
+            # The description's own example lists a team without the fields its schema requires.
+            obj.update(changed_files=len(pull["files"]), requested_teams=[], requested_reviewers=[])
+            return json_response(obj)
+        match = re.fullmatch(rf"/repos/{repo}/pulls/(\d+)/files", path)
+        if match and method == "GET" and int(match.group(1)) in self.pulls:
+            return self._list_files(int(match.group(1)), request)
         if path == f"/repos/{self.repo}/pulls" and method == "GET":
             head = request.args.get("head")
             pulls = [p for p in self.pulls.values() if p["state"] == request.args.get("state", "open")]
@@ -354,6 +375,24 @@ class FakeGitHub(ServedFake):
         if match and method == "GET":
             return json_response([self._pull_obj(p) for p in self.pulls.values() if p["head_sha"] == match.group(1)])
         return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+
+    def _list_files(self, number: int, request: Request) -> Response:
+        """``pulls/{n}/files``: pages of at most 100 (30 by default), 3,000 files at most, as GitHub."""
+        per_page = min(int(request.args.get("per_page", 30)), 100)
+        page = int(request.args.get("page", 1))
+        files = self.pulls[number]["files"][:3000]
+        chunk = files[(page - 1) * per_page : page * per_page]
+        last = max(1, -(-len(files) // per_page))
+        base = f"{self.url}/repos/{self.repo}/pulls/{number}/files?per_page={per_page}"
+        links = [f'<{base}&page={page + 1}>; rel="next"', f'<{base}&page={last}>; rel="last"'] if page < last else []
+        template = self._rewrite(copy.deepcopy(spec_examples()["diff-entry-items"][0]))
+        items = []
+        for entry in chunk:
+            item = {**template, "status": "modified", "additions": 1, "deletions": 1, "changes": 2, **entry}
+            if item.get("patch") is None:
+                item.pop("patch", None)  # GitHub leaves it out for a binary or very large file
+            items.append(item)
+        return json_response(items, headers={"Link": ", ".join(links)} if links else {})
 
     def _list_comments(self, number: int, request: Request) -> Response:
         per_page = min(int(request.args.get("per_page", 30)), 100)

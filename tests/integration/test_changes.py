@@ -1,0 +1,206 @@
+"""What in the pull request did it: real git repositories, the GitHub API's files through Prism.
+
+The scenario: a support agent's prompt lives in ``prompts/agent.md``. The pull request takes
+out the rule "Always confirm the refund amount with the customer before calling issue_refund",
+rewords the greeting further down the same prompt, and fixes a typo in the README. The agent,
+running on the new prompt, refunds without confirming, and the evaluator says so. The removed
+rule must rank first; the rewording and the README fix below it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from refinery.changes.diff import read_file_patches, read_unified_diff
+from refinery.changes.git import read_git_range
+from refinery.cli import cli
+from refinery.pipeline import prepare
+from refinery.trace.model import Feedback, Trace
+from tests.builders import TraceBuilder
+from tests.fakes.github_api import GITHUB_SPEC, FakeGitHub, require_node_tools
+from tests.fakes.prism import prism_proxy
+from tests.integration.test_action_run import HEAD, action_env, pr_event, run_action
+
+RULE = "Always confirm the refund amount with the customer before calling issue_refund."
+FILLER = [f"Policy {n}: keep the tone of the support team, entry {n}." for n in range(1, 9)]
+BEFORE = [
+    "You are RefundBot, the support agent of Acme Travel.",
+    "Answer questions about bookings and refunds.",
+    RULE,
+    "Never refund more than the fare paid.",
+    *FILLER,
+    "Greet the customer politely and by name.",
+    "Sign every reply as RefundBot.",
+]
+AFTER = [line for line in BEFORE if line != RULE]
+AFTER[AFTER.index("Greet the customer politely and by name.")] = "Greet the customer warmly, using their first name."
+README_BEFORE = ["# Acme support agent", "", "Run the evals with `make evals`.", "Teh agent answers refunds."]
+README_AFTER = [*README_BEFORE[:3], "The agent answers refunds."]
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def make_repo(tmp_path: Path, *, touch_prompt: bool = True) -> tuple[Path, str, str]:
+    """A repository with the base commit and the PR's commit; returns (repo, base sha, head sha)."""
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "dev@example.com")
+    git(repo, "config", "user.name", "Dev")
+    (repo / "prompts" / "agent.md").write_text("\n".join(BEFORE) + "\n")
+    (repo / "README.md").write_text("\n".join(README_BEFORE) + "\n")
+    (repo / "agent.py").write_text("def run():\n    return 'ok'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    if touch_prompt:
+        (repo / "prompts" / "agent.md").write_text("\n".join(AFTER) + "\n")
+    else:
+        (repo / "agent.py").write_text("def run():\n    return 'fine'\n")
+    (repo / "README.md").write_text("\n".join(README_AFTER) + "\n")
+    git(repo, "commit", "-q", "-am", "PR")
+    return repo, base, git(repo, "rev-parse", "HEAD")
+
+
+def failing_trace(prompt: list[str]) -> Trace:
+    """The agent on ``prompt``: it looks the booking up and refunds at once, without confirming."""
+    builder = TraceBuilder("refund_agent", inputs={"question": "Refund my booking ABC123"})
+    builder.llm(builder.root, None, system="\n".join(prompt))
+    builder.add(
+        "get_booking", builder.root, "tool", inputs={"arguments": {"id": "ABC123"}}, outputs={"output": "fare 120"}
+    )
+    builder.llm(builder.root, None, system="\n".join(prompt))
+    builder.add("issue_refund", builder.root, "tool", inputs={"arguments": {"id": "ABC123", "amount": 120}})
+    builder.llm(builder.root, "Your refund of 120 is on its way.", system="\n".join(prompt))
+    feedback = Feedback(
+        key="policy_compliance",
+        score=0,
+        comment="The agent called issue_refund without confirming the refund amount with the customer first.",
+    )
+    return builder.build(feedback=[feedback])
+
+
+def test_the_removed_rule_ranks_above_the_rewording_and_the_readme_fix(tmp_path: Path) -> None:
+    repo, base, head = make_repo(tmp_path)
+    changes = read_git_range(repo, f"{base}...{head}")
+    assert sorted({h.path for h in changes.hunks}) == ["README.md", "prompts/agent.md"]
+    assert len([h for h in changes.hunks if h.path == "prompts/agent.md"]) == 2  # two separate hunks
+    prepared = prepare(failing_trace(AFTER), changes=changes)
+    ranked = prepared.suspects
+    by_path = [(s.path, s.removed) for s in ranked]
+    assert by_path[0] == ("prompts/agent.md", [RULE]), ranked
+    rule, rewording, readme = ranked
+    assert rule.score > rewording.score > readme.score
+    assert prepared.top_suspect is rule
+    assert rule.start_line == 3 and "removed 1 line from the prompt the trace used (P01)" in rule.reason
+    assert "overlap the failure's feedback" in rule.reason and "confirm" in rule.reason
+    assert rewording.used == ["system prompt P01"] and "reworded" in rewording.reason
+    assert readme.used == [] and readme.reason.startswith("touches nothing the trace used")
+    changes_md = prepared.documents.by_name("changes.md").text
+    assert changes_md.index(f"## {rule.change_id} · prompts/agent.md L3–L3") < changes_md.index("README.md L")
+
+
+def test_a_pr_that_touches_nothing_the_trace_used_claims_no_suspect(tmp_path: Path) -> None:
+    repo, base, head = make_repo(tmp_path, touch_prompt=False)
+    prepared = prepare(failing_trace(BEFORE), changes=read_git_range(repo, f"{base}..{head}"))
+    assert prepared.suspects and prepared.top_suspect is None
+    assert all(not s.used for s in prepared.suspects)
+
+
+def test_the_cli_ranks_a_diff_file_and_a_git_range_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, base, head = make_repo(tmp_path)
+    trace_file = tmp_path / "trace.json"
+    trace_file.write_text(failing_trace(AFTER).model_dump_json())
+    diff = tmp_path / "pr.diff"
+    diff.write_text(git(repo, "diff", f"{base}...{head}") + "\n")
+    packs = []
+    for args in (["--diff", str(diff)], ["--git-range", f"{base}...{head}"]):
+        out = tmp_path / f"out{len(packs)}"
+        monkeypatch.chdir(repo)
+        done = CliRunner().invoke(cli, ["analyze", str(trace_file), "--offline", "--out", str(out), *args])
+        assert done.exit_code == 0, done.output
+        packs.append(json.loads((out / "hypothesis-pack.json").read_text()))
+        report = (out / "report.md").read_text()
+        assert "**Likely from your change to `prompts/agent.md` L3**" in report
+    assert [s["change_id"] for s in packs[0]["suspects"]] == [s["change_id"] for s in packs[1]["suspects"]]
+    top = packs[0]["suspects"][0]
+    assert {k: top[k] for k in ("path", "start_line", "end_line")} == {
+        "path": "prompts/agent.md",
+        "start_line": 3,
+        "end_line": 3,
+    }
+    assert top["score"] >= packs[0]["suspect_threshold"] > packs[0]["suspects"][1]["score"] - 1
+
+
+def test_binary_vendored_and_quoted_dash_lines_are_read_right() -> None:
+    diff = "\n".join(
+        [
+            "diff --git a/q.sql b/q.sql",
+            "--- a/q.sql",
+            "+++ b/q.sql",
+            "@@ -1,2 +1,1 @@",
+            "--- an SQL comment, removed",
+            " select 1;",
+            "diff --git a/logo.png b/logo.png",
+            "Binary files a/logo.png and b/logo.png differ",
+            "diff --git a/package-lock.json b/package-lock.json",
+            "--- a/package-lock.json",
+            "+++ b/package-lock.json",
+            "@@ -1 +1 @@",
+            "-{}",
+            '+{"a": 1}',
+        ]
+    )
+    changes = read_unified_diff(diff, "test")
+    [hunk] = changes.hunks
+    assert (hunk.path, hunk.removed, hunk.context) == ("q.sql", ["-- an SQL comment, removed"], ["select 1;"])
+    assert changes.skipped == ["logo.png: binary", "package-lock.json: vendored or generated"]
+    api = read_file_patches([("big.bin", None, None), ("a.md", "@@ -1 +1 @@\n-x\n+y", "old.md")], "api")
+    assert api.skipped == ["big.bin: binary, or too large for the API to show its patch"]
+    assert api.hunks[0].old_path == "old.md"
+
+
+def _files(repo: Path, base: str, head: str) -> list[dict[str, Any]]:
+    """The PR's files as the GitHub API lists them (a patch per file), from the real diff; padded with
+    unrelated files so that the list takes several pages."""
+    files = []
+    for path in git(repo, "diff", "--name-only", f"{base}...{head}").splitlines():
+        patch = git(repo, "diff", f"{base}...{head}", "--", path).split("\n@@", 1)[1]
+        files.append({"filename": path, "patch": "@@" + patch})
+    files += [{"filename": f"docs/page{n}.md", "patch": f"@@ -1 +1 @@\n-old {n}\n+new {n}"} for n in range(230)]
+    files.append({"filename": "assets/logo.png", "patch": None})
+    return files
+
+
+def test_the_action_reads_the_prs_files_through_githubs_contract_and_names_the_suspect(tmp_path: Path) -> None:
+    require_node_tools()
+    repo, base, head = make_repo(tmp_path / "git")
+    with FakeGitHub() as fake, prism_proxy(GITHUB_SPEC, fake.direct_url, startup_timeout=240) as proxy:
+        fake.public_url = proxy
+        fake.add_pull(2, HEAD, files=_files(repo, base, head))
+        env = action_env(tmp_path, fake, "pull_request", pr_event(fake.repo), trace_file="failing.json")
+        workspace = Path(env["GITHUB_WORKSPACE"])
+        (workspace / "failing.json").write_text(failing_trace(AFTER).model_dump_json())
+        (workspace / "prompts").mkdir()
+        (workspace / "prompts" / "agent.md").write_text("\n".join(AFTER) + "\n")
+        code, log = run_action(env)
+        assert code == 0, log
+        pages = [r for r in fake.requests if r["path"].endswith("/pulls/2/files")]
+        assert len(pages) == 3  # every page was read (100 files a page)
+        body = fake.comments_on(2)[0]["body"]
+        assert "**Likely from your change to `prompts/agent.md` L3** (removed: `" + RULE[:40] in body
+        [check] = fake.check_runs.values()
+        notes = [a for a in check["annotations"] if a["path"] == "prompts/agent.md" and a["start_line"] == 3]
+        assert notes and "likely behind the failing eval" in notes[0]["title"]
+    pack = json.loads(next((workspace / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text())
+    assert pack["suspects"][0]["path"] == "prompts/agent.md"
+    assert "changes.md" in [p.name for p in (workspace / "refinery-artifacts").glob("trace-*/documents/*.md")]
