@@ -93,9 +93,12 @@ def load_traces(
                     hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
                 )
             return wanted
-        failing = {s.trace_id for s in select_from_traces(traces, SelectionCriteria(max_score=settings.max_score))}
-        # The failing ones (a passing trial is a baseline, not a case); all of them when none fails.
-        return [t for t in traces if t.id in failing or not failing][: settings.max_traces]
+        selected = select_from_traces(traces, SelectionCriteria(max_score=settings.max_score))
+        failing = {s.trace_id for s in selected}
+        # A passing repetition of a failing example is that failure's baseline, not a case of its own.
+        twins = {t for s in selected for t in s.passed_trace_ids}
+        ordered = [t for t in traces if t.id in failing] + [t for t in traces if t.id not in failing | twins]
+        return ordered[: settings.max_traces]
     if not trace_ids:
         raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
     source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
