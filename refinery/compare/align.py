@@ -147,17 +147,7 @@ def _pair_moved_writes(pairs: list[Pair], failing: Sequence[Step], baseline: Seq
     same = {writes_here[i]: writes_there[j] for op, i, j in script if op == "same" and i is not None and j is not None}
     removed = {p.failing for p in pairs if p.op == "removed"}
     added_free = {p.baseline for p in pairs if p.op == "added"}
-    partner = {i: j for i, j in same.items() if i in removed and j in added_free}
-    if not partner:
-        return pairs
-    taken = set(partner.values())
-    out: list[Pair] = []
-    for pair in pairs:
-        if pair.op == "removed" and pair.failing in partner:
-            out.append(Pair("moved", pair.failing, partner[pair.failing]))
-        elif not (pair.op == "added" and pair.baseline in taken):
-            out.append(pair)
-    return out
+    return _as_moved(pairs, {i: j for i, j in same.items() if i in removed and j in added_free})
 
 
 def _move(
@@ -166,18 +156,24 @@ def _move(
     added: dict[tuple[str, str, str], list[int]],
     eligible: Callable[[Step], bool],
 ) -> list[Pair]:
-    matched: set[int] = set()
     partner: dict[int, int] = {}
     for pair in pairs:
         if pair.op == "removed" and pair.failing is not None and eligible(failing[pair.failing]):
             candidates = added.get(failing[pair.failing].key)
             if candidates:
                 partner[pair.failing] = candidates.pop(0)
-                matched.add(partner[pair.failing])
+    return _as_moved(pairs, partner)
+
+
+def _as_moved(pairs: list[Pair], partner: dict[int, int]) -> list[Pair]:
+    """Each removed failing step in ``partner`` paired with its baseline step as moved; that added step dropped."""
+    if not partner:
+        return pairs
+    taken = set(partner.values())
     out: list[Pair] = []
     for pair in pairs:
         if pair.op == "removed" and pair.failing in partner:
             out.append(Pair("moved", pair.failing, partner[pair.failing]))
-        elif not (pair.op == "added" and pair.baseline in matched):
+        elif not (pair.op == "added" and pair.baseline in taken):
             out.append(pair)
     return out

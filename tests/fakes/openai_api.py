@@ -355,8 +355,9 @@ class FakeOpenAI(ServedFake):
         if step.kind == "http_error":
             return json_response(step.payload, step.status, headers=step.headers)
         prompt = "\n".join(str(m.get("content")) for m in body["messages"])
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         if step.kind == "tool_calls":
-            calls = [
+            message["tool_calls"] = [
                 {
                     "id": f"call_{self._id('tc')}",
                     "type": "function",
@@ -364,50 +365,25 @@ class FakeOpenAI(ServedFake):
                 }
                 for c in step.payload
             ]
-            return json_response(
-                {
-                    "id": self._id("chatcmpl"),
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls},
-                            "finish_reason": "tool_calls",
-                            "logprobs": None,
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": len(prompt) // 4,
-                        "completion_tokens": 12,
-                        "total_tokens": len(prompt) // 4 + 12,
-                    },
-                }
-            )
-        if step.kind == "incomplete":
-            content, finish = '{"timeline": [', "length"
+            finish, completion = "tool_calls", 12
+        elif step.kind == "incomplete":
+            message["content"], finish = '{"timeline": [', "length"
         else:
             kind, payload = answer(step, prompt)
-            content, finish = (json.dumps(payload) if kind == "json" else payload), "stop"
+            message["content"], finish = (json.dumps(payload) if kind == "json" else payload), "stop"
+        if step.kind != "tool_calls":
+            completion = len(message["content"]) // 4
         return json_response(
             {
                 "id": self._id("chatcmpl"),
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "finish_reason": finish,
-                        "logprobs": None,
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": {
                     "prompt_tokens": len(prompt) // 4,
-                    "completion_tokens": len(content) // 4,
-                    "total_tokens": len(prompt) // 4 + len(content) // 4,
+                    "completion_tokens": completion,
+                    "total_tokens": len(prompt) // 4 + completion,
                 },
             }
         )

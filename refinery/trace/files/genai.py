@@ -31,7 +31,8 @@ _INPUT_EVENTS = {
 }
 
 
-def _json(value: Any) -> Any:
+def maybe_json(value: Any) -> Any:
+    """A JSON object or array given as text, parsed; anything else as it is."""
     if isinstance(value, str) and value[:1] in "[{":
         try:
             return json.loads(value)
@@ -82,7 +83,7 @@ def _from_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 def normalize_messages(value: Any) -> list[dict[str, Any]] | None:
     """``gen_ai.*.messages`` (JSON or parsed) as OpenAI-style messages; None when there are none."""
-    value = _json(value)
+    value = maybe_json(value)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -98,7 +99,7 @@ def normalize_messages(value: Any) -> list[dict[str, Any]] | None:
 
 def system_text(value: Any) -> Any:
     """``gen_ai.system_instructions`` (a list of parts) as plain text, when it is text."""
-    value = _json(value)
+    value = maybe_json(value)
     if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
         return "\n".join(str(p.get("content") or "") for p in value)
     return value
@@ -154,8 +155,8 @@ def event_messages(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 
 
 def _event_message(role: str, body: dict[str, Any]) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": role, "content": _json(body.get("content"))}
-    calls = _json(body.get("tool_calls"))
+    msg: dict[str, Any] = {"role": role, "content": maybe_json(body.get("content"))}
+    calls = maybe_json(body.get("tool_calls"))
     if isinstance(calls, list) and calls:
         msg["tool_calls"] = [
             _call(c.get("id"), (c.get("function") or {}).get("name"), (c.get("function") or {}).get("arguments"))
@@ -220,7 +221,7 @@ def add_tool_runs(drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if span is not None:
                     span["run_type"] = "tool"
                     span["metadata"] = {**(span.get("metadata") or {}), "tool_call_id": call_id}
-                    span["inputs"] = {"arguments": _json(function.get("arguments")), **(span.get("inputs") or {})}
+                    span["inputs"] = {"arguments": maybe_json(function.get("arguments")), **(span.get("inputs") or {})}
                     continue
                 found = call_id in results
                 added.append(
@@ -230,7 +231,7 @@ def add_tool_runs(drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "trace_id": draft.get("trace_id"),
                         "name": name,
                         "run_type": "tool",
-                        "inputs": {"arguments": _json(function.get("arguments"))},
+                        "inputs": {"arguments": maybe_json(function.get("arguments"))},
                         "outputs": {"output": results[call_id]} if found else None,
                         "status": None if found else "pending",
                         # Right after the model call that asked for it: execution order stays true.

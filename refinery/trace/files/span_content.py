@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from refinery.trace.files.genai import event_messages, flattened_messages, normalize_messages, system_text
+from refinery.trace.files.genai import event_messages, flattened_messages, maybe_json, normalize_messages, system_text
 
 _OI_KIND = {
     "LLM": "llm",
@@ -38,15 +38,6 @@ _GENAI_OPERATION = {
 }
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 _TRACELOOP_KIND = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -131,26 +122,26 @@ def span_io(
     if run_type == "tool":
         args = first_present(attrs, "tool.parameters", "gen_ai.tool.call.arguments")
         if args is not None and "input" not in inputs:
-            inputs["arguments"] = _maybe_json(args)
+            inputs["arguments"] = maybe_json(args)
         result = attrs.get("gen_ai.tool.call.result")
         if result is not None:
-            outputs["output"] = _maybe_json(result)
+            outputs["output"] = maybe_json(result)
     if "ai.prompt.messages" in attrs and not inputs.get("messages"):  # the Vercel AI SDK's own attributes
-        inputs["messages"] = _maybe_json(attrs["ai.prompt.messages"])
+        inputs["messages"] = maybe_json(attrs["ai.prompt.messages"])
     if "ai.response.text" in attrs and not outputs:
         outputs["output"] = attrs["ai.response.text"]
     for key, into in (("traceloop.entity.input", inputs), ("traceloop.entity.output", outputs)):
         if key in attrs and not into:  # OpenLLMetry's workflow and task spans
             into["input" if into is inputs else "output"] = _entity_value(attrs[key])
     if "input.value" in attrs and not inputs.get("messages"):
-        inputs["input"] = _maybe_json(attrs["input.value"])
+        inputs["input"] = maybe_json(attrs["input.value"])
     if "output.value" in attrs and not outputs.get("messages"):
-        outputs["output"] = _maybe_json(attrs["output.value"])
+        outputs["output"] = maybe_json(attrs["output.value"])
     for legacy_in, legacy_out in (("gen_ai.prompt", "gen_ai.completion"),):  # one JSON attribute, the oldest form
         if legacy_in in attrs and not inputs:
-            inputs["prompt"] = _maybe_json(attrs[legacy_in])
+            inputs["prompt"] = maybe_json(attrs[legacy_in])
         if legacy_out in attrs and not outputs:
-            outputs["completion"] = _maybe_json(attrs[legacy_out])
+            outputs["completion"] = maybe_json(attrs[legacy_out])
     return inputs, (outputs or None)
 
 
