@@ -88,7 +88,9 @@ def _one_run(client: Any, github: Any, openai: Any) -> tuple[float, float, int, 
         comments = [
             r["at"] - started
             for r in github.requests[seen:]
-            if r["method"] in ("POST", "PATCH") and "/issues/" in r["path"] and r["path"].endswith("/comments")
+            # Created (POST …/issues/2/comments) or, the sticky one of an earlier run, edited (PATCH …/issues/comments/N).
+            if (r["method"] == "POST" and r["path"].endswith("/comments"))
+            or (r["method"] == "PATCH" and "/issues/comments/" in r["path"])
         ]
         stages = [r["at"] - started for r in openai.requests if r["path"].startswith("/responses")]
         return first_line or total, total, status, min(comments, default=total), max(stages, default=total)

@@ -64,8 +64,8 @@ def prepare_representatives(
             found = _find(settings, triaged, collected, criteria)
         except RefineryError as exc:
             log.warning(f"{name}: analysed without a passing run to compare with: {exc.one_line()}")
-        if found is None and changes is None:
-            continue
+        if found is None and (changes is None or not changes.hunks):
+            continue  # nothing to add: the triage's own preparation stands
         try:
             triaged.prepared = prepare(
                 triaged.trace,

@@ -69,6 +69,8 @@ def publish_early(
             )
             publication.outputs["comment-url"] = url
             log.info(f"commented the triage: {url}")
+        except ReadOnlyToken:
+            return  # a fork's token: the final publishing says so once, and falls back to the summary
         except RefineryError as exc:
             log.warning(f"The triage comment was not posted (the final one will be tried): {exc.one_line()}")
     if check_run:
@@ -82,6 +84,8 @@ def publish_early(
             )
             publication.outputs["check-run-url"] = url
             log.info(f"check run started: {url}")
+        except ReadOnlyToken:
+            return
         except RefineryError as exc:
             log.warning(f"The check run was not started (the final one will be tried): {exc.one_line()}")
 

@@ -132,9 +132,19 @@ def test_a_422_keeps_githubs_own_detail(github: FakeGitHub, tmp_path: Path) -> N
     assert "422: Validation Failed; body is too long (maximum is 65536 characters)" in log
 
 
-def test_a_read_only_token_is_one_warning_even_with_fail_on_error(github: FakeGitHub, tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_model", [False, True])
+def test_a_read_only_token_is_one_warning_even_with_fail_on_error(
+    github: FakeGitHub, tmp_path: Path, with_model: bool
+) -> None:
     github.read_only = True
-    code, log = run_action(action_env(tmp_path, github, "pull_request", pr_event(github.repo), fail_on="error"))
+    with FakeOpenAI() as openai:
+        # With a model key the triage is published early too: still one warning, not one per attempt.
+        model = (
+            {"openai_api_key": openai.api_key, "base_url": openai.url + "/v1", "model": "gpt-4.1"} if with_model else {}
+        )
+        code, log = run_action(
+            action_env(tmp_path, github, "pull_request", pr_event(github.repo), fail_on="error", **model)
+        )
     assert code == 0, log
     assert log.count("::warning::") == 1 and "workflow_run" in log
     assert "search_flights" in (tmp_path / "summary").read_text()
