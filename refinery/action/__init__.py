@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,8 +130,14 @@ def _analyse(settings: Settings, ctx: EventContext, control: RunControl, state: 
     changes = read_pr_changes(settings, ctx, log) if reps else None
     prepare_representatives(settings, reps, collected, options, changes, log)
     model = settings.has_model_key and bool(reps)
-    if model:
-        _publish_early(settings, ctx, control, state, [t.offline() for t in reps], log)
+    if model:  # posted beside the stages: its writes are paced a second apart, the stages need not wait
+        state.early_thread = threading.Thread(
+            target=_publish_early,
+            args=(settings, ctx, control, state, [t.offline() for t in reps], log),
+            name="refinery-early-publish",
+            daemon=True,
+        )
+        state.early_thread.start()
     gate = build_rate_gate(settings)  # one per run: shared by every trace's worker
     workers = max(1, min(settings.concurrency, len(reps)))
     with log.group(f"Refinery: analysing {plural(len(reps), 'trace')}, {workers} at a time"):

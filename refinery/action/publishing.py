@@ -51,6 +51,8 @@ def _publish(
         outputs=state.outputs,
         errors=state.errors,
     )
+    if state.early_thread is not None:  # the triage comment first: the final one edits it
+        state.early_thread.join(timeout=EARLY_CANCELLED_WAIT_S if control.cancelled else EARLY_WAIT_S)
     if state.early is not None:  # edit the triage comment and complete the check run started with it
         publication.comment_id = state.early.comment_id
         publication.check_run_id = state.early.check_run_id
@@ -74,6 +76,11 @@ def _marker(settings: Settings, ctx: EventContext) -> str:
 
     selection = ",".join(settings.trace_ids) or settings.trace_file or settings.experiment
     return sticky_marker(ctx.workflow, ctx.job, selection or settings.langsmith_project or "auto")
+
+
+EARLY_WAIT_S = 60.0
+"""How long the final publishing waits for the triage's own (its two writes take about a second)."""
+EARLY_CANCELLED_WAIT_S = 0.5
 
 
 def _publish_early(

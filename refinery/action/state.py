@@ -39,8 +39,10 @@ class _State:
     groups: list[Any] = field(default_factory=list)
     """Every triaged failure, clustered; the comment leads with them."""
     early: Any = None
-    """The Publication of the triage posted before the stages ran: its comment and check run are
+    """The Publication of the triage posted while the stages ran: its comment and check run are
     edited in place at the end."""
+    early_thread: Any = None
+    """The thread posting it (GitHub's pace of one write a second must not hold the stages up)."""
 
     def fail(self, line: str, *, unanalysed: bool = False) -> None:
         self.errors.append(line)
