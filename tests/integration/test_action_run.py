@@ -60,6 +60,11 @@ def langsmith_inputs(fake: Any, **inputs: str) -> dict[str, str]:
     return {"trace_file": "", "langsmith_api_key": fake.api_key, "langsmith_endpoint": fake.url, **inputs}
 
 
+def model_inputs(openai: FakeOpenAI, model: str = "gpt-4.1") -> dict[str, str]:
+    """Inputs that run the four stages on the fake OpenAI."""
+    return {"openai_api_key": openai.api_key, "base_url": openai.url + "/v1", "model": model}
+
+
 def pr_event(repo: str, number: int = 2) -> dict[str, Any]:
     event = webhook_examples("pull_request")[0]
     event["number"] = number

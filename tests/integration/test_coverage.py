@@ -22,7 +22,7 @@ from refinery.wiring import build_analysis_provider
 from tests.e2e.test_container import read_outputs
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.openai_api import FakeOpenAI
-from tests.integration.test_action_run import REPO, action_env, github, pr_event, run_action
+from tests.integration.test_action_run import REPO, action_env, github, model_inputs, pr_event, run_action
 
 __all__ = ["github"]  # the fixture, shared with the action tests
 SHAPES = {"rate-limit-cascade.json": 6, "wrong-answer.json": 4, "looping-agent.json": 2}
@@ -60,9 +60,7 @@ def test_twelve_failures_of_three_shapes_are_three_clusters_three_analyses_poste
             "pull_request",
             pr_event(github.repo),
             trace_file="*.json",
-            openai_api_key=openai.api_key,
-            base_url=openai.url + "/v1",
-            model="gpt-4.1",
+            **model_inputs(openai),
         )
         twelve_failures(Path(env["GITHUB_WORKSPACE"]))
         code, log = run_action(env)
@@ -100,10 +98,8 @@ def test_a_cost_cap_of_zero_runs_no_stage_and_says_so(github: FakeGitHub, tmp_pa
             github,
             "pull_request",
             pr_event(github.repo),
-            openai_api_key=openai.api_key,
-            base_url=openai.url + "/v1",
-            model="gpt-4.1",
             max_cost="0",
+            **model_inputs(openai),
         )
         code, log = run_action(env)
     assert code == 0, log
