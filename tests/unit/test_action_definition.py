@@ -156,3 +156,26 @@ def test_hints_name_only_real_options_and_inputs() -> None:
         if not m.endswith((": write", ": read"))  # workflow permissions, not inputs
     }
     assert named_inputs - inputs == set(), "hints name action inputs that do not exist"
+
+
+def test_the_example_workflows_and_the_readme_call_refinery_with_real_options() -> None:
+    import click
+
+    from refinery.cli import cli
+
+    assert isinstance(cli, click.Group)
+    texts = [p.read_text() for p in (REPO / "examples" / "workflows").glob("*.yml")] + [
+        (REPO / "README.md").read_text()
+    ]
+    calls = [m for text in texts for m in re.findall(r"refinery ([a-z]+)((?: [^\n|`$)]*)?)", text)]
+    checked = 0
+    for name, rest in calls:
+        command = cli.commands.get(name)
+        if command is None:
+            continue
+        known = {o for p in command.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+        known |= {o for p in cli.params for o in getattr(p, "opts", [])} | {"--help"}
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z-]+", rest):
+            assert option in known, f"`refinery {name}` has no option {option}"
+            checked += 1
+    assert checked > 10
