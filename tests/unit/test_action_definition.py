@@ -167,7 +167,7 @@ def test_the_example_workflows_and_the_readme_call_refinery_with_real_options() 
     texts = [p.read_text() for p in (REPO / "examples" / "workflows").glob("*.yml")] + [
         (REPO / "README.md").read_text()
     ]
-    calls = [m for text in texts for m in re.findall(r"refinery ([a-z]+)((?: [^\n|`$)]*)?)", text)]
+    calls = [m for text in texts for m in re.findall(r"refinery ([a-z]+)((?: [^\n`)]*)?)", text)]
     checked = 0
     for name, rest in calls:
         command = cli.commands.get(name)
