@@ -16,10 +16,10 @@ from refinery.errors import RefineryError
 from refinery.github.commands import Log
 from refinery.pipeline import PrepareOptions, prepare
 from refinery.settings import Settings
-from refinery.trace.baseline import passing_twin
+from refinery.trace.baseline import baseline_in_experiment, dataset_example, passing_twin
 from refinery.trace.collect import Collected
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, example_key
+from refinery.trace.source import SelectionCriteria
 from refinery.wiring import build_langsmith_source
 
 
@@ -27,15 +27,9 @@ def _find(
     settings: Settings, triaged: Any, collected: Collected, criteria: SelectionCriteria
 ) -> tuple[Trace, str] | None:
     trace = triaged.trace
-    key = example_key(trace)
-    if settings.baseline_experiment and key and key.startswith("reference_example_id:"):
+    if settings.baseline_experiment and dataset_example(trace):
         source = build_langsmith_source(settings, project=settings.baseline_experiment)
-        found = source.find_passing_run(settings.baseline_experiment, key.split(":", 1)[1], criteria)
-        if found is None:
-            raise RefineryError(
-                f"{settings.baseline_experiment!r} has no passing run of example {key.split(':', 1)[1]}"
-            )
-        return source.fetch_trace(found), "baseline-experiment"
+        return baseline_in_experiment(source, settings.baseline_experiment, trace, criteria), "baseline-experiment"
     passed = triaged.selection.passed_trace_ids if triaged.selection else []
     pool = {t.id: t for t in collected.pool}
     for trace_id in passed:

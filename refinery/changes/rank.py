@@ -17,6 +17,7 @@ from difflib import SequenceMatcher
 
 from refinery.changes.model import ChangeSet, Hunk, Suspect
 from refinery.compare.model import Comparison
+from refinery.compare.summary import offered_tools
 from refinery.documents.render import collect_prompts, prompt_refs
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
@@ -88,16 +89,13 @@ def trace_usage(trace: Trace, triage: TriageReport, comparison: Comparison | Non
     for run in trace.runs:
         if run.run_type == "tool":
             usage.tools.add(run.name)
-        if run.run_type == "llm":
-            if run.model:
-                usage.models.add(run.model)
-            for tool in run.inputs.get("tools") or [] if isinstance(run.inputs.get("tools"), list) else []:
-                spec = tool.get("function", tool) if isinstance(tool, dict) else {}
-                if isinstance(spec, dict) and spec.get("name"):
-                    usage.tools.add(str(spec["name"]))
-                    for line in str(spec.get("description") or "").splitlines():
-                        if len(_normal(line)) >= 12:
-                            usage.tool_text[_normal(line)] = str(spec["name"])
+        if run.run_type == "llm" and run.model:
+            usage.models.add(run.model)
+    for name, description in offered_tools(trace).items():
+        usage.tools.add(name)
+        for line in description.splitlines():
+            if len(_normal(line)) >= 12:
+                usage.tool_text[_normal(line)] = name
     for source in (trace.metadata, trace.root.metadata):
         for key in ("test_file", "eval_file", "ls_test_file", "test_path", "eval_path", "file"):
             value = source.get(key)

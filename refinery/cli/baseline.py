@@ -14,11 +14,11 @@ from refinery.changes.git import read_git_range
 from refinery.changes.model import ChangeSet
 from refinery.errors import ConfigError
 from refinery.settings import Settings
-from refinery.trace.baseline import baseline_in_file, passing_twin
+from refinery.trace.baseline import baseline_in_experiment, baseline_in_file, passing_twin
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_files
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, example_key
+from refinery.trace.source import SelectionCriteria
 from refinery.wiring import build_langsmith_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,22 +71,9 @@ def resolve_baselines(
         return [(found, "baseline-trace-id") for _ in traces]
     if baseline_experiment:
         source = build_langsmith_source(settings, project=baseline_experiment)
-        out: list[Baseline] = []
-        for trace in traces:
-            key = example_key(trace)
-            if not key or not key.startswith("reference_example_id:"):
-                raise ConfigError(
-                    f"Trace {trace.id} ran no dataset example, so --baseline-experiment has nothing to match.",
-                    hint="Give the passing run with --baseline-trace-id or --baseline-file.",
-                )
-            found_id = source.find_passing_run(baseline_experiment, key.split(":", 1)[1], criteria)
-            if found_id is None:
-                raise ConfigError(
-                    f"{baseline_experiment!r} has no passing run of example {key.split(':', 1)[1]}.",
-                    hint="Check the experiment, or give the passing run with --baseline-trace-id.",
-                )
-            out.append((source.fetch_trace(found_id), "baseline-experiment"))
-        return out
+        return [
+            (baseline_in_experiment(source, baseline_experiment, t, criteria), "baseline-experiment") for t in traces
+        ]
     twins = [passing_twin(t, pool, criteria) for t in traces]
     return [(twin, "file") if twin is not None else None for twin in twins]
 

@@ -53,19 +53,19 @@ def _system_prompt(trace: Trace) -> str | None:
     return None
 
 
-def _tools(trace: Trace) -> set[str]:
-    names: set[str] = set()
+def offered_tools(trace: Trace) -> dict[str, str]:
+    """The tools the model was offered (name -> description), where the trace records their definitions."""
+    tools: dict[str, str] = {}
     for run in trace.runs:
         if run.run_type != "llm":
             continue
         params = run.metadata.get("invocation_params")
         for source in (run.inputs.get("tools"), params.get("tools") if isinstance(params, dict) else None):
             for tool in source if isinstance(source, list) else []:
-                if isinstance(tool, dict):
-                    name = (tool.get("function") or {}).get("name") if "function" in tool else tool.get("name")
-                    if name:
-                        names.add(str(name))
-    return names
+                spec = tool.get("function", tool) if isinstance(tool, dict) else None
+                if isinstance(spec, dict) and spec.get("name"):
+                    tools.setdefault(str(spec["name"]), str(spec.get("description") or ""))
+    return tools
 
 
 def _parameters(trace: Trace) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def summarize(trace: Trace) -> RunSummary:
         steps=extract_steps(trace),
         model_calls=model_calls(trace),
         system_prompt=_system_prompt(trace),
-        tools=_tools(trace),
+        tools=set(offered_tools(trace)),
         models=sorted({r.model for r in trace.runs if r.model}),
         parameters=_parameters(trace),
     )

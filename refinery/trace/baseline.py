@@ -8,10 +8,14 @@ lookups (a passing repetition, the same example in ``baseline-experiment``) are 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from refinery.errors import ConfigError
 from refinery.trace.model import Trace
 from refinery.trace.source import SelectionCriteria, example_key, failure_reasons
+
+if TYPE_CHECKING:
+    from refinery.trace.langsmith import LangSmithSource
 
 
 def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
@@ -50,3 +54,28 @@ def baseline_in_file(
             hint="Name one with --baseline-trace-id.",
         )
     return twin
+
+
+def dataset_example(trace: Trace) -> str | None:
+    """The LangSmith dataset example the trace ran, when it ran one."""
+    key = example_key(trace)
+    return key.split(":", 1)[1] if key and key.startswith("reference_example_id:") else None
+
+
+def baseline_in_experiment(
+    source: LangSmithSource, experiment: str, trace: Trace, criteria: SelectionCriteria
+) -> Trace:
+    """The newest passing run of the trace's example in ``experiment`` (the base branch's)."""
+    example = dataset_example(trace)
+    if example is None:
+        raise ConfigError(
+            f"Trace {trace.id} ran no dataset example, so the baseline experiment has nothing to match.",
+            hint="Give the passing run with --baseline-trace-id or --baseline-file.",
+        )
+    found = source.find_passing_run(experiment, example, criteria)
+    if found is None:
+        raise ConfigError(
+            f"{experiment!r} has no passing run of example {example}.",
+            hint="Check the experiment, or give the passing run with --baseline-trace-id.",
+        )
+    return source.fetch_trace(found)

@@ -65,6 +65,12 @@ def model_inputs(openai: FakeOpenAI, model: str = "gpt-4.1") -> dict[str, str]:
     return {"openai_api_key": openai.api_key, "base_url": openai.url + "/v1", "model": model}
 
 
+def first_pack(env: dict[str, str]) -> dict[str, Any]:
+    """The Hypothesis Pack of the (only, or first) trace the action analysed."""
+    path = next((Path(env["GITHUB_WORKSPACE"]) / "refinery-artifacts").glob("trace-*/hypothesis-pack.json"))
+    return dict(json.loads(path.read_text()))
+
+
 def pr_event(repo: str, number: int = 2) -> dict[str, Any]:
     event = webhook_examples("pull_request")[0]
     event["number"] = number

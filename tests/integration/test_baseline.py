@@ -15,7 +15,7 @@ from refinery.cli import cli
 from tests.conftest import SHARED
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.langsmith_api import FakeLangSmith
-from tests.integration.test_action_run import action_env, github, langsmith_inputs, pr_event, run_action
+from tests.integration.test_action_run import action_env, first_pack, github, langsmith_inputs, pr_event, run_action
 
 __all__ = ["github"]
 TAU = SHARED / "datasets" / "real-traces" / "tau-bench" / "grok-3-airline-first24.json"
@@ -128,9 +128,7 @@ def test_a_flaky_example_is_compared_with_its_passing_repetition(
     assert "flaky: failed 1 of 3 repetitions" in body
     assert "against a passing run: first diverged at step 2 (R0002)" in body
     assert "## Against the passing run" in body and 'refund({"amount":12,"id":9})' in body
-    pack = json.loads(
-        next((Path(env["GITHUB_WORKSPACE"]) / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text()
-    )
+    pack = first_pack(env)
     assert pack["trace"]["id"] == runs[1]
     assert pack["baseline"]["source"] == "repetition" and pack["baseline"]["trace"] in (runs[0], runs[2])
     assert pack["selection"]["flaky"] == "flaky: failed 1 of 3 repetitions"
@@ -154,9 +152,7 @@ def test_the_base_branchs_experiment_gives_the_baseline(
     )
     code, log = run_action(env)
     assert code == 0, log
-    pack = json.loads(
-        next((Path(env["GITHUB_WORKSPACE"]) / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text()
-    )
+    pack = first_pack(env)
     assert pack["trace"]["id"] == failing
     assert pack["baseline"]["trace"] == base and pack["baseline"]["source"] == "baseline-experiment"
     assert pack["baseline"]["divergence"]["kind"] == "different_arguments"

@@ -22,7 +22,7 @@ from refinery.wiring import build_analysis_provider
 from tests.e2e.test_container import read_outputs
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.openai_api import FakeOpenAI
-from tests.integration.test_action_run import REPO, action_env, github, model_inputs, pr_event, run_action
+from tests.integration.test_action_run import REPO, action_env, first_pack, github, model_inputs, pr_event, run_action
 
 __all__ = ["github"]  # the fixture, shared with the action tests
 SHAPES = {"rate-limit-cascade.json": 6, "wrong-answer.json": 4, "looping-agent.json": 2}
@@ -106,9 +106,7 @@ def test_a_cost_cap_of_zero_runs_no_stage_and_says_so(github: FakeGitHub, tmp_pa
     assert not [r for r in openai.requests if r["path"] == "/responses"]  # no stage was started
     body = github.comments_on(2)[0]["body"]
     assert "partial" in body and "max-cost $0.00" in body and "Stage trace_analysis was not started" in body
-    pack = json.loads(
-        next((Path(env["GITHUB_WORKSPACE"]) / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text()
-    )
+    pack = first_pack(env)
     assert pack["status"] == "partial" and [s["status"] for s in pack["stages"]] == ["skipped"] * 4
     assert any("max-cost $0.00" in w for w in pack["warnings"])
 
