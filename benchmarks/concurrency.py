@@ -21,9 +21,8 @@ def run(out: Results, traces: int = 8, concurrency: int = 4, latency_s: float = 
     from refinery.analysis.orchestrator import analyze
     from refinery.analysis.ratelimit import RateGate
     from refinery.pipeline import prepare
-    from refinery.settings import load_settings
     from refinery.trace.files import load_trace_file
-    from refinery.wiring import build_analysis_provider
+    from refinery.wiring import build_analysis_provider, load_settings
     from tests.fakes.openai_api import FakeOpenAI
 
     example = Path(__file__).resolve().parents[1] / "examples" / "rate-limit-cascade.json"

@@ -58,9 +58,8 @@ def analyse_with_marks(path: Path, base_url: str, api_key: str, out_dir: Path) -
     from refinery.pipeline import prepare
     from refinery.report.artifacts import write_artifacts
     from refinery.report.comment import build_comment
-    from refinery.settings import load_settings
     from refinery.trace.files import load_trace_file
-    from refinery.wiring import build_analysis_provider
+    from refinery.wiring import build_analysis_provider, load_settings
 
     settings = load_settings({"OPENAI_API_KEY": api_key, "OPENAI_BASE_URL": base_url, "REFINERY_MODEL": "gpt-4.1"})
     provider = build_analysis_provider(settings)

@@ -218,8 +218,7 @@ def configured_provider(env: Mapping[str, str], *, fake: bool) -> Iterator[tuple
     Every provider the factory builds shares one rate gate, so a 429 seen by one worker
     pauses them all, as in the action."""
     from refinery.analysis.ratelimit import RateGate
-    from refinery.settings import load_settings
-    from refinery.wiring import build_analysis_provider
+    from refinery.wiring import build_analysis_provider, load_settings
 
     gate = RateGate()
     if fake:

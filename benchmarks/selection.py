@@ -65,11 +65,10 @@ def populate(fake: Any, failing: int, passing: int) -> None:
 
 def measure(failing: int, passing: int, rate: int) -> dict[str, Any]:
     from refinery.pipeline import PrepareOptions
-    from refinery.plan import plan_analysis
-    from refinery.settings import load_settings
+    from refinery.planner.triage import plan_analysis
     from refinery.trace.collect import fetch_each
     from refinery.trace.source import SelectionCriteria
-    from refinery.wiring import build_langsmith_source
+    from refinery.wiring import build_langsmith_source, load_settings
     from tests.fakes.langsmith_api import FakeLangSmith
 
     with FakeLangSmith(contract=False) as fake:

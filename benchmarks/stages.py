@@ -70,9 +70,8 @@ def measure(paths: list[Path], *, worst: bool) -> list[list[int]]:
     """Tokens of each stage's request body, as the SDK sent it, per trace."""
     from refinery.analysis.orchestrator import analyze
     from refinery.pipeline import prepare
-    from refinery.settings import load_settings
     from refinery.trace.files import load_trace_file
-    from refinery.wiring import build_analysis_provider
+    from refinery.wiring import build_analysis_provider, load_settings
     from tests.fakes import openai_api as F
     from tests.fakes.openai_api import FakeOpenAI
 

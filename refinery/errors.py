@@ -26,6 +26,36 @@ class RefineryError(Exception):
         return " ".join(str(self).split())
 
 
+class ServiceError(RefineryError):
+    """A remote service (a model provider, GitHub, LangSmith) refused or failed a request.
+
+    Like openai-python's ``APIStatusError`` it carries what the service said as data, so that
+    callers decide on ``status_code`` and ``code``, never on the message's words, and the user
+    can quote ``request_id`` to the service's support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+        """The HTTP status the service answered with; None when no answer came (timeout, refused connection)."""
+        self.request_id = request_id
+        """The service's id for the request (``x-request-id``, ``request-id``, ``x-github-request-id``)."""
+        self.code = code
+        """The service's machine-readable error code or type (``insufficient_quota``, ``billing_error``)."""
+
+    def one_line(self) -> str:
+        line = super().one_line()
+        return f"{line} (request id {self.request_id})" if self.request_id else line
+
+
 class ConfigError(RefineryError):
     """A setting is missing or invalid."""
 
@@ -44,19 +74,19 @@ class TraceFormatError(RefineryError):
     """A trace file could not be read as any supported format, or is malformed."""
 
 
-class TraceFetchError(RefineryError):
+class TraceFetchError(ServiceError):
     """Fetching a trace failed part-way, so what we have would be incomplete."""
 
 
-class SourceError(RefineryError):
+class SourceError(ServiceError):
     """A trace source (LangSmith) refused or failed a request."""
 
 
-class ProviderError(RefineryError):
+class ProviderError(ServiceError):
     """A model provider failed after its own retries."""
 
 
-class PublishError(RefineryError):
+class PublishError(ServiceError):
     """Publishing the result (comment, check run, summary) failed."""
 
 

@@ -6,7 +6,7 @@ Entry points build the options; nothing here reads the environment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.changes import ChangeSet, Suspect, rank_for_trace
@@ -19,7 +19,7 @@ from refinery.documents.redact import Redactor
 from refinery.documents.render import DocumentSet, RenderOptions, render_documents
 from refinery.perf import gc_paused
 from refinery.trace.model import Trace
-from refinery.triage import run_triage
+from refinery.triage import extend_triage, run_triage
 from refinery.triage.document import render_triage_md, triage_focus
 from refinery.triage.model import TriageReport
 
@@ -38,17 +38,20 @@ class PrepareOptions:
 
 @dataclass
 class Prepared:
-    """A trace made ready for analysis: redacted, triaged and rendered."""
+    """A trace made ready for analysis: redacted, triaged and rendered, once."""
 
     trace: Trace
     triage: TriageReport
     documents: DocumentSet
     redaction_counts: dict[str, int]
+    """What redaction replaced, by kind: in the trace, then in what enrichment added (never twice)."""
     redaction_enabled: bool
     comparison: Comparison | None = None
     """Against a passing run of the same task, when one was given."""
     suspects: list[Suspect] = field(default_factory=list)
     """The pull request's hunks, ranked against the failure (best first), when changes were given."""
+    render: RenderOptions = field(default_factory=RenderOptions)
+    """How the documents were rendered (expectations and assertion already redacted)."""
 
     @property
     def top_suspect(self) -> Suspect | None:
@@ -63,69 +66,84 @@ def redactor_for(options: PrepareOptions) -> Redactor | None:
     return Redactor(pii=options.redact_pii, extra_patterns=options.redact_patterns, known_secrets=options.known_secrets)
 
 
-def prepare(
-    trace: Trace,
+def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
+    """Redact first, so that triage evidence and documents only ever see redacted text; then triage
+    and render. Everything later (a baseline, the PR's changes) is added by ``enrich``."""
+    options = options or PrepareOptions()
+    with gc_paused():
+        redactor = redactor_for(options)
+        render = options.render
+        counts: dict[str, int] = {}
+        if redactor is not None:
+            trace = redactor.trace(trace)
+            render = _redacted_render(render, redactor)
+            counts = redactor.stats.as_dict()
+        triage = run_triage(trace, eval_threshold=options.eval_threshold)
+        documents = render_with_triage(trace, triage, render)
+        return Prepared(trace, triage, documents, counts, options.redact, render=render)
+
+
+def enrich(
+    prepared: Prepared,
     options: PrepareOptions | None = None,
     *,
     baseline: Trace | None = None,
     baseline_source: str = "",
     changes: ChangeSet | None = None,
 ) -> Prepared:
-    """Redact first, so that triage evidence and documents only ever see redacted text.
+    """``prepared`` with a passing run compared and the PR's changes ranked; the trace is not redacted again.
 
-    With ``baseline`` (a passing run of the same task; redacted here too) the two runs are
-    compared: baseline.md joins the documents and the first divergence is a finding. With
-    ``changes`` (the pull request's hunks; redacted too) each hunk is ranked against the
-    failure and changes.md joins the documents.
+    The baseline is summarized (its steps, prompt, tools) and let go: only the summary is
+    redacted, as are the changes, and what that replaced is added to the trace's counts. The
+    divergence joins the triage as one more finding; baseline.md and changes.md join the documents.
     """
-    with gc_paused():
-        return _prepare(trace, options, baseline, baseline_source, changes)
-
-
-def _prepare(
-    trace: Trace,
-    options: PrepareOptions | None,
-    baseline: Trace | None = None,
-    baseline_source: str = "",
-    changes: ChangeSet | None = None,
-) -> Prepared:
     options = options or PrepareOptions()
-    counts: dict[str, int] = {}
-    redactor = redactor_for(options)
-    # The baseline is summarized (its steps, prompt, tools), then let go: only the summary is redacted.
-    summary = summarize(baseline) if baseline is not None else None
-    baseline = None
-    if redactor is not None:
-        trace = redactor.trace(trace)
-        summary = redact_summary(summary, redactor.text, redactor.value) if summary is not None else None
-        changes = redact_changes(changes, redactor.text) if changes is not None else None
-        render = options.render
-        if render.expectations or render.assertion:
-            render = RenderOptions(
-                field_cap=render.field_cap,
-                doc_budget=render.doc_budget,
-                expectations=redactor.text(render.expectations) if render.expectations else None,
-                expectations_name=render.expectations_name,
-                assertion=redactor.text(render.assertion) if render.assertion else None,
-            )
-        counts = redactor.stats.as_dict()
-    else:
-        render = options.render
-    compared = compare_runs(trace, summary, source=baseline_source or "baseline") if summary is not None else None
-    divergence = compared.comparison.divergence if compared else None
-    triage = run_triage(trace, eval_threshold=options.eval_threshold, divergence=divergence)
-    comparison = compared.comparison if compared else None
-    ranked = rank_for_trace(changes, trace, triage, comparison) if changes is not None else None
-    extra = [d for d in (compared.document if compared else None, ranked.document if ranked else None) if d]
-    documents = render_with_triage(trace, triage, render, extra)
-    return Prepared(trace, triage, documents, counts, options.redact, comparison, ranked.suspects if ranked else [])
+    if baseline is None and changes is None:
+        return prepared
+    with gc_paused():
+        summary = summarize(baseline) if baseline is not None else None
+        baseline = None
+        redactor = redactor_for(options)
+        counts = dict(prepared.redaction_counts)
+        if redactor is not None:
+            summary = redact_summary(summary, redactor.text, redactor.value) if summary is not None else None
+            changes = redact_changes(changes, redactor.text) if changes is not None else None
+            for kind, n in redactor.stats.as_dict().items():
+                counts[kind] = counts.get(kind, 0) + n
+        trace, triage = prepared.trace, prepared.triage
+        compared = compare_runs(trace, summary, source=baseline_source or "baseline") if summary is not None else None
+        if compared is not None and compared.comparison.divergence is not None:
+            triage = extend_triage(triage, trace, compared.comparison.divergence)
+        comparison = compared.comparison if compared else prepared.comparison
+        ranked = rank_for_trace(changes, trace, triage, comparison) if changes is not None else None
+        extra = [d for d in (compared.document if compared else None, ranked.document if ranked else None) if d]
+        documents = render_with_triage(trace, triage, prepared.render, extra)
+        suspects = ranked.suspects if ranked else prepared.suspects
+        return replace(
+            prepared,
+            triage=triage,
+            documents=documents,
+            redaction_counts=counts,
+            comparison=comparison,
+            suspects=suspects,
+        )
+
+
+def _redacted_render(render: RenderOptions, redactor: Redactor) -> RenderOptions:
+    if not (render.expectations or render.assertion):
+        return render
+    return replace(
+        render,
+        expectations=redactor.text(render.expectations) if render.expectations else None,
+        assertion=redactor.text(render.assertion) if render.assertion else None,
+    )
 
 
 def render_with_triage(
     trace: Trace, triage: TriageReport, options: RenderOptions | None = None, extra: Sequence[Document] = ()
 ) -> DocumentSet:
     """The documents: triage decides which runs keep their full sections and adds triage.md;
-    ``extra`` (baseline.md) comes last."""
+    ``extra`` (baseline.md, changes.md) comes last."""
     options = options or RenderOptions()
     return render_documents(
         trace, options, focus=triage_focus(trace, triage), extra=[render_triage_md(triage, options), *extra]

@@ -9,17 +9,17 @@ the variable or input to set.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from refinery.errors import ConfigError, MissingSecretError
 
 DEFAULT_LANGSMITH_ENDPOINT = "https://api.smith.langchain.com"
-Provider = Literal["openai", "anthropic", "gemini", "openai-compatible"]
+SectionT = TypeVar("SectionT", bound="Section")
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,16 @@ class Source:
         return " or ".join(parts) if parts else "its CLI option"
 
 
-# One row per setting that can come from outside the CLI. The action.yml/README sync
-# test reads this table, so a new input is added here first.
+# One row per core setting that can come from outside the CLI. Adapters (providers, publishers)
+# bring their own rows in their Section. The action.yml/README sync test reads them all.
 SOURCES: dict[str, Source] = {
     "langsmith_api_key": Source(("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"), "langsmith-api-key"),
     "langsmith_endpoint": Source(("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"), "langsmith-endpoint"),
     "langsmith_workspace_id": Source(("LANGSMITH_WORKSPACE_ID",), None),
     "langsmith_project": Source(("LANGSMITH_PROJECT", "LANGCHAIN_PROJECT"), "langsmith-project"),
-    "openai_api_key": Source(("OPENAI_API_KEY",), "openai-api-key"),
-    "openai_base_url": Source(("OPENAI_BASE_URL",), "base-url"),
-    "openai_project": Source(("OPENAI_PROJECT",), None),
-    "openai_model": Source(("REFINERY_MODEL",), "model"),
-    "reasoning_effort": Source(("REFINERY_REASONING_EFFORT",), "reasoning-effort"),
-    "github_token": Source(("GITHUB_TOKEN",), "github-token"),
     "feedback_keys": Source(("REFINERY_FEEDBACK_KEY",), "feedback-key"),
     "max_score": Source(("REFINERY_MAX_SCORE",), "max-score"),
+    "all_traces": Source(("REFINERY_ALL_TRACES",), "all-traces"),
     "max_select": Source(("REFINERY_MAX_SELECT",), "max-select"),
     "max_traces": Source(("REFINERY_MAX_TRACES",), "max-traces"),
     "max_cost": Source(("REFINERY_MAX_COST",), "max-cost"),
@@ -66,15 +61,6 @@ SOURCES: dict[str, Source] = {
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
     "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
     "stage_providers": Source(("REFINERY_STAGE_PROVIDERS",), "stage-providers"),
-    "anthropic_api_key": Source(("ANTHROPIC_API_KEY",), "anthropic-api-key"),
-    "anthropic_model": Source(("REFINERY_ANTHROPIC_MODEL",), "anthropic-model"),
-    "anthropic_base_url": Source(("ANTHROPIC_BASE_URL",), None),
-    "gemini_api_key": Source(("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini-api-key"),
-    "gemini_model": Source(("REFINERY_GEMINI_MODEL",), "gemini-model"),
-    "gemini_base_url": Source(("GEMINI_BASE_URL",), None),
-    "compatible_base_url": Source(("REFINERY_COMPATIBLE_BASE_URL",), "compatible-base-url"),
-    "compatible_api_key": Source(("REFINERY_COMPATIBLE_API_KEY",), "compatible-api-key"),
-    "compatible_model": Source(("REFINERY_COMPATIBLE_MODEL",), "compatible-model"),
     "context_budget": Source(("REFINERY_CONTEXT_BUDGET",), "context-budget"),
     "stage_timeout_s": Source(("REFINERY_STAGE_TIMEOUT",), "stage-timeout"),
     "store_timeout_s": Source(("REFINERY_STORE_TIMEOUT",), None),
@@ -82,14 +68,37 @@ SOURCES: dict[str, Source] = {
     "allow_partial": Source(("REFINERY_ALLOW_PARTIAL",), "allow-partial"),
     "max_input_mb": Source(("REFINERY_MAX_INPUT_MB",), None),
     "pr_number": Source(("REFINERY_PR_NUMBER",), "pr-number"),
-    "comment": Source(("REFINERY_COMMENT",), "comment"),
-    "check_run": Source(("REFINERY_CHECK_RUN",), "check-run"),
-    "annotations": Source(("REFINERY_ANNOTATIONS",), "annotations"),
     "output_dir": Source(("REFINERY_OUTPUT_DIR",), "output-dir"),
     "fail_on": Source(("REFINERY_FAIL_ON",), "fail-on"),
     "redact": Source(("REFINERY_REDACT",), "redact"),
     "debug": Source(("REFINERY_DEBUG",), None),
 }
+
+
+class Section(BaseModel):
+    """One adapter's own settings (a provider's key and model, a publisher's switches).
+
+    An adapter module declares a subclass with its fields, each documented, and ``SOURCES`` for
+    the ones that come from the environment or an action input; the composition root lists the
+    sections, and ``load_settings`` fills each from the same sources as the core settings.
+    Field names are unique across sections, so that a CLI option overrides one by name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    NAME: ClassVar[str] = ""
+    """The adapter's name: the provider name (``anthropic``), or the publisher's (``github``)."""
+    KIND: ClassVar[Literal["provider", "publisher"]] = "provider"
+    SOURCES: ClassVar[dict[str, Source]] = {}
+
+    def configured(self) -> bool:
+        """Whether the adapter has what it needs to be tried (a provider: its key or base URL)."""
+        return True
+
+    def secret_values(self) -> list[str]:
+        """Every secret field's value, for masking and redaction."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
 
 class Settings(BaseModel):
@@ -109,16 +118,6 @@ class Settings(BaseModel):
     """Retries the LangSmith SDK's HTTP adapter makes on 429/5xx, honouring Retry-After."""
     langsmith_timeout_s: float = Field(default=30.0, gt=0)
     """Read timeout for one LangSmith request."""
-    openai_api_key: SecretStr | None = Field(default=None, repr=False)
-    """OpenAI key; needed only for the model stages."""
-    openai_base_url: str | None = None
-    """Alternative OpenAI-compatible base URL."""
-    openai_project: str | None = None
-    """OpenAI project id sent with requests."""
-    openai_model: str = "gpt-5-mini"
-    """Model for the four stages."""
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] = "medium"
-    """Reasoning effort for reasoning models (ignored by others, which get a temperature)."""
     openai_max_retries: int = Field(default=3, ge=0, le=10)
     """Retries the OpenAI SDK makes on 408/409/429/5xx and connection errors (Retry-After honoured)."""
     openai_timeout_s: float = Field(default=120.0, gt=0)
@@ -131,8 +130,6 @@ class Settings(BaseModel):
     """Keep a LangSmith trace whose runs could not all be fetched (marked partial)."""
     max_input_mb: int = Field(default=512, ge=1, le=16_384)
     """The largest trace file read, once decompressed, in MB."""
-    github_token: SecretStr | None = Field(default=None, repr=False)
-    """Token used to publish to GitHub."""
     feedback_keys: list[str] = Field(default_factory=list)
     """Only feedback with these keys marks a trace as failing; empty: every key counts."""
     max_score: float = 0.5
@@ -161,40 +158,16 @@ class Settings(BaseModel):
     """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None
     """Only traces started since (ISO time or an age like 6h); the action defaults to the triggering run's start."""
-    provider: Provider = "openai"
-    """Default model provider for the stages."""
-    fallback: list[Provider] = Field(default_factory=list)
+    provider: str = "openai"
+    """Default model provider for the stages (one of the registered providers' names)."""
+    fallback: list[str] = Field(default_factory=list)
     """Providers to try, in order, when a stage still fails on its own provider after its retries."""
-    stage_providers: dict[str, Provider] = Field(default_factory=dict)
+    stage_providers: dict[str, str] = Field(default_factory=dict)
     """Per-stage provider overrides, e.g. diagnosis=anthropic."""
-    anthropic_api_key: SecretStr | None = Field(default=None, repr=False)
-    """Anthropic key (provider anthropic)."""
-    anthropic_model: str = "claude-sonnet-4-6"
-    """Model on Anthropic."""
-    anthropic_base_url: str | None = None
-    """Alternative Anthropic API URL (a gateway or proxy)."""
-    gemini_api_key: SecretStr | None = Field(default=None, repr=False)
-    """Gemini key (provider gemini)."""
-    gemini_model: str = "gemini-2.5-pro"
-    """Model on Gemini."""
-    gemini_base_url: str | None = None
-    """Alternative Gemini API URL (a gateway or proxy)."""
-    compatible_base_url: str | None = None
-    """Base URL of an OpenAI-compatible server (provider openai-compatible): Ollama, vLLM, LiteLLM, Azure."""
-    compatible_api_key: SecretStr | None = Field(default=None, repr=False)
-    """Its key, if it wants one."""
-    compatible_model: str | None = None
-    """Its model name."""
     context_budget: int | None = Field(default=None, ge=4_000)
     """Tokens of documents to pack inline (default: the model's context window from the table)."""
     pr_number: int | None = Field(default=None, ge=1)
     """Pull request to comment on, when the event does not say."""
-    comment: Literal["update", "new", "off"] = "update"
-    """update: one sticky comment edited in place; new: a comment per run; off: none."""
-    check_run: bool = True
-    """Create a check run on the head commit."""
-    annotations: bool = True
-    """Annotate the prompt/tool/eval files in the check run."""
     output_dir: str = "refinery-artifacts"
     """Where the artifacts are written (relative to the workspace)."""
     fail_on: Literal["never", "error", "finding"] = "never"
@@ -203,6 +176,12 @@ class Settings(BaseModel):
     """Redact secrets before anything leaves the machine."""
     debug: bool = False
     """Show tracebacks for errors."""
+    all_traces: bool = False
+    """Analyse every trace read, passing ones too, instead of the failing ones only."""
+    offline: bool = False
+    """Triage only: no model stages even when a provider is configured."""
+    sections: dict[str, Section] = Field(default_factory=dict)
+    """Each adapter's own settings, by its name."""
 
     @field_validator("trace_ids", "merge_from", "fallback", "feedback_keys", mode="before")
     @classmethod
@@ -240,19 +219,10 @@ class Settings(BaseModel):
             raise ValueError(f"unknown stage {sorted(unknown)[0]!r}; stages are {', '.join(sorted(stages))}")
         return value
 
-    def require_key(self, provider: str) -> SecretStr | None:
-        """The key ``provider`` needs, or a MissingSecretError naming where to set it."""
-        if provider == "openai":
-            return self.require_openai_key()
-        if provider == "anthropic":
-            return _require(self.anthropic_api_key, "anthropic_api_key", "to run stages on Anthropic")
-        if provider == "gemini":
-            return _require(self.gemini_api_key, "gemini_api_key", "to run stages on Gemini")
-        if not self.compatible_base_url:
-            raise MissingSecretError(
-                f"A base URL is needed for the openai-compatible provider: set {SOURCES['compatible_base_url'].describe()}."
-            )
-        return self.compatible_api_key
+    def section(self, kind: type[SectionT]) -> SectionT:
+        """The settings of one adapter (its defaults when no section was loaded for it)."""
+        found = self.sections.get(kind.NAME)
+        return found if isinstance(found, kind) else kind()
 
     @property
     def providers_in_use(self) -> list[str]:
@@ -261,14 +231,10 @@ class Settings(BaseModel):
     @property
     def has_model_key(self) -> bool:
         """Whether the default provider is configured well enough to try the model stages."""
-        return {
-            "openai": self.openai_api_key is not None,
-            "anthropic": self.anthropic_api_key is not None,
-            "gemini": self.gemini_api_key is not None,
-            "openai-compatible": bool(self.compatible_base_url),
-        }[self.provider]
+        found = self.sections.get(self.provider)
+        return found is not None and found.configured()
 
-    @field_validator("langsmith_endpoint", "openai_base_url")
+    @field_validator("langsmith_endpoint")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -277,25 +243,13 @@ class Settings(BaseModel):
         """The LangSmith key, or a ConfigError naming where to set it."""
         return _require(self.langsmith_api_key, "langsmith_api_key", "to read traces from LangSmith")
 
-    def require_openai_key(self) -> SecretStr:
-        """The OpenAI key, or a ConfigError naming where to set it."""
-        return _require(self.openai_api_key, "openai_api_key", "to run the model stages")
-
-    def require_github_token(self) -> SecretStr:
-        """The GitHub token, or a ConfigError naming where to set it."""
-        return _require(self.github_token, "github_token", "to publish to GitHub")
-
     def secret_values(self) -> list[str]:
         """Every secret's value, for log masking and redaction. Never print these."""
-        secrets = (
-            self.langsmith_api_key,
-            self.openai_api_key,
-            self.github_token,
-            self.anthropic_api_key,
-            self.gemini_api_key,
-            self.compatible_api_key,
-        )
-        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        own = self.langsmith_api_key.get_secret_value() if self.langsmith_api_key is not None else ""
+        found = [own] if own else []
+        for section in self.sections.values():
+            found.extend(section.secret_values())
+        return found
 
 
 def trace_id_problem(value: str) -> str | None:
@@ -319,17 +273,18 @@ def _require(value: SecretStr | None, field: str, purpose: str) -> SecretStr:
     return value
 
 
-def load_settings(
-    env: Mapping[str, str],
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Build Settings from env vars, then ``INPUT_*`` action inputs, then explicit overrides.
+def require_secret(value: SecretStr | None, source: Source, purpose: str) -> SecretStr:
+    """``value``, or a MissingSecretError naming where to set it (for a section's key)."""
+    if value is None or not value.get_secret_value():
+        raise MissingSecretError(f"A key is needed {purpose}: set {source.describe()}.")
+    return value
 
-    Empty strings count as unset: the Actions runner passes every undeclared input as "".
-    """
-    values: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    for field, source in SOURCES.items():
+
+def _read_sources(
+    sources: Mapping[str, Source], env: Mapping[str, str], values: dict[str, Any], origin: dict[str, str]
+) -> None:
+    """Each field's value from its env vars, then its action input (the input wins)."""
+    for field, source in sources.items():
         for name in source.env:
             if env.get(name):
                 values[field] = env[name]
@@ -341,12 +296,11 @@ def load_settings(
             if env.get(name):
                 values[field] = env[name]
                 origin[field] = f"action input `{source.action_input}`"
-    for field, value in (overrides or {}).items():
-        if value is not None:
-            values[field] = value
-            origin[field] = "option --" + field.replace("_", "-")
+
+
+def _validated(kind: type[BaseModel], values: dict[str, Any], origin: dict[str, str]) -> Any:
     try:
-        return Settings(**values)
+        return kind(**values)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -354,6 +308,51 @@ def load_settings(
             where = origin.get(field, field)
             problems.append(f"{where}: {err['msg']}")
         raise ConfigError("Invalid setting: " + "; ".join(problems) + ".") from None
+
+
+def _check_provider_names(settings: Settings, names: list[str], origin: dict[str, str]) -> None:
+    if not names:
+        return
+    used = {"provider": [settings.provider], "fallback": settings.fallback}
+    used["stage_providers"] = list(settings.stage_providers.values())
+    for field, given in used.items():
+        unknown = [n for n in given if n not in names]
+        if unknown:
+            where = origin.get(field, field)
+            raise ConfigError(
+                f"Invalid setting: {where}: unknown provider {unknown[0]!r}; providers are {', '.join(names)}."
+            )
+
+
+def load_settings(
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    sections: Sequence[type[Section]] = (),
+) -> Settings:
+    """Build Settings from env vars, then ``INPUT_*`` action inputs, then explicit overrides.
+
+    ``sections`` are the adapters' own settings, filled from the same sources; an override
+    goes to the section that has a field of its name. Empty strings count as unset: the
+    Actions runner passes every undeclared input as "".
+    """
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    _read_sources(SOURCES, env, values, origin)
+    section_values: dict[str, dict[str, Any]] = {}
+    owner = {field: kind.NAME for kind in sections for field in kind.model_fields}
+    for kind in sections:
+        section_values[kind.NAME] = {}
+        _read_sources(kind.SOURCES, env, section_values[kind.NAME], origin)
+    for field, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = section_values[owner[field]] if field in owner else values
+        target[field] = value
+        origin[field] = "option --" + field.replace("_", "-")
+    built = {kind.NAME: _validated(kind, section_values[kind.NAME], origin) for kind in sections}
+    settings: Settings = _validated(Settings, {**values, "sections": built}, origin)
+    _check_provider_names(settings, [k.NAME for k in sections if k.KIND == "provider"], origin)
+    return settings
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:

@@ -9,19 +9,13 @@ the section ids it relied on, checked against the real ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import Field
 
-from refinery.analysis.providers.base import AnalysisContext, Usage
-from refinery.analysis.providers.errors import translate_openai_error
-from refinery.analysis.providers.inline import GenerateRequest, InlineProvider
-from refinery.analysis.providers.openai_responses import (
-    OpenAIResponsesProvider,
-    parse_output,
-    response_text,
-    response_usage,
-)
+from refinery.analysis.providers.base import AnalysisContext, StoreContext, Usage
+from refinery.analysis.providers.inline import GenerateRequest, InlineContext, InlineProvider
+from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider, response_text, response_usage
+from refinery.analysis.providers.policy import parse_output
 from refinery.analysis.requests import build_stage_request
 from refinery.analysis.schemas import StrictModel, strict_json_schema
 from refinery.errors import ProviderError
@@ -52,7 +46,7 @@ class Answer:
 class ChatSession:
     """A conversation about one trace, on any provider."""
 
-    provider: Any
+    provider: OpenAIResponsesProvider | InlineProvider
     context: AnalysisContext
     previous_response_id: str | None = None
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -66,7 +60,7 @@ class ChatSession:
 
     def ask(self, question: str) -> Answer:
         schema = strict_json_schema(ChatAnswer)
-        if isinstance(self.provider, OpenAIResponsesProvider):
+        if isinstance(self.provider, OpenAIResponsesProvider) and isinstance(self.context, StoreContext):
             body = build_stage_request(
                 options=self.provider.options,
                 system_text=CHAT_SYSTEM,
@@ -80,12 +74,11 @@ class ChatSession:
             body.pop("background", None)
             if self.previous_response_id:
                 body["previous_response_id"] = self.previous_response_id
-            with translate_openai_error("answering the question"):
-                response = self.provider._client.responses.create(**body)
+            response = self.provider.create_response(body, "answering the question")
             text, usage, response_id = response_text(response), response_usage(response), response.id
             self.previous_response_id = response.id
         elif isinstance(self.provider, InlineProvider):
-            pack = self.context.extra.get("pack")
+            pack = self.context.pack if isinstance(self.context, InlineContext) else None
             content = f"Question: {question}"
             if not self.messages and pack is not None:
                 content = f"{pack.coverage_note}\n\n{pack.text}\n\n---\n\n{content}"
@@ -97,7 +90,8 @@ class ChatSession:
             text, usage, response_id = reply.text, reply.usage, reply.response_id
         else:
             raise ProviderError(
-                "Chat needs a single provider, not a chain.", hint="Drop --fallback and --stage-provider."
+                "Chat needs a single provider, with the documents it opened.",
+                hint="Drop --fallback and --stage-provider.",
             )
         parsed, problem = parse_output(text, ChatAnswer)
         if parsed is None or not isinstance(parsed, ChatAnswer):

@@ -29,9 +29,9 @@ from refinery.analysis.pack import (
 from refinery.analysis.pricing import estimate_cost
 from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, Usage
 from refinery.analysis.schemas import Synthesis
-from refinery.analysis.stages import STAGES, build_stage_call, check_citations, prompts_version
+from refinery.analysis.stages import STAGES, StageSpec, build_stage_call, check_citations, prompts_version
 from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
-from refinery.errors import CostCapReached, RefineryError
+from refinery.errors import CostCapReached, RefineryError, StageOutputError
 from refinery.pipeline import Prepared
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,7 @@ class AnalysisResult:
     error: RefineryError | None = None
     warnings: list[str] = field(default_factory=list)
     store_id: str | None = None
-    store_kept: bool = False
-    """The vector store still exists after the run (--keep-store, or one given with --store-id)."""
+    """The vector store that still exists after the run (--keep-store, or one given with --store-id)."""
     selection: PackSelection | None = None
     """Why the trace was selected, when a selection chose it."""
 
@@ -96,7 +95,7 @@ class AnalysisResult:
             usage=self.usage(),
             warnings=warnings,
             error=self.error.one_line() if self.error else None,
-            store_id=self.store_id if self.store_kept else None,
+            store_id=self.store_id,
             selection=self.selection,
             baseline=self.prepared.comparison,
             suspects=self.prepared.suspects[:20],
@@ -122,76 +121,103 @@ def analyze(
     """Run the four stages in order; stop at the first failure (or the run's cancellation, or a stage
     the cost cap refuses) and keep everything so far."""
     control = control or RunControl()
-    notify = progress or (lambda stage, message: None)
-    result = AnalysisResult(prepared=prepared, provider=provider.name, model=provider.model)
-    version = prompts_version()
+    runner = _StageRunner(prepared, provider, progress or (lambda stage, message: None), clock, cost)
     context: AnalysisContext | None = None
     try:
         control.check("the documents were uploaded")
-        notify("documents", "making the documents available to the model")
+        runner.notify("documents", "making the documents available to the model")
         context = provider.open_context(prepared.trace, prepared.documents, triage=prepared.triage, store_id=store_id)
-        result.store_id = context.store_id
-        result.store_kept = bool(context.store_id) and (
-            not context.owned or bool(getattr(provider, "keep_store", False))
-        )
         for spec in STAGES:
             control.check(f"stage {spec.number}/4 {spec.key}")
-            call = build_stage_call(
-                spec,
-                prepared.trace,
-                prepared.triage,
-                prepared.documents,
-                result.outputs,
-                prepared.comparison,
-                prepared.suspects,
-            )
-            reserved = _admit(cost, provider, spec.key, call, context)
-            notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
-            started = clock()
-            try:
-                reply = provider.run_stage(call, context)
-            except RefineryError as exc:
-                if cost is not None:
-                    cost.settle(reserved, None)  # a failed attempt is still billed: count the estimate
-                result.stages.append(
-                    StageRecord(
-                        stage=spec.key,
-                        number=spec.number,
-                        status="failed",
-                        prompts_version=version,
-                        provider=provider.name,
-                        model=provider.model,
-                        wall_time_s=round(clock() - started, 3),
-                        attempts=getattr(exc, "attempts", 1),
-                        error=exc.one_line(),
-                    )
-                )
-                raise
-            checked, citations = check_citations(reply.output, prepared.documents)
-            result.outputs[spec.key] = checked
-            record = StageRecord(
-                stage=spec.key,
-                number=spec.number,
-                status="ok",
-                prompts_version=version,
-                provider=reply.provider,
-                model=reply.model,
-                attempts=reply.attempts,
-                wall_time_s=round(clock() - started, 3),
-                usage=reply.usage,
-                cost_usd=estimate_cost(reply.model, reply.usage),
-                citations=CitationStats(**vars(citations)),
-                output=checked.model_dump(mode="json"),
-            )
-            result.stages.append(record)
-            if cost is not None:
-                cost.settle(reserved, record.cost_usd)
-            if citations.dropped:
-                result.warnings.append(
-                    f"Stage {spec.key}: dropped {citations.dropped} citations to sections that do not exist."
-                )
-            notify(spec.key, f"stage {spec.number}/4 {spec.key}: done in {record.wall_time_s:.1f}s")
+            runner.run(spec, context)
     except RefineryError as exc:
+        runner.stop(exc)
+    finally:
+        runner.close(context)
+    return runner.result
+
+
+class _StageRunner:
+    """One trace's stages: each run, recorded and billed; the rest skipped after a failure."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        provider: AnalysisProvider,
+        notify: Progress,
+        clock: Callable[[], float],
+        cost: CostGuard | None,
+    ) -> None:
+        self.prepared = prepared
+        self.provider = provider
+        self.notify = notify
+        self.clock = clock
+        self.cost = cost
+        self.version = prompts_version()
+        self.result = AnalysisResult(prepared=prepared, provider=provider.name, model=provider.model)
+
+    def run(self, spec: StageSpec, context: AnalysisContext) -> None:
+        prepared, result = self.prepared, self.result
+        call = build_stage_call(
+            spec,
+            prepared.trace,
+            prepared.triage,
+            prepared.documents,
+            result.outputs,
+            prepared.comparison,
+            prepared.suspects,
+        )
+        reserved = _admit(self.cost, self.provider, spec.key, call, context)
+        self.notify(spec.key, f"stage {spec.number}/4 {spec.key}: running")
+        started = self.clock()
+        try:
+            reply = self.provider.run_stage(call, context)
+        except RefineryError as exc:
+            if self.cost is not None:
+                self.cost.settle(reserved, None)  # a failed attempt is still billed: count the estimate
+            result.stages.append(self._failed(spec, exc, started))
+            raise
+        checked, citations = check_citations(reply.output, prepared.documents)
+        result.outputs[spec.key] = checked
+        record = StageRecord(
+            stage=spec.key,
+            number=spec.number,
+            status="ok",
+            prompts_version=self.version,
+            provider=reply.provider,
+            model=reply.model,
+            attempts=reply.attempts,
+            wall_time_s=round(self.clock() - started, 3),
+            usage=reply.usage,
+            cost_usd=estimate_cost(reply.model, reply.usage),
+            citations=CitationStats(**vars(citations)),
+            output=checked.model_dump(mode="json"),
+        )
+        result.stages.append(record)
+        if self.cost is not None:
+            self.cost.settle(reserved, record.cost_usd)
+        if citations.dropped:
+            result.warnings.append(
+                f"Stage {spec.key}: dropped {citations.dropped} citations to sections that do not exist."
+            )
+        self.notify(spec.key, f"stage {spec.number}/4 {spec.key}: done in {record.wall_time_s:.1f}s")
+
+    def _failed(self, spec: StageSpec, exc: RefineryError, started: float) -> StageRecord:
+        return StageRecord(
+            stage=spec.key,
+            number=spec.number,
+            status="failed",
+            prompts_version=self.version,
+            provider=self.provider.name,
+            model=self.provider.model,
+            wall_time_s=round(self.clock() - started, 3),
+            attempts=exc.attempts if isinstance(exc, StageOutputError) else 1,
+            error=exc.one_line(),
+        )
+
+    def stop(self, exc: RefineryError) -> None:
+        """The run stops here: the error kept, a cost cap said, every stage not run marked skipped."""
+        result, cost = self.result, self.cost
         result.error = exc
         if isinstance(exc, CostCapReached):
             result.warnings.append(
@@ -202,25 +228,28 @@ def analyze(
         for spec in STAGES:
             if spec.key not in {r.stage for r in result.stages}:
                 result.stages.append(
-                    StageRecord(stage=spec.key, number=spec.number, status="skipped", prompts_version=version)
+                    StageRecord(stage=spec.key, number=spec.number, status="skipped", prompts_version=self.version)
                 )
         result.stages.sort(key=lambda r: r.number)
-        notify("error", exc.one_line())
-    finally:
+        self.notify("error", exc.one_line())
+
+    def close(self, context: AnalysisContext | None) -> None:
+        result, cost = self.result, self.cost
         if context is not None:
-            result.warnings.extend(provider.close_context(context))
-        if cost is not None and cost.unpriced & {r.model for r in result.stages if r.model}:
-            models = ", ".join(sorted(cost.unpriced & {r.model for r in result.stages if r.model}))
+            closed = self.provider.close_context(context)
+            result.warnings.extend(closed.warnings)
+            result.store_id = closed.kept_store
+        used = {r.model for r in result.stages if r.model}
+        if cost is not None and cost.unpriced & used:
+            models = ", ".join(sorted(cost.unpriced & used))
             result.warnings.append(f"No price is known for {models}: max-cost could not limit its stages.")
-    return result
 
 
 def _admit(
     cost: CostGuard | None, provider: AnalysisProvider, stage: str, call: StageCall, context: AnalysisContext
 ) -> float:
     """The stage's reservation under the cost cap (CostCapReached when it would cross it)."""
-    estimator = getattr(provider, "estimate_stage", None)
-    if cost is None or estimator is None:
+    if cost is None:
         return 0.0
-    estimate: StageEstimate | None = estimator(call, context)
+    estimate: StageEstimate | None = provider.estimate_stage(call, context)
     return cost.admit(stage, estimate) if estimate is not None else 0.0

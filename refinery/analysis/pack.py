@@ -1,7 +1,7 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.2.json`` (1.0 and 1.1 stay published beside it); a test fails if
+``schemas/hypothesis-pack-1.3.json`` (1.0, 1.1 and 1.2 stay published beside it); a test fails if
 the two drift apart.
 """
 
@@ -18,9 +18,10 @@ from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import Finding, Origin
 
-SCHEMA_VERSION: Literal["1.2"] = "1.2"
+SCHEMA_VERSION: Literal["1.3"] = "1.3"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
-each group's ``members`` and ``total``. Every 1.0 and 1.1 pack is a valid 1.2 pack."""
+each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``. Every older pack is a
+valid 1.3 pack."""
 
 
 class PackTrace(BaseModel):
@@ -49,7 +50,10 @@ class PackSelection(BaseModel):
     """Why this trace was chosen, and how its example fared across repetitions (1.2)."""
 
     reasons: list[str] = Field(default_factory=list)
-    """The error, or each feedback score at or below the threshold."""
+    """The error, or each feedback score at or below the threshold; for a trace that passed, why it passed."""
+    verdict: Literal["failed", "passed", "unknown"] = "failed"
+    """What the selection rule says of the trace: failed, passed (analysed because it was named or
+    ``--all`` asked), or unknown (no error and no feedback to judge by) (1.3)."""
     example_id: str | None = None
     repetitions: int = 1
     failed_repetitions: int = 1
@@ -126,7 +130,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]
@@ -161,5 +165,5 @@ def pack_json_schema() -> dict[str, Any]:
     """The published JSON Schema of the HypothesisPack (the current version)."""
     schema = HypothesisPack.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-1.2.json"
+    schema["$id"] = f"https://github.com/refinery-ai/refinery/schemas/hypothesis-pack-{SCHEMA_VERSION}.json"
     return schema

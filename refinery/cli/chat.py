@@ -7,10 +7,12 @@ from typing import Any
 
 import click
 
-from refinery.cli.common import PROVIDERS, F, cli_settings, load_one_trace
+from refinery.analysis.providers.inline import InlineProvider
+from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
+from refinery.cli.common import PROVIDERS, F, cli_services, cli_settings, load_one_trace
 from refinery.cli.output import echo, handle_errors
 from refinery.errors import ConfigError
-from refinery.wiring import build_analysis_provider
+from refinery.wiring import RunOptions
 
 
 def _chat_options(f: F) -> F:
@@ -55,10 +57,14 @@ def _open_chat(
     settings = cli_settings(ctx, provider=provider, openai_model=model)
     if settings.fallback or settings.stage_providers:
         raise ConfigError("Chat runs on one provider.", hint="Drop --fallback/--stage-provider (or their env vars).")
-    backend = build_analysis_provider(settings, background=False)
+    services = cli_services(settings, RunOptions(background=False, require_model=True))
+    assert services.make_provider is not None  # required: building it names a missing key
+    backend = services.make_provider()
+    if not isinstance(backend, OpenAIResponsesProvider | InlineProvider):
+        raise ConfigError("Chat runs on one provider.", hint="Drop --fallback/--stage-provider (or their env vars).")
     if pack_file and not (trace_file or trace_id):
         pack = HypothesisPack.model_validate_json(Path(pack_file).read_text(encoding="utf-8"))
-        if pack.store_id and settings.provider == "openai" and backend.store_exists(pack.store_id):
+        if pack.store_id and isinstance(backend, OpenAIResponsesProvider) and backend.store_exists(pack.store_id):
             store_id = pack.store_id  # the run kept its store: ask over it
         elif pack.trace.source == "langsmith":
             trace_id = pack.trace.id  # rebuild the documents from the trace
@@ -68,11 +74,11 @@ def _open_chat(
                 hint="Pass the trace again with --trace-file.",
             )
     if trace_file or trace_id:
-        trace = load_one_trace(ctx, trace_file, trace_id, "auto", False)
+        trace = load_one_trace(ctx, trace_file, trace_id, "auto", False, services)
         prepared = prepare(trace, PrepareOptions(known_secrets=tuple(settings.secret_values())))
         context = backend.open_context(prepared.trace, prepared.documents, triage=prepared.triage, store_id=store_id)
     elif store_id:
-        from refinery.analysis.providers.base import AnalysisContext
+        from refinery.analysis.providers.base import StoreContext
         from refinery.trace.model import Run, Trace
 
         if settings.provider != "openai":
@@ -80,9 +86,7 @@ def _open_chat(
                 "--store-id alone works with the openai provider.", hint="Give --trace-file or --trace-id."
             )
         placeholder = Trace(id=store_id, source="store", runs=[Run(id=store_id, trace_id=store_id, name="store")])
-        context = AnalysisContext(
-            trace=placeholder, documents=DocumentSet(documents=[]), store_id=store_id, owned=False
-        )
+        context = StoreContext(trace=placeholder, documents=DocumentSet(documents=[]), store_id=store_id, owned=False)
     else:
         raise ConfigError("Nothing to ask about.", hint="Give --trace-file, --trace-id, --pack or --store-id.")
     return ChatSession(provider=backend, context=context)
@@ -109,7 +113,7 @@ def ask(ctx: click.Context, /, question: str, **sources: Any) -> None:
             answer = session.ask(question)
             _print_answer(answer, bool(session.context.documents.documents))
         finally:
-            for note in session.provider.close_context(session.context):
+            for note in session.provider.close_context(session.context).warnings:
                 echo(f"note: {note}", err=True)
 
 
@@ -129,5 +133,5 @@ def chat(ctx: click.Context, /, **sources: Any) -> None:
         except click.Abort:
             pass
         finally:
-            for note in session.provider.close_context(session.context):
+            for note in session.provider.close_context(session.context).warnings:
                 echo(f"note: {note}", err=True)

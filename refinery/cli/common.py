@@ -1,25 +1,26 @@
-"""What several commands share: settings from the environment, reading one trace, option groups."""
+"""What several commands share: settings from the environment, the run's services, reading one trace,
+and the option groups every command takes the same way."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
-from refinery.cli.output import use_secrets
+from refinery.cli.output import Output, use_secrets
 from refinery.errors import ConfigError
-from refinery.settings import Settings, check_trace_ids, load_settings
-from refinery.trace.bounds import InputLimits
-from refinery.trace.files import load_trace_file, load_trace_files
+from refinery.planner.services import ChangeReader, Services
+from refinery.settings import Settings, check_trace_ids
+from refinery.trace.files import load_trace_file
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, select_from_traces
-from refinery.wiring import build_langsmith_source
+from refinery.wiring import RunOptions, build_services, load_settings, provider_names
 
 F = TypeVar("F", bound=Callable[..., Any])
-PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")
+PROVIDERS = tuple(provider_names())
 PROVIDER_HELP = "Model provider [env REFINERY_PROVIDER; default openai]."
 
 
@@ -31,8 +32,18 @@ def cli_settings(ctx: click.Context, **overrides: Any) -> Settings:
     return settings
 
 
+def cli_services(settings: Settings, options: RunOptions, read_changes: ChangeReader | None = None) -> Services:
+    """The command's services, built once, here, for every command."""
+    return build_services(settings, options, read_changes=read_changes)
+
+
 def load_one_trace(
-    ctx: click.Context, trace_file: str | None, trace_id: str | None, fmt: str, allow_partial: bool
+    ctx: click.Context,
+    trace_file: str | None,
+    trace_id: str | None,
+    fmt: str,
+    allow_partial: bool,
+    services: Services | None = None,
 ) -> Trace:
     """The trace a command is about: from FILE (one of its traces with --trace-id), else from LangSmith."""
     if trace_id:
@@ -41,7 +52,11 @@ def load_one_trace(
         return load_trace_file(trace_file, fmt, trace_id)
     if not trace_id:
         raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
-    return build_langsmith_source(cli_settings(ctx), allow_partial=allow_partial).fetch_trace(trace_id)
+    if services is None:
+        settings = cli_settings(ctx, allow_partial=allow_partial or None)
+        services = cli_services(settings, RunOptions(use_model=False))
+    assert services.sources is not None  # built lazily: a missing key is named when it is first needed
+    return services.sources().fetch_trace(trace_id)
 
 
 def pick_trace_file(positional: str | None, option: str | None) -> str | None:
@@ -74,32 +89,21 @@ def pack_time() -> datetime | None:
     return datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else None
 
 
-def load_traces(
-    settings: Settings, trace_file: str | None, trace_ids: tuple[str, ...], fmt: str, pool: list[Trace] | None = None
-) -> list[Trace]:
-    """The traces analyze works on: a file's (those named, or the failing ones first), else each id from
-    LangSmith. ``pool`` receives every trace of the file (where passing twins are found)."""
-    check_trace_ids(trace_ids)
-    if trace_file:
-        traces = load_trace_files(trace_file, fmt, InputLimits(max_bytes=settings.max_input_mb * 1024 * 1024))
-        if pool is not None:
-            pool.extend(traces)
-        if trace_ids:
-            wanted = [t for t in traces if t.id in trace_ids or any(r.id in trace_ids for r in t.runs)]
-            missing = [i for i in trace_ids if not any(t.id == i or any(r.id == i for r in t.runs) for t in wanted)]
-            if missing:
-                raise ConfigError(
-                    f"{trace_file} has no trace {missing[0]}.",
-                    hint=f"It holds: {', '.join(t.id for t in traces[:10])}.",
-                )
-            return wanted
-        selected = select_from_traces(traces, SelectionCriteria(max_score=settings.max_score))
-        failing = {s.trace_id for s in selected}
-        # A passing repetition of a failing example is that failure's baseline, not a case of its own.
-        twins = {t for s in selected for t in s.passed_trace_ids}
-        ordered = [t for t in traces if t.id in failing] + [t for t in traces if t.id not in failing | twins]
-        return ordered[: settings.max_traces]
-    if not trace_ids:
-        raise ConfigError("Nothing to read.", hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID.")
-    source = build_langsmith_source(settings, allow_partial=settings.allow_partial)
-    return [source.fetch_trace(i) for i in trace_ids]
+class CliLog:
+    """The planner's log on the CLI: progress on stderr, warnings marked, no groups."""
+
+    def __init__(self) -> None:
+        self._out = Output(err=True)
+
+    def info(self, message: str) -> None:
+        self._out.line(message)
+
+    def warning(self, message: str) -> None:
+        self._out.line(f"warning: {message}", style="yellow")
+
+    def error(self, message: str) -> None:
+        self._out.line(f"error: {message}", style="red")
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        yield

@@ -7,16 +7,21 @@ from pathlib import Path
 
 import click
 
+from refinery.analysis.providers.base import StoreContext
+from refinery.analysis.providers.openai_responses import OpenAISettings
+from refinery.analysis.providers.vector_store import StoreHandle
 from refinery.cli.common import (
     PROVIDERS,
+    cli_services,
     cli_settings,
     load_one_trace,
     model_options,
     pick_trace_file,
 )
 from refinery.cli.output import echo, handle_errors
+from refinery.errors import ConfigError
 from refinery.trace.files import FORMATS
-from refinery.wiring import build_openai_client, build_provider, build_vector_store_manager
+from refinery.wiring import RunOptions
 
 
 @click.command()
@@ -46,11 +51,15 @@ def init(
     from refinery.pipeline import PrepareOptions, prepare
 
     with handle_errors(ctx):
-        settings = cli_settings(ctx, openai_base_url=base_url)
-        trace = load_one_trace(ctx, pick_trace_file(trace_file_arg, trace_file), trace_id, fmt, False)
+        settings = cli_settings(ctx, openai_base_url=base_url, provider="openai")
+        services = cli_services(settings, RunOptions(keep_store=True, require_model=True))
+        trace = load_one_trace(ctx, pick_trace_file(trace_file_arg, trace_file), trace_id, fmt, False, services)
         prepared = prepare(trace, PrepareOptions(redact=redact, known_secrets=tuple(settings.secret_values())))
-        stores = build_vector_store_manager(settings, build_openai_client(settings))
-        handle = stores.create(prepared.trace.id, prepared.documents)
+        assert services.make_provider is not None  # required: building it names a missing key
+        context = services.make_provider().open_context(prepared.trace, prepared.documents, triage=prepared.triage)
+        handle = context.handle if isinstance(context, StoreContext) else None
+        if not isinstance(handle, StoreHandle):
+            raise ConfigError("The provider made no vector store.", hint="Use the openai provider for `init`.")
         data = {
             **handle.manifest(),
             "trace_id": prepared.trace.id,
@@ -77,10 +86,14 @@ def canary(
         settings = cli_settings(
             ctx, openai_model=model, reasoning_effort=reasoning_effort, openai_base_url=base_url, provider=provider
         )
-        backend = build_provider(settings, settings.provider, background=False)
+        one = settings.model_copy(update={"fallback": [], "stage_providers": {}})
+        services = cli_services(one, RunOptions(background=False, require_model=True))
+        assert services.make_provider is not None  # required: building it names a missing key
+        backend = services.make_provider()
         reply = backend.canary()
         if settings.provider == "openai":
-            where = settings.openai_base_url or "api.openai.com"
-            echo(f"ok: {settings.openai_model} answered {reply!r} at {where}")
+            section = settings.section(OpenAISettings)
+            where = section.openai_base_url or "api.openai.com"
+            echo(f"ok: {section.openai_model} answered {reply!r} at {where}")
         else:
             echo(f"ok: {settings.provider} {backend.model} answered {reply!r}")

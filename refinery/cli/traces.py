@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from refinery.cli.common import cli_settings, load_one_trace, pick_trace_file
+from refinery.cli.common import cli_services, cli_settings, load_one_trace, pick_trace_file
 from refinery.cli.output import Output, clean_data, echo, handle_errors
 from refinery.errors import ConfigError
 from refinery.settings import check_trace_ids, parse_since
 from refinery.trace.files import FORMATS
 from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource
 from refinery.trace.tree_view import trace_header, tree_lines
-from refinery.wiring import build_langsmith_source
+from refinery.wiring import RunOptions
 
 
 @click.command()
@@ -36,8 +36,10 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
 
     with handle_errors(ctx):
         check_trace_ids([trace_id])
-        settings = cli_settings(ctx)
-        source = build_langsmith_source(settings, allow_partial=allow_partial)
+        settings = cli_settings(ctx, allow_partial=allow_partial or None)
+        sources = cli_services(settings, RunOptions(use_model=False)).sources
+        assert sources is not None  # built lazily: a missing key is named when it is first needed
+        source = sources()
         redactor = Redactor(known_secrets=settings.secret_values()) if redact else None
         if raw:
             records = source.fetch_raw(trace_id)
@@ -110,9 +112,11 @@ def select(
                 raise ConfigError(
                     "No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT."
                 )
-            source = build_langsmith_source(settings, project=target, experiment=bool(experiment))
+            sources = cli_services(settings, RunOptions(use_model=False)).sources
+            assert sources is not None  # built lazily: a missing key is named when it is first needed
+            source = sources(target, experiment=bool(experiment))
         selected = source.select_failing(criteria)
-        for note in getattr(source, "notes", []):
+        for note in source.notes:
             echo(f"warning: {note}", err=True)
         if matrix:
             include = [{"trace-id": s.trace_id, "name": s.name[:60]} for s in selected]

@@ -66,30 +66,52 @@ def _github_detail(exc: GithubException) -> str:
     return " ".join("; ".join(parts).split())[:400]
 
 
+def _header(exc: GithubException, name: str) -> str | None:
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    value = headers.get(name)
+    return str(value) if value is not None else None
+
+
+def _rate_limited(exc: GithubException) -> bool:
+    """GitHub's rate limits, by its headers: none left in the window, or a secondary limit's Retry-After."""
+    return exc.status in (403, 429) and (
+        _header(exc, "x-ratelimit-remaining") == "0" or _header(exc, "retry-after") is not None
+    )
+
+
+def _missing_permission(exc: GithubException) -> bool:
+    """A 403 naming the permissions the endpoint accepts: this token (a fork PR's GITHUB_TOKEN) lacks them."""
+    return exc.status == 403 and _header(exc, "x-accepted-github-permissions") is not None
+
+
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
         detail = _github_detail(exc)
-        lower = detail.lower()
-        if exc.status == 403 and "not accessible by integration" in lower:
-            raise ReadOnlyToken(
-                f"The GitHub token cannot {action} ({exc.status}: {detail}).",
-                hint="On pull requests from forks the token is read-only: run Refinery from a `workflow_run` "
-                "workflow (see the README), or grant `pull-requests: write` and `checks: write`.",
-            ) from exc
-        if exc.status in (403, 429) and "rate limit" in lower:
+        data: dict[str, Any] = {"status_code": exc.status, "request_id": _header(exc, "x-github-request-id")}
+        if _rate_limited(exc):
             raise PublishError(
                 f"GitHub rate-limited the request to {action} after the retries ({exc.status}: {detail}).",
                 hint="Re-run the job later; runs of many jobs at once share the token's limits.",
+                **data,
+            ) from exc
+        if _missing_permission(exc):
+            needed = _header(exc, "x-accepted-github-permissions") or ""
+            raise ReadOnlyToken(
+                f"The GitHub token cannot {action} ({exc.status}: {detail}; it needs {needed}).",
+                hint="On pull requests from forks the token is read-only: run Refinery from a `workflow_run` "
+                "workflow (see the README), or grant `pull-requests: write` and `checks: write`.",
+                **data,
             ) from exc
         if exc.status in (401, 403, 404):
             raise PublishError(
                 f"GitHub refused to {action} ({exc.status}: {detail}).",
                 hint="Check the workflow's `permissions:` (pull-requests: write, checks: write) and `github-token`.",
+                **data,
             ) from exc
-        raise PublishError(f"GitHub failed to {action} ({exc.status}: {detail}).") from exc
+        raise PublishError(f"GitHub failed to {action} ({exc.status}: {detail}).", **data) from exc
     except requests.exceptions.RequestException as exc:
         # Retries exhausted on 5xx (urllib3's RetryError), a timeout, a refused connection.
         detail = " ".join(str(exc).split())[:300]

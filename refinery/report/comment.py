@@ -205,9 +205,7 @@ def _render(
 ) -> str:
     out = [marker, "### Refinery: why the eval failed", ""]
     statuses = sorted({e.pack.status for e in entries})
-    out.append(
-        f"**{plural(len(entries), 'failing trace')} analysed**" + (f" ({', '.join(statuses)})" if statuses else "")
-    )
+    out.append(headline(entries, clusters) + (f" ({', '.join(statuses)})" if statuses else ""))
     culprit = _top_suspect(entries)
     if culprit is not None:
         out += ["", suspect_line(culprit)]
@@ -235,6 +233,23 @@ def _render(
     footer.append(f"_Refinery {__version__}, prompts {prompts_version()}_")
     out.append(" · ".join(footer))
     return "\n".join(out) + "\n"
+
+
+def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = ()) -> str:
+    """How many traces were analysed, and what the selection rule says of them: never "failing" for a
+    trace that passed, never fewer failures than the clusters list."""
+    verdicts: list[str] = [e.pack.selection.verdict if e.pack.selection else "failed" for e in entries]
+    total = sum(g.count for g in clusters)
+    if all(v == "failed" for v in verdicts):
+        if total > len(entries):
+            return f"**{len(entries)} of {total} failures analysed** (one per cluster)"
+        return f"**{plural(len(entries), 'failing trace')} analysed**"
+    parts = [
+        f"{verdicts.count(v)} {word}"
+        for v, word in (("failed", "failed"), ("passed", "passed"), ("unknown", "with no error or score to judge by"))
+        if verdicts.count(v)
+    ]
+    return f"**{plural(len(entries), 'trace')} analysed**: " + ", ".join(parts)
 
 
 def _top_suspect(entries: list[TraceEntry]) -> Suspect | None:

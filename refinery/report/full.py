@@ -14,6 +14,7 @@ from refinery.report.offline import (
     render_offline_report,
     report_title,
     triage_sections,
+    verdict_lines,
 )
 from refinery.report.sanitize import fenced, inline_code, prose, table_cell
 
@@ -82,10 +83,11 @@ def render_report(result: AnalysisResult) -> str:
         model_note=MODEL_HINT if result.provider is None else None,
         comparison=prepared.comparison,
         suspects=prepared.suspects,
+        selection=result.selection,
     )
     if result.provider is None:
         return render_offline_report(trace, triage, context)
-    out = report_title(trace)
+    out = [*report_title(trace), *verdict_lines(result.selection)]
     synthesis = result.synthesis
     if synthesis is not None:
         out += [f"**Summary.** {prose(synthesis.summary, 1500)}", ""]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from refinery.analysis.pack import PackSelection
 from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
@@ -11,7 +12,7 @@ from refinery.documents.ids import run_section
 from refinery.report.baseline import baseline_section
 from refinery.report.changes import changes_section
 from refinery.report.mermaid import render_mermaid
-from refinery.report.sanitize import inline_code, table_cell
+from refinery.report.sanitize import inline_code, prose, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
 from refinery.triage.model import TriageReport
@@ -33,6 +34,22 @@ class ReportContext:
     """Against a passing run, when one was compared."""
     suspects: list[Suspect] = field(default_factory=list)
     """The pull request's hunks, ranked."""
+    selection: PackSelection | None = None
+    """Why the trace was chosen: its verdict by the selection rule, with the evidence."""
+
+
+def verdict_lines(selection: PackSelection | None) -> list[str]:
+    """Whether the trace failed, by the selection rule, and what says so: never "failed" for a pass."""
+    if selection is None:
+        return []
+    why = prose("; ".join(selection.reasons), 500)
+    text = {
+        "failed": f"**Verdict.** Failed: {why}.",
+        "passed": f"**Verdict.** Passed ({why}); analysed because it was asked for.",
+        "unknown": "**Verdict.** Unknown: no error and no feedback score to judge it by; analysed because it was asked for.",
+    }[selection.verdict]
+    flaky = f" {prose(selection.flaky, 100)}." if selection.flaky else ""
+    return [text + flaky, ""]
 
 
 def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
@@ -90,7 +107,8 @@ def origin_line(triage: TriageReport, label: str = "Origin step") -> list[str]:
 def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
     """report.md for a trace analysed by triage alone."""
     context = context or ReportContext()
-    out = [*report_title(trace), f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
+    out = [*report_title(trace), *verdict_lines(context.selection)]
+    out += [f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
     out += baseline_section(context.comparison)
     out += changes_section(context.suspects, SUSPECT_THRESHOLD)
     out += triage_sections(trace, triage, context)

@@ -66,7 +66,28 @@ def assemble_trace(
     if not drafts:
         raise TraceFormatError("The trace has no runs.", hint="Check that the file or trace id is right.")
     notes: list[TraceWarning] = list(warnings or [])
+    by_id, seq = _index_drafts(drafts, notes)
+    _normalise_times_and_parents(by_id, notes)
+    root_id = _choose_root(by_id, seq, trace_id, notes)
+    tid = trace_id or str(by_id[root_id].get("trace_id") or root_id)
+    by_id[root_id]["parent_id"] = None
+    orphans = [rid for rid, d in by_id.items() if d["parent_id"] is not None and d["parent_id"] not in by_id]
+    for rid in orphans:
+        by_id[rid].setdefault("metadata", {})
+        by_id[rid]["metadata"] = {**(by_id[rid]["metadata"] or {}), "orphan_of": by_id[rid]["parent_id"]}
+        by_id[rid]["parent_id"] = root_id
+    _warn(notes, "orphan", "Runs whose parent is missing were attached to the root.", orphans)
+    _break_cycles(by_id, root_id, seq, notes)
+    ordered = _execution_order(by_id, root_id, seq)
+    if times_expected:
+        untimed = [rid for rid in ordered if by_id[rid]["start_time"] is None]
+        _warn(notes, "missing_time", "Runs without a start time keep their input position.", untimed)
+    runs = _validated_runs(by_id, ordered, tid, notes)
+    return Trace(id=tid, source=source, runs=runs, feedback=feedback or [], warnings=notes, **trace_fields)
 
+
+def _index_drafts(drafts: list[RunDraft], notes: list[TraceWarning]) -> tuple[dict[str, RunDraft], dict[str, int]]:
+    """Drafts by id, in input order; a repeated id updates its first record, a missing one is positional."""
     by_id: dict[str, RunDraft] = {}
     seq: dict[str, int] = {}
     duplicates: list[str] = []
@@ -86,7 +107,10 @@ def assemble_trace(
         seq[run_id] = index
     _warn(notes, "duplicate_id", "Runs with the same id were merged (later records update earlier).", duplicates)
     _warn(notes, "missing_id", "Runs without an id were given positional ids.", generated)
+    return by_id, seq
 
+
+def _normalise_times_and_parents(by_id: dict[str, RunDraft], notes: list[TraceWarning]) -> None:
     bad_times: list[str] = []
     for rid, draft in by_id.items():
         given = (draft.get("start_time"), draft.get("end_time"))
@@ -97,26 +121,11 @@ def assemble_trace(
             bad_times.append(rid)
         parent = draft.get("parent_id")
         draft["parent_id"] = str(parent) if parent not in (None, "") else None
-
     _warn(notes, "bad_time", "Times that are not dates between the years 1 and 9999 were ignored.", bad_times)
-    root_id = _choose_root(by_id, seq, trace_id, notes)
-    tid = trace_id or str(by_id[root_id].get("trace_id") or root_id)
-    by_id[root_id]["parent_id"] = None
 
-    orphans = [rid for rid, d in by_id.items() if d["parent_id"] is not None and d["parent_id"] not in by_id]
-    for rid in orphans:
-        by_id[rid].setdefault("metadata", {})
-        by_id[rid]["metadata"] = {**(by_id[rid]["metadata"] or {}), "orphan_of": by_id[rid]["parent_id"]}
-        by_id[rid]["parent_id"] = root_id
-    _warn(notes, "orphan", "Runs whose parent is missing were attached to the root.", orphans)
 
-    _break_cycles(by_id, root_id, seq, notes)
-    ordered = _execution_order(by_id, root_id, seq)
-
-    if times_expected:
-        untimed = [rid for rid in ordered if by_id[rid]["start_time"] is None]
-        _warn(notes, "missing_time", "Runs without a start time keep their input position.", untimed)
-
+def _validated_runs(by_id: dict[str, RunDraft], ordered: list[str], tid: str, notes: list[TraceWarning]) -> list[Run]:
+    """Each draft, its payloads capped, as a validated Run in execution order; what capping did is said."""
     stats = PayloadStats()
     runs: list[Run] = []
     for order, rid in enumerate(ordered):
@@ -144,7 +153,7 @@ def assemble_trace(
     ):
         if count:
             notes.append(TraceWarning(code=code, message=f"{count} {message}", run_ids=run_ids, count=count))
-    return Trace(id=tid, source=source, runs=runs, feedback=feedback or [], warnings=notes, **trace_fields)
+    return runs
 
 
 def _status(draft: RunDraft) -> str:

@@ -8,14 +8,10 @@ lookups (a passing repetition, the same example in ``baseline-experiment``) are 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from refinery.errors import ConfigError
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, example_key, failure_reasons
-
-if TYPE_CHECKING:
-    from refinery.trace.langsmith import LangSmithSource
+from refinery.trace.source import SelectionCriteria, TraceSource, example_key, failure_reasons
 
 
 def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
@@ -62,9 +58,7 @@ def dataset_example(trace: Trace) -> str | None:
     return key.split(":", 1)[1] if key and key.startswith("reference_example_id:") else None
 
 
-def baseline_in_experiment(
-    source: LangSmithSource, experiment: str, trace: Trace, criteria: SelectionCriteria
-) -> Trace:
+def baseline_in_experiment(source: TraceSource, experiment: str, trace: Trace, criteria: SelectionCriteria) -> Trace:
     """The newest passing run of the trace's example in ``experiment`` (the base branch's)."""
     example = dataset_example(trace)
     if example is None:

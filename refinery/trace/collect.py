@@ -32,6 +32,8 @@ class Collected:
     """Every trace the files held, passing ones too: where a failure's passing twin is found."""
     source: TraceSource | None = None
     """The LangSmith source the traces came from, for fetching baselines."""
+    first_error: RefineryError | None = None
+    """The first failure itself: when nothing at all could be read, it is the run's error."""
 
 
 def trace_file_paths(pattern: str, root: Path) -> list[Path]:
@@ -43,16 +45,17 @@ def trace_file_paths(pattern: str, root: Path) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def load_trace_glob(pattern: str, root: Path, limits: InputLimits | None = None) -> Collected:
+def load_trace_glob(pattern: str, root: Path, limits: InputLimits | None = None, fmt: str = "auto") -> Collected:
     """Every trace in every file the pattern names; a file that cannot be read is a failure, not the end."""
     collected = Collected()
     for path in trace_file_paths(pattern, root):
         if path.is_dir():
             continue
         try:
-            collected.traces.extend(load_trace_files(path, "auto", limits))
+            collected.traces.extend(load_trace_files(path, fmt, limits))
         except RefineryError as exc:
             collected.failures.append(f"trace-file {_shown(path, root)}: {exc.one_line()}")
+            collected.first_error = collected.first_error or exc
     return collected
 
 
@@ -65,19 +68,20 @@ def fetch_each(source: TraceSource, ids: list[str], workers: int = FETCH_WORKERS
     """Each trace by id, ``workers`` at a time, in the order given; an id that cannot be fetched is a
     failure, not the end."""
 
-    def fetch(trace_id: str) -> Trace | str:
+    def fetch(trace_id: str) -> Trace | tuple[str, RefineryError]:
         try:
             return source.fetch_trace(trace_id)
         except RefineryError as exc:
-            return f"trace {trace_id}: {exc.one_line()}"
+            return f"trace {trace_id}: {exc.one_line()}", exc
 
     collected = Collected()
     if not ids:
         return collected
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids))), thread_name_prefix="refinery-fetch") as pool:
         for outcome in pool.map(fetch, ids):
-            if isinstance(outcome, str):
-                collected.failures.append(outcome)
+            if isinstance(outcome, tuple):
+                collected.failures.append(outcome[0])
+                collected.first_error = collected.first_error or outcome[1]
             else:
                 collected.traces.append(outcome)
     return collected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -42,7 +42,9 @@ class SelectedTrace(BaseModel):
     url: str | None = None
     """Link to the trace."""
     reasons: list[str] = Field(default_factory=list)
-    """Why it counts as failing: the error, or the feedback score and comment."""
+    """Why it counts as failing: the error, or the feedback score and comment (why it passed, when it did)."""
+    verdict: Literal["failed", "passed", "unknown"] = "failed"
+    """failed by the rule; passed (named, or every trace asked for); unknown: no error and no score."""
     example_id: str | None = None
     """The dataset example it ran (experiments)."""
     repetitions: int = 1
@@ -73,6 +75,9 @@ class SelectedTrace(BaseModel):
 class TraceSource(Protocol):
     """Anything that can hand over traces: the LangSmith API or local files."""
 
+    notes: list[str]
+    """What the last selection could not do as asked (a cap hit, a project not found as an experiment)."""
+
     def fetch_trace(self, trace_id: str) -> Trace:
         """The whole trace containing run ``trace_id`` (a trace id or any run id in it)."""
         ...
@@ -83,6 +88,10 @@ class TraceSource(Protocol):
 
     def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
         """Failing traces, newest first, each with its reasons."""
+        ...
+
+    def find_passing_run(self, experiment: str, example_id: str, criteria: SelectionCriteria) -> str | None:
+        """The newest passing run of ``example_id`` in ``experiment``, or None."""
         ...
 
 
@@ -134,6 +143,10 @@ class FileTraceSource:
         self._path = Path(path)
         self._fmt = fmt
         self._traces: list[Trace] | None = None
+        self.notes: list[str] = []
+
+    def find_passing_run(self, experiment: str, example_id: str, criteria: SelectionCriteria) -> str | None:
+        return None  # a file holds no experiments
 
     def _all(self) -> list[Trace]:
         if self._traces is None:
@@ -154,6 +167,43 @@ class FileTraceSource:
             t for t in self._all() if not (criteria.since and t.root.start_time and t.root.start_time < criteria.since)
         ]
         return select_from_traces(traces, criteria)
+
+
+def passing_reasons(trace: Trace, criteria: SelectionCriteria) -> list[str]:
+    """What shows a trace passed: its scores above the threshold (or meeting the producer's rule)."""
+    reasons = []
+    for item in trace.feedback:
+        if item.score is None or not criteria.counts(item.key):
+            continue
+        if item.fails_below is not None:  # the producer's own rule, said as failure_reasons says it
+            shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
+            reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
+        else:
+            reasons.append(f"feedback {item.key}={item.score:g}, above {criteria.max_score:g}")
+    return reasons
+
+
+def verdict_of(trace: Trace, criteria: SelectionCriteria) -> SelectedTrace:
+    """One trace judged on its own by the selection rule: failed, passed (with the scores that say
+    so), or unknown when it carries no error and no score to judge by."""
+    failed = failure_reasons(trace.root.error, trace.feedback, criteria)
+    passed = [] if failed else passing_reasons(trace, criteria)
+    verdict: Literal["failed", "passed", "unknown"] = "failed" if failed else "passed" if passed else "unknown"
+    return SelectedTrace(
+        trace_id=trace.id,
+        name=trace.root.name,
+        start_time=trace.root.start_time,
+        url=trace.url,
+        reasons=failed or passed or ["no error and no feedback score to judge by"],
+        verdict=verdict,
+        example_id=_example_id(trace),
+        failed_trace_ids=[trace.id] if failed else [],
+    )
+
+
+def _example_id(trace: Trace) -> str | None:
+    key = example_key(trace)
+    return key.split(":", 1)[1] if key else None
 
 
 def example_key(trace: Trace) -> str | None:

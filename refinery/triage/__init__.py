@@ -21,6 +21,7 @@ from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
 from refinery.triage.origin import choose_origin, score_finding
 from refinery.triage.rules import RULES, RuleOptions
+from refinery.triage.rules.baseline import find_baseline_divergence
 
 
 def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Divergence | None = None) -> TriageReport:
@@ -38,3 +39,14 @@ def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Diverge
         runs=len(trace.runs),
         errored_runs=len(trace.errored_runs),
     )
+
+
+def extend_triage(report: TriageReport, trace: Trace, divergence: Divergence) -> TriageReport:
+    """``report`` with the divergence from a passing run added: the findings triaged (and clustered)
+    before keep their ids and order, the new one comes after them, and the origin is chosen again
+    by the same rule ``run_triage`` follows."""
+    added = find_baseline_divergence(trace, RuleOptions(divergence=divergence))
+    findings = list(report.findings)
+    for finding in added:
+        findings.append(finding.model_copy(update={"id": numbered("F", len(findings) + 1)}))
+    return report.model_copy(update={"findings": findings, "origin": choose_origin(trace, findings)})

@@ -69,6 +69,7 @@ class FakeGitHub(ServedFake):
         self.token = token
         self.repo = repo
         self.read_only = False
+        self.delays: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self.comments: dict[int, dict[str, Any]] = {}
@@ -233,6 +234,25 @@ class FakeGitHub(ServedFake):
             }
         )
 
+    def delay(self, method: str, path_pattern: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` requests matching ``method path_pattern`` for ``seconds``, then answer them."""
+        self.delays.append({"method": method, "pattern": path_pattern, "seconds": seconds, "times": times})
+
+    def _hold(self, request: Request) -> None:
+        with self._lock:
+            due = next(
+                (
+                    d
+                    for d in self.delays
+                    if d["times"] > 0 and d["method"] == request.method and re.search(d["pattern"], request.path)
+                ),
+                None,
+            )
+            if due is not None:
+                due["times"] -= 1
+        if due is not None:
+            time.sleep(due["seconds"])
+
     def _fault_for(self, request: Request) -> Response | None:
         with self._lock:
             for fault in self.faults:
@@ -249,7 +269,10 @@ class FakeGitHub(ServedFake):
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        return self._handle(request)(environ, start_response)
+        response = self._handle(request)
+        # Every answer of the real API carries its request id; Refinery's errors quote it.
+        response.headers.setdefault("X-GitHub-Request-Id", f"FAKE:{len(self.requests):06d}")
+        return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
         body = json.loads(request.data) if request.data else None
@@ -266,6 +289,7 @@ class FakeGitHub(ServedFake):
             return json_response(
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401
             )
+        self._hold(request)
         fault = self._fault_for(request)
         if fault is not None:
             return fault
@@ -279,6 +303,8 @@ class FakeGitHub(ServedFake):
                     "status": "403",
                 },
                 403,
+                # As GitHub answers an installation token (GITHUB_TOKEN) that lacks a permission.
+                {"X-Accepted-GitHub-Permissions": "issues=write; pull_requests=write"},
             )
         match = re.fullmatch(rf"/repos/{repo}/issues/(\d+)", path)
         if match and method == "GET":

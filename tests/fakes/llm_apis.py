@@ -60,7 +60,9 @@ class _Base(ServedFake):
         self.requests.append(
             {"method": request.method, "path": request.path, "body": body, "headers": dict(request.headers)}
         )
-        return self.handle(request, body)(environ, start_response)
+        response = self.handle(request, body)
+        response.headers.setdefault("request-id", f"req_fake{len(self.requests):06d}")  # as Anthropic sends it
+        return response(environ, start_response)
 
     def handle(self, request: Request, body: Any) -> Response:  # pragma: no cover - overridden
         raise NotImplementedError

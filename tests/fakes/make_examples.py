@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from examples import agents
-from refinery.settings import load_settings
-from refinery.wiring import build_langsmith_source
+from refinery.wiring import build_langsmith_source, load_settings
 from tests.fakes.langsmith_api import FakeLangSmith
 
 REPO = Path(__file__).resolve().parents[2]

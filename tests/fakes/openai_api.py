@@ -114,7 +114,10 @@ class FakeOpenAI(ServedFake):
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        return self._handle(request)(environ, start_response)
+        response = self._handle(request)
+        # Every answer of the real API carries its request id; Refinery's errors quote it.
+        response.headers.setdefault("x-request-id", f"req_fake{len(self.requests):06d}")
+        return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
         path = request.path[3:] if request.path.startswith("/v1/") else request.path

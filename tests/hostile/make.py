@@ -18,8 +18,7 @@ from langsmith import traceable
 from langsmith.run_helpers import get_current_run_tree, tracing_context
 
 from examples import agents
-from refinery.settings import load_settings
-from refinery.wiring import build_langsmith_source
+from refinery.wiring import build_langsmith_source, load_settings
 from tests.fakes.langsmith_api import FakeLangSmith
 from tests.fakes.otel_agent import _recorded
 from tests.hostile import planted as P

@@ -336,7 +336,7 @@ def test_fan_out_matrix_jobs_then_a_merge_gives_one_grouped_comment(github: Fake
 
     # Three matrix jobs, one trace each, no comment; their artifacts land in the merge job's workspace.
     artifacts = tmp_path / "downloaded"
-    for index, example in enumerate(("rate-limit-cascade.json", "rate-limit-cascade.json", "looping-agent.json")):
+    for index, example in enumerate(("rate-limit-cascade.json", "rate-limit-cascade.json", "wrong-answer.json")):
         job = tmp_path / f"job{index}"
         job.mkdir()
         env = action_env(

@@ -244,14 +244,23 @@ def test_several_traces_are_analysed_at_once_with_a_grouped_report(tmp_path: Pat
         runs.extend(json.loads((EXAMPLES / example).read_text())["runs"])
     path = tmp_path / "three.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in runs))
-    out = tmp_path / "out"
-    code, stdout, stderr = run_analyze(["--trace-file", str(path), "--out", str(out), "--concurrency", "3"])
+    # Without --all, the one failing trace (the only one whose root errored) is the whole run.
+    code, stdout, stderr = run_analyze(["--trace-file", str(path), "--out", str(tmp_path / "failing")])
     assert code == 0, stderr
-    assert stdout.startswith(f"wrote {out / 'report.md'} (3 traces, 3 at a time)")
+    assert "3 traces read; 1 failing trace" in stderr and stderr.count("offline: ") == 1
+    assert (tmp_path / "failing" / "hypothesis-pack.json").is_file()
+    # With --all every trace is triaged and analysed, and the report says which ones did not fail.
+    out = tmp_path / "out"
+    args = ["--trace-file", str(path), "--out", str(out), "--concurrency", "3", "--all"]
+    code, stdout, stderr = run_analyze(args)
+    assert code == 0, stderr
+    assert stdout.startswith(f"wrote {out / 'report.md'} (3 traces triaged, 1 failing of 3 read;")
     assert stderr.count("offline: ") == 3
     assert len(list(out.glob("trace-*/hypothesis-pack.json"))) == 3
     report = (out / "report.md").read_text()
-    assert "**What broke:**" in report and report.count("<details>") == 3
+    assert report.count("<details>") == 3
+    assert "**3 traces analysed**: 1 failed, 2 with no error or score to judge by" in report
+    assert "failing traces analysed" not in report
     first = json.loads((EXAMPLES / "looping-agent.json").read_text())["runs"][0]["trace_id"]
     code, stdout, _ = run_analyze(["--trace-file", str(path), "--trace-id", first, "--out", str(tmp_path / "one")])
     assert code == 0 and "(2 findings, offline)" in stdout

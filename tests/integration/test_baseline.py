@@ -43,7 +43,8 @@ def test_a_file_with_a_passing_trial_compares_against_it_without_being_asked(tmp
     assert not list(out.glob("trace-*"))
     pack = json.loads((folder / "hypothesis-pack.json").read_text())
     baseline = pack["baseline"]
-    assert baseline["trace"] == "tau-bench-task8-trial100" and baseline["source"] == "file"
+    # The passing trial is a repetition of the same task, found the same way by the CLI and the action.
+    assert baseline["trace"] == "tau-bench-task8-trial100" and baseline["source"] == "repetition"
     divergence = baseline["divergence"]
     assert divergence["kind"] == "different_arguments" and divergence["section"] == "R0022"
     assert divergence["run_id"] and divergence["step"] == 7

@@ -111,7 +111,8 @@ def test_sigint_to_the_cli_cleans_up_and_exits_130(tmp_path: Path) -> None:
     with FakeOpenAI() as openai:
         openai.script(F.never_completes(), F.never_completes())
         env = {"OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url + "/v1", "REFINERY_MODEL": "gpt-5"}
-        process = spawn([sys.executable, "-m", "refinery", "analyze", str(traces), "--out", str(tmp_path / "out")], env)
+        args = ["analyze", str(traces), "--all", "--out", str(tmp_path / "out")]  # the looping one did not fail
+        process = spawn([sys.executable, "-m", "refinery", *args], env)
         wait_for(lambda: polling(openai, 2), "both traces to reach a stage")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=HANG_S)

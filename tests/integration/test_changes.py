@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from refinery.changes.diff import read_file_patches, read_unified_diff
 from refinery.changes.git import read_git_range
 from refinery.cli import cli
-from refinery.pipeline import prepare
+from refinery.pipeline import enrich, prepare
 from refinery.trace.model import Feedback, Trace
 from tests.builders import TraceBuilder
 from tests.fakes.github_api import GITHUB_SPEC, FakeGitHub, require_node_tools
@@ -94,7 +94,7 @@ def test_the_removed_rule_ranks_above_the_rewording_and_the_readme_fix(tmp_path:
     changes = read_git_range(repo, f"{base}...{head}")
     assert sorted({h.path for h in changes.hunks}) == ["README.md", "prompts/agent.md"]
     assert len([h for h in changes.hunks if h.path == "prompts/agent.md"]) == 2  # two separate hunks
-    prepared = prepare(failing_trace(AFTER), changes=changes)
+    prepared = enrich(prepare(failing_trace(AFTER)), changes=changes)
     ranked = prepared.suspects
     by_path = [(s.path, s.removed) for s in ranked]
     assert by_path[0] == ("prompts/agent.md", [RULE]), ranked
@@ -111,7 +111,7 @@ def test_the_removed_rule_ranks_above_the_rewording_and_the_readme_fix(tmp_path:
 
 def test_a_pr_that_touches_nothing_the_trace_used_claims_no_suspect(tmp_path: Path) -> None:
     repo, base, head = make_repo(tmp_path, touch_prompt=False)
-    prepared = prepare(failing_trace(BEFORE), changes=read_git_range(repo, f"{base}..{head}"))
+    prepared = enrich(prepare(failing_trace(BEFORE)), changes=read_git_range(repo, f"{base}..{head}"))
     assert prepared.suspects and prepared.top_suspect is None
     assert all(not s.used for s in prepared.suspects)
 

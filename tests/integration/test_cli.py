@@ -87,7 +87,7 @@ def test_select_table_and_json(fake_langsmith: FakeLangSmith, recorded: dict[str
     [
         (["fetch", "--trace-id", "x"], {}, 2, "LANGSMITH_API_KEY"),
         (["show"], {}, 2, "Give a trace file (FILE or --trace-file FILE) or --trace-id ID."),
-        (["analyze"], {}, 2, "Give a trace file (FILE or --trace-file FILE) or --trace-id ID."),
+        (["analyze"], {}, 2, "Give a trace file (FILE or --trace-file FILE) or --trace-id ID"),
         (["show", "a.json", "--trace-file", "b.json"], {}, 2, "Two trace files given"),
         (["show", "missing.json"], {}, 1, "does not exist"),
         (["select"], {}, 2, "--project"),

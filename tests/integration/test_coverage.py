@@ -16,9 +16,8 @@ from refinery.analysis.cost import CostGuard
 from refinery.analysis.orchestrator import analyze
 from refinery.pipeline import prepare
 from refinery.report.comment import build_comment
-from refinery.settings import load_settings
 from refinery.trace.files import load_trace_file
-from refinery.wiring import build_analysis_provider
+from refinery.wiring import build_analysis_provider, load_settings
 from tests.e2e.test_container import read_outputs
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.openai_api import FakeOpenAI

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from refinery.analysis.ratelimit import RateGate
 from refinery.github.publisher import Annotation, GitHubPublisher
-from refinery.settings import load_settings
-from refinery.wiring import build_analysis_provider, build_github_client, build_rate_gate
+from refinery.wiring import build_analysis_provider, build_github_client, load_settings
 from tests.e2e.test_container import read_outputs
 from tests.fakes import openai_api as F
 from tests.fakes.github_api import FakeGitHub, require_node_tools
@@ -186,7 +186,7 @@ def test_the_rate_gate_is_wired_into_the_clients_the_composition_root_builds(tmp
         }
         for provider in ("openai", "openai-compatible"):
             settings = load_settings({**env, "REFINERY_PROVIDER": provider})
-            gate = build_rate_gate(settings)
+            gate = RateGate(settings.tokens_per_minute)
             openai.script(F.http_error(429, "rate_limit_exceeded", "slow down", **{"retry-after-ms": "10"}))
             result = analyze(
                 prepare(load_trace_file(REPO / "examples" / "rate-limit-cascade.json")),

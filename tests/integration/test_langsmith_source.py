@@ -10,10 +10,9 @@ from langsmith.run_trees import RunTree
 
 from examples import agents
 from refinery.errors import SourceError, TraceFetchError, TraceNotFound
-from refinery.settings import load_settings
 from refinery.trace.langsmith import LangSmithSource
 from refinery.trace.source import SelectionCriteria
-from refinery.wiring import build_langsmith_source
+from refinery.wiring import build_langsmith_source, load_settings
 from tests.fakes.langsmith_api import FakeLangSmith
 
 

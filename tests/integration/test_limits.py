@@ -21,8 +21,11 @@ INPUTS = Path(__file__).resolve().parents[1] / "hostile" / "inputs"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rate-limit-cascade.json"
 
 
-def analyze(path: Path | str, out: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    done = CliRunner().invoke(cli, ["analyze", str(path), "--out", str(out)], env=env or {}, catch_exceptions=False)
+def analyze(
+    path: Path | str, out: Path, env: dict[str, str] | None = None, extra: list[str] | None = None
+) -> tuple[int, str]:
+    args = ["analyze", str(path), "--out", str(out), *(extra or [])]
+    done = CliRunner().invoke(cli, args, env=env or {}, catch_exceptions=False)
     return done.exit_code, done.stderr
 
 
@@ -56,7 +59,7 @@ def test_unreadable_inputs_are_one_clear_line(name: str, message: str, tmp_path:
     ],
 )
 def test_repairable_inputs_are_analysed_and_the_repair_is_said(name: str, warning: str | None, tmp_path: Path) -> None:
-    code, stderr = analyze(INPUTS / name, tmp_path)
+    code, stderr = analyze(INPUTS / name, tmp_path, extra=["--all"])  # analysed whether or not they failed
     assert code == 0, stderr
     triage = json.loads((tmp_path / "triage.json").read_text())
     if warning is not None:

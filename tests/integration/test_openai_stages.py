@@ -15,9 +15,8 @@ from refinery.cli import cli
 from refinery.errors import ProviderQuotaError, ProviderTimeout, StageOutputError, VectorStoreError
 from refinery.pipeline import prepare
 from refinery.report.artifacts import write_artifacts
-from refinery.settings import load_settings
 from refinery.trace.files import load_trace_file
-from refinery.wiring import build_analysis_provider
+from refinery.wiring import build_analysis_provider, load_settings
 from tests.fakes import openai_api as F
 from tests.fakes.openai_api import FakeOpenAI
 
@@ -88,7 +87,7 @@ def test_full_run_produces_four_validated_stages_and_cleans_up(fake_openai: Fake
     assert all(s.usage.input_tokens > 0 and s.cost_usd is not None for s in result.stages)
     artifacts = write_artifacts(result, tmp_path)
     pack = json.loads(artifacts.pack.read_text())
-    assert pack["status"] == "complete" and pack["schema_version"] == "1.2"
+    assert pack["status"] == "complete" and pack["schema_version"] == "1.3"
     assert [g["trace_ids"] for g in pack["groups"]] == [[pack["trace"]["id"]]]
     assert pack["hypotheses"][0]["proposed_change"]["kind"] == "code"
     assert pack["prompts_version"] and all(s["prompts_version"] == pack["prompts_version"] for s in pack["stages"])
@@ -161,7 +160,9 @@ def test_incomplete_gets_one_retry_with_a_larger_limit(fake_openai: FakeOpenAI) 
 def test_incomplete_twice_is_an_error(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(F.incomplete(), F.incomplete())
     result = run(fake_openai)
-    assert result.error is not None and "stayed incomplete (max_output_tokens)" in str(result.error)
+    assert result.error is not None and "stayed cut off by the output limit on openai" in str(result.error)
+    first, second = posts(fake_openai)[:2]
+    assert second["max_output_tokens"] == 2 * first["max_output_tokens"]
 
 
 def test_background_mode_for_reasoning_models_polls_until_done(fake_openai: FakeOpenAI) -> None:

@@ -16,10 +16,9 @@ from refinery.analysis.orchestrator import analyze
 from refinery.analysis.packing import estimate_tokens, pack_documents
 from refinery.errors import ConfigError, StageOutputError
 from refinery.pipeline import prepare
-from refinery.settings import load_settings
 from refinery.trace.files import load_trace_file
 from refinery.trace.files.langsmith_export import load_langsmith
-from refinery.wiring import build_analysis_provider
+from refinery.wiring import build_analysis_provider, load_settings
 from tests.fakes import openai_api as F
 from tests.fakes.llm_apis import FakeAnthropic, FakeGemini
 from tests.fakes.openai_api import FakeOpenAI

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from refinery.settings import SOURCES, Settings
+from refinery.wiring import SECTIONS, all_sources
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
@@ -27,19 +28,36 @@ def tool(name: str) -> str:
 
 
 def test_action_inputs_are_exactly_the_settings_inputs() -> None:
+    """Every input is a core setting or one adapter's (a provider's, a publisher's): nothing else."""
     declared = set(ACTION["inputs"])
-    from_settings = {s.action_input for s in SOURCES.values() if s.action_input}
+    from_settings = {s.action_input for s in all_sources().values() if s.action_input}
     assert declared == from_settings
 
 
-@pytest.mark.parametrize("field,source", [(f, s) for f, s in SOURCES.items() if s.action_input])
+def _owner(field: str) -> type[Any]:
+    """The settings model that holds ``field``: the core Settings, or the adapter section that declares it."""
+    return next((kind for kind in SECTIONS if field in kind.model_fields), Settings)
+
+
+@pytest.mark.parametrize("field,source", [(f, s) for f, s in all_sources().items() if s.action_input])
 def test_action_defaults_match_the_settings_defaults(field: str, source: Any) -> None:
     default = ACTION["inputs"][source.action_input].get("default", "")
     if default in ("", "${{ github.token }}"):
         return  # unset, or filled in by the runner
-    expected = Settings.model_fields[field].default
-    parsed = Settings(**{field: default}).model_dump()[field]
+    kind = _owner(field)
+    expected = kind.model_fields[field].default
+    parsed = kind(**{field: default}).model_dump()[field]
     assert parsed == expected, f"{source.action_input}: action.yml says {default!r}, settings say {expected!r}"
+
+
+def test_core_settings_and_adapter_sections_never_share_a_field() -> None:
+    """A CLI override goes to the one model that has a field of its name."""
+    fields = [set(Settings.model_fields)] + [set(kind.model_fields) for kind in SECTIONS]
+    seen: set[str] = set()
+    for names in fields:
+        assert not (names & seen), names & seen
+        seen |= names
+    assert SOURCES.keys() <= set(Settings.model_fields)
 
 
 def test_every_input_and_output_is_documented() -> None:

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"analysis"},
     {"report"},
     {"github"},
-    {"batch", "plan"},
+    {"planner"},
     {"wiring"},
     {"cli", "action", "__main__", "interrupts"},
 ]
@@ -31,8 +31,13 @@ RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # The entry point modules run everything; __main__ only calls the CLI.
 ENTRY_POINTS = {"cli", "action", "__main__", "interrupts"}
 CLIENT_CONSTRUCTORS = re.compile(
-    r"(?<!class )\b(?:langsmith\.Client|RefineryOpenAI|openai\.OpenAI|anthropic\.Anthropic|genai\.Client|Github)\("
+    r"(?<!class )\b(?:langsmith\.Client|openai\.OpenAI|anthropic\.Anthropic|genai\.Client|Github)\("
 )
+# A provider adapter builds its own SDK client (its module is the only place its SDK's types live);
+# LangSmith's and GitHub's clients are built by the composition root.
+CLIENT_BUILDERS = {"wiring.py"} | {
+    f"analysis/providers/{p.name}" for p in (PACKAGE / "analysis" / "providers").glob("*.py")
+}
 
 
 def modules() -> list[Path]:
@@ -83,11 +88,11 @@ def test_only_the_entry_points_use_the_composition_root() -> None:
     assert all(top(PACKAGE / u) in ENTRY_POINTS for u in users), users
 
 
-def test_sdk_clients_are_constructed_in_the_composition_root_only() -> None:
+def test_sdk_clients_are_constructed_in_the_composition_root_or_their_adapter_only() -> None:
     offenders = [
         str(p.relative_to(PACKAGE))
         for p in modules()
-        if p.name != "wiring.py" and CLIENT_CONSTRUCTORS.search(p.read_text())
+        if str(p.relative_to(PACKAGE)) not in CLIENT_BUILDERS and CLIENT_CONSTRUCTORS.search(p.read_text())
     ]
     assert offenders == []
 
@@ -108,3 +113,37 @@ def test_a_triage_rule_is_one_module_and_one_registry_line() -> None:
 
     rule_modules = {p.stem for p in (PACKAGE / "triage" / "rules").glob("*.py")} - {"__init__", "base"}
     assert {rule.__module__.rsplit(".", 1)[1] for rule in RULES} == rule_modules
+
+
+def test_functions_stay_under_80_lines() -> None:
+    """A function longer than a screen does more than one thing: split it (the style guide's rule)."""
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 80:
+                    long[f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"] = lines
+    assert long == {}
+
+
+def test_nothing_below_the_entry_points_builds_a_service() -> None:
+    """The entry points ask the composition root once (``build_services``); nothing below them builds."""
+    builders = re.compile(r"\bbuild_(?:services|analysis_provider|langsmith_source|github_client)\(")
+    callers = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if top(p) != "wiring" and builders.search(p.read_text())
+    )
+    assert callers == ["action/__init__.py", "cli/common.py"]
+
+
+def test_a_provider_is_one_module_and_one_registry_line() -> None:
+    """Each registered provider's module holds its class, its settings section and its builder."""
+    from refinery.analysis.providers.registry import PROVIDERS
+
+    for name, plugin in PROVIDERS.items():
+        module = plugin.build.__module__
+        assert plugin.section.__module__ == module, name
+        assert name == plugin.section.NAME
+        assert module.startswith("refinery.analysis.providers."), module

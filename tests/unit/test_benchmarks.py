@@ -120,8 +120,7 @@ def test_results_document_has_machine_headline_and_sections(tmp_path: Path) -> N
 
 
 def test_a_failed_model_analysis_is_a_miss_not_the_end_of_the_benchmark() -> None:
-    from refinery.settings import load_settings
-    from refinery.wiring import build_analysis_provider
+    from refinery.wiring import build_analysis_provider, load_settings
     from tests.fakes import openai_api as F
 
     prepared = prepare(load_trace_file(EXAMPLES / "rate-limit-cascade.json"))

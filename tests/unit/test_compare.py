@@ -149,11 +149,17 @@ def test_the_alignment_of_long_runs_that_part_once_is_linear() -> None:
 
 
 def test_when_nothing_failed_outright_the_divergence_is_the_origin() -> None:
-    from refinery.pipeline import prepare
+    from refinery.pipeline import enrich, prepare
 
     failing = run(("get_order", {"id": 9}), ("refund", {"id": 9, "amount": 12}))
     passing = run(("get_order", {"id": 9}), ("refund", {"id": 9, "amount": 120}))
-    prepared = prepare(failing, baseline=passing, baseline_source="test")
+    triaged = prepare(failing)
+    prepared = enrich(triaged, baseline=passing, baseline_source="test")
+    # Enrichment adds: the findings triaged before keep their ids, the divergence comes after them.
+    assert [f.id for f in prepared.triage.findings[: len(triaged.triage.findings)]] == [
+        f.id for f in triaged.triage.findings
+    ]
+    assert prepared.triage.findings[-1].rule == "baseline_divergence"
     assert prepared.triage.origin is not None and prepared.triage.origin.section == "R0004"
     assert "parted from the passing run" in prepared.triage.origin.reason
     assert "baseline.md" in [d.name for d in prepared.documents.documents]

@@ -4,8 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from refinery.analysis.providers.openai_responses import OpenAISettings
 from refinery.errors import ConfigError, MissingSecretError
-from refinery.settings import load_settings, parse_since
+from refinery.settings import parse_since
+from refinery.wiring import load_settings
 
 SECRET = "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789"
 
@@ -26,7 +28,7 @@ def test_validation_is_lazy_and_names_what_to_set() -> None:
     assert "LANGSMITH_API_KEY" in message and "langsmith-api-key" in message
     assert "\n" not in message
     with pytest.raises(MissingSecretError, match="OPENAI_API_KEY"):
-        settings.require_openai_key()
+        settings.section(OpenAISettings).require_key()
 
 
 def test_action_inputs_keep_hyphens_and_beat_env_empty_means_unset() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from refinery.analysis.orchestrator import offline_result
-from refinery.batch import path_slug, trace_dir_name
 from refinery.documents.redact import Redactor
 from refinery.github.commands import Log
 from refinery.github.publisher import Annotation
 from refinery.lines import printable_line, strip_ansi
 from refinery.pipeline import prepare
+from refinery.planner.analyse import path_slug, trace_dir_name
 from refinery.report.artifacts import write_artifacts
 from refinery.report.merge import load_entries
 from refinery.report.sanitize import fenced, inline_code, plain_line, prose, sanitize_markdown

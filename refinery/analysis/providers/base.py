@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
 from refinery.documents.render import DocumentSet
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
+
+if TYPE_CHECKING:
+    from refinery.analysis.control import RunControl
+    from refinery.analysis.cost import StageEstimate
+    from refinery.analysis.ratelimit import RateGate
+    from refinery.settings import Section, Settings
 
 
 class Usage(BaseModel):
@@ -74,17 +81,42 @@ class StageReply:
     model: str = ""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do beyond running a stage, declared rather than discovered."""
+
+    hosted_documents: bool = False
+    """The documents live in a hosted store the model searches (OpenAI's vector stores): a store made
+    by ``refinery init`` can be reused (``--store-id``) and kept (``--keep-store``)."""
+
+
 @dataclass
 class AnalysisContext:
-    """Where the documents live for the duration of one analysis."""
+    """Where the documents live for the duration of one analysis. Each provider returns its own kind."""
 
     trace: Trace
     documents: DocumentSet
-    store_id: str | None = None
-    file_ids: list[str] = field(default_factory=list)
+    triage: TriageReport | None = None
+
+
+@dataclass
+class StoreContext(AnalysisContext):
+    """The documents in a hosted vector store."""
+
+    store_id: str = ""
     owned: bool = True
     """False for a store the user passed in (--store-id): never delete it."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    handle: object | None = None
+    """The store manager's handle, to delete the store and its files afterwards."""
+
+
+@dataclass
+class ClosedContext:
+    """What closing a context left: warnings, and the store still there afterwards (if any)."""
+
+    warnings: list[str] = field(default_factory=list)
+    kept_store: str | None = None
+    """A vector store that outlives the run (kept on request, or the user's own): the pack names it."""
 
 
 class AnalysisProvider(Protocol):
@@ -92,6 +124,7 @@ class AnalysisProvider(Protocol):
 
     name: str
     model: str
+    capabilities: Capabilities
 
     def open_context(
         self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
@@ -99,10 +132,52 @@ class AnalysisProvider(Protocol):
         """Make the documents available to the model (upload, or pack inline by triage priority)."""
         ...
 
+    def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate | None:
+        """The most this stage can cost here, for the run's cost cap; None when it cannot be priced."""
+        ...
+
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
         """Run one stage and return its validated output."""
         ...
 
-    def close_context(self, context: AnalysisContext) -> list[str]:
+    def close_context(self, context: AnalysisContext) -> ClosedContext:
         """Release what open_context created; returns warnings instead of raising."""
         ...
+
+    def canary(self) -> str:
+        """One tiny structured call: proves the key, the base URL, model access and structured output."""
+        ...
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What every provider built for one run shares, from the core settings and the run."""
+
+    max_retries: int
+    """The SDK's own retries (the one retry layer)."""
+    timeout_s: float
+    """One HTTP request's timeout."""
+    stage_timeout_s: float
+    store_timeout_s: float
+    context_budget: int | None
+    gate: RateGate | None = None
+    """The run's shared rate gate: every client's requests go through it."""
+    control: RunControl | None = None
+    keep_store: bool = False
+    background: bool | None = None
+
+    def event_hooks(self, *extra_response: Callable[[Any], None]) -> dict[str, list[Callable[[Any], None]]]:
+        """httpx event hooks: the gate's, and any of the adapter's own on each response."""
+        hooks = self.gate.event_hooks() if self.gate is not None else {"request": [], "response": []}
+        hooks["response"] = [*extra_response, *hooks["response"]]
+        return hooks
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    """A model back-end as the composition root registers it: one module, one registry line."""
+
+    name: str
+    section: type[Section]
+    build: Callable[[Settings, BuildOptions], AnalysisProvider]
+    """Builds the provider and its SDK client from its section of the settings."""

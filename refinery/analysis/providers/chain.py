@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 from refinery.analysis.cost import StageEstimate
-from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, StageReply
+from refinery.analysis.providers.base import (
+    AnalysisContext,
+    AnalysisProvider,
+    Capabilities,
+    ClosedContext,
+    StageCall,
+    StageReply,
+)
 from refinery.documents.render import DocumentSet
 from refinery.errors import ProviderBadRequest, ProviderError
 from refinery.trace.model import Trace
@@ -23,8 +30,19 @@ from refinery.triage.model import TriageReport
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class ChainContext(AnalysisContext):
+    """Each provider's own context, opened the first time one of its stages runs."""
+
+    store_id: str | None = None
+    """A store the user passed in (--store-id), for the providers whose documents are hosted."""
+    contexts: dict[str, AnalysisContext] = field(default_factory=dict)
+
+
 class ProviderChain:
     """Routes each stage to its provider, falling back along the chain on provider failures."""
+
+    capabilities = Capabilities(hosted_documents=False)
 
     def __init__(
         self,
@@ -40,6 +58,7 @@ class ProviderChain:
         self._stage_providers = dict(stage_providers or {})
         self.name = default
         self.model = self._providers[default].model
+        self.capabilities = self._providers[default].capabilities
         self.fallbacks_used: list[str] = []
 
     def _order(self, stage: str) -> list[str]:
@@ -48,26 +67,24 @@ class ProviderChain:
 
     def open_context(
         self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
-    ) -> AnalysisContext:
-        return AnalysisContext(
-            trace=trace, documents=documents, store_id=store_id, owned=False, extra={"contexts": {}, "triage": triage}
-        )
+    ) -> ChainContext:
+        return ChainContext(trace=trace, documents=documents, triage=triage, store_id=store_id)
 
     def _context(self, name: str, context: AnalysisContext) -> AnalysisContext:
-        contexts: dict[str, AnalysisContext] = context.extra["contexts"]
-        if name not in contexts:
-            provider: Any = self._providers[name]
-            store_id = context.store_id if name == "openai" else None
-            contexts[name] = provider.open_context(
-                context.trace, context.documents, triage=context.extra["triage"], store_id=store_id
+        if not isinstance(context, ChainContext):
+            raise TypeError("a provider chain runs on the context it opened")
+        if name not in context.contexts:
+            provider = self._providers[name]
+            store_id = context.store_id if provider.capabilities.hosted_documents else None
+            context.contexts[name] = provider.open_context(
+                context.trace, context.documents, triage=context.triage, store_id=store_id
             )
-        return contexts[name]
+        return context.contexts[name]
 
     def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate | None:
         """The estimate of the provider the stage runs on first (a fallback is admitted as it is tried)."""
         name = self._order(call.stage)[0]
-        estimator = getattr(self._providers[name], "estimate_stage", None)
-        return estimator(call, self._context(name, context)) if estimator else None
+        return self._providers[name].estimate_stage(call, self._context(name, context))
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
         order = self._order(call.stage)
@@ -84,8 +101,14 @@ class ProviderChain:
                 self.fallbacks_used.append(note)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def close_context(self, context: AnalysisContext) -> list[str]:
-        warnings = list(self.fallbacks_used)
-        for name, inner in context.extra["contexts"].items():
-            warnings.extend(self._providers[name].close_context(inner))
-        return warnings
+    def canary(self) -> str:
+        return self._providers[self._default].canary()
+
+    def close_context(self, context: AnalysisContext) -> ClosedContext:
+        closed = ClosedContext(list(self.fallbacks_used))
+        inner = context.contexts if isinstance(context, ChainContext) else {}
+        for name, each in inner.items():
+            done = self._providers[name].close_context(each)
+            closed.warnings.extend(done.warnings)
+            closed.kept_store = closed.kept_store or done.kept_store
+        return closed

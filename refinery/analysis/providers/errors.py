@@ -36,6 +36,13 @@ def _detail(exc: openai.APIStatusError) -> str:
     return " ".join(str(message or exc.message).split())[:500]
 
 
+def _data(exc: openai.APIError) -> dict[str, Any]:
+    """What the SDK's error carries, kept on ours: the status, the request id, the error code."""
+    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+    code = _code(exc) if isinstance(exc, openai.APIStatusError) else None
+    return {"status_code": status, "request_id": getattr(exc, "request_id", None), "code": code}
+
+
 def is_insufficient_quota(status: int, body: Any) -> bool:
     """Whether a 429 body says the account is out of quota (as opposed to a rate limit)."""
     if status != 429 or not isinstance(body, dict):
@@ -56,45 +63,55 @@ def translate_openai_error(action: str) -> Iterator[None]:
             raise ProviderQuotaError(
                 f"OpenAI has no quota left for this key while {action} (429 insufficient_quota).",
                 hint="Add credit or use another key/project; retrying cannot help.",
+                **_data(exc),
             ) from exc
         raise ProviderError(
             f"OpenAI kept rate-limiting {action} after the configured retries (429): {_detail(exc)}.",
             hint="Retry later, lower `concurrency` or set `tokens-per-minute` (CLI: --concurrency; env "
             "REFINERY_TOKENS_PER_MINUTE) so that the workers pace themselves.",
+            **_data(exc),
         ) from exc
     except openai.AuthenticationError as exc:
         raise ProviderError(
             f"OpenAI rejected the API key while {action} (401).",
             hint="Set a valid OPENAI_API_KEY (action input `openai-api-key`).",
+            **_data(exc),
         ) from exc
     except openai.PermissionDeniedError as exc:
         raise ProviderError(
             f"The OpenAI key may not do this while {action} (403): {_detail(exc)}.",
             hint="Check the key's project permissions and OPENAI_PROJECT.",
+            **_data(exc),
         ) from exc
     except openai.NotFoundError as exc:
         raise ProviderError(
             f"OpenAI answered 404 while {action}: {_detail(exc)}.",
             hint="Check `model` (does this key have access?) and `base-url` (CLI: --model, --base-url).",
+            **_data(exc),
         ) from exc
     except openai.BadRequestError as exc:
-        raise ProviderBadRequest(f"OpenAI rejected the request while {action} (400): {_detail(exc)}.") from exc
+        raise ProviderBadRequest(
+            f"OpenAI rejected the request while {action} (400): {_detail(exc)}.", **_data(exc)
+        ) from exc
     except openai.APITimeoutError as exc:
         raise ProviderTimeout(
             f"OpenAI did not answer in time while {action}.",
             hint="Retry, or raise `stage-timeout` (CLI: --stage-timeout), which bounds each request too.",
+            **_data(exc),
         ) from exc
     except openai.APIConnectionError as exc:
         raise ProviderError(
             f"Cannot reach the OpenAI API while {action}.",
             hint="Check `base-url` (CLI: --base-url; env OPENAI_BASE_URL) and the network.",
+            **_data(exc),
         ) from exc
     except openai.APIStatusError as exc:
-        raise ProviderError(f"OpenAI failed while {action} ({exc.status_code}): {_detail(exc)}.") from exc
+        raise ProviderError(f"OpenAI failed while {action} ({exc.status_code}): {_detail(exc)}.", **_data(exc)) from exc
     except openai.APIResponseValidationError as exc:
         raise ProviderError(
             f"The model API answered {exc.status_code} with a body the SDK cannot read while {action}.",
             hint="Check `base-url` (CLI: --base-url): it must point at an OpenAI-compatible /v1 endpoint.",
+            status_code=exc.status_code,
         ) from exc
     except (ValueError, TypeError, AttributeError) as exc:
         # The SDK parses the body lazily: a 200 that is not JSON, or JSON of another shape, surfaces here.

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
-from refinery.analysis.providers.base import Usage
+from pydantic import Field, SecretStr
+
+from refinery.analysis.providers.base import BuildOptions, ProviderPlugin, Usage
 from refinery.analysis.providers.inline import GenerateRequest, Generation, InlineProvider
-from refinery.errors import ConfigError, ProviderBadRequest, ProviderError, ProviderQuotaError
+from refinery.errors import ConfigError, ProviderBadRequest, ProviderError
+from refinery.settings import Section, Settings, Source, require_secret
 
 
 def import_genai() -> Any:
@@ -29,16 +32,24 @@ def _translated(action: str) -> Iterator[None]:
         yield
     except errors.APIError as exc:
         code = getattr(exc, "code", None)
+        status = getattr(exc, "status", None)
+        data: dict[str, Any] = {"status_code": code, "code": str(status) if status else None}
         message = " ".join(str(getattr(exc, "message", exc)).split())[:300]
-        if code == 429 and "exceeded your current quota" in message.lower():
-            raise ProviderQuotaError(f"Gemini has no quota left while {action}: {message}.") from exc
         if code == 400:
-            raise ProviderBadRequest(f"Gemini rejected the request while {action} (400): {message}.") from exc
+            raise ProviderBadRequest(f"Gemini rejected the request while {action} (400): {message}.", **data) from exc
         if code in (401, 403):
             raise ProviderError(
-                f"Gemini rejected the key while {action} ({code}).", hint="Set GEMINI_API_KEY or GOOGLE_API_KEY."
+                f"Gemini rejected the key while {action} ({code}).",
+                hint="Set GEMINI_API_KEY or GOOGLE_API_KEY.",
+                **data,
             ) from exc
-        raise ProviderError(f"Gemini failed while {action} ({code}): {message}.") from exc
+        if code == 429:
+            raise ProviderError(
+                f"Gemini kept refusing {action} for quota or rate after the configured retries (429): {message}.",
+                hint="Check the project's quota in Google AI Studio, or retry later.",
+                **data,
+            ) from exc
+        raise ProviderError(f"Gemini failed while {action} ({code}): {message}.", **data) from exc
 
 
 class GeminiProvider(InlineProvider):
@@ -78,3 +89,43 @@ class GeminiProvider(InlineProvider):
             truncated="MAX_TOKENS" in finish,
             response_id=getattr(response, "response_id", "") or "",
         )
+
+
+class GeminiSettings(Section):
+    """The gemini provider: google-genai with a JSON response schema, documents packed inline."""
+
+    NAME: ClassVar[str] = "gemini"
+    SOURCES: ClassVar[dict[str, Source]] = {
+        "gemini_api_key": Source(("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini-api-key"),
+        "gemini_model": Source(("REFINERY_GEMINI_MODEL",), "gemini-model"),
+        "gemini_base_url": Source(("GEMINI_BASE_URL",), None),
+    }
+
+    gemini_api_key: SecretStr | None = Field(default=None, repr=False)
+    """Gemini key (provider gemini)."""
+    gemini_model: str = "gemini-2.5-pro"
+    """Model on Gemini."""
+    gemini_base_url: str | None = None
+    """Alternative Gemini API URL (a gateway or proxy)."""
+
+    def configured(self) -> bool:
+        return self.gemini_api_key is not None
+
+
+def build(settings: Settings, options: BuildOptions) -> GeminiProvider:
+    """Gemini through google-genai (its client is not routed through the rate gate)."""
+    section = settings.section(GeminiSettings)
+    key = require_secret(section.gemini_api_key, section.SOURCES["gemini_api_key"], "to run stages on Gemini")
+    genai = import_genai()
+    from google.genai import types
+
+    http = types.HttpOptions(
+        base_url=section.gemini_base_url,
+        timeout=int(options.timeout_s * 1000),
+        retry_options=types.HttpRetryOptions(attempts=options.max_retries + 1),
+    )
+    client = genai.Client(api_key=key.get_secret_value(), http_options=http)
+    return GeminiProvider(client, section.gemini_model, context_budget=options.context_budget, control=options.control)
+
+
+PLUGIN = ProviderPlugin("gemini", GeminiSettings, build)

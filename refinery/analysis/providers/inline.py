@@ -8,30 +8,29 @@ shared here, so every provider behaves the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from refinery.analysis.control import RunControl
 from refinery.analysis.cost import StageEstimate, text_tokens
-from refinery.analysis.packing import OUTPUT_RESERVE, context_window, pack_documents
+from refinery.analysis.packing import OUTPUT_RESERVE, Pack, context_window, pack_documents
 from refinery.analysis.providers.base import (
     AnalysisContext,
+    Capabilities,
+    ClosedContext,
     StageCall,
     StageReply,
     Usage,
-    reask_turns,
-    total_usage,
 )
-from refinery.analysis.providers.openai_responses import parse_output
+from refinery.analysis.providers.policy import Attempt, complete_stage, parse_output
 from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
-from refinery.errors import ConfigError, ProviderError, StageOutputError
+from refinery.errors import ConfigError, ProviderError
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
 
-MAX_OUTPUT_CEILING = 32_000
 CANARY_MAX_TOKENS = 1_024
 """Room for a thinking model's reasoning before its one-word reply."""
 
@@ -55,6 +54,13 @@ class GenerateRequest:
 
 
 @dataclass
+class InlineContext(AnalysisContext):
+    """The documents packed into the prompt, under the model's token budget."""
+
+    pack: Pack | None = None
+
+
+@dataclass
 class Generation:
     """One model reply."""
 
@@ -69,6 +75,7 @@ class InlineProvider(ABC):
     """AnalysisProvider that packs the documents into each documents-reading stage's prompt."""
 
     name = "inline"
+    capabilities = Capabilities(hosted_documents=False)
 
     def __init__(
         self,
@@ -101,10 +108,10 @@ class InlineProvider(ABC):
         if triage is None:
             raise ProviderError("Packing the documents needs the triage.")
         pack = pack_documents(trace, triage, documents, self.budget())
-        return AnalysisContext(trace=trace, documents=documents, owned=False, extra={"pack": pack})
+        return InlineContext(trace=trace, documents=documents, triage=triage, pack=pack)
 
-    def close_context(self, context: AnalysisContext) -> list[str]:
-        return []
+    def close_context(self, context: AnalysisContext) -> ClosedContext:
+        return ClosedContext()
 
     def canary(self) -> str:
         """Prove auth, base URL, model access and structured output with one tiny call."""
@@ -122,31 +129,9 @@ class InlineProvider(ABC):
             raise ProviderError(f"The canary reply on {self.name} was not the JSON asked for: {problem}.")
         return output.reply
 
-    def _complete(
-        self,
-        call: StageCall,
-        messages: list[dict[str, str]],
-        schema: dict[str, Any],
-        ids: list[str],
-        usage: list[Usage],
-    ) -> str:
-        limit = call.max_output_tokens
-        request = GenerateRequest(call.system_text, messages, call.schema_name, schema, call.output_model, limit)
-        self._control.check(f"stage {call.stage}")
-        reply = self.generate(request)
-        ids.append(reply.response_id)
-        usage.append(reply.usage)
-        if reply.truncated and limit < MAX_OUTPUT_CEILING:
-            reply = self.generate(replace(request, max_tokens=min(limit * 2, MAX_OUTPUT_CEILING)))
-            ids.append(reply.response_id)
-            usage.append(reply.usage)
-        if reply.truncated:
-            raise ProviderError(f"Stage {call.stage} stayed cut off by the output limit on {self.name}.")
-        return reply.text
-
     @staticmethod
     def _user_text(call: StageCall, context: AnalysisContext) -> str:
-        pack = context.extra.get("pack")
+        pack = context.pack if isinstance(context, InlineContext) else None
         if call.use_documents and pack is not None:
             return (
                 "The documents are included below (there is no file_search tool here).\n"
@@ -164,31 +149,14 @@ class InlineProvider(ABC):
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
         schema = strict_json_schema(call.output_model)
-        messages = [{"role": "user", "content": self._user_text(call, context)}]
-        ids: list[str] = []
-        usage: list[Usage] = []
-        text = self._complete(call, messages, schema, ids, usage)
-        output, problem = parse_output(text, call.output_model)
-        attempts = 1
-        if output is None:
-            attempts = 2
-            messages = [*messages, *reask_turns(text, problem)]
-            text = self._complete(call, messages, schema, ids, usage)
-            output, problem = parse_output(text, call.output_model)
-            if output is None:
-                raise StageOutputError(
-                    f"Stage {call.stage} returned output that does not fit its schema after 2 attempts on {self.name}: {problem}.",
-                    stage=call.stage,
-                    attempts=2,
-                    raw_text=text,
-                )
-        total = total_usage(usage)
-        return StageReply(
-            output=output,
-            raw_text=text,
-            usage=total,
-            attempts=attempts,
-            response_ids=ids,
-            provider=self.name,
-            model=self.model,
-        )
+        first = {"role": "user", "content": self._user_text(call, context)}
+
+        def send(turns: list[dict[str, str]], max_tokens: int) -> Attempt:
+            self._control.check(f"stage {call.stage}")
+            request = GenerateRequest(
+                call.system_text, [first, *turns], call.schema_name, schema, call.output_model, max_tokens
+            )
+            reply = self.generate(request)
+            return Attempt(reply.text, reply.usage, reply.response_id, reply.truncated)
+
+        return complete_stage(call, send, provider=self.name, model=self.model)

@@ -2,8 +2,8 @@
 
 One retry layer only: the SDK's (``max_retries``, Retry-After honoured), configured where
 the client is built. What this module adds is not retrying but API semantics: polling a
-background response, one larger-limit retry for an ``incomplete`` answer, and one re-ask
-carrying the validation error for output that does not fit the schema.
+background response, and the shared policy (``policy.py``) for a cut-off answer (``incomplete``
+for ``max_output_tokens``) and for output that does not fit the schema.
 """
 
 from __future__ import annotations
@@ -13,41 +13,55 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import httpx2
 import openai
 from openai.types.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import Field, SecretStr, field_validator
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.analysis.cost import StageEstimate, text_tokens
-from refinery.analysis.providers.base import AnalysisContext, StageCall, StageReply, Usage, reask_turns, total_usage
+from refinery.analysis.providers.base import (
+    AnalysisContext,
+    BuildOptions,
+    Capabilities,
+    ClosedContext,
+    ProviderPlugin,
+    StageCall,
+    StageReply,
+    StoreContext,
+    Usage,
+)
 from refinery.analysis.providers.errors import is_insufficient_quota, translate_openai_error
+from refinery.analysis.providers.policy import Attempt, complete_stage
 from refinery.analysis.providers.vector_store import CLEANUP_TIMEOUT_S, StoreHandle, VectorStoreManager
 from refinery.analysis.requests import ModelOptions, build_canary_request, build_stage_request
 from refinery.analysis.schemas import strict_json_schema
 from refinery.documents.render import DocumentSet
-from refinery.errors import ProviderError, ProviderTimeout, StageOutputError
+from refinery.errors import ProviderError, ProviderTimeout
+from refinery.settings import Section, Settings, Source, require_secret
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport
 
 log = logging.getLogger(__name__)
-MAX_OUTPUT_CEILING = 32_000
 
 
-class RefineryOpenAI(openai.OpenAI):
-    """The SDK client, with its own retry rule taught one thing: 429 insufficient_quota is final."""
+def mark_quota_final(response: httpx2.Response) -> None:
+    """An httpx response hook: a 429 ``insufficient_quota`` gets ``x-should-retry: false``.
 
-    def _should_retry(self, response: httpx2.Response) -> bool:
-        if response.status_code == 429:
-            try:
-                body = response.json()
-            except (ValueError, httpx2.ResponseNotRead):
-                body = None
-            if is_insufficient_quota(429, body):
-                return False
-        return bool(super()._should_retry(response))
+    The SDK obeys that header (the server's own way to say whether to retry), so its one retry
+    layer stops at once for an account out of quota while rate limits are still retried.
+    """
+    if response.status_code != 429:
+        return
+    try:
+        response.read()
+        body = response.json()
+    except (ValueError, httpx2.HTTPError):
+        return
+    if is_insufficient_quota(429, body):
+        response.headers["x-should-retry"] = "false"
 
 
 def response_text(response: Response) -> str:
@@ -88,6 +102,7 @@ class OpenAIResponsesProvider:
     """AnalysisProvider on the Responses API."""
 
     name = "openai"
+    capabilities = Capabilities(hosted_documents=True)
 
     def __init__(
         self,
@@ -117,17 +132,11 @@ class OpenAIResponsesProvider:
 
     def open_context(
         self, trace: Trace, documents: DocumentSet, *, triage: TriageReport | None = None, store_id: str | None = None
-    ) -> AnalysisContext:
+    ) -> StoreContext:
         if store_id:
-            return AnalysisContext(trace=trace, documents=documents, store_id=store_id, owned=False)
+            return StoreContext(trace=trace, documents=documents, triage=triage, store_id=store_id, owned=False)
         handle = self._stores.create(trace.id, documents)
-        return AnalysisContext(
-            trace=trace,
-            documents=documents,
-            store_id=handle.store_id,
-            file_ids=list(handle.file_ids),
-            extra={"handle": handle},
-        )
+        return StoreContext(trace=trace, documents=documents, triage=triage, store_id=handle.store_id, handle=handle)
 
     def store_exists(self, store_id: str) -> bool:
         """Whether a vector store is still there (stores expire after a day idle)."""
@@ -138,14 +147,27 @@ class OpenAIResponsesProvider:
             return False
         return True
 
-    def close_context(self, context: AnalysisContext) -> list[str]:
-        handle = context.extra.get("handle")
-        if not context.owned or not isinstance(handle, StoreHandle):
-            return []
+    def close_context(self, context: AnalysisContext) -> ClosedContext:
+        if not isinstance(context, StoreContext):
+            return ClosedContext()
+        if not context.owned:
+            return ClosedContext(kept_store=context.store_id)
+        handle = context.handle
+        if not isinstance(handle, StoreHandle):
+            return ClosedContext()
         if self.keep_store:
             self._stores.keep(handle)
-            return [f"Kept vector store {handle.store_id} (--keep-store); it expires after 1 day idle."]
-        return self._stores.delete(handle)
+            return ClosedContext(
+                [f"Kept vector store {handle.store_id} (--keep-store); it expires after 1 day idle."],
+                kept_store=handle.store_id,
+            )
+        return ClosedContext(self._stores.delete(handle))
+
+    def create_response(self, body: dict[str, Any], action: str) -> Response:
+        """One Responses call outside the stages (a chat turn), with the errors translated."""
+        with translate_openai_error(action):
+            response: Response = self._client.responses.create(**body)
+        return response
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -194,33 +216,27 @@ class OpenAIResponsesProvider:
                     raise
         return response
 
-    def _complete(self, body: dict[str, Any], stage: str, ids: list[str], usage: list[Usage]) -> Response:
-        """Create, and once more with twice the output limit if the answer was cut off."""
+    def _attempt(self, body: dict[str, Any], stage: str) -> Attempt:
+        """One response as an attempt: cut off by the output limit is ``truncated``, any other
+        ``incomplete`` is an error."""
         response = self._create(body, stage)
-        ids.append(response.id)
-        usage.append(response_usage(response))
+        truncated = False
         if response.status == "incomplete":
             reason = response.incomplete_details.reason if response.incomplete_details else None
-            limit = int(body["max_output_tokens"])
-            if reason == "max_output_tokens" and limit < MAX_OUTPUT_CEILING:
-                bigger = {**body, "max_output_tokens": min(limit * 2, MAX_OUTPUT_CEILING)}
-                log.info(
-                    "stage %s hit max_output_tokens=%d; retrying with %d", stage, limit, bigger["max_output_tokens"]
-                )
-                response = self._create(bigger, stage)
-                ids.append(response.id)
-                usage.append(response_usage(response))
-            if response.status == "incomplete":
-                final = response.incomplete_details.reason if response.incomplete_details else None
+            if reason != "max_output_tokens":
                 raise ProviderError(
-                    f"Stage {stage} stayed incomplete ({final or 'unknown'}) even with a larger output limit.",
-                    hint="Lower `reasoning-effort` (CLI: --reasoning-effort), or use a model with a larger output limit.",
+                    f"Stage {stage} came back incomplete ({reason or 'unknown'}).",
+                    hint="Retry; if it persists, try another model.",
+                    request_id=response.id,
                 )
-        return response
+            truncated = True
+        text = "" if truncated else response_text(response)
+        return Attempt(text, response_usage(response), response.id, truncated)
 
     def estimate_stage(self, call: StageCall, context: AnalysisContext) -> StageEstimate:
         """At most: the texts, SEARCHES_PER_STAGE full pages of search results, the stage's output limit."""
-        searches = SEARCHES_PER_STAGE if call.use_documents and context.store_id else 0
+        hosted = isinstance(context, StoreContext) and bool(context.store_id)
+        searches = SEARCHES_PER_STAGE if call.use_documents and hosted else 0
         retrieved = searches * self._max_num_results * CHUNK_TOKENS
         return StageEstimate(
             model=self.model,
@@ -230,50 +246,30 @@ class OpenAIResponsesProvider:
         )
 
     def run_stage(self, call: StageCall, context: AnalysisContext) -> StageReply:
-        schema = strict_json_schema(call.output_model)
+        store_id = context.store_id if isinstance(context, StoreContext) else None
         body = build_stage_request(
             options=self.options,
             system_text=call.system_text,
             user_text=call.user_text,
             schema_name=call.schema_name,
-            schema=schema,
+            schema=strict_json_schema(call.output_model),
             max_output_tokens=call.max_output_tokens,
-            vector_store_id=context.store_id if call.use_documents else None,
+            vector_store_id=store_id if call.use_documents else None,
             max_num_results=self._max_num_results,
             metadata={"refinery_stage": call.stage, "refinery_trace_id": context.trace.id[:512]},
         )
-        ids: list[str] = []
-        usage: list[Usage] = []
-        response = self._complete(body, call.stage, ids, usage)
-        text = response_text(response)
-        output, problem = parse_output(text, call.output_model)
-        attempts = 1
-        if output is None:
-            attempts = 2
-            reask = {
-                **body,
-                "input": [*body["input"], *reask_turns(text, problem)],
-            }
-            response = self._complete(reask, call.stage, ids, usage)
-            text = response_text(response)
-            output, problem = parse_output(text, call.output_model)
-            if output is None:
-                raise StageOutputError(
-                    f"Stage {call.stage} returned output that does not fit its schema after {attempts} attempts: {problem}.",
-                    stage=call.stage,
-                    attempts=attempts,
-                    raw_text=text,
-                    hint="Try a stronger `model` or a lower `reasoning-effort` (CLI: --model, --reasoning-effort).",
-                )
-        total = total_usage(usage)
-        return StageReply(
-            output=output,
-            raw_text=text,
-            usage=total,
-            attempts=attempts,
-            response_ids=ids,
+
+        def send(turns: list[dict[str, str]], max_tokens: int) -> Attempt:
+            return self._attempt(
+                {**body, "input": [*body["input"], *turns], "max_output_tokens": max_tokens}, call.stage
+            )
+
+        return complete_stage(
+            call,
+            send,
             provider=self.name,
             model=self.model,
+            hint="Try a stronger `model` or a lower `reasoning-effort` (CLI: --model, --reasoning-effort).",
         )
 
     def canary(self) -> str:
@@ -296,18 +292,68 @@ def _check_response(response: Any, stage: str) -> None:
         )
 
 
-def parse_output(text: str, model: type[BaseModel]) -> tuple[BaseModel | None, str]:
-    """The validated output, or None and a short description of what is wrong."""
-    if not text.strip():
-        return None, "the reply was empty"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-    try:
-        return model.model_validate(data), ""
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        return None, f"schema violation ({problems})"
+class OpenAISettings(Section):
+    """The OpenAI provider: the Responses API with file_search over a hosted vector store."""
+
+    NAME: ClassVar[str] = "openai"
+    SOURCES: ClassVar[dict[str, Source]] = {
+        "openai_api_key": Source(("OPENAI_API_KEY",), "openai-api-key"),
+        "openai_base_url": Source(("OPENAI_BASE_URL",), "base-url"),
+        "openai_project": Source(("OPENAI_PROJECT",), None),
+        "openai_model": Source(("REFINERY_MODEL",), "model"),
+        "reasoning_effort": Source(("REFINERY_REASONING_EFFORT",), "reasoning-effort"),
+    }
+
+    openai_api_key: SecretStr | None = Field(default=None, repr=False)
+    """OpenAI key; needed only for the model stages."""
+    openai_base_url: str | None = None
+    """Alternative OpenAI-compatible base URL."""
+    openai_project: str | None = None
+    """OpenAI project id sent with requests."""
+    openai_model: str = "gpt-5-mini"
+    """Model for the four stages."""
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] = "medium"
+    """Reasoning effort for reasoning models (ignored by others, which get a temperature)."""
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def configured(self) -> bool:
+        return self.openai_api_key is not None
+
+    def require_key(self) -> SecretStr:
+        return require_secret(self.openai_api_key, self.SOURCES["openai_api_key"], "to run the model stages")
+
+
+def build_client(section: OpenAISettings, options: BuildOptions) -> openai.OpenAI:
+    """The one OpenAI client: the SDK's retries, told by a response hook that no quota is final."""
+    return openai.OpenAI(
+        api_key=section.require_key().get_secret_value(),
+        base_url=section.openai_base_url,
+        project=section.openai_project,
+        max_retries=options.max_retries,
+        timeout=options.timeout_s,
+        http_client=openai.DefaultHttpxClient(event_hooks=options.event_hooks(mark_quota_final)),
+    )
+
+
+def build(settings: Settings, options: BuildOptions) -> OpenAIResponsesProvider:
+    """The OpenAI Responses provider with its vector store manager."""
+    section = settings.section(OpenAISettings)
+    client = build_client(section, options)
+    model = ModelOptions(
+        model=section.openai_model, reasoning_effort=section.reasoning_effort, background=options.background
+    )
+    return OpenAIResponsesProvider(
+        client,
+        model,
+        stores=VectorStoreManager(client, timeout_s=options.store_timeout_s, control=options.control),
+        timeout_s=options.stage_timeout_s,
+        keep_store=options.keep_store,
+        control=options.control,
+    )
+
+
+PLUGIN = ProviderPlugin("openai", OpenAISettings, build)

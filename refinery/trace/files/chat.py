@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from refinery.trace.assemble import RunDraft, assemble_trace
@@ -80,6 +81,135 @@ def is_chat(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and all(isinstance(m, dict) and "role" in m for m in data)
 
 
+@dataclass
+class _Transcript:
+    """A conversation read message by message into runs: one LLM run per assistant message, one tool
+    run per tool call it made (answered by the tool message with its id)."""
+
+    trace_id: str
+    drafts: list[RunDraft] = field(default_factory=list)
+    system: str | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    calls: dict[str, RunDraft] = field(default_factory=dict)
+    first_user: Any = None
+    final: Any = None
+    unmatched: list[str] = field(default_factory=list)
+
+    def read(self, index: int, msg: dict[str, Any]) -> None:
+        role = str(msg.get("role"))
+        content = _text(msg.get("content"))
+        if role in ("system", "developer") and self.system is None:
+            self.system = content if isinstance(content, str) else json.dumps(content)
+        elif role == "assistant":
+            self.assistant(index, msg, content)
+        elif role == "tool":
+            self.tool_result(index, msg, content)
+        else:
+            if role == "user" and self.first_user is None:
+                self.first_user = content
+            named = {"name": msg["name"]} if msg.get("name") else {}
+            self.pending.append({"role": role, "content": content, **named})
+
+    def assistant(self, index: int, msg: dict[str, Any], content: Any) -> None:
+        inputs: dict[str, Any] = {"messages": self.pending}
+        if self.system is not None:
+            inputs["system"] = self.system
+        outputs: dict[str, Any] = {"content": content}
+        if msg.get("tool_calls"):
+            outputs["tool_calls"] = msg["tool_calls"]
+        llm_id = f"{self.trace_id}:m{index:05d}"
+        usage = message_usage(msg)
+        self.drafts.append(
+            {
+                "id": llm_id,
+                "parent_id": self.trace_id,
+                "name": str(msg.get("name") or "assistant"),
+                "run_type": "llm",
+                "inputs": inputs,
+                "outputs": outputs,
+                "model": usage.pop("model", None) or msg.get("model"),
+                "metadata": {"message_index": index, "role": "assistant"},
+                **usage,
+            }
+        )
+        self.pending = []
+        if content:
+            self.final = content
+        for number, call in enumerate(msg.get("tool_calls") or []):
+            fn = call.get("function") or {}
+            call_id = str(call.get("id") or f"{llm_id}:call{number}")
+            run: RunDraft = {
+                # By position, not by the call id: producers (tau-bench) reuse ids across turns,
+                # and two runs with one id would be merged into one.
+                "id": f"{llm_id}:call{number}",
+                "parent_id": self.trace_id,
+                "name": str(fn.get("name") or "tool"),
+                "run_type": "tool",
+                "inputs": _args(fn.get("arguments")),
+                "outputs": None,
+                "metadata": {"tool_call_id": call_id, "message_index": index},
+                "status": "pending",
+            }
+            self.calls[call_id] = run  # a result answers the latest call with its id
+            self.drafts.append(run)
+
+    def tool_result(self, index: int, msg: dict[str, Any], content: Any) -> None:
+        call_id = str(msg.get("tool_call_id") or "")
+        found = self.calls.get(call_id)
+        if found is not None and found["outputs"] is None:
+            run = found
+        else:
+            self.unmatched.append(f"message {index}")
+            run = {
+                "id": f"{self.trace_id}:m{index:05d}",
+                "parent_id": self.trace_id,
+                "name": str(msg.get("name") or "tool"),
+                "run_type": "tool",
+                "inputs": {},
+                "metadata": {"tool_call_id": call_id or None, "message_index": index},
+            }
+            self.drafts.append(run)
+        run["outputs"] = {"output": content}
+        run["status"] = None
+        if msg.get("error") is True:  # tau2 marks a failed tool result
+            run["error"], run["status"] = str(content or "tool error"), "error"
+
+    def finish(self) -> list[TraceWarning]:
+        """Close the transcript: messages no model answered become one run; what did not pair is said."""
+        if self.pending:
+            self.drafts.append(
+                {
+                    "id": f"{self.trace_id}:tail",
+                    "parent_id": self.trace_id,
+                    "name": "unanswered messages",
+                    "run_type": "prompt",
+                    "inputs": {"messages": self.pending},
+                    "outputs": None,
+                    "status": "success",
+                }
+            )
+        warnings = []
+        unanswered = [r["id"] for r in self.calls.values() if r["outputs"] is None]
+        if unanswered:
+            warnings.append(
+                TraceWarning(
+                    code="unanswered_tool_call",
+                    message="Tool calls with no result in the transcript.",
+                    run_ids=unanswered[:5],
+                    count=len(unanswered),
+                )
+            )
+        if self.unmatched:
+            warnings.append(
+                TraceWarning(
+                    code="unmatched_tool_result",
+                    message="Tool results that match no call became their own runs.",
+                    count=len(self.unmatched),
+                )
+            )
+        return warnings
+
+
 def load_chat(data: Any) -> list[Trace]:
     """One trace from an OpenAI-style conversation."""
     meta: dict[str, Any] = {}
@@ -89,134 +219,23 @@ def load_chat(data: Any) -> list[Trace]:
         meta = {k: v for k, v in data.items() if k != key}
     else:
         messages = data
-    trace_id = str(meta.pop("id", None) or meta.pop("trace_id", None) or "chat")
-    root_id = trace_id
-    drafts: list[RunDraft] = []
-    warnings: list[TraceWarning] = []
-    system: str | None = None
-    pending: list[dict[str, Any]] = []
-    calls: dict[str, RunDraft] = {}
-    first_user: Any = None
-    final: Any = None
-    unmatched: list[str] = []
-
+    transcript = _Transcript(str(meta.pop("id", None) or meta.pop("trace_id", None) or "chat"))
     for index, msg in enumerate(messages):
-        role = str(msg.get("role"))
-        content = _text(msg.get("content"))
-        if role in ("system", "developer") and system is None:
-            system = content if isinstance(content, str) else json.dumps(content)
-            continue
-        if role == "user" and first_user is None:
-            first_user = content
-        if role == "assistant":
-            inputs: dict[str, Any] = {"messages": pending}
-            if system is not None:
-                inputs["system"] = system
-            outputs: dict[str, Any] = {"content": content}
-            if msg.get("tool_calls"):
-                outputs["tool_calls"] = msg["tool_calls"]
-            llm_id = f"{trace_id}:m{index:05d}"
-            usage = message_usage(msg)
-            drafts.append(
-                {
-                    "id": llm_id,
-                    "parent_id": root_id,
-                    "name": str(msg.get("name") or "assistant"),
-                    "run_type": "llm",
-                    "inputs": inputs,
-                    "outputs": outputs,
-                    "model": usage.pop("model", None) or msg.get("model"),
-                    "metadata": {"message_index": index, "role": role},
-                    **usage,
-                }
-            )
-            pending = []
-            if content:
-                final = content
-            for number, call in enumerate(msg.get("tool_calls") or []):
-                fn = call.get("function") or {}
-                call_id = str(call.get("id") or f"{llm_id}:call{number}")
-                run: RunDraft = {
-                    # By position, not by the call id: producers (tau-bench) reuse ids across turns,
-                    # and two runs with one id would be merged into one.
-                    "id": f"{llm_id}:call{number}",
-                    "parent_id": root_id,
-                    "name": str(fn.get("name") or "tool"),
-                    "run_type": "tool",
-                    "inputs": _args(fn.get("arguments")),
-                    "outputs": None,
-                    "metadata": {"tool_call_id": call_id, "message_index": index},
-                    "status": "pending",
-                }
-                calls[call_id] = run  # a result answers the latest call with its id
-                drafts.append(run)
-            continue
-        if role == "tool":
-            call_id = str(msg.get("tool_call_id") or "")
-            found = calls.get(call_id)
-            if found is not None and found["outputs"] is None:
-                run = found
-            else:
-                unmatched.append(f"message {index}")
-                run = {
-                    "id": f"{trace_id}:m{index:05d}",
-                    "parent_id": root_id,
-                    "name": str(msg.get("name") or "tool"),
-                    "run_type": "tool",
-                    "inputs": {},
-                    "metadata": {"tool_call_id": call_id or None, "message_index": index},
-                }
-                drafts.append(run)
-            run["outputs"] = {"output": content}
-            run["status"] = None
-            if msg.get("error") is True:  # tau2 marks a failed tool result
-                run["error"], run["status"] = str(content or "tool error"), "error"
-            continue
-        pending.append({"role": role, "content": content, **({"name": msg["name"]} if msg.get("name") else {})})
-
-    if pending:
-        drafts.append(
-            {
-                "id": f"{trace_id}:tail",
-                "parent_id": root_id,
-                "name": "unanswered messages",
-                "run_type": "prompt",
-                "inputs": {"messages": pending},
-                "outputs": None,
-                "status": "success",
-            }
-        )
-    unanswered = [r["id"] for r in calls.values() if r["outputs"] is None]
-    if unanswered:
-        warnings.append(
-            TraceWarning(
-                code="unanswered_tool_call",
-                message="Tool calls with no result in the transcript.",
-                run_ids=unanswered[:5],
-                count=len(unanswered),
-            )
-        )
-    if unmatched:
-        warnings.append(
-            TraceWarning(
-                code="unmatched_tool_result",
-                message="Tool results that match no call became their own runs.",
-                count=len(unmatched),
-            )
-        )
+        transcript.read(index, msg)
+    warnings = transcript.finish()
     root: RunDraft = {
-        "id": root_id,
+        "id": transcript.trace_id,
         "name": str(meta.get("name") or "conversation"),
         "run_type": "chain",
-        "inputs": {"input": first_user} if first_user is not None else {},
-        "outputs": {"output": final} if final is not None else None,
-        "metadata": {"system_prompt": system} if system else {},
+        "inputs": {"input": transcript.first_user} if transcript.first_user is not None else {},
+        "outputs": {"output": transcript.final} if transcript.final is not None else None,
+        "metadata": {"system_prompt": transcript.system} if transcript.system else {},
     }
     return [
         assemble_trace(
-            [root, *drafts],
+            [root, *transcript.drafts],
             source="file:chat",
-            trace_id=root_id,
+            trace_id=transcript.trace_id,
             times_expected=False,
             warnings=warnings,
             metadata=meta,

@@ -105,18 +105,42 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
     # The Traceloop SDK names its spans "<function>.task"; the function's own name is the run's.
     name = str(attrs.get("traceloop.entity.name") or span.get("name") or span.get("span_name") or "span")
     run_type = run_type_of(attrs, name)
-    events = _event_dicts(span)
-    for event in events:
+    for event in _event_dicts(span):
         if event.get("name") == DETAILS_EVENT:  # content sent as a log record instead of on the span
             attrs.update({k: v for k, v in event.items() if k.startswith("gen_ai.") and k not in attrs})
-    inputs, outputs = span_io(attrs, run_type, events)
+    inputs, outputs = span_io(attrs, run_type, _event_dicts(span))
     given_start = span.get("startTimeUnixNano") or span.get("start_time") or span.get("timestamp")
     given_end = span.get("endTimeUnixNano") or span.get("end_time")
     start, end = _nanos(given_start), _nanos(given_end)
     if end is None and start is not None:
         duration = _duration(span.get("duration"))
         end = start + duration if duration is not None else None
+    events, error = _events_and_error(span)
+    return {
+        "id": str(span.get("spanId") or span.get("span_id") or ""),
+        "parent_id": span.get("parentSpanId") or span.get("parent_span_id") or None,
+        "trace_id": str(span.get("traceId") or span.get("trace_id") or ""),
+        "name": str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name) if run_type == "tool" else name,
+        "run_type": run_type,
+        "inputs": inputs,
+        "outputs": outputs,
+        "error": error,
+        # A time given but out of range is passed on as given, so that assembly warns about it.
+        "start_time": start if start is not None or given_start in (None, "", 0, "0") else str(given_start),
+        "end_time": end if end is not None or given_end in (None, "", 0, "0") else str(given_end),
+        **_token_counts(attrs),
+        "cost": attrs.get("llm.cost.total"),
+        "model": first_present(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model"),
+        "agent": first_present(attrs, "agent.name", "gen_ai.agent.name", "graph.node.id"),
+        "tags": [],
+        "metadata": _span_metadata(span, attrs, resource),
+        "events": events,
+        "status": "error" if error else None,
+    }
 
+
+def _events_and_error(span: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The span's events and logs as run events, and its error: the status message and any exceptions."""
     status = span.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else None
     code = span.get("status_code", code)
@@ -138,20 +162,28 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
     for log in span.get("logs") or []:
         if isinstance(log, dict):
             events.append({"name": "log", **{k: v for k, v in log.items() if k != "body"}, "body": log.get("body")})
-    error = None
-    if code in _STATUS_ERROR or exceptions:
-        parts: list[str] = []
-        for part in filter(None, [*exceptions, message]):
-            if not any(part in seen for seen in parts):
-                parts.append(part)
-        error = "\n".join(parts).strip() or "span status ERROR"
+    if not (code in _STATUS_ERROR or exceptions):
+        return events, None
+    parts: list[str] = []
+    for part in filter(None, [*exceptions, message]):
+        if not any(part in seen for seen in parts):
+            parts.append(part)
+    return events, "\n".join(parts).strip() or "span status ERROR"
 
+
+def _span_metadata(span: dict[str, Any], attrs: dict[str, Any], resource: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes no field took, the resource, and the span's kind and service."""
     metadata = {k: v for k, v in attrs.items() if not any(k == p or k.startswith(p) for p in CONSUMED_PREFIXES)}
     if resource:
         metadata["resource"] = resource
     for key in ("kind", "span_kind", "service_name"):
         if span.get(key) not in (None, ""):
             metadata[f"otel.{key}"] = span[key]
+    return metadata
+
+
+def _token_counts(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Prompt, completion and total tokens, by whichever convention the producer wrote them."""
     prompt_tokens = first_present(
         attrs,
         "llm.token_count.prompt",
@@ -170,29 +202,7 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
     total = attrs.get("llm.token_count.total")
     if total is None and (prompt_tokens is not None or completion_tokens is not None):
         total = int(prompt_tokens or 0) + int(completion_tokens or 0)
-    return {
-        "id": str(span.get("spanId") or span.get("span_id") or ""),
-        "parent_id": span.get("parentSpanId") or span.get("parent_span_id") or None,
-        "trace_id": str(span.get("traceId") or span.get("trace_id") or ""),
-        "name": str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name) if run_type == "tool" else name,
-        "run_type": run_type,
-        "inputs": inputs,
-        "outputs": outputs,
-        "error": error,
-        # A time given but out of range is passed on as given, so that assembly warns about it.
-        "start_time": start if start is not None or given_start in (None, "", 0, "0") else str(given_start),
-        "end_time": end if end is not None or given_end in (None, "", 0, "0") else str(given_end),
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": total,
-        "cost": attrs.get("llm.cost.total"),
-        "model": first_present(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model"),
-        "agent": first_present(attrs, "agent.name", "gen_ai.agent.name", "graph.node.id"),
-        "tags": [],
-        "metadata": metadata,
-        "events": events,
-        "status": "error" if error else None,
-    }
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
 
 
 def _log_events(payloads: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -13,17 +13,17 @@ from refinery.changes.model import ChangeSet
 from refinery.errors import RefineryError
 from refinery.github.commands import Log
 from refinery.github.event import EventContext
+from refinery.github.publisher import GitHubPublisher
 from refinery.settings import Settings
-from refinery.wiring import build_publisher
 
 
-def read_pr_changes(settings: Settings, ctx: EventContext, log: Log) -> ChangeSet | None:
+def read_pr_changes(settings: Settings, ctx: EventContext, api: GitHubPublisher | None, log: Log) -> ChangeSet | None:
     if settings.changes == "off":
         return None
     pr = settings.pr_number or ctx.pr_number
-    if settings.changes in ("auto", "github") and pr is not None and settings.github_token is not None:
+    if settings.changes in ("auto", "github") and pr is not None and api is not None:
         try:
-            files, total = build_publisher(settings, ctx.api_url, ctx.repository).pull_request_files(pr, MAX_FILES)
+            files, total = api.pull_request_files(pr, MAX_FILES)
             changes = read_file_patches(files, f"pull request #{pr}")
             if total > len(files):
                 changes.notes.append(f"The pull request changes {total:,} files; GitHub lists the first {MAX_FILES:,}.")

@@ -1,7 +1,7 @@
-"""Triage every failing trace, cluster them, and choose what the model stages run on.
+"""Triage every selected trace, cluster them, and choose what the model stages run on.
 
 Triage costs no model tokens, so every selected trace (up to ``max-select``) is redacted,
-triaged and rendered. The traces are clustered by failure signature (``analysis/grouping.py``:
+triaged and rendered, once: nothing later prepares it again. The traces are clustered by failure signature (``analysis/grouping.py``:
 the origin's category and run, or causes that read alike), and the model stages run on one
 representative per cluster, largest cluster first, up to ``max-traces``. The others keep
 their triage, and the comment lists them under their cluster.
@@ -59,6 +59,7 @@ def pack_selection(selected: SelectedTrace | None, redactor: Redactor | None = N
         return None
     return PackSelection(
         reasons=[redactor.text(r) for r in selected.reasons] if redactor else selected.reasons,
+        verdict=selected.verdict,
         example_id=selected.example_id,
         repetitions=selected.repetitions,
         failed_repetitions=selected.failed_repetitions,
@@ -75,7 +76,30 @@ def plan_analysis(
     max_traces: int,
     log: Callable[[str], None] = lambda line: None,
 ) -> Plan:
-    """Triage all of ``traces``, cluster them, and pick at most ``max_traces`` representatives."""
+    """Triage all of ``traces`` once, cluster the failures, and pick at most ``max_traces`` representatives:
+    one per failure cluster, largest first, then the traces analysed although they did not fail."""
+    triaged, failures = triage_each(traces, options, selections)
+    failing = [t for t in triaged if t.selection is None or t.selection.verdict == "failed"]
+    by_id = {t.trace.id: t for t in failing}
+    groups = group_failures([t.offline().pack() for t in failing])
+    chosen: list[Triaged] = []
+    for group in groups[:max_traces]:
+        representative = by_id[group.trace_ids[0]]
+        chosen.append(representative)
+        for member in group.members:
+            member.analysed = member.trace_id == representative.trace.id
+    if len(groups) > max_traces:
+        log(f"{len(groups)} failure clusters; the model stages run on the {max_traces} largest (max-traces).")
+    # Traces named, or asked for with --all, that did not fail: no cluster of failures holds them.
+    chosen += [t for t in triaged if t not in failing][: max(0, max_traces - len(chosen))]
+    others = [t for t in triaged if t not in chosen]
+    return Plan(triaged, groups, chosen, others, failures)
+
+
+def triage_each(
+    traces: list[Trace], options: PrepareOptions, selections: dict[str, SelectedTrace]
+) -> tuple[list[Triaged], list[str]]:
+    """Each trace redacted, triaged and rendered once; one that cannot be is a line, and the rest go on."""
     triaged: list[Triaged] = []
     failures: list[str] = []
     redactor = redactor_for(options)
@@ -89,15 +113,4 @@ def plan_analysis(
             failures.append(f"trace {trace.id} ({trace.root.name}): internal error {type(exc).__name__}: {exc}")
             continue
         triaged.append(Triaged(number, prepared, pack_selection(selections.get(trace.id), redactor)))
-    by_id = {t.trace.id: t for t in triaged}
-    groups = group_failures([t.offline().pack() for t in triaged])
-    chosen: list[Triaged] = []
-    for group in groups[:max_traces]:
-        representative = by_id[group.trace_ids[0]]
-        chosen.append(representative)
-        for member in group.members:
-            member.analysed = member.trace_id == representative.trace.id
-    if len(groups) > max_traces:
-        log(f"{len(groups)} failure clusters; the model stages run on the {max_traces} largest (max-traces).")
-    others = [t for t in triaged if t not in chosen]
-    return Plan(triaged, groups, chosen, others, failures)
+    return triaged, failures

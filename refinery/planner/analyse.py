@@ -1,8 +1,7 @@
 """Several traces analysed at once, each on its own: one failing never sinks the others.
 
-Shared by the CLI and the action. The caller builds the provider factory (from the
-composition root), owns the run's ``RunControl`` and says how to log; nothing here reads
-the environment or builds a client.
+The planner hands over traces already prepared (redacted, triaged, enriched); the provider
+factory comes from the composition root; nothing here reads the environment or builds a client.
 
 When the run is cancelled, workers stop at their next check (a waiting worker at once); the
 main thread gives them ``grace_s`` to write their own artifacts, then writes the triage of
@@ -19,23 +18,50 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.analysis.cost import CostGuard
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.orchestrator import analyze as run_analysis
 from refinery.analysis.pack import PackSelection
-from refinery.changes.model import ChangeSet
+from refinery.analysis.providers.base import AnalysisProvider
 from refinery.errors import RefineryError
-from refinery.pipeline import Prepared, PrepareOptions, prepare
+from refinery.pipeline import Prepared
 from refinery.report.artifacts import Artifacts, write_artifacts
 from refinery.trace.model import Trace
 
-ProviderFactory = Callable[[], Any]
-"""Builds one analysis provider for one trace (providers are not shared between threads)."""
 GRACE_S = 1.0
 """How long a cancelled run waits for its workers to write their own artifacts."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One triaged trace for the model stages: prepared once, before it gets here."""
+
+    prepared: Prepared
+    selection: PackSelection | None = None
+    """Why it was chosen."""
+    number: int = 1
+    """Its position among the run's traces: its artifact folder is ``trace-N-<id>``."""
+
+    @property
+    def trace(self) -> Trace:
+        return self.prepared.trace
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Where and how the batch runs."""
+
+    out_dir: Path
+    concurrency: int = 4
+    flat: bool = False
+    """Write the one trace's artifacts straight into ``out_dir`` (the CLI's single trace)."""
+    store_id: str | None = None
+    """A vector store to reuse (one trace only)."""
+    now: datetime | None = None
+    """generated_at for the packs (SOURCE_DATE_EPOCH)."""
+    grace_s: float = GRACE_S
 
 
 @dataclass
@@ -91,85 +117,56 @@ def trace_dir_name(index: int, trace: Trace) -> str:
 
 
 def analyse_traces(
-    traces: list[Trace],
+    jobs: list[Job],
+    options: BatchOptions,
     *,
-    options: PrepareOptions,
-    out_dir: Path,
-    make_provider: ProviderFactory | None,
-    concurrency: int,
+    make_provider: Callable[[], AnalysisProvider] | None,
     log: Callable[[str], None],
-    now: datetime | None = None,
     control: RunControl | None = None,
-    single_dir: bool = False,
-    store_id: str | None = None,
-    grace_s: float = GRACE_S,
-    prepared: list[Prepared] | None = None,
-    selections: list[PackSelection | None] | None = None,
     cost: CostGuard | None = None,
-    numbers: list[int] | None = None,
-    baselines: list[tuple[Trace, str] | None] | None = None,
-    changes: ChangeSet | None = None,
 ) -> list[TraceOutcome]:
-    """Prepare, analyse and write each trace into its own folder, ``concurrency`` at a time.
+    """Analyse each job and write it into its own folder, ``concurrency`` at a time.
 
-    Outcomes come back in the order of ``traces``. ``make_provider`` is None for triage only.
-    ``single_dir`` writes one trace's artifacts straight into ``out_dir`` (the CLI's one trace).
-    ``prepared`` skips the preparation of traces already triaged; ``selections`` say why each
-    was chosen; ``cost`` is the run's cost cap, shared by every trace; ``numbers`` are the
-    traces' positions in the whole run, for their folder names; ``baselines`` are passing runs
-    (and where each came from) to compare each trace with; ``changes`` the PR's, to rank.
+    Outcomes come back in the order of ``jobs``. ``make_provider`` is None for the triage alone;
+    ``cost`` is the run's cost cap, shared by every trace.
     """
     control = control or RunControl()
-    total = len(traces)
-    slots = [_Slot(selection=selections[i] if selections else None) for i in range(len(traces))]
+    total = len(jobs)
+    slots = [_Slot(prepared=job.prepared, selection=job.selection) for job in jobs]
 
-    def folder(index: int, trace: Trace) -> Path:
-        number = numbers[index - 1] if numbers else index
-        return out_dir if single_dir else out_dir / trace_dir_name(number, trace)
+    def folder(job: Job) -> Path:
+        return options.out_dir if options.flat else options.out_dir / trace_dir_name(job.number, job.trace)
 
-    def one(index: int, trace: Trace) -> TraceOutcome | None:
-        tag = trace_tag(index, total, trace)
-        slot = slots[index - 1]
-        control.check(f"trace {trace.id} was triaged")
-        baseline = baselines[index - 1] if baselines else None
-        slot.prepared = (
-            prepared[index - 1]
-            if prepared
-            else prepare(
-                trace,
-                options,
-                baseline=baseline[0] if baseline else None,
-                baseline_source=baseline[1] if baseline else "",
-                changes=changes,
-            )
-        )
+    def one(index: int, job: Job) -> TraceOutcome | None:
+        tag = trace_tag(index, total, job.trace)
+        control.check(f"trace {job.trace.id} was triaged")
         if make_provider is not None:
             result = run_analysis(
-                slot.prepared,
+                job.prepared,
                 make_provider(),
-                store_id=store_id,
+                store_id=options.store_id,
                 progress=lambda stage, msg: log(f"{tag} {msg}"),
                 control=control,
                 cost=cost,
             )
         else:
-            result = offline_result(slot.prepared)
-        result.selection = selections[index - 1] if selections else None
-        if not slot.claim():
+            result = offline_result(job.prepared)
+        result.selection = job.selection
+        if not slots[index - 1].claim():
             return None  # the run was cancelled and the main thread has written this trace already
-        artifacts = write_artifacts(result, folder(index, trace), now=now)
+        artifacts = write_artifacts(result, folder(job), now=options.now)
         log(f"{tag} done: {result.status}: {artifacts.report}")
         error = result.error.one_line() if result.error is not None else None
-        return TraceOutcome(index, trace, result, artifacts, error, cancelled=isinstance(result.error, Cancelled))
+        return TraceOutcome(index, job.trace, result, artifacts, error, cancelled=isinstance(result.error, Cancelled))
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, total)), thread_name_prefix="refinery-trace")
-    futures = [pool.submit(one, i, t) for i, t in enumerate(traces, start=1)]
-    _wait_for(futures, control, grace_s)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.concurrency, total)), thread_name_prefix="refinery-trace")
+    futures = [pool.submit(one, i, job) for i, job in enumerate(jobs, start=1)]
+    _wait_for(futures, control, options.grace_s)
     # Never wait for a worker stuck in a request: after a cancellation the caller ends the process.
     pool.shutdown(wait=not control.cancelled, cancel_futures=True)
     return [
-        _outcome(index, trace, future, slots[index - 1], folder(index, trace), control, now)
-        for index, (trace, future) in enumerate(zip(traces, futures, strict=True), start=1)
+        _outcome(index, job.trace, future, slots[index - 1], folder(job), control, options.now)
+        for index, (job, future) in enumerate(zip(jobs, futures, strict=True), start=1)
     ]
 
 

@@ -1,0 +1,159 @@
+"""Each representative enriched for the stages: a passing run to compare with, and the PR's changes.
+
+Where a baseline comes from, in order: a file, a trace id or an experiment asked for explicitly;
+else a passing repetition of the same example in this selection; else a passing trace of the
+same task among the traces read. Enrichment adds to the prepared trace (``pipeline.enrich``): it
+never redacts or triages the trace again. Each lookup is an optional step: whatever goes wrong
+in it is a named warning, and the trace is analysed without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+from refinery.changes.model import ChangeSet
+from refinery.errors import ConfigError, RefineryError
+from refinery.pipeline import Prepared, PrepareOptions, enrich
+from refinery.planner.collect import Selection
+from refinery.planner.request import BaselineRequest
+from refinery.planner.services import Services, SourceFactory
+from refinery.planner.triage import Triaged
+from refinery.settings import Settings
+from refinery.trace.baseline import baseline_in_experiment, baseline_in_file, passing_twin
+from refinery.trace.bounds import InputLimits
+from refinery.trace.files import load_trace_files
+from refinery.trace.model import Trace
+from refinery.trace.source import SelectionCriteria
+
+T = TypeVar("T")
+Log = Callable[[str], None]
+
+
+@dataclass
+class OptionalSteps:
+    """Runs the optional steps: any failure, of any type, becomes one named warning and the run goes on."""
+
+    log: Log
+    warnings: list[str] = field(default_factory=list)
+    refused: dict[str, list[Exception]] = field(default_factory=dict)
+    """What each kind of step ran into (``baseline``, ``changes``), for an entry point that must say more."""
+
+    def run(self, what: str, step: Callable[[], T], *, kind: str = "") -> T | None:
+        try:
+            return step()
+        except RefineryError as exc:
+            line = f"{what}: {exc.one_line()}"
+            error: Exception = exc
+        except Exception as exc:  # an optional step must never sink the run; the bug is named, not hidden
+            line = f"{what}: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            error = exc
+        self.warnings.append(line)
+        self.refused.setdefault(kind, []).append(error)
+        self.log(line)
+        return None
+
+
+@dataclass
+class BaselineFinder:
+    """Finds each representative's passing run; a file asked for is read once for all of them."""
+
+    request: BaselineRequest
+    selection: Selection
+    services: Services
+    settings: Settings
+    _file: list[Trace] | None = None
+
+    @property
+    def criteria(self) -> SelectionCriteria:
+        return SelectionCriteria(feedback_keys=self.settings.feedback_keys, max_score=self.settings.max_score)
+
+    def find(self, triaged: Triaged) -> tuple[Trace, str] | None:
+        trace, request = triaged.trace, self.request
+        if request.file:
+            return baseline_in_file(trace, self._baseline_file(), self.criteria, request.trace_id), "baseline-file"
+        if request.trace_id:
+            return self._by_id(request.trace_id), "baseline-trace-id"
+        if request.experiment:
+            source = self._sources()(request.experiment, experiment=True)
+            return baseline_in_experiment(source, request.experiment, trace, self.criteria), "baseline-experiment"
+        passed = triaged.selection.passed_trace_ids if triaged.selection else []
+        pool = {t.id: t for t in self.selection.collected.pool}
+        origin = self.selection.collected.source
+        for trace_id in passed:
+            if trace_id in pool:
+                return pool[trace_id], "repetition"
+            if origin is not None:
+                return origin.fetch_trace(trace_id), "repetition"
+        twin = passing_twin(trace, self.selection.collected.pool, self.criteria)
+        return (twin, "file") if twin is not None else None
+
+    def _baseline_file(self) -> list[Trace]:
+        if self._file is None:
+            limits = InputLimits(max_bytes=self.settings.max_input_mb * 1024 * 1024)
+            self._file = load_trace_files(str(self.request.file), "auto", limits)
+        return self._file
+
+    def _by_id(self, trace_id: str) -> Trace:
+        for trace in self.selection.collected.pool:
+            if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):
+                return trace
+        return self._sources()().fetch_trace(trace_id)
+
+    def _sources(self) -> SourceFactory:
+        if self.services.sources is None:
+            raise ConfigError(
+                "The baseline is on LangSmith, and no LangSmith key is set.", hint="Set LANGSMITH_API_KEY."
+            )
+        return self.services.sources
+
+
+def enrich_representatives(
+    representatives: list[Triaged],
+    finder: BaselineFinder,
+    changes: ChangeSet | None,
+    options: PrepareOptions,
+    steps: OptionalSteps,
+) -> None:
+    """Add each representative's baseline comparison and the ranked changes to its prepared trace."""
+    for triaged in representatives:
+        enriched = _enrich_one(triaged, finder, changes, options, steps)
+        if enriched is not None:
+            triaged.prepared = enriched
+            _log_enrichment(triaged, steps.log)
+
+
+def _enrich_one(
+    triaged: Triaged, finder: BaselineFinder, changes: ChangeSet | None, options: PrepareOptions, steps: OptionalSteps
+) -> Prepared | None:
+    name = f"trace {triaged.trace.id}"
+    found = steps.run(
+        f"{name}: analysed without a passing run to compare with", partial(finder.find, triaged), kind="baseline"
+    )
+    if found is None and (changes is None or not changes.hunks):
+        return None
+    base, source = found if found is not None else (None, "")
+    enriched = steps.run(
+        f"{name}: analysed without the passing run {base.id if base else ''}".rstrip(),
+        partial(enrich, triaged.prepared, options, baseline=base, baseline_source=source, changes=changes),
+        kind="baseline" if base is not None else "changes",
+    )
+    if enriched is None and base is not None and changes is not None:  # the baseline was refused: the changes count
+        enriched = steps.run(
+            f"{name}: the ranking of the changes failed",
+            partial(enrich, triaged.prepared, options, changes=changes),
+            kind="changes",
+        )
+    return enriched
+
+
+def _log_enrichment(triaged: Triaged, log: Log) -> None:
+    name = f"trace {triaged.trace.id}"
+    top = triaged.prepared.top_suspect
+    if top is not None:
+        log(f"{name}: likely from {top.path} L{top.start_line}-L{top.end_line} ({top.change_id}, {top.score:.2f})")
+    comparison = triaged.prepared.comparison
+    if comparison is not None:
+        log(f"{name}: against passing run {comparison.trace} ({comparison.source}): {comparison.summary}")
