@@ -290,3 +290,55 @@ def run(
     if png is not None and len(scaling) > 1:
         plot_scaling(scaling, PHASES, png)
         out.para(f"![Overhead scaling]({png.name})")
+    prepare_once_against_twice(out, largest["size"], repeats)
+
+
+def prepare_once_against_twice(out: Results, size: int, repeats: int = 3) -> None:
+    """A representative with a baseline and the PR's changes, prepared as the planner does it now (redact,
+    triage and render once; then enrich) against the old way (prepared again with the baseline and the
+    changes), in one process, the median of ``repeats``."""
+    from benchmarks.changes import make_diff
+    from benchmarks.synthetic import SYSTEM_PROMPT, synthetic_runs
+    from refinery.changes.diff import read_unified_diff
+    from refinery.pipeline import enrich, prepare
+    from refinery.trace.files.langsmith_export import load_langsmith
+
+    trace = load_langsmith(synthetic_runs(size))[0]
+    baseline = load_langsmith(synthetic_runs(size))[0]  # the same task: the comparison runs its whole course
+    changes = read_unified_diff(make_diff(300, 5_000, SYSTEM_PROMPT), "benchmark")
+    timings: dict[str, list[float]] = {"prepare": [], "twice": [], "once": []}
+    for _ in range(repeats):
+        started = time.perf_counter()
+        prepared = prepare(trace)
+        timings["prepare"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        prepare(trace)  # the old second preparation: redaction, triage and rendering all over again …
+        enrich(prepared, baseline=baseline, baseline_source="benchmark", changes=changes)  # … plus the comparison
+        timings["twice"].append(time.perf_counter() - started + timings["prepare"][-1])
+        started = time.perf_counter()
+        enriched = enrich(prepared, baseline=baseline, baseline_source="benchmark", changes=changes)
+        timings["once"].append(time.perf_counter() - started + timings["prepare"][-1])
+    median = {k: statistics.median(v) for k, v in timings.items()}
+    out.para(
+        f"**Preparing each trace once.** A {size:,}-run representative with a passing run of {size:,} runs and a "
+        "300-file diff: redacted, triaged and rendered once and then enriched (the planner), against prepared a "
+        f"second time with the baseline and the changes (before the one planner); median of {repeats}, one process. "
+        f"Its redaction counts after enrichment: {sum(enriched.redaction_counts.values())} replacements."
+    )
+    out.table(
+        ["runs", "prepare s", "before: prepare twice s", "after: prepare once + enrich s", "after / before"],
+        [
+            [
+                f"{size:,}",
+                f"{median['prepare']:.2f}",
+                f"{median['twice']:.2f}",
+                f"{median['once']:.2f}",
+                f"{median['once'] / median['twice']:.2f}",
+            ]
+        ],
+    )
+    out.figure(
+        f"A {size:,}-run representative with a baseline and a diff: prepared once + enriched / prepared twice",
+        f"{median['once']:.2f} / {median['twice']:.2f} s",
+        "once is not slower",
+    )
