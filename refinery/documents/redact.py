@@ -1,52 +1,45 @@
 """Redaction of secrets (and, on request, PII) before anything is written, printed or sent.
 
-Secrets are found two ways:
+Secrets are found by three rule sets, each rule run over the whole text on its own
+(``secrets/scanner.py``), their spans merged and replaced by ``[REDACTED:<rule>]``:
 
-- **by shape**: provider formats with a fixed prefix or structure (OpenAI, Anthropic,
-  LangSmith, GitHub, GitLab, AWS, Stripe, Slack, Google, Hugging Face, npm, PyPI, SendGrid,
-  Twilio, Mailchimp, Square, Telegram, Azure storage, Databricks, JWTs, private key blocks),
-  and URL credentials (``postgres://app:PASS@host``);
-- **by context**: the value of a field, assignment or header whose name says it is secret,
-  at any depth and in any text: ``db_password``, ``aws_secret_access_key``, ``AUTH_TOKEN=…``,
-  ``"passphrase": "…"``, ``Authorization: Basic …``, an AWS secret key next to "aws".
+- **Refinery's own** (``secrets/ours.py``): the shapes traces carry most (provider prefixes,
+  private key blocks whole, URL credentials, ``Authorization`` values) and context: the value of a
+  field, assignment, XML element or ``.netrc`` line whose name says it is secret, in several
+  languages' words for password;
+- **gitleaks' default rules** (``secrets/gitleaks.toml``, 221 rules, MIT): their regexes,
+  keywords, entropy thresholds and allowlists;
+- the **configured keys** themselves, whatever their shape, and any ``--redact-pattern``.
 
-The rule set follows Yelp's detect-secrets plugins (the field's reference set); detect-secrets
-itself scans at 0.4 MB/s here against our budget of tens of MB/s, so its rules are compiled
-into one regex instead (see benchmarks/RESULTS.md). Strings that are JSON are parsed and
-walked, so a secret inside a tool call's ``arguments`` is found by its field name too.
-
-Every rule declares the substrings one of which any match must contain (its *triggers*);
-a string holding none of them cannot match and skips the regex. A test checks, for every
-rule, that the fast path and the full scan agree. Values become ``[REDACTED:<type>]``; only
-counts by type are reported.
+Every pattern is RE2: a scan takes time linear in the text, whatever it holds. Context rules
+redact only literals (quoted strings, or tokens with a credential's shape), so code and prose
+that name a secret without holding one (``self.password = password``, "see the docs") stay
+evidence. Strings that are JSON are parsed and walked, so a field named ``api_key`` inside a
+tool call's ``arguments`` string is redacted by name. Only counts by type are reported.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import re2
+
+from refinery.documents.secrets.gitleaks import gitleaks_rules, global_allow
+from refinery.documents.secrets.model import SecretRule
+from refinery.documents.secrets.ours import PII_RULES
+from refinery.documents.secrets.ours import RULES as OUR_RULES
+from refinery.documents.secrets.scanner import Scanner, compile_pattern
 from refinery.errors import ConfigError
 from refinery.trace.model import Feedback, Run, Trace, TraceWarning
 
 REDACTED = "[REDACTED:"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One kind of secret: its name, its regex, and the substrings every match contains."""
-
-    name: str
-    pattern: str
-    triggers: tuple[str, ...]
-    """Case-sensitive substrings; a match contains at least one of them."""
-    lower_triggers: tuple[str, ...] = ()
-    """Substrings of the lower-cased text, for case-insensitive rules."""
 
 
 # Words whose presence in a name marks its value as secret, and the name parts that make
@@ -70,7 +63,13 @@ _SECRET_WORDS = {
     "secretkey",
     "authtoken",
     "contrasena",
+    "contraseña",
+    "passwort",
+    "kennwort",
+    "senha",
+    "wachtwoord",
 }
+_SECRET_PHRASES = {"motdepasse"}
 _SECRET_PAIRS = {
     ("api", "key"),
     ("auth", "key"),
@@ -140,114 +139,8 @@ _HARMLESS_PARTS = {
 _JSON_ENDS = re.compile(r"\s*[\[{][\s\S]*[\]}]\s*\Z")
 """A string that may be JSON: it opens with ``{`` or ``[`` and closes to match (checked without a copy)."""
 _NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-# The stems of those words, for the cheap pre-check (lower-cased text).
-_CONTEXT_STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie", "contrase")
-# A name that may be sensitive (checked by sensitive_name), then what assigns it a value.
-_ASSIGNMENT = (
-    r"(?P<akey>[A-Za-z0-9_.\-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie|contrase)[A-Za-z0-9_.\-]*)"
-    r"(?P<asep>[\"'\]]{0,2}[ \t]*(?:==?|:=|:|=>)[ \t]*)"
-    r"(?P<avalue>\"(?:[^\"\\\n]|\\.){1,2000}\"|'[^'\n]{1,2000}'|`[^`\n]{1,2000}`"
-    r"|(?i:(?:bearer|basic|token)[ \t]+)?[^\s\"'`,;&}\])<>]{2,2000})"
-)
-
-RULES: list[Rule] = [
-    Rule(
-        "private_key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-        ("-----BEGIN",),
-    ),
-    Rule("anthropic_key", r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}", ("sk-ant-",)),
-    Rule("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}", ("sk-",)),
-    Rule("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[0-9a-zA-Z]{16,}", ("k_live_", "k_test_")),
-    Rule("langsmith_key", r"\blsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}\b", ("lsv2_",)),
-    Rule(
-        "github_token",
-        r"\b(?:gh[pousr]_[A-Za-z0-9_]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    ),
-    Rule(
-        "gitlab_token",
-        r"\b(?:glpat|gldt|glft|glsoat|glrt|glcbt|glimt|glptt|glagent|gloas)-[A-Za-z0-9_\-]{20,1024}(?!\w)",
-        ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-"),
-    ),
-    Rule(
-        "aws_access_key",
-        r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
-        ("A3T", "AKIA", "ASIA", "ABIA", "ACCA"),
-    ),
-    Rule(
-        "aws_secret_key",
-        r"(?i:(?P<awslabel>aws[\w.\-]{0,30}?(?:secret|key|token|pass)[\w.\-\"' \t]{0,20}?[=:>\s\"']{1,4}))"
-        r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
-        (),
-        ("aws",),
-    ),
-    Rule("slack_token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}", ("xox",)),
-    Rule(
-        "slack_webhook",
-        r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
-        ("hooks.slack.com",),
-    ),
-    Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b", ("AIza",)),
-    Rule("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}\b", ("hf_",)),
-    Rule("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b", ("npm_",)),
-    Rule("pypi_token", r"\bpypi-AgE[A-Za-z0-9\-_]{50,}", ("pypi-AgE",)),
-    Rule("sendgrid_key", r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", ("SG.",)),
-    Rule("twilio_key", r"\bSK[0-9a-fA-F]{32}\b", ("SK",)),
-    Rule("mailchimp_key", r"\b[0-9a-f]{32}-us\d{1,2}\b", ("-us",)),
-    Rule("square_token", r"\bsq0(?:atp|csp|idp)-[0-9A-Za-z\-_]{22,43}\b", ("sq0",)),
-    Rule("telegram_token", r"\b\d{8,10}:AA[0-9A-Za-z_\-]{33}\b", (":AA",)),
-    Rule("azure_storage_key", r"(?P<azlabel>AccountKey=)[A-Za-z0-9+/=]{40,}", ("AccountKey=",)),
-    Rule("databricks_token", r"\bdapi[0-9a-f]{32}(?:-\d)?\b", ("dapi",)),
-    Rule("shopify_token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b", ("shpat_", "shpca_", "shppa_", "shpss_")),
-    Rule("groq_key", r"\bgsk_[A-Za-z0-9]{40,}\b", ("gsk_",)),
-    Rule("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", ("eyJ",)),
-    Rule(
-        "url_credentials",
-        r"(?P<urllabel>\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s/:@\"'<>]{1,256}:)[^\s/@\"'<>]{1,256}(?=@)",
-        ("://",),
-    ),
-    Rule(
-        "authorization",
-        r"(?i:(?P<authlabel>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s\"',;]{8,})",
-        (),
-        ("authoriz",),
-    ),
-    Rule("bearer_token", r"(?i:\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*)", (), ("bearer",)),
-    Rule("assignment", _ASSIGNMENT, (), _CONTEXT_STEMS),
-]
-PII_RULES: list[Rule] = [
-    Rule("email", r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b", ("@",)),
-    Rule("phone", r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}(?!\w)", ()),
-    Rule("phone", r"(?<![\w+])\+\d{1,3}(?:[\s.\-]\d{2,5}){2,5}(?!\w)", ("+",)),
-]
-_LABELS = ("authlabel", "awslabel", "azlabel", "urllabel")
-
-
-def _trie_regex(words: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex finding any of ``words``, shaped as a trie: 3-4x faster than ``any(w in s ...)``.
-
-    A word that contains another is dropped: the shorter one already finds it.
-    """
-    unique = sorted(set(words))
-    kept = [w for w in unique if not any(o != w and o in w for o in unique)]
-    if not kept:
-        return None
-    trie: dict[str, Any] = {}
-    for word in kept:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 and "" not in node else "(?:" + "|".join(branches) + ")"
-        return body + ("?" if "" in node else "")
-
-    return re.compile(build(trie))
+RULES: list[SecretRule] = list(OUR_RULES)
+"""Refinery's own rules (gitleaks' are added by every Redactor)."""
 
 
 def sensitive_name(name: str) -> bool:
@@ -256,6 +149,10 @@ def sensitive_name(name: str) -> bool:
     ``db_password``, ``AWS_SECRET_ACCESS_KEY``, ``authToken`` and ``x-api-key`` do; ``max_tokens``,
     ``token_type``, ``password_hint`` and ``key`` do not.
     """
+    # contraseña and contrasena alike: accents go before the name is split into its words.
+    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    if name.lower().replace(" ", "") in _SECRET_PHRASES:
+        return True
     parts = [p.lower() for p in _NAME_PARTS.findall(name)]
     if not parts or any(p in _HARMLESS_PARTS for p in parts):
         return False
@@ -288,26 +185,21 @@ class Redactor:
         extra_patterns: Iterable[str] = (),
         known_secrets: Iterable[str] = (),
     ) -> None:
-        rules = list(RULES)
-        extra_patterns = tuple(extra_patterns)
+        secrets = sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True)
+        rules = [SecretRule("configured_secret", re2.escape(s), (s.lower(),), source="configured") for s in secrets]
+        rules += OUR_RULES
         for index, pattern in enumerate(extra_patterns):
             try:
-                re.compile(pattern)
+                compile_pattern(pattern)
             except re.error as exc:
                 raise ConfigError(f"--redact-pattern {pattern!r} is not a valid regex: {exc}.") from None
-            rules.append(Rule(f"custom_{index + 1}", pattern, ()))
+            rules.append(SecretRule(f"custom_{index + 1}", pattern, source="custom"))
         if pii:
             rules.extend(PII_RULES)
-        secrets = sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True)
-        rules[:0] = [Rule("configured_secret", re.escape(s), (s,)) for s in secrets]
-        # A rule without triggers can match anything: then every string gets the full scan.
-        self._always = any(not r.triggers and not r.lower_triggers for r in rules)
-        self._triggers = _trie_regex([t for r in rules for t in r.triggers])
-        self._lower_triggers = _trie_regex([t for r in rules for t in r.lower_triggers])
-        self._names = [r.name for r in rules]
-        self._regex = re.compile("|".join(f"(?P<g{i}>{r.pattern})" for i, r in enumerate(rules)))
-        self.stats = RedactionStats()
+        rules += gitleaks_rules()
         self._name_cache: dict[str, bool] = {}
+        self._scanner = _scanner(tuple(rules))
+        self.stats = RedactionStats()
         self._clean_keys: set[str] = set()
         """Dict keys already seen to hold no secret: the same keys recur in every run."""
 
@@ -315,32 +207,24 @@ class Redactor:
 
     def might_match(self, value: str) -> bool:
         """False only when no rule can match ``value`` (the fast path)."""
-        if self._always or (self._triggers is not None and self._triggers.search(value)):
-            return True
-        return self._lower_triggers is not None and self._lower_triggers.search(value.lower()) is not None
+        return self._scanner.might_match(value)
 
     def text(self, value: str, *, fast: bool = True) -> str:
-        """``value`` with every secret replaced. ``fast=False`` skips the pre-check (for tests)."""
-        if len(value) < 6 or (fast and not self.might_match(value)):
+        """``value`` with every secret replaced (``fast`` is kept for callers; the keyword check always runs)."""
+        if len(value) < 6:
             return value
-        return self._regex.sub(self._replace, value)
-
-    def _replace(self, match: re.Match[str]) -> str:
-        name = self._names[int(str(match.lastgroup)[1:])]
-        if name == "assignment":
-            return self._assignment(match)
-        self.stats.counts[name] += 1
-        label = next((match.group(g) for g in _LABELS if g in match.re.groupindex and match.group(g)), "")
-        return f"{label}[REDACTED:{name}]"
-
-    def _assignment(self, match: re.Match[str]) -> str:
-        key, sep, value = match.group("akey"), match.group("asep"), match.group("avalue")
-        if not self.sensitive(key.strip(".-_")) or value.startswith(REDACTED):
-            # Not a secret's name: the value may still hold a secret of a known shape.
-            return key + sep + self.text(value)
-        self.stats.counts["sensitive_field"] += 1
-        quote = value[0] if value[0] in "\"'`" else ""
-        return f"{key}{sep}{quote}[REDACTED:sensitive_field]{quote}"
+        spans = self._scanner.spans(value)
+        if not spans:
+            return value
+        out: list[str] = []
+        last = 0
+        for span in spans:
+            out.append(value[last : span.start])
+            out.append(f"{REDACTED}{span.name}]")
+            self.stats.counts[span.name] += 1
+            last = span.end
+        out.append(value[last:])
+        return "".join(out)
 
     def sensitive(self, name: str) -> bool:
         """``sensitive_name``, cached: the same keys recur in every run."""
@@ -389,7 +273,7 @@ class Redactor:
             try:
                 parsed = json.loads(value)
             except ValueError:
-                return self._regex.sub(self._replace, value)
+                return self.text(value)
             before = self.stats.total
             walked = self.value(parsed)
             if self.stats.total == before:
@@ -445,3 +329,14 @@ def _redact_run(redactor: Redactor, run: Run) -> Run:
             "model": redactor.value(run.model),
         }
     )
+
+
+_SCANNERS: dict[tuple[SecretRule, ...], Scanner] = {}
+
+
+def _scanner(rules: tuple[SecretRule, ...]) -> Scanner:
+    """One compiled scanner per rule set: the RE2 programs are built once per process, not per Redactor."""
+    found = _SCANNERS.get(rules)
+    if found is None:
+        found = _SCANNERS[rules] = Scanner(rules, global_allow(), sensitive_name)
+    return found

@@ -131,9 +131,7 @@ def test_nothing_below_the_entry_points_builds_a_service() -> None:
     """The entry points ask the composition root once (``build_services``); nothing below them builds."""
     builders = re.compile(r"\bbuild_(?:services|analysis_provider|langsmith_source|github_client)\(")
     callers = sorted(
-        str(p.relative_to(PACKAGE))
-        for p in modules()
-        if top(p) != "wiring" and builders.search(p.read_text())
+        str(p.relative_to(PACKAGE)) for p in modules() if top(p) != "wiring" and builders.search(p.read_text())
     )
     assert callers == ["action/__init__.py", "cli/common.py"]
 

@@ -76,9 +76,20 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
         ("lookup(api_key='k-123456')", "k-123456"),
         ("https://x.example/cb?auth_token=tok987&x=1", "tok987"),
         ("db_pass: 'p4ss w0rd'", "p4ss w0rd"),
+        ("Passwort: Gehe1m!2026", "Gehe1m!2026"),
+        ("contraseña: Secreto-99", "Secreto-99"),
+        ("mot de passe : Azerty#77", "Azerty#77"),
     ],
+    "netrc_password": [("machine api.example.com login bob password s3cr3tNetrc", "s3cr3tNetrc")],
+    "config_value": [('<add key="DbPassword" value="Xml-Value-77" />', "Xml-Value-77")],
+    "xml_element": [("<apiToken>tok-3f9a8c7d</apiToken>", "tok-3f9a8c7d")],
 }
-TYPE_OF = {"assignment": "sensitive_field"}
+TYPE_OF = {
+    "assignment": "sensitive_field",
+    "netrc_password": "sensitive_field",
+    "config_value": "sensitive_field",
+    "xml_element": "sensitive_field",
+}
 
 
 def cases() -> list[tuple[str, str, str]]:

@@ -1,0 +1,272 @@
+"""Finding secrets in a text: every rule scanned on its own, the spans merged, then replaced.
+
+Each rule runs over the whole text independently (no rule's match hides another's), so a label
+never shields a secret: in ``private_key: -----BEGIN …`` the key block is found whole by its own
+rule, whatever the context rule made of the label. Overlapping spans are merged and named after
+the first rule in priority order. Rules are RE2 (linear time: no input can make a scan hang);
+a text is first checked for the rules' keywords in one pass (an RE2 set), and only the rules
+whose keywords it holds run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from refinery.documents.secrets.literal import entropy, env_style, looks_literal
+from refinery.documents.secrets.model import Allow, SecretRule
+
+_OPTIONS = re2.Options()
+_OPTIONS.max_mem = 64 << 20
+_OPTIONS.log_errors = False
+_QUOTES = "\"'`"
+_VALUE_GROUPS = ("dq", "sq", "bq", "bare")
+SET_CHECKED = 65_536
+"""Texts longer than this have an empty keyword-set answer checked by substring search."""
+BLOCK_LIMIT = 16_384
+"""The longest block (a 4096-bit RSA key in PEM is about 3,300 characters)."""
+_BLOCK_BODY = re2.compile(r"[A-Za-z0-9+/=\s\\:.,-]{0,1000}", _OPTIONS)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    priority: int
+    name: str
+
+
+@dataclass
+class _Compiled:
+    rule: SecretRule
+    priority: int
+    regex: Any
+    groups: dict[str, int]
+    allows: list[tuple[Allow, list[Any]]]
+
+
+def compile_pattern(pattern: str) -> Any:
+    """RE2 when the pattern is RE2 syntax (every built-in rule is); Python's engine for a user's
+    ``--redact-pattern`` that needs a feature RE2 lacks (their time is then the pattern's own)."""
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error:
+        return re.compile(pattern)
+
+
+class Scanner:
+    """All the rules, compiled once; finds the secret spans in a text."""
+
+    def __init__(self, rules: Sequence[SecretRule], global_allow: Allow, sensitive: Callable[[str], bool]) -> None:
+        self._rules = [self._compile(rule, index) for index, rule in enumerate(rules)]
+        self._global = (global_allow, [compile_pattern(p) for p in global_allow.regexes])
+        self._sensitive = sensitive
+        keywords = sorted({k for rule in rules for k in rule.keywords})
+        self._keywords = keywords
+        self._by_keyword: list[list[int]] = [
+            [i for i, c in enumerate(self._rules) if k in c.rule.keywords] for k in keywords
+        ]
+        self._always = [i for i, c in enumerate(self._rules) if not c.rule.keywords]
+        self._set = re2.Set.SearchSet(_OPTIONS)
+        for keyword in keywords:
+            self._set.Add(re2.escape(keyword))
+        self._set.Compile()
+
+    @staticmethod
+    def _compile(rule: SecretRule, priority: int) -> _Compiled:
+        regex = compile_pattern(rule.pattern)
+        allows = [(a, [compile_pattern(p) for p in a.regexes]) for a in rule.allows]
+        return _Compiled(rule, priority, regex, dict(regex.groupindex), allows)
+
+    def keywords_in(self, text: str) -> list[int]:
+        """The indices of the keywords ``text`` holds, in one pass of the RE2 set."""
+        lowered = text.lower()
+        found = self._set.Match(lowered)
+        if found is None and len(lowered) > SET_CHECKED:
+            # RE2's set says "no match" both when none matched and when its DFA ran out of memory;
+            # on a long text the second is possible, so plain substring search decides instead.
+            return [i for i, keyword in enumerate(self._keywords) if keyword in lowered]
+        return list(found or ())
+
+    def candidates(self, text: str) -> list[int]:
+        """The rules whose keywords ``text`` holds (and those without keywords), in priority order."""
+        chosen = set(self._always)
+        for index in self.keywords_in(text):
+            chosen.update(self._by_keyword[index])
+        return sorted(chosen)
+
+    def might_match(self, text: str) -> bool:
+        return bool(self._always) or bool(self.keywords_in(text))
+
+    def spans(self, text: str) -> list[Span]:
+        """Every secret in ``text``, merged where they overlap, in order."""
+        view = scan_view(text)
+        found: list[Span] = []
+        for index in self.candidates(view):
+            found.extend(self._rule_spans(self._rules[index], view))
+        return merge(found)
+
+    def _rule_spans(self, compiled: _Compiled, text: str) -> Iterator[Span]:
+        rule, pos = compiled.rule, 0
+        while pos <= len(text):
+            match = compiled.regex.search(text, pos)
+            if match is None:
+                return
+            span = self._secret_span(compiled, match, text)
+            if span is not None and self._accepted(compiled, match, text, span):
+                yield Span(span[0], span[1], compiled.priority, rule.label)
+                pos = max(span[1], match.end(), pos + 1)
+            else:
+                # Rejected (a word, an identifier, a placeholder): look again just after its label,
+                # where another name and value may start (``aws_secret_key: aws_secret_access_key = …``).
+                key = compiled.groups.get("key")
+                after_key = match.end(key) if key is not None and match.start(key) >= 0 else match.end()
+                pos = max(after_key, pos + 1) if after_key > match.start() else match.end() or pos + 1
+
+    def _secret_span(self, compiled: _Compiled, match: Any, text: str) -> tuple[int, int] | None:
+        groups = compiled.groups
+        if compiled.rule.block_end:
+            return match.start(), _block_end(text, match.end(), compiled.rule.block_end)
+        if compiled.rule.secret_group:
+            start, end = match.span(compiled.rule.secret_group)
+        elif "secret" in groups:
+            start, end = match.span(groups["secret"])
+        elif any(g in groups for g in _VALUE_GROUPS):
+            start, end = next(match.span(groups[g]) for g in _VALUE_GROUPS if match.span(groups[g])[0] >= 0)
+            if match.span(groups["bare"])[0] >= 0:
+                end = _bare_end(text, start, end, match.group(groups["sep"]) if "sep" in groups else "")
+            start = _after_scheme(text, start, end)
+        else:
+            start, end = _first_group(match)
+        if start < 0 or end <= start:
+            return None
+        return start, end
+
+    def _accepted(self, compiled: _Compiled, match: Any, text: str, span: tuple[int, int]) -> bool:
+        rule, secret = compiled.rule, text[span[0] : span[1]]
+        if rule.entropy and entropy(secret) <= rule.entropy:
+            return False
+        key = compiled.groups.get("key")
+        name = match.group(key) if key is not None else None
+        if name is not None and not self._sensitive(name.strip(".-_")):
+            return False
+        if rule.check and not _literal_ok(rule, match, compiled.groups, text, span, name):
+            return False
+        if secret.startswith("[REDACTED:"):
+            return False
+        if rule.source == "gitleaks" and _allowed(self._global, secret, match, text, span):
+            return False
+        return not any(_allowed(a, secret, match, text, span) for a in compiled.allows)
+
+
+def _literal_ok(
+    rule: SecretRule, match: Any, groups: dict[str, int], text: str, span: tuple[int, int], name: str | None
+) -> bool:
+    start, end = span
+    if start > 0 and end < len(text) and text[start - 1] in _QUOTES and text[end] == text[start - 1]:
+        return True  # a quoted string is a literal
+    if rule.check == "scheme_or_literal" and "scheme" in groups and match.span(groups["scheme"])[0] >= 0:
+        return True  # Authorization: Bearer …
+    return looks_literal(text[start:end], env_style=name is not None and env_style(name))
+
+
+def _bare_end(text: str, start: int, end: int, sep: str) -> int:
+    """Where an unquoted value ends: its line's end, a structural delimiter, or (``key=value`` written
+    tight, as in a URL, a shell or a log) the first space."""
+    value = text[start:end]
+    if sep.strip() == sep and "=" in sep:
+        cut = next((i for i, c in enumerate(value) if c.isspace()), len(value))
+        value = value[:cut]
+    return start + len(value.rstrip())
+
+
+_ESCAPE = re.compile(r"\\(?:[nrt]|(?P<quote>[\"']))")
+
+
+def scan_view(text: str) -> str:
+    """``text`` as the rules read it: the escapes of a string printed inside another (``\\n`` in a
+    repr, ``\\"`` in JSON within JSON) become the blanks and quotes they stand for, at the same
+    length, so that spans found in the view are spans of the text. Otherwise ``\\nAuthorization``
+    would glue a letter to the name and ``token=abc\\nNEXT`` would take the next line as its value."""
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(_unescape, text)
+
+
+def _unescape(match: Any) -> str:
+    kind = match.group("quote") or match.group(0)[1]
+    return " " + {"n": "\n", "r": "\r", "t": " "}.get(kind, kind)
+
+
+def _block_end(text: str, start: int, marker: str) -> int:
+    """The end of the line holding ``marker`` after ``start``; without one, the end of the base64 body."""
+    found = text.find(marker, start, start + BLOCK_LIMIT)
+    if found >= 0:
+        close = text.find("-----", found + len(marker), found + len(marker) + 200)
+        return close + 5 if close >= 0 else found + len(marker)
+    end = start
+    while end - start < BLOCK_LIMIT:
+        body = _BLOCK_BODY.match(text, end)
+        if body is None or body.end() == end:
+            break
+        end = body.end()
+    return end
+
+
+_SCHEME = re.compile(r"(?i:basic|bearer|token|digest)[ \t]+(?=\S)")
+
+
+def _after_scheme(text: str, start: int, end: int) -> int:
+    """A value that opens with an auth scheme (``Basic dXNl…``): the credential starts after it."""
+    scheme = _SCHEME.match(text, start, end)
+    return scheme.end() if scheme else start
+
+
+def _first_group(match: Any) -> tuple[int, int]:
+    """gitleaks' rule: the first capture group that matched, else the whole match."""
+    for index in range(1, (match.re.groups if hasattr(match, "re") else 0) + 1):
+        start, end = match.span(index)
+        if start >= 0 and end > start:
+            return start, end
+    whole: tuple[int, int] = match.span()
+    return whole
+
+
+def _allowed(allow_pair: tuple[Allow, list[Any]], secret: str, match: Any, text: str, span: tuple[int, int]) -> bool:
+    allow, regexes = allow_pair
+    target = {"secret": secret, "match": match.group(0), "line": _line(text, span)}[allow.target]
+    checks = []
+    if regexes:
+        checks.append(any(r.search(target) for r in regexes))
+    if allow.stopwords:
+        lowered = secret.lower()
+        checks.append(any(word in lowered for word in allow.stopwords))
+    if not checks:
+        return False
+    return all(checks) if allow.all_of else any(checks)
+
+
+def _line(text: str, span: tuple[int, int]) -> str:
+    start = text.rfind("\n", 0, span[0]) + 1
+    end = text.find("\n", span[1])
+    return text[start : end if end >= 0 else len(text)]
+
+
+def merge(spans: list[Span]) -> list[Span]:
+    """Overlapping spans as one, named after the first rule among them."""
+    if not spans:
+        return []
+    spans.sort(key=lambda s: (s.start, s.priority))
+    merged = [spans[0]]
+    for span in spans[1:]:
+        last = merged[-1]
+        if span.start < last.end:
+            best = last if last.priority <= span.priority else span
+            merged[-1] = Span(last.start, max(last.end, span.end), best.priority, best.name)
+        else:
+            merged.append(span)
+    return merged
