@@ -197,7 +197,7 @@ def scan_view(text: str) -> str:
     return _ESCAPE.sub(_unescape, text)
 
 
-def _unescape(match: Any) -> str:
+def _unescape(match: re.Match[str]) -> str:
     kind = match.group("quote") or match.group(0)[1]
     return " " + {"n": "\n", "r": "\r", "t": " "}.get(kind, kind)
 
