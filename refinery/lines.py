@@ -37,3 +37,47 @@ def printable_line(text: str) -> str:
     """Any text as one inert log line: no escapes, no control characters, no line breaks, no commands."""
     text = _BREAKS.sub(FOLD, strip_ansi(str(text))).replace("\t", " ")
     return break_commands(text)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~:%]")
+TOKEN_REACH = 1_000
+"""How far a cut moves to keep a token whole. A longer run is no credential (keys are tens of
+characters, a PEM body breaks its lines): it is cut where the limit falls."""
+
+
+def _token_end(text: str, index: int) -> int:
+    """``index``, moved forward past the token it falls inside (unchanged inside a run too long to be one)."""
+    if index <= 0 or index >= len(text) or not (_TOKEN.match(text, index - 1) and _TOKEN.match(text, index)):
+        return index
+    end = index
+    while end < len(text) and end - index < TOKEN_REACH and _TOKEN.match(text, end):
+        end += 1
+    return end if end - index < TOKEN_REACH else index
+
+
+def _token_start(text: str, index: int) -> int:
+    """``index``, moved back to the start of the token it falls inside (unchanged inside a run too long)."""
+    if index <= 0 or index >= len(text) or not (_TOKEN.match(text, index - 1) and _TOKEN.match(text, index)):
+        return index
+    start = index
+    while start > 0 and index - start < TOKEN_REACH and _TOKEN.match(text, start - 1):
+        start -= 1
+    return start if index - start < TOKEN_REACH else index
+
+
+def clip(text: str, limit: int, marker: str = "…") -> str:
+    """At most about ``limit`` characters of ``text``, never cut inside a token: a secret is kept whole
+    (and so still redacted by its shape) or left out whole, never a recognisable part of one."""
+    if len(text) <= limit:
+        return text
+    return text[: _token_end(text, limit)] + marker
+
+
+def elide_middle(text: str, limit: int) -> str:
+    """The head and tail of ``text`` with an explicit marker between; neither cut falls inside a token."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit // 2, 1)
+    head = _token_end(text, keep)
+    tail = max(head, _token_start(text, len(text) - keep))
+    return f"{text[:head]}[… {tail - head} chars elided …]{text[tail:]}"

@@ -135,6 +135,10 @@ _HARMLESS_PARTS = {
     "lifetime",
     "scope",
     "scopes",
+    "public",
+    "csrf",
+    "xsrf",
+    "variable",
 }
 _JSON_ENDS = re.compile(r"\s*[\[{][\s\S]*[\]}]\s*\Z")
 """A string that may be JSON: it opens with ``{`` or ``[`` and closes to match (checked without a copy)."""

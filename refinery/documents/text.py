@@ -8,7 +8,8 @@ import json
 import re
 from typing import Any
 
-from refinery.trace.payload import binary_placeholder, elide_middle
+from refinery.lines import elide_middle
+from refinery.trace.payload import binary_placeholder
 
 _BACKTICKS = re.compile(r"`{3,}")
 _LC_ROLES = {

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from refinery.lines import elide_middle
 from refinery.trace.bounds import MAX_NESTING
 
 MAX_STRING_CHARS = 200_000
@@ -61,15 +62,6 @@ def binary_placeholder(text: str) -> str | None:
     if len(set(head)) >= 16 and _BASE64_BODY.match(head) and _BASE64_BODY.match(text):
         return f"[binary payload elided: base64, {human_size(len(text) * 3 // 4)}]"
     return None
-
-
-def elide_middle(text: str, limit: int) -> str:
-    """Keep the head and tail of ``text`` with an explicit marker in between."""
-    if len(text) <= limit:
-        return text
-    keep = max(limit // 2, 1)
-    elided = len(text) - 2 * keep
-    return f"{text[:keep]}[… {elided} chars elided …]{text[-keep:]}"
 
 
 def cap_payload(value: Any, stats: PayloadStats, run_id: str, limit: int = MAX_STRING_CHARS, depth: int = 0) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from refinery.errors import TraceNotFound
+from refinery.lines import clip
 from refinery.trace.files import load_trace_files
 from refinery.trace.model import Feedback, Trace
 
@@ -99,7 +100,7 @@ def error_reason(error: str | None) -> list[str]:
     if not error:
         return []
     first_line = error.strip().splitlines()[0] if error.strip() else "error"
-    return [f"error: {first_line[:200]}"]
+    return [f"error: {clip(first_line, 200)}"]
 
 
 def failure_reasons(error: str | None, feedback: list[Feedback], criteria: SelectionCriteria) -> list[str]:
@@ -117,7 +118,7 @@ def failure_reasons(error: str | None, feedback: list[Feedback], criteria: Selec
                 shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
                 reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
         elif item.score <= criteria.max_score:
-            comment = f" ({item.comment.strip()[:200]})" if item.comment else ""
+            comment = f" ({clip(item.comment.strip(), 200)})" if item.comment else ""
             reasons.append(f"feedback {item.key}={item.score:g} ≤ {criteria.max_score:g}{comment}")
     return reasons
 

@@ -34,7 +34,7 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
         ("github_pat_" + "d" * 30, "github_pat_" + "d" * 30),
     ],
     "gitlab_token": [("glpat-" + "e" * 20, "glpat-" + "e" * 20)],
-    "aws_access_key": [("id AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE")],
+    "aws_access_key": [("id AKIAQ3J7RZ5WLT2BXK4M", "AKIAQ3J7RZ5WLT2BXK4M")],
     "aws_secret_key": [
         (
             "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -186,3 +186,88 @@ def test_configured_secrets_of_any_shape_are_redacted() -> None:
     redactor = Redactor(known_secrets=["plain-looking-value-42"])
     assert redactor.text("the token was plain-looking-value-42.") == "the token was [REDACTED:configured_secret]."
     assert "plain-looking-value-42" in Redactor().text("the token was plain-looking-value-42.")
+
+
+PEM_BODY = "MIIEowIBAAKCAQEA7xQ2pLr9\nVb3kZ8Yw1c4Tn6Qe0Jd2Hs5Gf7Ka9Lm3Np1Rq8St4Uv6Wx2Yz0Ab5Cd7Ef9Gh"
+
+
+@pytest.mark.parametrize(
+    "text,secret",
+    [
+        (f"private_key: -----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----", PEM_BODY),
+        (
+            f'{{"private_key": "-----BEGIN PRIVATE KEY-----\\n{PEM_BODY[:24]}\\n-----END PRIVATE KEY-----"}}',
+            PEM_BODY[:24],
+        ),
+        (f"key: -----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}", PEM_BODY),  # cut short: no END
+        ("aws_secret_key: aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEK2", "wJalrXUtnFEMI"),
+        ("basic_auth: Authorization: Basic dXNlcjpzM2NyM3QtcGFzcy0yMDI2", "dXNlcjpzM2NyM3QtcGFzcy0yMDI2"),
+        ("api_token: Bearer abc123DEF456ghi789", "abc123DEF456ghi789"),
+    ],
+)
+def test_a_label_before_a_value_never_shields_a_recognisable_secret(text: str, secret: str) -> None:
+    out = Redactor().text(text)
+    for line in secret.splitlines():
+        assert line not in out, out
+    assert out.split(":", 1)[0] == text.split(":", 1)[0]  # the label itself stays readable
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "secrets: flight numbers are listed below",
+        "Authorization: see the docs for the header",
+        "self.password = password",
+        "password_validators=[validate_length, validate_digits]",
+        "api_key = os.environ['OPENAI_API_KEY']",
+        "password = getpass.getpass()",
+        "secret_key = settings.SECRET_KEY",
+        "token = request.headers.get('Authorization')",
+        "Password: ******",
+        "api_key: ${{ secrets.OPENAI_API_KEY }}",
+        'db_password: "${DB_PASSWORD}"',
+        "The bearer instrument was signed.",
+        "key: value",
+        '{"max_tokens": 512, "token_type": "bearer", "token_count": 1200}',
+        "No github-token: results are in the job summary and artifacts only.",
+        "if user.check_password(raw_password):",
+        "Use `docker login --password-stdin` to read it from a pipe.",
+        "curl -H 'Authorization: Bearer $TOKEN' https://api.example.com",
+    ],
+)
+def test_code_and_prose_that_hold_no_secret_come_out_word_for_word(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.text(text) == text and redactor.stats.total == 0
+
+
+def test_a_secret_cut_by_a_limit_is_kept_whole_or_left_out_whole() -> None:
+    """Cutting happens before redaction when a huge field is read: a key the cut falls inside is kept
+    whole, so that redaction still recognises it; never its first 27 characters."""
+    from refinery.lines import clip, elide_middle
+
+    key = "sk-proj-" + "Q7rT2mX9vB4kL1w3F9a8C7d6E5b4A392"
+    text = "x " * 50 + key + " y" * 50
+    for limit in range(100, 140):
+        for cut in (clip(text, limit), elide_middle(text, limit)):
+            redacted = Redactor().text(cut)
+            assert key[:12] not in redacted, (limit, cut)
+
+
+def test_the_selection_reason_never_keeps_part_of_a_key() -> None:
+    from refinery.trace.source import error_reason
+
+    key = "ghp_" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Y"
+    reason = error_reason("x" * 180 + " pushed with " + key + " and failed")[0]
+    assert key[:10] not in Redactor().text(reason)
+
+
+def test_escaped_text_is_read_as_what_it_stands_for() -> None:
+    """A repr or JSON-in-JSON carries \\n and \\" as two characters: a name after \\n is still a name, and
+    the value stops at the escaped line end."""
+    text = 'FareError("upstream\\nAuthorization: Basic dXNlcjpQYXNzdzByZDEy\\nretry=3")'
+    out = Redactor().text(text)
+    assert "dXNlcjpQYXNzdzByZDEy" not in out and "\\nretry=3" in out
+    assert (
+        Redactor().text('{\\"password\\": \\"Hunter2-escaped\\"}')
+        == '{\\"password\\": \\"[REDACTED:sensitive_field]\\"}'
+    )

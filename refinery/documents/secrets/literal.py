@@ -40,6 +40,18 @@ def first_token(value: str) -> str:
     return head.rstrip(".,;:!?)")
 
 
+def placeholder(value: str) -> bool:
+    """A stand-in for a secret, not one: a variable (``$API_KEY``, ``${{ secrets.X }}``, ``%PW%``), a
+    command (``$(cat pw.txt)``), a slot (``<your key>``, ``[PASSWORD]``), or one character repeated
+    (``XXXXXXXX``, ``********``, ``...``)."""
+    token = first_token(value) or value.strip()
+    if not token:
+        return True
+    if token.startswith(_PLACEHOLDER_START):
+        return True
+    return len(set(token.strip(".-_"))) <= 1
+
+
 def looks_literal(value: str, *, env_style: bool = False) -> bool:
     """Whether an unquoted value after a sensitive name is a literal credential.
 
@@ -50,12 +62,12 @@ def looks_literal(value: str, *, env_style: bool = False) -> bool:
     rest = value.strip().split(None, 1)
     if token.lower() in _SCHEMES and len(rest) == 2:
         return looks_literal(rest[1], env_style=env_style)  # "Basic dXNlcjpwYXNz": the token decides
-    if len(token) < MIN_LITERAL or token.lower() in _WORDS:
+    if len(token) < MIN_LITERAL or token.lower() in _WORDS or placeholder(token):
         return False
     if token.isdigit():
         return len(token) >= MIN_DIGITS
-    if token.startswith(_PLACEHOLDER_START) or "(" in token or ")" in token:
-        return False
+    if any(c in token for c in "()[]{}"):
+        return False  # a call, an index, a literal structure: code
     # self.password, password_validators, documentation: names and words, unless the name is an env var's
     return env_style or not _IDENTIFIER.fullmatch(token)
 

@@ -41,6 +41,10 @@ class SecretRule:
     """A context rule's value check: ``literal`` (the value must look like a literal credential),
     ``scheme_or_literal`` (an auth scheme word before it, or a literal)."""
     source: Literal["refinery", "gitleaks", "configured", "custom", "pii"] = "refinery"
+    value_pattern: str = ""
+    """A context rule in two steps: ``pattern`` finds a name and its separator, and this, anchored right
+    after them, reads the value, only when the name is sensitive (most names are not: their values are
+    never read)."""
     kind: str = ""
     """What the redaction says, ``[REDACTED:<kind>]``, when it is not the name: every context rule is a
     ``sensitive_field``."""

@@ -9,7 +9,7 @@ syntax, with the secret in the group named ``secret`` (the label before it stays
 
 from __future__ import annotations
 
-from refinery.documents.secrets.model import SecretRule
+from refinery.documents.secrets.model import Allow, SecretRule
 
 # The words that make a name sensitive, as the key pattern of a context rule finds them; the
 # name is then judged whole by ``sensitive_name`` (``max_tokens`` is not one).
@@ -33,7 +33,7 @@ _KEY = (
     r"(?i:pass|pwd|secret|token|key|auth|credential|cookie|contrase(?:ñ|n)a|kennwort|senha|wachtwoord)"
     r"[A-Za-z0-9_.\-]{0,100})"
 )
-_SEP = r"(?P<sep>[\"'\]]{0,2}[ \t]*(?:==?|:=|:|=>)[ \t]*)"
+_SEP = r"(?P<sep>[ \t]?[\"'\]]{0,2}[ \t]*(?:==?|:=|:|=>)[ \t]*)"
 # Bounded, so that no text makes a scan quadratic: a value past these lengths is still cut there.
 _VALUE = (
     r"(?:\"(?P<dq>(?:[^\"\\\n]|\\.){1,1000})\"|'(?P<sq>[^'\n]{1,1000})'|`(?P<bq>[^`\n]{1,1000})`"
@@ -66,6 +66,8 @@ RULES: list[SecretRule] = [
         "aws_access_key",
         r"\b(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b",
         ("a3t", "akia", "asia", "abia", "acca"),
+        entropy=3.0,  # AKIAXXXXXXXXXXXXXXXX is a placeholder
+        allows=(Allow(regexes=(r".+EXAMPLE$",)),),  # AWS's documented example key
     ),
     SecretRule(
         "aws_secret_key",
@@ -131,7 +133,7 @@ RULES: list[SecretRule] = [
         check="literal",
         kind="sensitive_field",
     ),
-    SecretRule("assignment", _KEY + _SEP + _VALUE, CONTEXT_STEMS, check="literal", kind="sensitive_field"),
+    SecretRule("assignment", _KEY + _SEP, CONTEXT_STEMS, check="literal", kind="sensitive_field", value_pattern=_VALUE),
 ]
 PII_RULES: list[SecretRule] = [
     SecretRule("email", r"\b(?P<secret>[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})\b", ("@",), source="pii"),

@@ -11,13 +11,14 @@ whose keywords it holds run.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import re2
 
-from refinery.documents.secrets.literal import entropy, env_style, looks_literal
+from refinery.documents.secrets.literal import entropy, env_style, looks_literal, placeholder
 from refinery.documents.secrets.model import Allow, SecretRule
 
 _OPTIONS = re2.Options()
@@ -29,7 +30,7 @@ SET_CHECKED = 65_536
 """Texts longer than this have an empty keyword-set answer checked by substring search."""
 BLOCK_LIMIT = 16_384
 """The longest block (a 4096-bit RSA key in PEM is about 3,300 characters)."""
-_BLOCK_BODY = re2.compile(r"[A-Za-z0-9+/=\s\\:.,-]{0,1000}", _OPTIONS)
+_BLOCK_BODY = re.compile(r"[A-Za-z0-9+/=\s\\:.,-]{0,1000}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class _Compiled:
     regex: Any
     groups: dict[str, int]
     allows: list[tuple[Allow, list[Any]]]
+    on_bytes: bool
+    value: Any = None
+    """The value pattern of a two-step context rule, anchored after the name."""
+    """RE2 reads the text's bytes (a ``str`` would be encoded again on every search); Python's engine, the text."""
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -64,7 +69,8 @@ class Scanner:
     def __init__(self, rules: Sequence[SecretRule], global_allow: Allow, sensitive: Callable[[str], bool]) -> None:
         self._rules = [self._compile(rule, index) for index, rule in enumerate(rules)]
         self._global = (global_allow, [compile_pattern(p) for p in global_allow.regexes])
-        self._sensitive = sensitive
+        self._names: dict[str, bool] = {}
+        self._judge = sensitive
         keywords = sorted({k for rule in rules for k in rule.keywords})
         self._keywords = keywords
         self._by_keyword: list[list[int]] = [
@@ -75,17 +81,28 @@ class Scanner:
         for keyword in keywords:
             self._set.Add(re2.escape(keyword))
         self._set.Compile()
+        self.searches = 0
+        """Regex searches run so far: the fuzz test holds their number linear in the text."""
+
+    def _sensitive(self, name: str) -> bool:
+        """Whether a name marks its value as secret, cached: the same names recur in every run."""
+        known = self._names.get(name)
+        if known is None:
+            known = self._names[name] = self._judge(name)
+        return known
 
     @staticmethod
     def _compile(rule: SecretRule, priority: int) -> _Compiled:
         regex = compile_pattern(rule.pattern)
         allows = [(a, [compile_pattern(p) for p in a.regexes]) for a in rule.allows]
-        return _Compiled(rule, priority, regex, dict(regex.groupindex), allows)
+        value = compile_pattern(rule.value_pattern) if rule.value_pattern else None
+        on_bytes = not isinstance(regex, re.Pattern)
+        return _Compiled(rule, priority, regex, dict(regex.groupindex), allows, on_bytes, value)
 
     def keywords_in(self, text: str) -> list[int]:
         """The indices of the keywords ``text`` holds, in one pass of the RE2 set."""
         lowered = text.lower()
-        found = self._set.Match(lowered)
+        found = self._set.Match(ascii_view(lowered).encode("ascii"))
         if found is None and len(lowered) > SET_CHECKED:
             # RE2's set says "no match" both when none matched and when its DFA ran out of memory;
             # on a long text the second is possible, so plain substring search decides instead.
@@ -104,16 +121,22 @@ class Scanner:
 
     def spans(self, text: str) -> list[Span]:
         """Every secret in ``text``, merged where they overlap, in order."""
-        view = scan_view(text)
+        view = ascii_view(scan_view(text))
+        data = view.encode("ascii")
         found: list[Span] = []
         for index in self.candidates(view):
-            found.extend(self._rule_spans(self._rules[index], view))
+            found.extend(self._rule_spans(self._rules[index], view, data))
         return merge(found)
 
-    def _rule_spans(self, compiled: _Compiled, text: str) -> Iterator[Span]:
+    def _rule_spans(self, compiled: _Compiled, text: str, data: bytes) -> Iterator[Span]:
+        if compiled.value is not None:
+            yield from self._named_value_spans(compiled, text, data)
+            return
         rule, pos = compiled.rule, 0
+        subject: str | bytes = data if compiled.on_bytes else text
         while pos <= len(text):
-            match = compiled.regex.search(text, pos)
+            self.searches += 1
+            match = compiled.regex.search(subject, pos)
             if match is None:
                 return
             span = self._secret_span(compiled, match, text)
@@ -127,6 +150,37 @@ class Scanner:
                 after_key = match.end(key) if key is not None and match.start(key) >= 0 else match.end()
                 pos = max(after_key, pos + 1) if after_key > match.start() else match.end() or pos + 1
 
+    def _named_value_spans(self, compiled: _Compiled, text: str, data: bytes) -> Iterator[Span]:
+        """A two-step context rule: each name found, its value read only when the name is sensitive."""
+        pos, key = 0, compiled.groups["key"]
+        while pos <= len(text):
+            self.searches += 1
+            named = compiled.regex.search(data, pos)
+            if named is None:
+                return
+            pos = max(named.end(key), pos + 1)  # a value rejected may hold the next name
+            name = _group(named, text, key) or ""
+            if not self._sensitive(name.strip(".-_")):
+                continue
+            value = compiled.value.match(data, named.end())
+            if value is None:
+                continue
+            span = _value_span(
+                value, dict(value.re.groupindex), text, _group(named, text, compiled.groups["sep"]) or ""
+            )
+            if span is not None and self._value_ok(compiled, text, span, name):
+                yield Span(span[0], span[1], compiled.priority, compiled.rule.label)
+                pos = max(pos, span[1])
+
+    def _value_ok(self, compiled: _Compiled, text: str, span: tuple[int, int], name: str) -> bool:
+        secret = text[span[0] : span[1]]
+        if secret.startswith("[REDACTED:") or placeholder(secret):
+            return False
+        start, end = span
+        if start > 0 and end < len(text) and text[start - 1] in _QUOTES and text[end] == text[start - 1]:
+            return True
+        return looks_literal(secret, env_style=env_style(name))
+
     def _secret_span(self, compiled: _Compiled, match: Any, text: str) -> tuple[int, int] | None:
         groups = compiled.groups
         if compiled.rule.block_end:
@@ -136,10 +190,8 @@ class Scanner:
         elif "secret" in groups:
             start, end = match.span(groups["secret"])
         elif any(g in groups for g in _VALUE_GROUPS):
-            start, end = next(match.span(groups[g]) for g in _VALUE_GROUPS if match.span(groups[g])[0] >= 0)
-            if match.span(groups["bare"])[0] >= 0:
-                end = _bare_end(text, start, end, match.group(groups["sep"]) if "sep" in groups else "")
-            start = _after_scheme(text, start, end)
+            sep = (_group(match, text, groups["sep"]) or "") if "sep" in groups else ""
+            return _value_span(match, groups, text, sep)
         else:
             start, end = _first_group(match)
         if start < 0 or end <= start:
@@ -151,7 +203,7 @@ class Scanner:
         if rule.entropy and entropy(secret) <= rule.entropy:
             return False
         key = compiled.groups.get("key")
-        name = match.group(key) if key is not None else None
+        name = _group(match, text, key) if key is not None else None
         if name is not None and not self._sensitive(name.strip(".-_")):
             return False
         if rule.check and not _literal_ok(rule, match, compiled.groups, text, span, name):
@@ -163,15 +215,35 @@ class Scanner:
         return not any(_allowed(a, secret, match, text, span) for a in compiled.allows)
 
 
+def _value_span(match: Any, groups: dict[str, int], text: str, sep: str) -> tuple[int, int] | None:
+    """The value of a name: the quoted string's inside, or an unquoted value to its structural end."""
+    spans = [match.span(groups[g]) for g in _VALUE_GROUPS if g in groups]
+    start, end = next((s for s in spans if s[0] >= 0), (-1, -1))
+    if start < 0:
+        return None
+    if "bare" in groups and match.span(groups["bare"])[0] >= 0:
+        end = _bare_end(text, start, end, sep)
+    start = _after_scheme(text, start, end)
+    # A quoted value's edges: the blank the scan view puts where an escape's backslash is.
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    while start < end and text[start] == " ":
+        start += 1
+    return (start, end) if end > start else None
+
+
 def _literal_ok(
     rule: SecretRule, match: Any, groups: dict[str, int], text: str, span: tuple[int, int], name: str | None
 ) -> bool:
     start, end = span
+    value = text[start:end]
+    if placeholder(value):
+        return False  # ${DB_PASSWORD}, <your token>, XXXXXXXX: quoted or not, after a scheme or not
     if start > 0 and end < len(text) and text[start - 1] in _QUOTES and text[end] == text[start - 1]:
         return True  # a quoted string is a literal
     if rule.check == "scheme_or_literal" and "scheme" in groups and match.span(groups["scheme"])[0] >= 0:
         return True  # Authorization: Bearer …
-    return looks_literal(text[start:end], env_style=name is not None and env_style(name))
+    return looks_literal(value, env_style=name is not None and env_style(name))
 
 
 def _bare_end(text: str, start: int, end: int, sep: str) -> int:
@@ -182,6 +254,34 @@ def _bare_end(text: str, start: int, end: int, sep: str) -> int:
         cut = next((i for i, c in enumerate(value) if c.isspace()), len(value))
         value = value[:cut]
     return start + len(value.rstrip())
+
+
+def _group(match: Any, text: str, index: int) -> str | None:
+    """A group's text, sliced from the text (a match on bytes would give bytes)."""
+    start, end = match.span(index)
+    return text[start:end] if start >= 0 else None
+
+
+class _AsciiTable(dict[int, str]):
+    """``str.translate``'s table to ASCII, filled as characters are met: a letter becomes its base letter
+    (``ñ`` → ``n``), anything else a blank or an ``x``, one character for one, so offsets never move."""
+
+    def __missing__(self, code: int) -> str:
+        base = unicodedata.normalize("NFKD", chr(code))[:1]
+        if base.isascii() and base.isprintable():
+            replacement = base
+        else:
+            replacement = " " if chr(code).isspace() or not chr(code).isalnum() else "x"
+        self[code] = replacement
+        return replacement
+
+
+_ASCII = _AsciiTable()
+
+
+def ascii_view(text: str) -> str:
+    """``text`` in ASCII, character for character: RE2 then reads bytes whose offsets are the text's."""
+    return text if text.isascii() else text.translate(_ASCII)
 
 
 _ESCAPE = re.compile(r"\\(?:[nrt]|(?P<quote>[\"']))")
@@ -238,7 +338,7 @@ def _first_group(match: Any) -> tuple[int, int]:
 
 def _allowed(allow_pair: tuple[Allow, list[Any]], secret: str, match: Any, text: str, span: tuple[int, int]) -> bool:
     allow, regexes = allow_pair
-    target = {"secret": secret, "match": match.group(0), "line": _line(text, span)}[allow.target]
+    target = {"secret": secret, "match": _group(match, text, 0), "line": _line(text, span)}[allow.target]
     checks = []
     if regexes:
         checks.append(any(r.search(target) for r in regexes))
