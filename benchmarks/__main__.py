@@ -148,7 +148,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "overhead": lambda out: overhead.run(
             out, sizes=sizes, who_and_when=who, examples=EXAMPLES, png=png, repeats=size.repeats
         ),
-        "redaction": lambda out: redaction.run(out, size=size.large),
+        "redaction": lambda out: redaction.run(out, size=size.large, shared=args.shared, smoke=args.smoke),
         "fidelity": lambda out: fidelity.run(out, shared=args.shared),
         "selection": lambda out: selection.run(out, failing=size.failing, passing=size.failing // 4),
         "divergence": lambda out: divergence.run(out, shared=args.shared, size=size.large),

@@ -130,7 +130,7 @@ def _detect_secrets(strings: list[str]) -> tuple[float, float] | None:
     return total / 1e6, total / 1e6 / seconds
 
 
-def run(out: Results, *, size: int) -> None:
+def run(out: Results, *, size: int, shared: Path | None = None, smoke: bool = False) -> None:
     out.heading("Redaction")
     out.para(
         "The action's default redactor (secret shapes, field and assignment names, URL credentials, the "
@@ -158,3 +158,9 @@ def run(out: Results, *, size: int) -> None:
         f"{caught} of {planted}" + (f" (missed: {', '.join(survived)})" if survived else ""),
         "all",
     )
+    from benchmarks import redaction_rules
+
+    redaction_rules.linear_rows(out, (16_000, 64_000) if smoke else redaction_rules.SIZES)
+    redaction_rules.gitleaks_rows(out)
+    redaction_rules.false_replacement_rows(out, shared)
+    redaction_rules.sigterm_row(out, repeats=1 if smoke else 3)

@@ -19,13 +19,24 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 ZERO_WIDTH = "\u200b"
 FOLD = " ⏎ "
+# Bidi controls (a right-to-left override makes "txt.exe" read "exe.txt"), zero-width and other
+# invisible format characters: text that shows something other than what it holds.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+
+
+def visible(text: str) -> str:
+    """``text`` with every bidi control and invisible character written out as ``<U+202E>``."""
+    return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text) if _INVISIBLE.search(text) else text
 
 
 def strip_ansi(text: str) -> str:
-    """``text`` without ANSI escape sequences and control characters (tabs and line breaks kept)."""
+    """``text`` without ANSI escape sequences and control characters (tabs and line breaks kept), and
+    with its bidi controls and invisible characters written out."""
     if "\x1b" in text or "\x9b" in text:
         text = _ANSI.sub("", text)
-    return _CONTROL.sub("", text)
+    return visible(_CONTROL.sub("", text))
 
 
 def break_commands(text: str) -> str:

@@ -5,7 +5,7 @@ Entry points build the options; nothing here reads the environment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
@@ -34,6 +34,8 @@ class PrepareOptions:
     known_secrets: tuple[str, ...] = field(default=(), repr=False)
     eval_threshold: float = 0.5
     render: RenderOptions = field(default_factory=RenderOptions)
+    checkpoint: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    """Called often during long work (redacting a huge trace): it raises to stop it (a cancelled run)."""
 
 
 @dataclass
@@ -63,7 +65,12 @@ def redactor_for(options: PrepareOptions) -> Redactor | None:
     """The redactor ``prepare`` uses, for text about a trace that is not in it (why it was selected)."""
     if not options.redact:
         return None
-    return Redactor(pii=options.redact_pii, extra_patterns=options.redact_patterns, known_secrets=options.known_secrets)
+    return Redactor(
+        pii=options.redact_pii,
+        extra_patterns=options.redact_patterns,
+        known_secrets=options.known_secrets,
+        checkpoint=options.checkpoint,
+    )
 
 
 def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
@@ -105,9 +112,10 @@ def enrich(
         baseline = None
         redactor = redactor_for(options)
         counts = dict(prepared.redaction_counts)
+        if changes is not None:  # paths' invisible characters written out, redaction on or off
+            changes = redact_changes(changes, redactor.text if redactor is not None else str)
         if redactor is not None:
             summary = redact_summary(summary, redactor.text, redactor.value) if summary is not None else None
-            changes = redact_changes(changes, redactor.text) if changes is not None else None
             for kind, n in redactor.stats.as_dict().items():
                 counts[kind] = counts.get(kind, 0) + n
         trace, triage = prepared.trace, prepared.triage

@@ -23,6 +23,7 @@ from refinery.analysis.providers.base import AnalysisProvider, BuildOptions
 from refinery.analysis.providers.chain import ProviderChain
 from refinery.analysis.providers.registry import PROVIDERS
 from refinery.analysis.ratelimit import RateGate
+from refinery.errors import ConfigError
 from refinery.github.reporter import GitHubSettings
 from refinery.planner.services import ChangeReader, Services
 from refinery.settings import SOURCES, Section, Settings, Source
@@ -49,6 +50,22 @@ _LANGSMITH_RETRY_STATUSES = [408, 425, 429, 500, 502, 503, 504]
 def load_settings(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings with every registered adapter's section."""
     return load_core_settings(env, overrides, SECTIONS)
+
+
+def load_settings_without_bad(env: Mapping[str, str]) -> Settings:
+    """Settings from ``env`` with every variable or input that cannot be read left out, so that a run
+    whose setting is invalid can still publish that error where the valid ones say."""
+    names = [name for source in all_sources().values() for name in source.env] + [
+        "INPUT_" + source.action_input.upper() for source in all_sources().values() if source.action_input
+    ]
+    kept = dict(env)
+    for name in names:
+        if name in kept:
+            try:
+                load_settings({name: kept[name]})
+            except ConfigError:
+                del kept[name]
+    return load_settings(kept)
 
 
 def all_sources() -> dict[str, Source]:

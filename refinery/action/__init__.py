@@ -29,7 +29,7 @@ from refinery.planner.request import BaselineRequest, RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.services import Services
 from refinery.settings import Settings, parse_since
-from refinery.wiring import RunOptions, build_services, load_settings
+from refinery.wiring import RunOptions, build_services, load_settings, load_settings_without_bad
 
 __all__ = ["main", "run"]
 
@@ -109,11 +109,32 @@ def _since(settings: Settings, ctx: EventContext, services: Services, log: Log) 
 
 
 def _config_failed(env: Mapping[str, str], stdout: TextIO, exc: ConfigError) -> int:
-    """An invalid setting or event: said in the log, the job summary and the outputs, with what to change."""
+    """An invalid setting or event: said in the log, the job summary and the outputs, and on the pull
+    request when a token and the event are at hand, with what to change. Nothing is analysed."""
+    from refinery.report.publisher import RunReport
+
+    log = Log(stdout, Redactor())
+    log.error(exc.one_line())
+    fail_on = env.get("INPUT_FAIL-ON", "").strip()
+    try:
+        settings = load_settings_without_bad(env)
+        ctx = load_event(env)
+    except ConfigError:  # the event itself cannot be read: the log and the files are all there is
+        _write_error_files(env, exc)
+        return 1 if fail_on in ("error", "finding") else 0
+    log = Log(stdout, Redactor(known_secrets=settings.secret_values()))
+    services = build_services(settings, RunOptions(use_model=False), event=ctx, log=log)
+    line = f"Refinery could not start: {exc.one_line()}"
+    report = RunReport(items=[], notices=[line], errors=[line], fail_on=settings.fail_on)
+    for publisher in services.publishers:
+        publisher.finish(report)
+    return 1 if report.conclusion() == "failure" else 0
+
+
+def _write_error_files(env: Mapping[str, str], exc: ConfigError) -> None:
     from refinery.github.commands import write_outputs, write_summary
     from refinery.report.sanitize import plain_line, prose
 
-    Log(stdout, Redactor()).error(exc.one_line())
     summary = env.get("GITHUB_STEP_SUMMARY")
     write_summary(
         Path(summary) if summary else None, f"### Refinery could not start\n\n{prose(exc.one_line(), 1000)}\n"
@@ -121,7 +142,6 @@ def _config_failed(env: Mapping[str, str], stdout: TextIO, exc: ConfigError) -> 
     output = env.get("GITHUB_OUTPUT")
     outputs = {"traces-analyzed": "0", "conclusion": "neutral", "summary": plain_line(f"error: {exc.one_line()}", 1000)}
     write_outputs(Path(output) if output else None, outputs)
-    return 1 if env.get("INPUT_FAIL-ON", "").strip() in ("error", "finding") else 0
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from refinery.changes.model import ChangeSet, Hunk
 from refinery.documents.ids import numbered
+from refinery.lines import visible
 
 MAX_FILES = 3_000
 """GitHub's pull request files API lists at most 3,000 files; a diff is read to the same cap."""
@@ -178,7 +179,13 @@ def read_file_patches(files: Iterable[tuple[str, str | None, str | None]], sourc
 
 
 def redact_changes(changes: ChangeSet, text: Callable[[str], str]) -> ChangeSet:
-    """Every line a document, the pack or the comment may show, through the redactor (a diff can hold a key)."""
+    """Everything a document, the pack, the comment or an upload may show of the changes, through the
+    redactor (a diff, a file name, a commit message can hold a key), paths with their invisible
+    characters written out (a right-to-left override in a file name)."""
+
+    def name(path: str) -> str:
+        return visible(text(path))
+
     hunks = [
         replace(
             h,
@@ -186,8 +193,15 @@ def redact_changes(changes: ChangeSet, text: Callable[[str], str]) -> ChangeSet:
             removed=[text(line) for line in h.removed],
             context=[text(line) for line in h.context],
             text=text(h.text),
-            path=text(h.path),
+            path=name(h.path),
+            old_path=name(h.old_path) if h.old_path else None,
         )
         for h in changes.hunks
     ]
-    return replace(changes, hunks=hunks)
+    return replace(
+        changes,
+        hunks=hunks,
+        source=name(changes.source),
+        skipped=[name(line) for line in changes.skipped],
+        notes=[text(line) for line in changes.notes],
+    )

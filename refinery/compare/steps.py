@@ -120,7 +120,9 @@ def extract_steps(trace: Trace) -> list[Step]:
             name, args = run.agent or run.name, ""
         else:
             name, args = run.name, normalize_args(_arguments(run))
-        error = (run.error or "").strip().splitlines()[0][:200] if run.is_error else None
+        # A run marked errored may carry no error text at all (status "error", error null).
+        lines = (run.error or "").strip().splitlines()
+        error = (lines[0][:200] if lines else "error (no message)") if run.is_error else None
         step = Step(
             index=len(steps),
             kind=run.run_type,

@@ -24,7 +24,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -188,7 +188,10 @@ class Redactor:
         pii: bool = False,
         extra_patterns: Iterable[str] = (),
         known_secrets: Iterable[str] = (),
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
+        self._checkpoint = checkpoint
+        """Called often on long work: it raises to stop it (the run was cancelled)."""
         secrets = sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True)
         rules = [SecretRule("configured_secret", re2.escape(s), (s.lower(),), source="configured") for s in secrets]
         rules += OUR_RULES
@@ -217,7 +220,7 @@ class Redactor:
         """``value`` with every secret replaced (``fast`` is kept for callers; the keyword check always runs)."""
         if len(value) < 6:
             return value
-        spans = self._scanner.spans(value)
+        spans = self._scanner.spans(value, self._checkpoint)
         if not spans:
             return value
         out: list[str] = []
@@ -289,7 +292,11 @@ class Redactor:
 
     def trace(self, trace: Trace) -> Trace:
         """A copy of ``trace`` with every run, feedback, name, metadata and reference value redacted."""
-        runs = [_redact_run(self, run) for run in trace.runs]
+        runs = []
+        for index, run in enumerate(trace.runs):
+            if self._checkpoint is not None and index % 200 == 0:
+                self._checkpoint()
+            runs.append(_redact_run(self, run))
         feedback = [
             Feedback(
                 **{

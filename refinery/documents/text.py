@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from refinery.lines import elide_middle
+from refinery.lines import elide_middle, visible
 from refinery.trace.payload import binary_placeholder
 
 _BACKTICKS = re.compile(r"`{3,}")
@@ -28,7 +28,7 @@ def cap(text: str, limit: int) -> str:
     placeholder = binary_placeholder(text)
     if placeholder is not None:
         return placeholder
-    return elide_middle(text, limit)
+    return elide_middle(visible(text), limit)
 
 
 def compact_json(value: Any) -> str:
@@ -187,6 +187,7 @@ def render_value(value: Any, limit: int, prompt_refs: dict[str, str] | None = No
 
 def fence(text: str) -> str:
     """A fenced block that no backtick run inside ``text`` can close."""
+    text = visible(text)
     longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0) if "```" in text else 0
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}text\n{text}\n{ticks}"

@@ -121,6 +121,17 @@ def _translated(action: str) -> Iterator[None]:
         ) from exc
 
 
+def _count(value: object) -> int | None:
+    """A count as GitHub sends it (an integer), or as a proxy might (a numeric string); else unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 class GitHubPublisher:
     """Writes results to one repository."""
 
@@ -146,17 +157,27 @@ class GitHubPublisher:
         """The pull request's files as (path, patch, previous path), every page; and how many it has.
 
         GitHub lists at most 3,000 files of a pull request, and gives no patch for a binary file
-        or one too large to show.
+        or one too large to show. Read from the raw answer with defaults: a proxy or an older
+        server may send a count as a string or leave it out, or a patch that is not text.
         """
         files: list[tuple[str, str | None, str | None]] = []
         with _translated(f"list the files of pull request #{pr_number}"):
             pull = self._repo.get_pull(pr_number)
-            total = int(pull.changed_files)
             for item in pull.get_files():  # PaginatedList: follows every page's Link
-                files.append((item.filename, item.patch, item.previous_filename))
+                raw = item.raw_data if isinstance(item.raw_data, dict) else {}
+                patch = raw.get("patch")
+                previous = raw.get("previous_filename")
+                files.append(
+                    (
+                        str(raw.get("filename") or ""),
+                        patch if isinstance(patch, str) else None,
+                        previous if isinstance(previous, str) else None,
+                    )
+                )
                 if len(files) >= limit:
                     break
-        return files, total
+            total = _count(pull.raw_data.get("changed_files") if isinstance(pull.raw_data, dict) else None)
+        return [f for f in files if f[0]], max(total or 0, len(files))
 
     def run_started_at(self, run_id: int) -> datetime | None:
         """When a workflow run started: the default --since when the evals ran in this same run."""

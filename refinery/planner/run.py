@@ -9,6 +9,7 @@ A failure in an optional step is a warning; a failure of one trace never sinks t
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -86,7 +87,7 @@ class Planner:
             self.log.info(self.state.idle)
             return
         plan = self._triage(selection)
-        if not plan.representatives:
+        if not plan.representatives or self.control.cancelled:
             return
         self._publish_triage(plan)
         changes = self.steps.run("The pull request's changes could not be read", self._read_changes, kind="changes")
@@ -112,14 +113,21 @@ class Planner:
 
     def _triage(self, selection: Selection) -> Plan:
         with self.log.group(f"Refinery: triaging {plural(len(selection.traces), 'trace')}"):
+            # Redacting a huge trace is CPU work a signal cannot interrupt by itself: it checks the run.
+            options = replace(self.request.prepare, checkpoint=lambda: self.control.check("the triage"))
             plan = plan_analysis(
                 selection.traces,
-                options=self.request.prepare,
+                options=options,
                 selections=selection.selected,
                 max_traces=self.settings.max_traces,
                 log=self.log.info,
             )
             self.state.plan = plan
+            if self.control.cancelled and len(plan.triaged) + len(plan.failures) < len(selection.traces):
+                self.state.notices.append(
+                    f"Cancelled during the triage: {len(plan.triaged)} of {plural(len(selection.traces), 'trace')} "
+                    "were triaged; the others are not in this report."
+                )
             for failure in plan.failures:
                 self.state.fail(failure, unanalysed=True)
                 self.log.warning(f"Not analysed: {failure}")

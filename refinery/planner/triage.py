@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from refinery.analysis.control import Cancelled
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.pack import FailureGroup, PackSelection
@@ -106,6 +107,8 @@ def triage_each(
     for number, trace in enumerate(traces, start=1):
         try:
             prepared = prepare(trace, options)
+        except Cancelled:  # the triage done so far is kept, and published
+            break
         except RefineryError as exc:  # one trace's bad content never sinks the others
             failures.append(f"trace {trace.id} ({trace.root.name}): {exc.one_line()}")
             continue

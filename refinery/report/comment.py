@@ -238,6 +238,8 @@ def _render(
 def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = ()) -> str:
     """How many traces were analysed, and what the selection rule says of them: never "failing" for a
     trace that passed, never fewer failures than the clusters list."""
+    if not entries:
+        return "**Nothing was analysed**"
     verdicts: list[str] = [e.pack.selection.verdict if e.pack.selection else "failed" for e in entries]
     total = sum(g.count for g in clusters)
     if all(v == "failed" for v in verdicts):

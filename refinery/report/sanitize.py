@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from refinery.lines import ZERO_WIDTH, strip_ansi
+from refinery.lines import ZERO_WIDTH, strip_ansi, visible
 
 _WS = re.compile(r"\s+")
 ALLOWED_LINK_HOSTS: tuple[str, ...] = ("github.com", "smith.langchain.com")
@@ -43,6 +43,7 @@ def break_references(text: str) -> str:
 
 
 def _inert(text: str, hosts: tuple[str, ...]) -> str:
+    text = visible(text)
     """The substitutions every Markdown line needs, leaving its layout (indentation, lists) alone."""
     text = strip_ansi(text).replace("\t", " ")
     text = _IMAGE.sub(lambda m: m.group(1) or "image", text)

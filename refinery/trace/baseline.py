@@ -11,12 +11,15 @@ from collections.abc import Sequence
 
 from refinery.errors import ConfigError
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, TraceSource, example_key, failure_reasons
+from refinery.trace.source import SelectionCriteria, TraceSource, example_key, failure_reasons, unknown_scores
 
 
 def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
-    """No error at the root and no feedback at or below the threshold (nor under the producer's rule)."""
-    return not failure_reasons(trace.root.error, trace.feedback, criteria)
+    """No error at the root, no feedback at or below the threshold (nor under the producer's rule), and
+    no score that is no number (an unknown is never a pass)."""
+    return not failure_reasons(trace.root.error, trace.feedback, criteria) and not unknown_scores(
+        trace.feedback, criteria
+    )
 
 
 def passing_twin(trace: Trace, pool: Sequence[Trace], criteria: SelectionCriteria) -> Trace | None:

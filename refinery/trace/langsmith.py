@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import langsmith
+import pydantic
 from langsmith import utils as ls_utils
 
 from refinery.errors import RefineryError, SourceError, TraceFetchError, TraceNotFound
 from refinery.trace.assemble import assemble_trace
 from refinery.trace.files.langsmith_export import draft_from_langsmith, feedback_from_langsmith
 from refinery.trace.model import Trace, TraceWarning
-from refinery.trace.source import SelectedTrace, SelectionCriteria, stats_reasons
+from refinery.trace.source import SelectedTrace, SelectionCriteria, stats_reasons, stats_unknown
 from refinery.words import plural
 
 
@@ -117,9 +118,20 @@ class LangSmithSource:
             )
         return runs, None
 
-    def _feedback(self, run_id: str) -> list[dict[str, Any]]:
-        with _translated(f"feedback on run {run_id}", self._endpoint):
-            return [_run_dict(f) for f in self._client.list_feedback(run_ids=[run_id])]
+    def _feedback(self, root: Any) -> list[dict[str, Any]]:
+        """The root's feedback; when the SDK cannot read it (a score it will not take, such as a string),
+        the root's ``feedback_stats`` instead, one mean per key, rather than no trace at all."""
+        run_id = str(root.id)
+        try:
+            with _translated(f"feedback on run {run_id}", self._endpoint):
+                return [_run_dict(f) for f in self._client.list_feedback(run_ids=[run_id])]
+        except pydantic.ValidationError:
+            stats = root.feedback_stats if isinstance(root.feedback_stats, dict) else {}
+            return [
+                {"key": key, "score": value.get("avg"), "feedback_source": {"type": "feedback_stats"}, "run_id": run_id}
+                for key, value in stats.items()
+                if isinstance(value, dict)
+            ]
 
     def _example(self, example_id: Any) -> dict[str, Any] | None:
         if not example_id:
@@ -139,7 +151,7 @@ class LangSmithSource:
             runs.insert(0, root_dict)
         return {
             "runs": runs,
-            "feedback": self._feedback(str(root.id)),
+            "feedback": self._feedback(root),
             "example": self._example(root.reference_example_id),
             "url": root.url,
             "project_id": str(root.session_id) if root.session_id else None,
@@ -230,7 +242,12 @@ class LangSmithSource:
                 reference_example_id=example_id,
                 select=list(_SELECT),
             )
-            passing = [r for r in roots if not stats_reasons(r.error, r.feedback_stats, criteria)]
+            passing = [
+                r
+                for r in roots
+                if not stats_reasons(r.error, r.feedback_stats, criteria)
+                and not stats_unknown(r.feedback_stats, criteria)
+            ]
         passing.sort(key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
         return str(passing[0].trace_id or passing[0].id) if passing else None
 

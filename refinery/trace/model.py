@@ -6,6 +6,7 @@ cached, since a trace is immutable once built.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,6 +32,26 @@ class TraceWarning(BaseModel):
     """How many runs or values this warning covers."""
 
 
+def score_of(value: Any) -> tuple[float | None, str | None]:
+    """A score as producers write it, read one way for every source: a finite number (a numeric string
+    and a boolean too) is the score; anything else given is no score, and is returned as given."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return float(value), None
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        return None, str(value)[:100]
+    return number, None
+
+
 class Feedback(BaseModel):
     """One piece of evaluator or human feedback on a run."""
 
@@ -48,6 +69,9 @@ class Feedback(BaseModel):
     """The run the feedback is attached to."""
     fails_below: float | None = None
     """A score below this is a failed run by the producer's own rule (tau-bench's reward below 1)."""
+    invalid_score: str | None = None
+    """The score as given when it was no finite number (``NaN``, ``inf``, ``"high"``): unknown, never
+    passing."""
 
 
 class Run(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from refinery.errors import TraceNotFound
 from refinery.lines import clip
 from refinery.trace.files import load_trace_files
-from refinery.trace.model import Feedback, Trace
+from refinery.trace.model import Feedback, Trace, score_of
 
 
 class SelectionCriteria(BaseModel):
@@ -123,14 +123,32 @@ def failure_reasons(error: str | None, feedback: list[Feedback], criteria: Selec
     return reasons
 
 
+def unknown_scores(feedback: list[Feedback], criteria: SelectionCriteria) -> list[str]:
+    """The scores given that are no finite number (``NaN``, ``"high"``): they decide nothing, and a trace
+    holding one is never called passing."""
+    return [
+        f"feedback {item.key} score {item.invalid_score!r} is not a number"
+        for item in feedback
+        if item.invalid_score is not None and criteria.counts(item.key)
+    ]
+
+
+def stats_unknown(feedback_stats: dict[str, Any] | None, criteria: SelectionCriteria) -> bool:
+    """Whether LangSmith's ``feedback_stats`` hold a mean that is no finite number."""
+    return any(
+        isinstance(stats, dict) and "avg" in stats and score_of(stats["avg"])[1] is not None and criteria.counts(key)
+        for key, stats in (feedback_stats or {}).items()
+    )
+
+
 def stats_reasons(error: str | None, feedback_stats: dict[str, Any] | None, criteria: SelectionCriteria) -> list[str]:
     """The same rule over LangSmith's ``feedback_stats`` (per key: ``n`` and ``avg``), read with the runs."""
     reasons = error_reason(error)
     for key, stats in sorted((feedback_stats or {}).items()):
         if not isinstance(stats, dict) or not criteria.counts(key):
             continue
-        avg = stats.get("avg")
-        if isinstance(avg, int | float) and avg <= criteria.max_score:
+        avg, _ = score_of(stats.get("avg"))
+        if avg is not None and avg <= criteria.max_score:
             n = int(stats.get("n") or 1)
             scored = f"={avg:g}" if n == 1 else f" averaged {avg:g} over {n} scores"
             reasons.append(f"feedback {key}{scored} ≤ {criteria.max_score:g}")
@@ -188,14 +206,15 @@ def verdict_of(trace: Trace, criteria: SelectionCriteria) -> SelectedTrace:
     """One trace judged on its own by the selection rule: failed, passed (with the scores that say
     so), or unknown when it carries no error and no score to judge by."""
     failed = failure_reasons(trace.root.error, trace.feedback, criteria)
-    passed = [] if failed else passing_reasons(trace, criteria)
+    unknown = [] if failed else unknown_scores(trace.feedback, criteria)
+    passed = [] if failed or unknown else passing_reasons(trace, criteria)
     verdict: Literal["failed", "passed", "unknown"] = "failed" if failed else "passed" if passed else "unknown"
     return SelectedTrace(
         trace_id=trace.id,
         name=trace.root.name,
         start_time=trace.root.start_time,
         url=trace.url,
-        reasons=failed or passed or ["no error and no feedback score to judge by"],
+        reasons=failed or unknown or passed or ["no error and no feedback score to judge by"],
         verdict=verdict,
         example_id=_example_id(trace),
         failed_trace_ids=[trace.id] if failed else [],

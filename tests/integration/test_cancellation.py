@@ -159,3 +159,39 @@ def test_a_worker_stuck_in_a_request_does_not_hold_the_exit_nor_keep_its_store(t
         assert openai.stores == {} and openai.files == {}  # deleted by the main thread, not the stuck worker
     pack = json.loads(next((tmp_path / "ws" / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text())
     assert "cancelled" in pack["error"] and pack["triage"]["origin"]["name"] == "search_flights"
+
+
+def test_sigterm_while_redacting_huge_strings_publishes_the_triage_done_within_seconds(tmp_path: Path) -> None:
+    """Redaction is CPU work: it checks the run between rules and runs, so a SIGTERM in the middle of a
+    2 MB string of the shapes that cost the most still ends the process in seconds, with what was
+    triaged published."""
+    require_node_tools()
+    hostile = "password: see " * 150_000  # 2.1 MB: a name whose value is rejected, again and again
+    with FakeGitHub() as github:
+        github.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+        env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), trace_file="*.json")
+        workspace = Path(env["GITHUB_WORKSPACE"])
+        (workspace / "trace.json").unlink()
+        for index in range(8):
+            data = json.loads((REPO / "examples" / "rate-limit-cascade.json").read_text())
+            for run in data["runs"]:
+                run["id"] = run["id"][:-4] + f"{index:04d}"
+                run["trace_id"] = run["trace_id"][:-4] + f"{index:04d}"
+                if run.get("parent_run_id"):
+                    run["parent_run_id"] = run["parent_run_id"][:-4] + f"{index:04d}"
+            data["runs"][-1]["outputs"] = {"output": hostile}
+            (workspace / f"huge-{index}.json").write_text(json.dumps(data))
+        process = spawn([sys.executable, str(REPO / "entrypoint.py")], env)
+        assert process.stdout is not None
+        while "Refinery: triaging" not in process.stdout.readline():
+            pass
+        time.sleep(1.0)  # inside the redaction of the first huge strings
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        _, stderr = process.communicate(timeout=HANG_S)
+        elapsed = time.monotonic() - signalled
+    assert process.returncode == 0, stderr
+    assert elapsed <= 5.0, f"{elapsed:.1f} s from SIGTERM to exit"
+    summary = (tmp_path / "summary").read_text()
+    assert "cancelled" in summary.lower()
+    assert "Cancelled during the triage" in summary or "search_flights" in summary

@@ -40,14 +40,17 @@ def first_token(value: str) -> str:
     return head.rstrip(".,;:!?)")
 
 
+_CONSTANT_NAME = re.compile(r"[A-Z][A-Z]*(?:_[A-Z]+)+")
+
+
 def placeholder(value: str) -> bool:
     """A stand-in for a secret, not one: a variable (``$API_KEY``, ``${{ secrets.X }}``, ``%PW%``), a
-    command (``$(cat pw.txt)``), a slot (``<your key>``, ``[PASSWORD]``), or one character repeated
-    (``XXXXXXXX``, ``********``, ``...``)."""
+    command (``$(cat pw.txt)``), a slot (``<your key>``, ``[PASSWORD]``), a constant's name written
+    where the value goes (``'YOUR_ACCESS_TOKEN'``), or one character repeated (``XXXXXXXX``)."""
     token = first_token(value) or value.strip()
     if not token:
         return True
-    if token.startswith(_PLACEHOLDER_START):
+    if token.startswith(_PLACEHOLDER_START) or _CONSTANT_NAME.fullmatch(token):
         return True
     return len(set(token.strip(".-_"))) <= 1
 

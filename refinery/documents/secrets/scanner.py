@@ -26,6 +26,8 @@ _OPTIONS.max_mem = 64 << 20
 _OPTIONS.log_errors = False
 _QUOTES = "\"'`"
 _VALUE_GROUPS = ("dq", "sq", "bq", "bare")
+CHECKED_LENGTH = 4_096
+"""A text longer than this checks for cancellation between its rules."""
 SET_CHECKED = 65_536
 """Texts longer than this have an empty keyword-set answer checked by substring search."""
 BLOCK_LIMIT = 16_384
@@ -119,12 +121,15 @@ class Scanner:
     def might_match(self, text: str) -> bool:
         return bool(self._always) or bool(self.keywords_in(text))
 
-    def spans(self, text: str) -> list[Span]:
-        """Every secret in ``text``, merged where they overlap, in order."""
+    def spans(self, text: str, checkpoint: Callable[[], None] | None = None) -> list[Span]:
+        """Every secret in ``text``, merged where they overlap, in order. ``checkpoint`` is called between
+        rules on a long text: it raises to stop (a cancelled run)."""
         view = ascii_view(scan_view(text))
         data = view.encode("ascii")
         found: list[Span] = []
         for index in self.candidates(view):
+            if checkpoint is not None and len(text) > CHECKED_LENGTH:
+                checkpoint()
             found.extend(self._rule_spans(self._rules[index], view, data))
         return merge(found)
 

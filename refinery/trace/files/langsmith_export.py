@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from refinery.trace.assemble import RunDraft, assemble_trace
-from refinery.trace.model import Feedback, Trace, TraceWarning
+from refinery.trace.model import Feedback, Trace, TraceWarning, score_of
 
 # Streaming noise: one event per token adds nothing to a diagnosis.
 _DROPPED_EVENTS = {"new_token"}
@@ -80,11 +80,12 @@ def draft_from_langsmith(run: dict[str, Any]) -> RunDraft:
 
 def feedback_from_langsmith(item: dict[str, Any]) -> Feedback:
     """Map one LangSmith feedback dict to Feedback."""
-    score = item.get("score")
+    score, invalid = score_of(item.get("score"))
     source = item.get("feedback_source") or {}
     return Feedback(
         key=str(item.get("key") or "unnamed"),
-        score=float(score) if isinstance(score, (int, float)) else None,
+        score=score,
+        invalid_score=invalid,
         value=item.get("value"),
         comment=item.get("comment"),
         source=(source.get("type") if isinstance(source, dict) else None) or item.get("source"),
@@ -98,9 +99,15 @@ def _stats_feedback(run: dict[str, Any]) -> list[Feedback]:
         return []
     out = []
     for key, stats in run["feedback_stats"].items():
-        avg = stats.get("avg") if isinstance(stats, dict) else None
-        if isinstance(avg, int | float):
-            out.append(Feedback(key=str(key), score=float(avg), source="feedback_stats", run_id=str(run.get("id"))))
+        if not isinstance(stats, dict) or "avg" not in stats:
+            continue
+        score, invalid = score_of(stats.get("avg"))
+        if score is not None or invalid is not None:
+            out.append(
+                Feedback(
+                    key=str(key), score=score, invalid_score=invalid, source="feedback_stats", run_id=str(run.get("id"))
+                )
+            )
     return out
 
 

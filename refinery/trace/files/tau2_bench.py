@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from refinery.trace.files.chat import load_chat
-from refinery.trace.model import Feedback, Trace
+from refinery.trace.model import Feedback, Trace, score_of
 
 
 def is_tau2_bench(data: Any) -> bool:
@@ -67,7 +67,8 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
     feedback = [
         Feedback(
             key="reward",
-            score=float(reward) if isinstance(reward, (int, float)) else None,
+            score=score_of(reward)[0],
+            invalid_score=score_of(reward)[1],
             comment=_reward_comment(reward_info),
             source="tau2-bench",
             fails_below=1.0,

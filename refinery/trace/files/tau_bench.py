@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from refinery.trace.files.chat import load_chat
-from refinery.trace.model import Feedback, Trace
+from refinery.trace.model import Feedback, Trace, score_of
 
 _KEYS = {"task_id", "reward", "traj"}
 
@@ -39,8 +39,8 @@ def _one(item: dict[str, Any]) -> Trace:
     feedback = [
         Feedback(
             key="reward",
-            score=float(reward) if isinstance(reward, (int, float)) else None,
-            value=None if isinstance(reward, (int, float)) else reward,
+            score=score_of(reward)[0],
+            invalid_score=score_of(reward)[1],
             comment=_reward_comment(info.get("reward_info")),
             source="tau-bench",
             fails_below=1.0,
