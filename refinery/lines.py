@@ -20,9 +20,10 @@ _BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 ZERO_WIDTH = "\u200b"
 FOLD = " ⏎ "
 # Bidi controls (a right-to-left override makes "txt.exe" read "exe.txt"), zero-width and other
-# invisible format characters: text that shows something other than what it holds.
+# invisible format characters: text that shows something other than what it holds. U+200B is left
+# alone: Refinery writes it itself to keep "#12" and "@name" from linking.
 _INVISIBLE = re.compile(
-    "[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+    "[\u00ad\u061c\u115f\u1160\u180e\u200c-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
 )
 
 
