@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     quality.add_argument("--trail", type=Path, default=None, help="annotated TRAIL span traces (JSONL or folder)")
     quality.add_argument("--fake", action="store_true", help="model rows against the loopback fake (plumbing)")
     quality.add_argument("--workers", type=int, default=4, help="model analyses at a time [4]")
+    quality.add_argument(
+        "--calibrate", action="store_true", help="write refinery/triage/calibration.json from the labelled cases"
+    )
     everything = add("all", "every benchmark above, then RESULTS.md")
     per_half(everything)
     everything.add_argument("--trail", type=Path, default=None)
@@ -167,6 +170,8 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
             trail_path=trail,
             fake=args.smoke or getattr(args, "fake", False),
             workers=getattr(args, "workers", 4),
+            shared=args.shared,
+            calibrate=getattr(args, "calibrate", False),
         ),
     }
 

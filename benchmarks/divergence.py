@@ -83,7 +83,9 @@ def oracle_record(record: dict[str, Any]) -> dict[str, Any]:
         result = observed.get((action["name"], _args(action["kwargs"])))
         messages.append({"role": "tool", "tool_call_id": call_id, "name": action["name"], "content": result or "{}"})
     messages.append({"role": "assistant", "content": "Done."})
-    return {**record, "trial": int(record.get("trial", 0)) + 100, "reward": 1.0, "traj": messages}
+    # As tau-bench scores a trial that took the expected actions: the database check passes too.
+    info = {**record["info"], "reward_info": {"reward": 1.0, "info": {"r_actions": 1.0}, "actions": []}}
+    return {**record, "trial": int(record.get("trial", 0)) + 100, "reward": 1.0, "traj": messages, "info": info}
 
 
 def reference_point(record: dict[str, Any]) -> tuple[str, int] | None:

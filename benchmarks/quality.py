@@ -245,8 +245,14 @@ def run(
     fake: bool,
     workers: int = 4,
     env: Mapping[str, str] | None = None,
+    shared: Path | None = None,
+    calibrate: bool = False,
 ) -> None:
     out.heading("Quality: does the diagnosis name the right agent, step and category?")
+    if shared is not None:
+        from benchmarks import origin
+
+        origin.run(out, shared, who, calibrate=calibrate)
     with configured_provider(env if env is not None else os.environ, fake=fake) as model:
         methods: dict[str, Method] = {"triage (no model)": triage_method}
         spend = Spend()

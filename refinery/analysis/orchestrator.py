@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -91,7 +92,11 @@ class AnalysisResult:
             summary=synthesis.summary if synthesis else None,
             stages=self.stages,
             hypotheses=list(synthesis.hypotheses) if synthesis else [],
-            triage=PackTriage(origin=self.prepared.triage.origin, findings=self.prepared.triage.findings),
+            triage=PackTriage(
+                origin=self.prepared.triage.origin,
+                findings=self.prepared.triage.findings,
+                checked=self.prepared.triage.checked,
+            ),
             usage=self.usage(),
             warnings=warnings,
             error=self.error.one_line() if self.error else None,
@@ -100,7 +105,19 @@ class AnalysisResult:
             baseline=self.prepared.comparison,
             suspects=self.prepared.suspects[:20],
             suspect_threshold=SUSPECT_THRESHOLD if self.prepared.suspects else None,
+            triage_agreement=self.triage_agreement(),
         )
+
+    def triage_agreement(self) -> Literal["agrees", "differs", "no_triage_origin"] | None:
+        """Whether the diagnosis's first causal chain begins where triage's origin is."""
+        diagnosis = self.outputs.get("diagnosis")
+        chains = getattr(diagnosis, "causal_chains", None)
+        if not chains:
+            return None
+        origin = self.prepared.triage.origin
+        if origin is None:
+            return "no_triage_origin"
+        return "agrees" if chains[0].origin_run_id == origin.section else "differs"
 
 
 def offline_result(prepared: Prepared) -> AnalysisResult:

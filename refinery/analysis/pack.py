@@ -1,7 +1,7 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.3.json`` (1.0, 1.1 and 1.2 stay published beside it); a test fails if
+``schemas/hypothesis-pack-1.4.json`` (1.0 to 1.3 stay published beside it); a test fails if
 the two drift apart.
 """
 
@@ -18,10 +18,11 @@ from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import Finding, Origin
 
-SCHEMA_VERSION: Literal["1.3"] = "1.3"
+SCHEMA_VERSION: Literal["1.4"] = "1.4"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
-each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``. Every older pack is a
-valid 1.3 pack."""
+each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
+``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
+``triage.checked`` and ``triage_agreement``. Every older pack is a valid 1.4 pack."""
 
 
 class PackTrace(BaseModel):
@@ -124,13 +125,16 @@ class PackTriage(BaseModel):
     """The deterministic triage the stages started from."""
 
     origin: Origin | None
+    """The most likely origin at any level; ``origin.stated`` says whether the report names it (1.4)."""
     findings: list[Finding]
+    checked: list[str] = Field(default_factory=list)
+    """What triage looked for and found, said when it names no origin (1.4)."""
 
 
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2", "1.3"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]
@@ -159,6 +163,9 @@ class HypothesisPack(BaseModel):
     likely cause only when its score clears ``suspect_threshold``."""
     suspect_threshold: float | None = None
     """The score a suspect must reach to be claimed (1.2)."""
+    triage_agreement: Literal["agrees", "differs", "no_triage_origin"] | None = None
+    """Whether the diagnosis placed the origin where triage did (its first causal chain's step); None
+    without a diagnosis (1.4)."""
 
 
 def pack_json_schema() -> dict[str, Any]:

@@ -64,7 +64,12 @@ def triage_digest(triage: TriageReport, limit: int = 8) -> str:
     if triage.origin:
         o = triage.origin
         agent = f" (agent {o.agent})" if o.agent else ""
-        lines.append(f"- origin: {o.section} `{o.name}`{agent}, {o.reason} [{o.finding_id}]")
+        weight = "established" if o.confidence == "high" else "a lead to test against the trace, not a fact"
+        if not o.stated:
+            weight = "a weak lead: at this level triage is wrong more often than right"
+        lines.append(
+            f"- origin ({o.confidence} confidence, {weight}): {o.section} `{o.name}`{agent}, {o.reason} [{o.finding_id}]"
+        )
     for f in triage.findings[:limit]:
         lines.append(f"- {f.id} {f.severity} {f.category} at {f.section}: {_clip(f.evidence, 160)}")
     if len(triage.findings) > limit:

@@ -20,6 +20,7 @@ from refinery.interrupts import cancel_on_signals
 from refinery.planner.request import RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.state import RunState
+from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
 from refinery.wiring import RunOptions, diff_reader
 from refinery.words import plural
 
@@ -99,11 +100,14 @@ def _present_one(state: RunState) -> None:
             raise outcome.exception
         raise RefineryError(outcome.error or "The trace could not be analysed.")
     prepared = result.prepared
-    origin = prepared.triage.origin
+    origin = prepared.triage.stated_origin
     echo(f"wrote {outcome.artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
     if origin:
         agent = f" by {origin.agent}" if origin.agent else ""
-        echo(f"most likely origin: {origin.section} {origin.name}{agent} ({origin.reason})")
+        echo(f"the failure {origin_phrase(origin)} {origin.section} {origin.name}{agent} ({origin.reason})")
+        echo(f"  {precision_note(origin)}")
+    else:
+        echo(unnamed_reason(prepared.triage.checked, prepared.triage.origin))
     if result.synthesis is not None:
         echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {outcome.artifacts.pack}")
     for note_text in [*prepared.documents.notes, *result.warnings, *state.warnings]:

@@ -24,8 +24,10 @@ def step_ref(step: Step) -> StepRef:
     return StepRef(section=step.section, run_id=step.run_id, step=step.index + 1, label=step.label, agent=step.agent)
 
 
-def find_differences(alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step]) -> list[Difference]:
-    """Every difference, in the order of the alignment."""
+def find_differences(
+    alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step], *, other: str = "the passing run"
+) -> list[Difference]:
+    """Every difference, in the order of the alignment; ``other`` names the baseline in the details."""
     out: list[Difference] = []
     pairs = alignment.pairs
     i = 0
@@ -40,7 +42,7 @@ def find_differences(alignment: Alignment, failing: Sequence[Step], baseline: Se
                         kind="error",
                         failing=step_ref(here),
                         baseline=step_ref(there),
-                        detail=f"{here.label} failed here ({here.error}); in the passing run it succeeded",
+                        detail=f"{here.label} failed here ({here.error}); in {other} it succeeded",
                     )
                 )
             last_failing = here
@@ -49,7 +51,7 @@ def find_differences(alignment: Alignment, failing: Sequence[Step], baseline: Se
         j = i
         while j < len(pairs) and pairs[j].op in ("removed", "added"):
             j += 1
-        out.extend(_stretch(pairs[i:j], failing, baseline, last_failing))
+        out.extend(_stretch(pairs[i:j], failing, baseline, last_failing, other))
         for pair in pairs[i:j]:
             if pair.failing is not None:
                 last_failing = failing[pair.failing]
@@ -58,7 +60,7 @@ def find_differences(alignment: Alignment, failing: Sequence[Step], baseline: Se
 
 
 def _stretch(
-    stretch: list[Pair], failing: Sequence[Step], baseline: Sequence[Step], before: Step | None
+    stretch: list[Pair], failing: Sequence[Step], baseline: Sequence[Step], before: Step | None, other: str
 ) -> list[Difference]:
     """Pair the stretch's steps: the same tool first (other arguments), then by position (another tool)."""
     removed = [failing[p.failing] for p in stretch if p.op == "removed" and p.failing is not None]
@@ -77,33 +79,31 @@ def _stretch(
     for here in removed:
         there = partner.get(here.index)
         if there is None:
-            out.append(_extra(here))
+            out.append(_extra(here, other))
         else:
             out.append(
                 Difference(
                     kind="different_arguments" if here.name == there.name else "different_tool",
                     failing=step_ref(here),
                     baseline=step_ref(there),
-                    detail=f"called {here.label} where the passing run called {there.label}",
+                    detail=f"called {here.label} where {other} called {there.label}",
                 )
             )
         before = here
-    out += [_missing(there, removed[-1] if removed else before) for there in free]
+    out += [_missing(there, removed[-1] if removed else before, other) for there in free]
     return out
 
 
-def _extra(here: Step) -> Difference:
-    return Difference(
-        kind="extra_step", failing=step_ref(here), detail=f"called {here.label}, which the passing run never did"
-    )
+def _extra(here: Step, other: str) -> Difference:
+    return Difference(kind="extra_step", failing=step_ref(here), detail=f"called {here.label}, which {other} never did")
 
 
-def _missing(there: Step, before: Step | None) -> Difference:
+def _missing(there: Step, before: Step | None, other: str) -> Difference:
     return Difference(
         kind="missing_step",
         baseline=step_ref(there),
         anchor=step_ref(before) if before is not None else None,
-        detail=f"never called {there.label}, which the passing run did"
+        detail=f"never called {there.label}, which {other} did"
         + (f" after {before.label}" if before is not None else " first"),
     )
 

@@ -56,7 +56,7 @@ class Step:
     @property
     def is_read(self) -> bool:
         """A call that reads state (by its name): independent reads may come in any order."""
-        return self.kind == "retriever" or (self.kind == "tool" and bool(_READ.match(self.name)))
+        return self.kind == "retriever" or (self.kind == "tool" and is_read_name(self.name))
 
     @property
     def label(self) -> str:
@@ -64,6 +64,11 @@ class Step:
         if self.kind in ("tool", "retriever"):
             return f"{self.name}({self.args})"
         return f"LLM {self.name}" if self.kind == "llm" else f"agent {self.name}"
+
+
+def is_read_name(name: str) -> bool:
+    """Whether a tool's name says it reads state (``get_…``, ``search_…``, ``check_…``) rather than changes it."""
+    return bool(_READ.match(name))
 
 
 def normalize_args(value: Any) -> str:
@@ -88,7 +93,8 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _arguments(run: Run) -> Any:
+def call_arguments(run: Run) -> Any:
+    """A tool call's arguments as the producer passed them (unwrapped from ``{"arguments": …}``)."""
     inputs = run.inputs
     for key in ("arguments", "args", "input", "kwargs", "query"):
         if key in inputs and len(inputs) <= 2:
@@ -119,7 +125,7 @@ def extract_steps(trace: Trace) -> list[Step]:
         elif run.run_type == "agent":
             name, args = run.agent or run.name, ""
         else:
-            name, args = run.name, normalize_args(_arguments(run))
+            name, args = run.name, normalize_args(call_arguments(run))
         # A run marked errored may carry no error text at all (status "error", error null).
         lines = (run.error or "").strip().splitlines()
         error = (lines[0][:200] if lines else "error (no message)") if run.is_error else None

@@ -17,6 +17,7 @@ from typing import Literal
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.documents.render import collect_prompts, prompt_refs
 from refinery.github.publisher import Annotation
+from refinery.triage.confidence import origin_phrase, precision_note
 
 TEXT_SUFFIXES = {
     ".py",
@@ -192,7 +193,7 @@ def build_annotations(
                     f"{hypothesis.rationale}\n\nExpected effect: {hypothesis.expected_effect}\nVerify: {hypothesis.how_to_verify}",
                     f"Proposed ({change.kind}):\n{change.after}",
                 )
-        origin = result.prepared.triage.origin
+        origin = result.prepared.triage.stated_origin
         if origin is not None:
             run = trace.get(origin.run_id)
             finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
@@ -209,8 +210,9 @@ def build_annotations(
                     where[0],
                     where[1],
                     where[2],
-                    f"Refinery: failure starts at {origin.section} {origin.name}",
-                    f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}",
+                    f"Refinery: failure {origin_phrase(origin)} {origin.section} {origin.name}",
+                    f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}\n\n"
+                    f"{precision_note(origin).capitalize()}.",
                 )
                 continue
         eval_file = _eval_file(result, workspace)

@@ -27,6 +27,7 @@ from refinery.report.comment import CommentLinks, build_comment
 from refinery.report.publisher import RunReport
 from refinery.report.sanitize import plain_line, prose
 from refinery.settings import Section, Settings, Source
+from refinery.triage.confidence import origin_phrase
 from refinery.words import plural
 
 EARLY_WAIT_S = 60.0
@@ -244,8 +245,8 @@ def one_line_summary(report: RunReport) -> str:
         origin = pack.triage.origin
         if pack.summary:
             parts.append(pack.summary.split(". ")[0][:200])
-        elif origin is not None:
-            parts.append(f"{origin.name} at {origin.section}")
+        elif origin is not None and origin.stated:
+            parts.append(f"the failure {origin_phrase(origin)} {origin.section} {origin.name}")
     failed = f", {unanalysed} not analysed" if unanalysed else ""
     text = f"{prefix}{plural(len(packs), 'trace')}{failed}: " + " / ".join(parts or ["no origin found"])
     return plain_line(text, 1000)

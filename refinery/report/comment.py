@@ -18,6 +18,7 @@ from refinery.changes.model import Suspect
 from refinery.report.changes import suspect_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
+from refinery.triage.confidence import origin_phrase
 from refinery.words import plural
 
 COMMENT_LIMIT = 65_536
@@ -101,10 +102,11 @@ def entry_for(result: AnalysisResult) -> TraceEntry:
 
 def _origin_text(pack: HypothesisPack) -> str | None:
     origin = pack.triage.origin
-    if origin is None:
+    if origin is None or not origin.stated:
         return None
     finding = next((f for f in pack.triage.findings if f.id == origin.finding_id), None)
-    return f"{origin.section} {prose(origin.name, 60)}: {(finding.category if finding else 'failure').lower()}"
+    category = (finding.category if finding else "failure").lower()
+    return f"{origin_phrase(origin)} {origin.section} {prose(origin.name, 60)} ({category})"
 
 
 def _trace_block(entry: TraceEntry) -> TraceBlock:
@@ -112,7 +114,7 @@ def _trace_block(entry: TraceEntry) -> TraceBlock:
     # The report's own title is replaced by the <summary> line.
     head_lines = [line for line in head.split("\n") if not line.startswith("# Refinery report")]
     trace = entry.pack.trace
-    what = _origin_text(entry.pack) or "no deterministic origin"
+    what = _origin_text(entry.pack) or "no origin step named"
     summary = f"Trace {prose(trace.name or 'run', 60)} ({prose(trace.id[:12], 12)}…): {what}"
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
@@ -173,10 +175,15 @@ def _lead(
             lines.append(f"- {name}: {prose(pack.summary, 400)}")
             for hypothesis in pack.hypotheses[:2]:
                 lines.append(f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f})")
-        elif pack.triage.origin is not None:
+        elif pack.triage.origin is not None and pack.triage.origin.stated:
             origin = pack.triage.origin
             category = next((f.category for f in pack.triage.findings if f.id == origin.finding_id), "failure")
-            lines.append(f"- {name}: starts at {origin.section} {inline_code(origin.name, 60)}, {category.lower()}")
+            lines.append(
+                f"- {name}: {origin_phrase(origin)} {origin.section} {inline_code(origin.name, 60)}, "
+                f"{category.lower()} ({origin.confidence} confidence)"
+            )
+        elif pack.triage.origin is not None:
+            lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
         if pack.baseline is not None and pack.baseline.divergence is not None:

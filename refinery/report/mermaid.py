@@ -29,8 +29,8 @@ def _label(text: str, limit: int = 40) -> str:
 def render_mermaid(trace: Trace, triage: TriageReport) -> str:
     """Mermaid source (without the surrounding code fence)."""
     origin_path: set[str] = set()
-    if triage.origin:
-        origin_path = {r.id for r in trace.path(triage.origin.run_id)}
+    if triage.stated_origin:
+        origin_path = {r.id for r in trace.path(triage.stated_origin.run_id)}
     wanted: list[str] = [trace.root.id, *sorted(origin_path, key=lambda rid: trace.get(rid).order)]
     for run in trace.errored_runs:
         wanted.extend(r.id for r in trace.path(run.id))
@@ -79,8 +79,8 @@ def render_mermaid(trace: Trace, triage: TriageReport) -> str:
     errored = [run_section(trace.get(rid).order) for rid in included if trace.get(rid).is_error]
     if errored:
         lines.append(f"  class {','.join(errored)} error")
-    if triage.origin and triage.origin.run_id in seen:
-        lines.append(f"  class {triage.origin.section} origin")
+    if triage.stated_origin and triage.stated_origin.run_id in seen:
+        lines.append(f"  class {triage.stated_origin.section} origin")
     hot = [str(i) for i, (_, _, on_path) in enumerate(edges) if on_path]
     if hot:
         lines.append(f"  linkStyle {','.join(hot)} stroke:#cf222e,stroke-width:3px")

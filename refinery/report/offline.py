@@ -15,6 +15,7 @@ from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, prose, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
+from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -71,16 +72,16 @@ def _quoted(evidence: str, limit: int) -> str:
 
 def _summary(trace: Trace, triage: TriageReport) -> str:
     parts = [f"{plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored."]
-    origin = triage.origin
+    origin = triage.stated_origin
     if origin:
         finding = next(f for f in triage.findings if f.id == origin.finding_id)
         agent = f" (agent {inline_code(origin.agent)})" if origin.agent else ""
         parts.append(
-            f"The failure most likely starts at **{origin.section}** {inline_code(origin.name)}{agent}: "
-            f"{finding.category.lower()}, {_quoted(finding.evidence, 160)}."
+            f"The failure {origin_phrase(origin)} **{origin.section}** {inline_code(origin.name)}{agent}: "
+            f"{finding.category.lower()}, {_quoted(finding.evidence, 160)} ({precision_note(origin)})."
         )
     else:
-        parts.append("No run failed, looped or ended empty, so triage cannot name an origin step.")
+        parts.append(unnamed_reason(triage.checked, triage.origin))
     gaps = [f for f in triage.findings if f.rule == "eval_feedback"]
     if gaps:
         parts.append("Evaluator verdict: " + "; ".join(_quoted(f.evidence, 140) for f in gaps[:3]) + ".")
@@ -97,11 +98,17 @@ def report_title(trace: Trace) -> list[str]:
 
 
 def origin_line(triage: TriageReport, label: str = "Origin step") -> list[str]:
-    if not triage.origin:
+    o = triage.stated_origin
+    if o is None:
         return []
-    o = triage.origin
     agent = f" · agent {inline_code(o.agent)}" if o.agent else ""
-    return [f"**{label}:** {o.section} {inline_code(o.name)} (step {o.step}){agent}: {o.reason}.", ""]
+    evidence = "; ".join(prose(e, 200) for e in o.evidence)
+    symptom = f" It showed as a failure at {o.symptom_section}." if o.symptom_section else ""
+    return [
+        f"**{label}:** {o.section} {inline_code(o.name)} (step {o.step}){agent}: {o.reason}.{symptom} "
+        f"Evidence: {evidence}. {precision_note(o).capitalize()}.",
+        "",
+    ]
 
 
 def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
@@ -153,8 +160,8 @@ def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) 
     for run in _timeline_runs(trace, triage):
         finding = noted.get(run.id)
         note = f"{finding.id} {finding.category}" if finding else ""
-        if triage.origin and run.id == triage.origin.run_id:
-            note = ("**origin** " + note).strip()
+        if triage.stated_origin and run.id == triage.stated_origin.run_id:
+            note = (f"**origin** ({triage.stated_origin.confidence}) " + note).strip()
         name = table_cell(run.name, 40) + (
             f" @{table_cell(run.agent, 24)}" if run.agent and run.agent != run.name else ""
         )

@@ -72,6 +72,13 @@ class Feedback(BaseModel):
     invalid_score: str | None = None
     """The score as given when it was no finite number (``NaN``, ``inf``, ``"high"``): unknown, never
     passing."""
+    informational: bool = False
+    """Reported beside the producer's own pass/fail checks, it decides nothing: a composite reward that
+    penalties lower while the task checks it is made of passed."""
+
+
+Actor = Literal["agent", "user", "environment", "routing"]
+"""Whose step a run is; only ``agent`` steps (the system under test) can be where a failure began."""
 
 
 class Run(BaseModel):
@@ -115,6 +122,10 @@ class Run(BaseModel):
     """Model name of an LLM call."""
     agent: str | None = None
     """The agent that acted, for multi-agent traces."""
+    actor: Actor | None = None
+    """Who acted, when the producer records it: the system under test (``agent``), a person or a user
+    simulator (``user``), or what the system acts on (``environment``: a code executor, a grader).
+    None leaves it to ``trace.roles``, which reads it from the run's shape."""
     tags: list[str] = Field(default_factory=list)
     """Free-form tags."""
     metadata: dict[str, Any] = Field(default_factory=dict)

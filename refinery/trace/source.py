@@ -111,7 +111,7 @@ def failure_reasons(error: str | None, feedback: list[Feedback], criteria: Selec
     """
     reasons = error_reason(error)
     for item in feedback:
-        if item.score is None or not criteria.counts(item.key):
+        if item.score is None or item.informational or not criteria.counts(item.key):
             continue
         if item.fails_below is not None:
             if item.score < item.fails_below:
@@ -129,7 +129,7 @@ def unknown_scores(feedback: list[Feedback], criteria: SelectionCriteria) -> lis
     return [
         f"feedback {item.key} score {item.invalid_score!r} is not a number"
         for item in feedback
-        if item.invalid_score is not None and criteria.counts(item.key)
+        if item.invalid_score is not None and not item.informational and criteria.counts(item.key)
     ]
 
 
@@ -192,13 +192,18 @@ def passing_reasons(trace: Trace, criteria: SelectionCriteria) -> list[str]:
     """What shows a trace passed: its scores above the threshold (or meeting the producer's rule)."""
     reasons = []
     for item in trace.feedback:
-        if item.score is None or not criteria.counts(item.key):
+        if item.score is None or item.informational or not criteria.counts(item.key):
             continue
         if item.fails_below is not None:  # the producer's own rule, said as failure_reasons says it
             shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
             reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
         else:
             reasons.append(f"feedback {item.key}={item.score:g}, above {criteria.max_score:g}")
+    reasons += [
+        f"its {item.key} {item.score:g} is lower only by what the harness adds on top; it decides nothing"
+        for item in trace.feedback
+        if reasons and item.informational and item.score is not None and criteria.counts(item.key)
+    ]
     return reasons
 
 

@@ -18,8 +18,11 @@ from __future__ import annotations
 from refinery.compare.model import Divergence
 from refinery.documents.ids import numbered
 from refinery.trace.model import Trace
+from refinery.trace.roles import Roles
+from refinery.triage.checked import what_was_checked
 from refinery.triage.model import TriageReport
 from refinery.triage.origin import choose_origin, score_finding
+from refinery.triage.recovery import mark_recoveries
 from refinery.triage.rules import RULES, RuleOptions
 from refinery.triage.rules.baseline import find_baseline_divergence
 
@@ -27,17 +30,19 @@ from refinery.triage.rules.baseline import find_baseline_divergence
 def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Divergence | None = None) -> TriageReport:
     """Every rule over ``trace``; findings ranked (F01 first) and the origin named. ``divergence`` is
     where the run first parted from a passing run of the same task, when one was compared."""
-    options = RuleOptions(eval_threshold=eval_threshold, divergence=divergence)
-    findings = [finding for rule in RULES for finding in rule(trace, options)]
+    roles = Roles.of(trace)
+    options = RuleOptions(eval_threshold=eval_threshold, divergence=divergence, roles=roles)
+    findings = mark_recoveries(trace, [finding for rule in RULES for finding in rule(trace, options)], roles)
     findings.sort(key=lambda f: (-score_finding(f), f.step if f.step is not None else 1 << 30, f.rule))
     for index, finding in enumerate(findings, start=1):
         finding.id = numbered("F", index)
     return TriageReport(
         trace_id=trace.id,
         findings=findings,
-        origin=choose_origin(trace, findings),
+        origin=choose_origin(trace, findings, roles),
         runs=len(trace.runs),
         errored_runs=len(trace.errored_runs),
+        checked=what_was_checked(trace, findings, roles),
     )
 
 
@@ -45,8 +50,15 @@ def extend_triage(report: TriageReport, trace: Trace, divergence: Divergence) ->
     """``report`` with the divergence from a passing run added: the findings triaged (and clustered)
     before keep their ids and order, the new one comes after them, and the origin is chosen again
     by the same rule ``run_triage`` follows."""
-    added = find_baseline_divergence(trace, RuleOptions(divergence=divergence))
+    roles = Roles.of(trace)
+    added = find_baseline_divergence(trace, RuleOptions(divergence=divergence, roles=roles))
     findings = list(report.findings)
     for finding in added:
         findings.append(finding.model_copy(update={"id": numbered("F", len(findings) + 1)}))
-    return report.model_copy(update={"findings": findings, "origin": choose_origin(trace, findings)})
+    return report.model_copy(
+        update={
+            "findings": findings,
+            "origin": choose_origin(trace, findings, roles),
+            "checked": what_was_checked(trace, findings, roles),
+        }
+    )

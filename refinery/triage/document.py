@@ -6,6 +6,7 @@ from refinery.documents.model import Document, Section, assemble_document
 from refinery.documents.render import Focus, RenderOptions, document_header
 from refinery.documents.text import fence
 from refinery.trace.model import Trace
+from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -50,10 +51,13 @@ def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
     lines = [
         f"{plural(len(triage.findings), 'finding')} over {plural(triage.runs, 'run')} ({triage.errored_runs} errored)."
     ]
-    if triage.origin:
-        o = triage.origin
+    o = triage.stated_origin
+    if o is not None:
         agent = f" by agent {o.agent}" if o.agent else ""
-        lines.append(f"Most likely origin: {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}).")
+        lines.append(
+            f"The failure {origin_phrase(o)} {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}); "
+            f"{precision_note(o)}. Evidence: {'; '.join(o.evidence)}."
+        )
     else:
-        lines.append("No deterministic origin: no run failed, looped or ended empty.")
+        lines.append(unnamed_reason(triage.checked, triage.origin))
     return assemble_document("triage.md", "triage", document_header("Triage", lines), sections, options.doc_budget)

@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Severity = Literal["critical", "high", "medium", "low"]
+Confidence = Literal["high", "medium", "low"]
+FLOOR = 0.5
+"""Below this measured precision an origin is not named: a step that is wrong more often than right
+sends the engineer to the wrong place, which is worse than saying what was checked."""
 Role = Literal["origin", "propagated", "independent"]
 
 CATEGORY_GROUP = {
@@ -69,20 +73,41 @@ class Finding(BaseModel):
     """Where the fault most likely lies when not where it surfaced (code that failed to run)."""
     related_sections: list[str] = Field(default_factory=list)
     """Other sections the finding spans (each repetition of a loop, the propagated chain)."""
+    recovered_at: str | None = None
+    """For a failure: the section where the same operation later succeeded. The run got past it, so it
+    is context for the failure, not its origin, unless nothing later explains the failure."""
 
 
 class Origin(BaseModel):
-    """The step where the failure most likely began."""
+    """The step where the failure most likely began, how sure triage is, and why."""
 
     run_id: str
     section: str
     step: int
     name: str
     agent: str | None
+    """The agent of the system under test that took the step, when the trace has agents."""
     finding_id: str
     reason: str
+    """The principle that placed it here, in one sentence."""
     run_type: str | None = None
     """llm, tool, chain, … of the origin run."""
+    basis: str = "error"
+    """What placed it: ``expected_actions``, ``baseline``, ``error``, ``precondition``, ``loop``,
+    ``empty_output`` or ``recovered_error``."""
+    confidence: Confidence = "low"
+    """high, medium or low, from the evidence (``triage.confidence``)."""
+    precision: float | None = None
+    """How often an origin at this level was right on labelled real failures (``benchmarks quality``)."""
+    evidence: list[str] = Field(default_factory=list)
+    """What supports it, and what weakens it: corroboration, recovery, the symptom it explains."""
+    symptom_section: str | None = None
+    """Where the failure showed (an error saying a precondition failed), when that is another step."""
+
+    @property
+    def stated(self) -> bool:
+        """Whether the report names it: its level's measured precision reaches the floor."""
+        return self.precision is None or self.precision >= FLOOR
 
 
 class TriageReport(BaseModel):
@@ -91,8 +116,16 @@ class TriageReport(BaseModel):
     trace_id: str
     findings: list[Finding]
     origin: Origin | None
+    """The most likely origin, even below the floor (then a lead for the model, not a claim)."""
     runs: int
     errored_runs: int
+    checked: list[str] = Field(default_factory=list)
+    """What triage looked for, said when it names no origin."""
+
+    @property
+    def stated_origin(self) -> Origin | None:
+        """The origin the report names: None when there is none or its level is below the floor."""
+        return self.origin if self.origin is not None and self.origin.stated else None
 
     @property
     def by_category(self) -> dict[str, int]:

@@ -99,7 +99,7 @@ def test_offline_run_comments_checks_and_writes_outputs(github: FakeGitHub, tmp_
     assert code == 0, log
     outputs = read_outputs(tmp_path / "output")
     assert outputs["conclusion"] == "neutral" and outputs["traces-analyzed"] == "1"
-    assert "search_flights at R0004" in outputs["summary"]
+    assert "the failure starts at R0004 search_flights" in outputs["summary"]
     [comment] = github.comments_on(2)
     assert comment["body"].startswith("<!-- refinery:sticky evals|test|trace.json -->")
     assert "Set OPENAI_API_KEY" in comment["body"]  # offline: says what a key would add

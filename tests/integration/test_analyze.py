@@ -164,7 +164,9 @@ def test_analyze_offline_writes_the_report_and_documents(tmp_path: Path) -> None
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0] == f"wrote {out / 'report.md'} (4 findings, offline)"
-    assert lines[1].startswith("most likely origin: R0004 search_flights")
+    # The run crashed with this error (it reached the root): high confidence, said as "starts at".
+    assert lines[1].startswith("the failure starts at R0004 search_flights")
+    assert lines[2].startswith("  high confidence")
     assert lines[-1].startswith("Set OPENAI_API_KEY") and "four-stage" in lines[-1]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "documents/evals.md",

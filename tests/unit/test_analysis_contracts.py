@@ -146,6 +146,7 @@ def test_every_older_pack_is_a_valid_current_pack() -> None:
     schema_1_1 = json.loads((REPO / "schemas" / "hypothesis-pack-1.1.json").read_text())
     schema_1_2 = json.loads((REPO / "schemas" / "hypothesis-pack-1.2.json").read_text())
     schema_1_3 = json.loads((REPO / "schemas" / "hypothesis-pack-1.3.json").read_text())
+    schema_1_4 = json.loads((REPO / "schemas" / "hypothesis-pack-1.4.json").read_text())
     assert not list(Draft202012Validator(schema_1_0).iter_errors(old))  # a pack as 1.0 wrote it
     assert not list(Draft202012Validator(schema_1_1).iter_errors(old))  # is still a valid 1.1 pack
     assert not list(Draft202012Validator(schema_1_2).iter_errors(old))  # and a valid 1.2 pack
@@ -160,7 +161,16 @@ def test_every_older_pack_is_a_valid_current_pack() -> None:
             as_1_2[key].pop("verdict", None)
     assert not list(Draft202012Validator(schema_1_2).iter_errors(as_1_2))  # a pack as 1.2 wrote it
     assert not list(Draft202012Validator(schema_1_3).iter_errors(as_1_2))  # is a valid 1.3 pack
-    assert not list(Draft202012Validator(schema_1_3).iter_errors(pack))
+    assert not list(Draft202012Validator(schema_1_4).iter_errors(as_1_2))  # and a valid 1.4 pack
+    as_1_3 = json.loads(json.dumps(pack)) | {"schema_version": "1.3"}
+    as_1_3.pop("triage_agreement", None)
+    as_1_3["triage"].pop("checked", None)
+    if as_1_3["triage"]["origin"]:
+        for key in ("basis", "confidence", "precision", "evidence", "symptom_section"):
+            as_1_3["triage"]["origin"].pop(key, None)
+    assert not list(Draft202012Validator(schema_1_3).iter_errors(as_1_3))  # a pack as 1.3 wrote it
+    assert not list(Draft202012Validator(schema_1_4).iter_errors(as_1_3))  # is a valid 1.4 pack
+    assert not list(Draft202012Validator(schema_1_4).iter_errors(pack))
 
 
 def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:

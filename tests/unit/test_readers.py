@@ -30,8 +30,10 @@ def test_tau_bench_results_are_one_trace_per_record_with_every_tool_call(real_tr
     for record, trace in zip(raw, traces, strict=True):
         tools = [r for r in trace.runs if r.run_type == "tool"]
         assert len(tools) == raw_tool_calls(record["traj"])
-        [reward] = trace.feedback
+        reward, *checks = trace.feedback
         assert reward.key == "reward" and reward.score == pytest.approx(record["reward"])
+        recorded = {k: v for k, v in record["info"]["reward_info"]["info"].items() if k in ("r_actions", "r_outputs")}
+        assert {c.key: c.score for c in checks} == recorded and reward.informational == bool(recorded)
         assert trace.metadata["trial"] == record["trial"] and trace.metadata["task_id"] == record["task_id"]
         assert trace.reference_outputs and trace.reference_outputs["actions"] == record["info"]["task"]["actions"]
     documents = prepare(traces[0]).documents
@@ -251,13 +253,21 @@ def test_a_file_of_many_traces_selects_the_failing_ones_by_the_producers_rule(re
     path = real_traces / TAU
     raw = json.loads(path.read_text())
     selected = FileTraceSource(path).select_failing(SelectionCriteria(limit=100))
+    # tau-bench's task checks decide; the harness's composite reward (lowered by an efficiency
+    # penalty while the checks passed) does not.
+    checks = [r["info"]["reward_info"]["info"] for r in raw]
     assert {s.trace_id for s in selected} == {
-        f"tau-bench-task{r['task_id']}-trial{r['trial']}" for r in raw if r["reward"] < 1
+        f"tau-bench-task{r['task_id']}-trial{r['trial']}"
+        for r, c in zip(raw, checks, strict=True)
+        if min(v for k, v in c.items() if k in ("r_actions", "r_outputs")) < 1
     }
+    assert 0 < len(selected) < sum(r["reward"] < 1 for r in raw)
     assert all("a pass needs 1" in s.reasons[0] for s in selected)
-    trace = load_trace_files(path)[0]
-    gaps = [f for f in run_triage(trace).findings if f.rule == "eval_feedback"]
-    assert gaps and "counts anything below 1 as a failure" in gaps[0].explanation
+    failing = next(t for t in load_trace_files(path) if t.id == selected[0].trace_id)
+    gaps = [f for f in run_triage(failing).findings if f.rule == "eval_feedback"]
+    assert gaps and all(g.evidence.startswith(("r_actions", "r_outputs")) for g in gaps)
+    passing = load_trace_files(path)[0]
+    assert raw[0]["reward"] < 1 and not [f for f in run_triage(passing).findings if f.rule == "eval_feedback"]
 
 
 def test_trials_of_one_task_in_a_file_count_once_and_flaky_ones_say_so(real_traces: Path, tmp_path: Path) -> None:
@@ -270,7 +280,9 @@ def test_trials_of_one_task_in_a_file_count_once_and_flaky_ones_say_so(real_trac
     for trial in range(3):
         for record in raw:
             reward = {0: 0.0 if trial == 1 else 1.0, 1: 0.0, 2: 1.0}[record["task_id"]]
-            records.append({**record, "trial": trial, "reward": reward})
+            info = copy.deepcopy(record["info"])
+            info["reward_info"]["info"] = {"r_actions": reward}  # tau-bench's check, which decides
+            records.append({**record, "trial": trial, "reward": reward, "info": info})
     path = tmp_path / "results.json"
     path.write_text(json.dumps(records))
     selected = {s.example_id: s for s in FileTraceSource(path).select_failing(SelectionCriteria(limit=10))}
@@ -279,4 +291,4 @@ def test_trials_of_one_task_in_a_file_count_once_and_flaky_ones_say_so(real_trac
     assert selected["0"].flaky_note == "flaky: failed 1 of 3 repetitions"
     assert sorted(selected["0"].passed_trace_ids) == ["tau-bench-task0-trial0", "tau-bench-task0-trial2"]
     assert selected["1"].flaky_note is None and selected["1"].failed_repetitions == 3
-    assert selected["1"].reasons == ["tau-bench reward 0 (a pass needs 1)"]
+    assert selected["1"].reasons == ["tau-bench r_actions 0 (a pass needs 1)"]

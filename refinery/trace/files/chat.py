@@ -288,6 +288,8 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
                 "name": agent,
                 "agent": agent,
                 "run_type": "agent",
+                # A message with a role and no speaker's name is the person who asked.
+                **({"actor": "user"} if not msg.get("name") and msg.get("role") in ("human", "user") else {}),
                 "inputs": inputs,
                 "outputs": {"content": msg.get("content")},
                 "metadata": {

@@ -16,7 +16,14 @@ from typing import Any
 from refinery.trace.assemble import RunDraft, assemble_trace
 from refinery.trace.bounds import epoch_datetime
 from refinery.trace.files.genai import add_tool_runs
-from refinery.trace.files.span_content import CONSUMED_PREFIXES, DETAILS_EVENT, first_present, run_type_of, span_io
+from refinery.trace.files.span_content import (
+    CONSUMED_PREFIXES,
+    DETAILS_EVENT,
+    actor_of,
+    first_present,
+    run_type_of,
+    span_io,
+)
 from refinery.trace.model import Trace
 
 _STATUS_ERROR = {2, "2", "STATUS_CODE_ERROR", "ERROR", "Error"}
@@ -132,6 +139,7 @@ def draft_from_span(span: dict[str, Any], resource: dict[str, Any] | None = None
         "cost": attrs.get("llm.cost.total"),
         "model": first_present(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model"),
         "agent": first_present(attrs, "agent.name", "gen_ai.agent.name", "graph.node.id"),
+        "actor": actor_of(attrs),
         "tags": [],
         "metadata": _span_metadata(span, attrs, resource),
         "events": events,

@@ -77,6 +77,12 @@ def _messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     return out
 
 
+def actor_of(attrs: dict[str, Any]) -> str | None:
+    """``environment`` for an OpenInference EVALUATOR span: a grader judges the system, it is not part of it."""
+    kind = attrs.get("openinference.span.kind")
+    return "environment" if isinstance(kind, str) and kind.upper() == "EVALUATOR" else None
+
+
 def run_type_of(attrs: dict[str, Any], name: str) -> str:
     traceloop = attrs.get("traceloop.span.kind")
     if isinstance(traceloop, str) and traceloop in _TRACELOOP_KIND:

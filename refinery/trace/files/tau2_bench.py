@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from refinery.trace.files.chat import load_chat
-from refinery.trace.model import Feedback, Trace, score_of
+from refinery.trace.model import Feedback, Run, Trace, score_of
 
 
 def is_tau2_bench(data: Any) -> bool:
@@ -88,15 +88,25 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
     if isinstance(info, dict) and isinstance(info.get("agent_info"), dict):
         meta["agent_info"] = info["agent_info"]
     root = trace.root.model_copy(update={"cost": sim.get("agent_cost"), "start_time": None})
+    runs = _mark_simulator([root, *trace.runs[1:]])
     return trace.model_copy(
         update={
             "source": "file:tau2-bench",
             "feedback": feedback,
             "reference_outputs": {k: v for k, v in (criteria or {}).items() if v} or None,
             "metadata": meta,
-            "runs": [root, *trace.runs[1:]],
+            "runs": runs,
         }
     )
+
+
+def _mark_simulator(runs: list[Run]) -> list[Run]:
+    """The user simulator's steps and the tool calls it made are the user's, not the agent's."""
+    simulator = {r.metadata.get("message_index") for r in runs if r.run_type == "llm" and r.name == "user_simulator"}
+    return [
+        r.model_copy(update={"actor": "user"}) if r.parent_id and r.metadata.get("message_index") in simulator else r
+        for r in runs
+    ]
 
 
 def _reward_comment(info: dict[str, Any]) -> str | None:

@@ -1,7 +1,7 @@
 """tau-bench results: a list of ``{task_id, reward, info, traj, trial}``, one trace per element.
 
 ``traj`` is an OpenAI chat transcript (tool calls and results), read by the chat reader;
-``reward`` becomes feedback, the task's expected ``actions`` and ``outputs`` become the
+``reward`` becomes feedback (its task checks, when recorded, decide the verdict), the task's expected ``actions`` and ``outputs`` become the
 reference outputs shown in evals.md, and ``trial`` is kept as the repetition.
 """
 
@@ -36,6 +36,7 @@ def _one(item: dict[str, Any]) -> Trace:
     info: dict[str, Any] = item["info"] if isinstance(item.get("info"), dict) else {}
     task: dict[str, Any] = info["task"] if isinstance(info.get("task"), dict) else {}
     reward = item.get("reward")
+    checks = task_checks(info.get("reward_info"))
     feedback = [
         Feedback(
             key="reward",
@@ -45,7 +46,14 @@ def _one(item: dict[str, Any]) -> Trace:
             source="tau-bench",
             fails_below=1.0,
             run_id=trace.root.id,
-        )
+            informational=bool(checks),
+        ),
+        *(
+            Feedback(
+                key=key, score=value, source="tau-bench", fails_below=1.0, run_id=trace.root.id, comment=_CHECKS[key]
+            )
+            for key, value in checks.items()
+        ),
     ]
     expected = {k: task[k] for k in ("actions", "outputs") if task.get(k)}
     metadata = {
@@ -66,6 +74,24 @@ def _one(item: dict[str, Any]) -> Trace:
     )
 
 
+_CHECKS = {
+    "r_actions": "the database after the run matches the one the expected actions produce",
+    "r_outputs": "the answer holds every expected output",
+}
+
+
+def task_checks(reward_info: Any) -> dict[str, float]:
+    """tau-bench's task checks (``r_actions``, ``r_outputs``), which its reward is made of.
+
+    When a harness lowers the reward further (efficiency penalties, bonuses), the checks still say
+    whether the task was done; the reward is then reported, and the checks decide."""
+    info = reward_info.get("info") if isinstance(reward_info, dict) else None
+    if not isinstance(info, dict):
+        return {}
+    checks = {key: score_of(info.get(key))[0] for key in _CHECKS}
+    return {key: value for key, value in checks.items() if value is not None}
+
+
 def _reward_comment(reward_info: Any) -> str | None:
     """What tau-bench says the reward is made of (which actions or outputs were missing)."""
     if not isinstance(reward_info, dict):
@@ -75,6 +101,13 @@ def _reward_comment(reward_info: Any) -> str | None:
     if isinstance(info, dict):
         for key, value in info.items():
             parts.append(f"{key}: {value}")
+    components = reward_info.get("components")
+    if isinstance(components, dict):
+        parts += [f"{k} {v:+g}" for k, v in components.items() if k.endswith(("penalty", "bonus")) and _number(v)]
     if "reward" in reward_info:
         parts.insert(0, f"reward {reward_info['reward']}")
     return "; ".join(parts)[:2000] or None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

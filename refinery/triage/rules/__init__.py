@@ -5,6 +5,7 @@ from __future__ import annotations
 from refinery.triage.rules.base import Rule, RuleOptions
 from refinery.triage.rules.baseline import find_baseline_divergence
 from refinery.triage.rules.eval_gaps import find_eval_gaps
+from refinery.triage.rules.expected import find_expected_divergence
 from refinery.triage.rules.llm_output import find_empty_output, find_invalid_json, find_truncation
 from refinery.triage.rules.loops import find_repeated_calls
 from refinery.triage.rules.outliers import find_outliers
@@ -21,6 +22,7 @@ RULES: list[Rule] = [
     find_eval_gaps,
     find_outliers,
     find_baseline_divergence,
+    find_expected_divergence,
 ]
 
 __all__ = ["RULES", "Rule", "RuleOptions"]

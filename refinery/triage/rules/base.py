@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from refinery.compare.model import Divergence
 from refinery.trace.model import Trace
+from refinery.trace.roles import Roles
 from refinery.triage.model import Finding
 
 
@@ -18,6 +19,8 @@ class RuleOptions:
     """Feedback at or below this score is an eval gap."""
     divergence: Divergence | None = None
     """Where the run first parted from a passing run of the same task, when one was given."""
+    roles: Roles = field(default_factory=lambda: Roles({}))
+    """Whose step each run is (``Roles.of(trace)``); a run it does not list is the system's."""
 
 
 Rule = Callable[[Trace, RuleOptions], list[Finding]]

@@ -6,7 +6,7 @@ from refinery.trace.model import Trace
 from refinery.triage.model import CATEGORY_GROUP, Finding
 from refinery.triage.rules.base import RuleOptions
 
-_CATEGORY = {
+CATEGORY = {
     "different_tool": "Tool Selection Errors",
     "different_arguments": "Goal Deviation",
     "extra_step": "Goal Deviation",
@@ -27,7 +27,7 @@ def find_baseline_divergence(trace: Trace, options: RuleOptions) -> list[Finding
     if divergence is None or divergence.run_id is None:
         return []
     run = trace.get(divergence.run_id)
-    category = _CATEGORY[divergence.kind]
+    category = CATEGORY[divergence.kind]
     where = f" (baseline.md#{divergence.baseline_section})" if divergence.baseline_section else ""
     return [
         Finding(

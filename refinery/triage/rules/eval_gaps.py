@@ -22,7 +22,7 @@ def find_eval_gaps(trace: Trace, options: RuleOptions) -> list[Finding]:
     root = trace.root
     for item in trace.feedback:
         failed_by_rule = item.fails_below is not None and item.score is not None and item.score < item.fails_below
-        if item.score is None or (item.score > threshold and not failed_by_rule):
+        if item.score is None or item.informational or (item.score > threshold and not failed_by_rule):
             continue
         target = root
         if item.run_id and item.run_id != root.id:

@@ -1,4 +1,11 @@
-"""An agent looping: the same tool call, or the same agent message, again and again."""
+"""An agent looping: the same action with the same result, again and again, and no progress.
+
+A loop is the system under test doing the same thing and getting the same thing back: a tool
+called with the same arguments that returned the same output, or an agent saying the identical
+message. Calling the same tool again and getting something new is progress (polling a job,
+paging). What the user, the environment or the routing repeats is not the agent's loop: an
+orchestrator naming the next speaker, an executor saying it found no code (``trace.roles``).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,14 @@ REPEAT_THRESHOLD = 3
 
 
 def find_repeated_calls(trace: Trace, options: RuleOptions) -> list[Finding]:
-    """The same tool with the same arguments (or the same agent message) 3 or more times."""
+    """The same tool with the same arguments and output (or the same agent message) 3 or more times."""
     groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in trace.runs[1:]:
+        if not options.roles.acts(run):
+            continue
         if run.run_type in ("tool", "retriever"):
-            groups[(run.name, compact_json(run.inputs))].append(run)
+            result = run.error or compact_json(run.outputs or {})
+            groups[(run.name, compact_json(run.inputs) + "\x00" + result)].append(run)
         elif run.run_type == "agent" and run.outputs:
             groups[(f"agent:{run.agent or run.name}", compact_json(run.outputs))].append(run)
     findings = []
@@ -36,11 +46,13 @@ def find_repeated_calls(trace: Trace, options: RuleOptions) -> list[Finding]:
                 category="Resource Abuse",
                 severity="high" if len(runs) >= 5 else "medium",
                 evidence=excerpt(
-                    f"{label} said the same thing {len(runs)} times" if is_agent else f"{label}({key}) × {len(runs)}"
+                    f"{label} said the same thing {len(runs)} times"
+                    if is_agent
+                    else f"{label}({key.split(chr(0))[0]}) × {len(runs)}, the same result each time"
                 ),
                 explanation=(
                     f"`{label}` repeated the identical "
-                    + ("message" if is_agent else "call")
+                    + ("message" if is_agent else "call, and got the same result,")
                     + f" {len(runs)} times; nothing changed between attempts, so the agent is looping."
                 ),
                 related_sections=[run_section(r.order) for r in runs],

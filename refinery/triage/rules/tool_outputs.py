@@ -7,6 +7,7 @@ import re
 from refinery.documents.ids import run_section
 from refinery.documents.text import compact_json
 from refinery.trace.model import Run, Trace
+from refinery.trace.roles import Roles
 from refinery.triage.classify import classify_error, excerpt, new_finding
 from refinery.triage.model import Finding
 from refinery.triage.rules.base import RuleOptions
@@ -40,7 +41,6 @@ _OUTPUT_SIGNALS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("timed out",), re.compile(r"\btimed out\b")),
     (("error: ", "exception: "), re.compile(r"(?:^|(?<=\w))\s*(?:error|exception): \S", re.MULTILINE)),
 ]
-_EXECUTOR = re.compile(r"terminal|executor|computer|interpreter|code_exec|sandbox|shell|python", re.IGNORECASE)
 
 
 def _failure_signal(lower: str) -> re.Match[str] | None:
@@ -78,10 +78,10 @@ def _reported_error(run: Run) -> str | None:
     return None
 
 
-def _author_of(trace: Trace, run: Run) -> Run | None:
-    """The step before an executor's, by another agent: who wrote the code that failed."""
+def _author_of(trace: Trace, run: Run, roles: Roles) -> Run | None:
+    """The last step of the system under test before an executor's: who wrote the code that failed."""
     for earlier in reversed(trace.runs[1 : run.order]):
-        if (earlier.agent or earlier.name) != (run.agent or run.name):
+        if roles.acts(earlier) and (earlier.agent or earlier.name) != (run.agent or run.name):
             return earlier
     return None
 
@@ -92,8 +92,8 @@ def find_tool_output_errors(trace: Trace, options: RuleOptions) -> list[Finding]
     for run in trace.runs[1:]:
         if run.is_error or run.run_type not in ("tool", "retriever", "agent"):
             continue
-        if run.run_type == "agent" and not _EXECUTOR.search(run.agent or run.name):
-            continue
+        if run.run_type == "agent" and options.roles.actor(run) != "environment":
+            continue  # an agent's own words about an error are not a tool reporting one
         text = _reported_error(run)
         match = None
         if text is None:
@@ -111,7 +111,7 @@ def find_tool_output_errors(trace: Trace, options: RuleOptions) -> list[Finding]
             and match
             and re.search(r"exitcode|traceback|execution failed|error", match.group(0))
         ):
-            blamed = _author_of(trace, run)
+            blamed = _author_of(trace, run, options.roles)
         findings.append(
             new_finding(
                 run,

@@ -1,0 +1,129 @@
+"""How sure triage is of an origin, how often that level has been right, and how to say it.
+
+The level follows from the evidence, by principle:
+
+- **high**: the producer's own record of the task says this call was wrong (expected actions), two
+  independent sources agree on the step (a failure at the step where the run departed), or the run
+  itself failed with this error (it propagated to the root).
+- **medium**: one source: the first departure from a passing run, a cause found behind a
+  precondition error, a loop.
+- **low**: weaker evidence. A failure along the way of a run that failed by its verdict (a wrong
+  answer) and did not crash, even one the run gave up on: the verdict is about the answer, agents
+  work through errors, and on labelled multi-agent failures such an error was the annotated
+  mistake in only about one case in five. An
+  expected call never made (the step before the gap only anchors it), an empty answer, a failure the
+  run recovered from.
+
+Each level's precision is measured on labelled real failures (``python -m benchmarks quality
+--calibrate`` writes ``calibration.json`` from the development half). The wording follows the
+level: "starts at" only at high, "most likely starts at" at medium, "possibly starts at" at low;
+below ``FLOOR`` the report names no step and says what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from refinery.triage.model import FLOOR, Confidence, Origin
+
+MIN_SAMPLE = 5
+"""Labelled origins a level needs before its precision is a number worth quoting."""
+PHRASE: dict[Confidence, str] = {"high": "starts at", "medium": "most likely starts at", "low": "possibly starts at"}
+_BASIS = {
+    "expected_actions": "departs from the task's expected actions",
+    "baseline": "departs from a passing run of the same task",
+    "error": "a failure the run did not recover from",
+    "precondition": "set up the state a later precondition error reports",
+    "loop": "the same action with the same result, repeated",
+    "empty_output": "the answer was empty",
+    "recovered_error": "a failure the run recovered from; nothing later explains the failure",
+}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What placed an origin, and what corroborates it."""
+
+    basis: str
+    ended_run: bool = False
+    """No unrecovered failure after it (for failures)."""
+    crashed_run: bool = False
+    """The run itself failed with this error (it propagated to the root)."""
+    corroborated: bool = False
+    """A second, independent source points at the same step."""
+    missing: bool = False
+    """A departure that is a call never made: the step is only where it should have come."""
+
+    def describe(self) -> list[str]:
+        out = [_BASIS.get(self.basis, self.basis)]
+        if self.crashed_run:
+            out.append("the run failed with this error")
+        elif self.ended_run and self.basis in ("error", "precondition"):
+            out.append("no unrecovered failure comes after it")
+        if self.corroborated:
+            out.append("a second source points at the same step")
+        return out
+
+
+def level_of(evidence: Evidence) -> Confidence:
+    """The confidence level the evidence earns (see the module's principles)."""
+    if evidence.corroborated or evidence.crashed_run:
+        return "high"
+    if evidence.basis == "expected_actions":
+        return "low" if evidence.missing else "high"
+    if evidence.basis in ("baseline",):
+        return "low" if evidence.missing else "medium"
+    if evidence.basis == "precondition":
+        return "medium"
+    if evidence.basis == "loop":
+        return "medium"
+    return "low"
+
+
+@cache
+def calibration() -> dict[str, Any]:
+    """The measured table: per level, origins named and right on the labelled development half."""
+    try:
+        text = resources.files("refinery.triage").joinpath("calibration.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    data = json.loads(text)
+    return data if isinstance(data, dict) else {}
+
+
+def precision_of(level: Confidence) -> float | None:
+    """How often an origin at ``level`` was right on labelled real failures; None when too few were measured."""
+    row = calibration().get("levels", {}).get(level, {})
+    named, right = int(row.get("named", 0)), int(row.get("right", 0))
+    return right / named if named >= MIN_SAMPLE else None
+
+
+def origin_phrase(origin: Origin) -> str:
+    """``starts at`` / ``most likely starts at`` / ``possibly starts at``, by the origin's level."""
+    return PHRASE[origin.confidence]
+
+
+def precision_note(origin: Origin) -> str:
+    """``high confidence, right 9 of 10 times on labelled failures`` (or that it is unmeasured)."""
+    row = calibration().get("levels", {}).get(origin.confidence, {})
+    named, right = int(row.get("named", 0)), int(row.get("right", 0))
+    if named < MIN_SAMPLE:
+        return f"{origin.confidence} confidence, not yet measured on enough labelled failures"
+    return f"{origin.confidence} confidence: right {right} of {named} times on labelled failures"
+
+
+def unnamed_reason(checked: list[str], lead: Origin | None) -> str:
+    """Why no origin is named, and what was checked: never the unstated lead's step."""
+    looked = "; ".join(checked) if checked else "errors, loops and empty answers"
+    if lead is None:
+        return f"Triage names no origin step. It checked: {looked}."
+    row = calibration().get("levels", {}).get(lead.confidence, {})
+    named, right = int(row.get("named", 0)), int(row.get("right", 0))
+    return (
+        f"Triage names no origin step: its best lead has {lead.confidence} confidence, which was right "
+        f"{right} of {named} times on labelled failures, under the {FLOOR:.0%} floor. It checked: {looked}."
+    )
