@@ -1,7 +1,8 @@
 """Group failures that share a root cause, deterministically.
 
 Two traces fall in one group when they fail in the same TRAIL category at a run (or tool) of
-the same name, or in the same category with causes that read alike. The model's diagnosis is
+the same name, or in the same category with causes that read alike (errors only: a departure from
+the expected actions or a passing run is its place). The model's diagnosis is
 used when a trace has one; the triage origin otherwise. Groups are ranked by how many
 traces they hold, then by severity.
 """
@@ -29,6 +30,8 @@ class _Signature(BaseModel):
     run_type: str | None
     cause: str
     severity: str
+    departure: bool = False
+    """Placed by a departure from the expected actions or a passing run, not by an error's words."""
 
 
 def _signature(pack: HypothesisPack) -> _Signature:
@@ -84,6 +87,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
         run_type=origin.run_type,
         cause=finding.evidence,
         severity=finding.severity,
+        departure=finding.rule in ("expected_divergence", "baseline_divergence"),
     )
 
 
@@ -117,7 +121,10 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
         for group in members:
             head = group[0]
             same_place = head.origin_name is not None and head.origin_name == signature.origin_name
-            if head.category == signature.category and (same_place or _similar(head.cause, signature.cause)):
+            # A departure is its place: "called X where … called Y" shares most of its words with any
+            # other departure, so only an error's own words can join two runs of different names.
+            alike = not (head.departure or signature.departure) and _similar(head.cause, signature.cause)
+            if head.category == signature.category and (same_place or alike):
                 group.append(signature)
                 break
         else:
@@ -137,7 +144,7 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
                 title=f"{where}: {head.category}",
                 category=head.category,
                 origin_name=head.origin_name,
-                cause=min((s.cause for s in group), key=len),
+                cause=head.cause,  # the first member's own words: another's would not match the title
                 severity=severity,
                 trace_ids=[s.trace_id for s in group],
                 members=[_member(packs[s.trace_id]) for s in group],

@@ -75,8 +75,8 @@ def _one(item: dict[str, Any]) -> Trace:
 
 
 _CHECKS = {
-    "r_actions": "the database after the run matches the one the expected actions produce",
-    "r_outputs": "the answer holds every expected output",
+    "r_actions": "1 when the database after the run matches the one the expected actions produce",
+    "r_outputs": "1 when the answer holds every expected output",
 }
 
 

@@ -41,7 +41,7 @@ def find_eval_gaps(trace: Trace, options: RuleOptions) -> list[Finding]:
                     f"The evaluator `{item.key}` scored this run {item.score:g} "
                     + (
                         f"(the producer counts anything below {item.fails_below:g} as a failure)."
-                        if failed_by_rule and item.score > threshold
+                        if failed_by_rule
                         else f"(threshold {threshold:g})."
                     )
                 ),
