@@ -40,16 +40,17 @@ CANCEL_BUDGET_S = 4.5
 def run(env: Mapping[str, str], stdout: TextIO, control: RunControl | None = None) -> int:
     """Everything the action does. Returns the process exit code."""
     control = control or RunControl()
-    try:
-        settings = load_settings(env)
-        ctx = load_event(env)
-    except ConfigError as exc:
-        return _config_failed(env, stdout, exc)
+    loaded = _read_config(env, stdout)
+    if isinstance(loaded, int):
+        return loaded
+    settings, ctx, problem = loaded
     # Everything this run logs is redacted with the configured keys, and the runner masks them too.
     log = Log(stdout, Redactor(known_secrets=settings.secret_values()))
     for secret in settings.secret_values():
         log.mask(secret)
-    services = build_services(settings, RunOptions(control=control), event=ctx, log=log)
+    services = build_services(settings, RunOptions(control=control, use_model=problem is None), event=ctx, log=log)
+    if problem is not None:
+        return _publish_config_error(problem, settings, services)
     planner = Planner(request_for(settings, ctx, services, log), settings, services, control, log)
     try:
         if settings.merge_from:
@@ -108,22 +109,28 @@ def _since(settings: Settings, ctx: EventContext, services: Services, log: Log) 
     return datetime.now(UTC) - timedelta(hours=24)
 
 
-def _config_failed(env: Mapping[str, str], stdout: TextIO, exc: ConfigError) -> int:
-    """An invalid setting or event: said in the log, the job summary and the outputs, and on the pull
-    request when a token and the event are at hand, with what to change. Nothing is analysed."""
+def _read_config(env: Mapping[str, str], stdout: TextIO) -> tuple[Settings, EventContext, ConfigError | None] | int:
+    """The settings and the event, with the invalid setting that stops the run (None when all is well).
+
+    With an invalid setting the rest are read leniently, so that the error can still be published
+    where the user looks. When the event itself cannot be read, the log and the files are all there
+    is: they are written here and the exit code returned."""
+    try:
+        return load_settings(env), load_event(env), None
+    except ConfigError as exc:
+        Log(stdout, Redactor()).error(exc.one_line())
+        try:
+            return load_settings_without_bad(env), load_event(env), exc
+        except ConfigError:
+            _write_error_files(env, exc)
+            return 1 if env.get("INPUT_FAIL-ON", "").strip() in ("error", "finding") else 0
+
+
+def _publish_config_error(exc: ConfigError, settings: Settings, services: Services) -> int:
+    """An invalid setting or event: said in the job summary, the outputs and on the pull request (when
+    a token and the event are at hand), with what to change. Nothing is analysed."""
     from refinery.report.publisher import RunReport
 
-    log = Log(stdout, Redactor())
-    log.error(exc.one_line())
-    fail_on = env.get("INPUT_FAIL-ON", "").strip()
-    try:
-        settings = load_settings_without_bad(env)
-        ctx = load_event(env)
-    except ConfigError:  # the event itself cannot be read: the log and the files are all there is
-        _write_error_files(env, exc)
-        return 1 if fail_on in ("error", "finding") else 0
-    log = Log(stdout, Redactor(known_secrets=settings.secret_values()))
-    services = build_services(settings, RunOptions(use_model=False), event=ctx, log=log)
     line = f"Refinery could not start: {exc.one_line()}"
     report = RunReport(items=[], notices=[line], errors=[line], fail_on=settings.fail_on)
     for publisher in services.publishers:
