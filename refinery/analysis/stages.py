@@ -156,10 +156,7 @@ def baseline_digest(comparison: Comparison, limit: int = 700) -> str:
     if divergence is not None:
         where = f" [baseline.md#{divergence.baseline_section}]" if divergence.baseline_section else ""
         agent = f" (agent {divergence.agent})" if divergence.agent else ""
-        lines.append(
-            f"- first divergence at step {divergence.step}, {divergence.section}{agent}: "
-            f"{_clip(divergence.detail, 260)}{where}"
-        )
+        lines.append(f"- first divergence{agent}: {_clip(divergence.sentence or divergence.detail, 320)}{where}")
     else:
         lines.append("- this run took the same steps as the passing run")
     lines.append(

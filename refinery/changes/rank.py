@@ -17,7 +17,7 @@ from difflib import SequenceMatcher
 
 from refinery.changes.model import ChangeSet, Hunk, Suspect
 from refinery.compare.model import Comparison
-from refinery.compare.summary import offered_tools
+from refinery.compare.steps import offered_tools
 from refinery.documents.render import collect_prompts, prompt_refs
 from refinery.trace.model import Trace
 from refinery.triage.model import TriageReport

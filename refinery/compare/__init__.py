@@ -37,22 +37,34 @@ class Compared:
 
 
 def check_same_task(failing: RunSummary, baseline: RunSummary) -> None:
-    """A ConfigError when the baseline ran another task or example (other inputs)."""
+    """A ConfigError unless the baseline ran the same task: the same example id when both traces have
+    one, else the same inputs up to normalisation. Anything that cannot be told the same is refused."""
+    hint = "Give a passing run of the same task or example (--baseline-trace-id, --baseline-file)."
     ours, theirs = failing.example, baseline.example
     if ours and theirs:
         if ours != theirs:
             raise ConfigError(
                 f"The baseline {baseline.trace_id} ran another example ({theirs.split(':', 1)[1]}) than "
                 f"the failing trace {failing.trace_id} ({ours.split(':', 1)[1]}).",
-                hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
+                hint=hint,
             )
         return
     here, there = failing.root_inputs, baseline.root_inputs
-    if here and there and normalize_args(here) != normalize_args(there):
+    if not here or not there:
+        missing = " and ".join(
+            name for name, inputs in ((failing.trace_id, here), (baseline.trace_id, there)) if not inputs
+        )
+        raise ConfigError(
+            f"Cannot tell that the baseline {baseline.trace_id} ran the same task as {failing.trace_id}: "
+            f"they share no example id, and {missing} {'record' if ' and ' in missing else 'records'} "
+            "no inputs to compare.",
+            hint=hint,
+        )
+    if normalize_args(here) != normalize_args(there):
         shown = json.dumps(there, ensure_ascii=False, default=str)[:120]
         raise ConfigError(
             f"The baseline {baseline.trace_id} ran other inputs than the failing trace {failing.trace_id} ({shown}…).",
-            hint="Give a passing run of the same task or example (--baseline-trace-id, --baseline-file).",
+            hint=hint,
         )
 
 

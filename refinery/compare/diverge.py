@@ -12,6 +12,7 @@ like a retry, does not count as where the run went wrong unless nothing else dif
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
 
 from refinery.compare.align import Alignment, Pair
@@ -56,6 +57,37 @@ def find_differences(
             if pair.failing is not None:
                 last_failing = failing[pair.failing]
         i = j
+    return _pair_across(out, failing, baseline, other)
+
+
+def _pair_across(
+    differences: list[Difference], failing: Sequence[Step], baseline: Sequence[Step], other: str
+) -> list[Difference]:
+    """A state-changing call missing in one stretch and the same tool's extra call in another are one call
+    made with other arguments: reads moved around it split the stretches, not the behaviour."""
+    out = list(differences)
+    for missing in [d for d in differences if d.kind == "missing_step" and d.baseline is not None]:
+        there = baseline[missing.baseline.step - 1] if missing.baseline else None
+        if there is None or there.is_read or there.reasoning:
+            continue
+        extra = next(
+            (
+                d
+                for d in out
+                if d.kind == "extra_step" and d.failing is not None and failing[d.failing.step - 1].name == there.name
+            ),
+            None,
+        )
+        if extra is None or extra.failing is None or missing not in out:
+            continue
+        here = failing[extra.failing.step - 1]
+        out[out.index(extra)] = Difference(
+            kind="different_arguments",
+            failing=extra.failing,
+            baseline=step_ref(there),
+            detail=f"called {here.label} where {other} called {there.label}",
+        )
+        out.remove(missing)
     return out
 
 
@@ -109,21 +141,53 @@ def _missing(there: Step, before: Step | None, other: str) -> Difference:
 
 
 def _benign(difference: Difference, failing: Sequence[Step], baseline: Sequence[Step]) -> bool:
-    """A read one run did and the other did not: looking something up changes nothing, like a retry."""
-    if difference.kind == "extra_step" and difference.failing is not None:
-        return failing[difference.failing.step - 1].is_read
-    if difference.kind == "missing_step" and difference.baseline is not None:
-        return baseline[difference.baseline.step - 1].is_read
+    """A read one run did and the other did not (looking something up changes nothing, like a retry), or
+    any difference in a step that only thinks or computes (``Step.reasoning``)."""
+    here = failing[difference.failing.step - 1] if difference.failing is not None else None
+    there = baseline[difference.baseline.step - 1] if difference.baseline is not None else None
+    if any(s is not None and s.reasoning for s in (here, there)):
+        return True
+    if difference.kind == "extra_step" and here is not None:
+        return here.is_read
+    if difference.kind == "missing_step" and there is not None:
+        return there.is_read
     return False
 
 
+def _reasoning_only(difference: Difference, failing: Sequence[Step], baseline: Sequence[Step]) -> bool:
+    here = failing[difference.failing.step - 1] if difference.failing is not None else None
+    there = baseline[difference.baseline.step - 1] if difference.baseline is not None else None
+    return any(s is not None and s.reasoning for s in (here, there))
+
+
 def first_divergence(
-    differences: Sequence[Difference], failing: Sequence[Step], baseline: Sequence[Step]
+    differences: Sequence[Difference],
+    failing: Sequence[Step],
+    baseline: Sequence[Step],
+    *,
+    other: str = "the passing run",
+    unit: str = "step",
 ) -> Divergence | None:
-    """The first difference that changed something (an extra or missing read only when nothing else differs)."""
+    """The first difference that changed something.
+
+    A run that lacks the passing run's whole beginning, or everything after some step (it stopped),
+    diverges at the first step it missed, a read included: that is what the passing run did and it
+    did not. Otherwise an extra or missing read
+    counts only when nothing else differs, and a difference in a step that only thinks or computes
+    never does: if nothing the run did next differs, the runs did not part ways.
+    """
     if not differences:
         return None
-    first = next((d for d in differences if not _benign(d, failing, baseline)), differences[0])
+    head = differences[0]
+    stopped = head.anchor is None or head.anchor.step == len(failing)
+    if head.kind == "missing_step" and stopped:
+        first = head
+    else:
+        changed = [d for d in differences if not _benign(d, failing, baseline)]
+        reads = [d for d in differences if not _reasoning_only(d, failing, baseline)]
+        if not (changed or reads):
+            return None
+        first = (changed or reads)[0]
     ref = first.failing or first.anchor
     return Divergence(
         section=ref.section if ref else None,
@@ -133,7 +197,71 @@ def first_divergence(
         agent=ref.agent if ref else None,
         detail=first.detail,
         baseline_section="B01",
+        baseline_step=first.baseline.step if first.baseline else None,
+        sentence=divergence_sentence(first, len(failing), other, unit),
     )
+
+
+def _arguments(args: str) -> dict[str, str] | None:
+    try:
+        value = json.loads(args)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in value.items()}
+
+
+def _argument_change(here: str, there: str) -> tuple[str, str, list[str]] | None:
+    """Only the arguments that differ, on each side, and the names of those that were the same."""
+    ours, theirs = _arguments(here), _arguments(there)
+    if ours is None or theirs is None:
+        return None
+    changed = [k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+    same = [k for k in sorted(set(ours) & set(theirs)) if ours[k] == theirs[k]]
+
+    def shown(side: dict[str, str]) -> str:
+        return ", ".join(f"{k}={side[k]}" if k in side else f"no {k}" for k in changed)
+
+    return shown(ours), shown(theirs), same
+
+
+def divergence_sentence(
+    difference: Difference, failing_steps: int, other: str = "the passing run", unit: str = "step"
+) -> str:
+    """One exact sentence, with the positions in both runs and no placeholder for a missing one.
+
+    ``unit`` names what the positions count (``step``; ``state-changing call`` against expected actions)."""
+    here, there, anchor = difference.failing, difference.baseline, difference.anchor
+    theirs = f" ({'their' if other.endswith('s') else 'its'} {unit} {there.step})" if there is not None else ""
+    if difference.kind == "different_arguments" and here and there:
+        name = here.label.split("(", 1)[0]
+        change = _argument_change(here.label[len(name) + 1 : -1], there.label[len(name) + 1 : -1])
+        if change is not None:
+            ours, yours, same = change
+            kept = f"; {', '.join(same)} {'was' if len(same) == 1 else 'were'} the same" if same else ""
+            return (
+                f"At {unit} {here.step} ({here.section}) this run called {name} with {ours}; "
+                f"{other} called it with {yours}{theirs}{kept}."
+            )
+    if difference.kind in ("different_tool", "different_arguments") and here and there:
+        return f"At {unit} {here.step} ({here.section}) this run called {here.label}; {other} called {there.label}{theirs}."
+    if difference.kind == "extra_step" and here:
+        return f"This run called {here.label} at {unit} {here.step} ({here.section}), which {other} never did."
+    if difference.kind == "error" and here:
+        return f"At {unit} {here.step} ({here.section}) {here.label} failed here; in {other} it succeeded{theirs}."
+    if difference.kind == "missing_step" and there:
+        if anchor is None and failing_steps == 0:
+            return f"This run made no tool call; {other} began with {there.label}{theirs}."
+        if anchor is None:
+            return f"This run never called {there.label}, which {other} called first{theirs}."
+        if anchor.step == failing_steps:
+            return (
+                f"After {unit} {anchor.step} ({anchor.section}) this run stopped calling tools; "
+                f"{other} went on with {there.label}{theirs}."
+            )
+        return f"After {unit} {anchor.step} ({anchor.section}) this run never called {there.label}, which {other} did{theirs}."
+    return difference.detail[:1].upper() + difference.detail[1:] + "."
 
 
 # -- around the runs ---------------------------------------------------------------------------

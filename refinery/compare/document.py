@@ -16,6 +16,7 @@ from refinery.documents.ids import numbered
 from refinery.documents.model import Document, Section, assemble_document
 from refinery.documents.render import document_header
 from refinery.documents.text import cap, fence
+from refinery.words import plural
 
 MAX_SECTIONS = 40
 """Differences given a section of their own; the rest are counted in B01."""
@@ -35,6 +36,14 @@ def _cell(step: Step | None) -> str:
     if step.attempts > 1:
         text += f" ({step.attempts} attempts)"
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _did(steps: Sequence[Step], model_calls: int) -> str:
+    """What a run did, counted: ``5 tool calls, 9 model calls, 2 agent turns``."""
+    tools = sum(s.kind in ("tool", "retriever") for s in steps)
+    turns = sum(s.kind == "agent" for s in steps)
+    parts = [plural(tools, "tool call"), plural(model_calls, "model call")]
+    return ", ".join(parts + ([plural(turns, "agent turn")] if turns else []))
 
 
 def _position(alignment: Alignment, difference: Difference) -> int:
@@ -84,11 +93,12 @@ def render_baseline_md(
         sections.append(Section(id=sid, heading=f"{sid} · {change.what.replace('_', ' ')}", body=body, priority=0))
     lines = [
         f"passing run: `{comparison.trace}` ({comparison.source})",
-        f"steps: {comparison.steps} in this run, {comparison.baseline_steps} in the passing run · "
+        f"this run: {_did(failing, comparison.model_calls)}; the passing run: "
+        f"{_did(baseline, comparison.baseline_model_calls)}",
         f"differences: {len(comparison.differences)} · reads in another order: {comparison.moved_reads} · "
         f"retries folded: {comparison.retries}",
-        f"model calls: {comparison.model_calls} in this run, {comparison.baseline_model_calls} in the passing run",
-        "Steps are tool calls, agent turns and failed model calls; R… ids are this run's trace.md sections.",
+        "Steps (numbered from 1) are tool calls, agent turns and failed model calls; R… ids are this run's "
+        "trace.md sections.",
     ]
     if comparison.divergence is None:
         lines.append("The two runs took the same steps; only what is listed below differs.")

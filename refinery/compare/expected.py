@@ -57,7 +57,7 @@ def _expected_steps(actions: list[dict[str, Any]]) -> list[Step]:
     steps: list[Step] = []
     for action in actions:
         if is_read_name(action["name"]):
-            continue
+            continue  # reasoning tools (think, calculate) read as reads by name too
         index = len(steps)
         steps.append(
             Step(
@@ -90,5 +90,5 @@ def compare_expected(trace: Trace, roles: Roles) -> ExpectedComparison | None:
     made = state_changes(trace, roles)
     alignment = align_steps(made, expected)
     differences = find_differences(alignment, made, expected, other="the expected actions")
-    divergence = first_divergence(differences, made, expected)
+    divergence = first_divergence(differences, made, expected, other="the expected actions", unit="state-changing call")
     return ExpectedComparison(divergence, differences, expected=len(expected), made=len(made))

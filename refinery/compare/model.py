@@ -48,6 +48,10 @@ class Divergence(BaseModel):
     detail: str
     baseline_section: str | None = None
     """B01 in baseline.md: the two runs side by side around it."""
+    baseline_step: int | None = None
+    """The passing run's step (1-based) this one is set against, when there is one (1.4)."""
+    sentence: str = ""
+    """The divergence in one exact sentence, naming the positions in both runs (1.4)."""
 
 
 class ContextChange(BaseModel):
@@ -87,4 +91,4 @@ class Comparison(BaseModel):
     def summary(self) -> str:
         if self.divergence is None:
             return f"took the same {self.steps} steps as the passing run"
-        return f"first diverged at step {self.divergence.step}: {self.divergence.detail}"
+        return self.divergence.sentence or self.divergence.detail

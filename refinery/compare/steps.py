@@ -21,6 +21,13 @@ from refinery.documents.ids import run_section
 from refinery.trace.model import Run, Trace
 
 STEP_TYPES = ("llm", "tool", "retriever", "agent")
+# A tool that only thinks or computes: named for it (its name's first word), or declared so.
+_REASONING_VERB = re.compile(r"^(?:think|reason|reflect|scratchpad|calculate|calculator|compute)(?:_|$)", re.I)
+_DECLARED_INERT = re.compile(
+    r"\b(?:will not|won't|does not|doesn't|never|without)\s+(?:\w+\s+){0,3}?"
+    r"(?:obtain|change|modify|update|alter|affect|write|touch)\w*",
+    re.I,
+)
 _READ = re.compile(
     r"^(get|find|list|search|read|lookup|look_up|fetch|query|retrieve|describe|show|check|calculate|think)", re.I
 )
@@ -47,6 +54,8 @@ class Step:
     attempts: int = 1
     output: str = ""
     """A short excerpt of what the step returned, for the side-by-side view."""
+    reasoning: bool = False
+    """A tool that only thinks or computes (``reasoning_tools``): its text differing changes nothing by itself."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -64,6 +73,44 @@ class Step:
         if self.kind in ("tool", "retriever"):
             return f"{self.name}({self.args})"
         return f"LLM {self.name}" if self.kind == "llm" else f"agent {self.name}"
+
+
+def offered_tools(trace: Trace) -> dict[str, str]:
+    """The tools the model was offered (name -> description), where the trace records their definitions."""
+    tools: dict[str, str] = {}
+    for run in trace.runs:
+        if run.run_type != "llm":
+            continue
+        params = run.metadata.get("invocation_params")
+        for source in (run.inputs.get("tools"), params.get("tools") if isinstance(params, dict) else None):
+            for tool in source if isinstance(source, list) else []:
+                spec = tool.get("function", tool) if isinstance(tool, dict) else None
+                if isinstance(spec, dict) and spec.get("name"):
+                    tools.setdefault(str(spec["name"]), str(spec.get("description") or ""))
+    return tools
+
+
+def reasoning_tools(trace: Trace) -> set[str]:
+    """Tools that neither read nor change anything: a scratchpad or a pure calculation.
+
+    Recognised by what they declare, never by a list of one benchmark's names: a description that
+    says the tool does not obtain or change anything ("It will not obtain new information or change
+    the database"), or a name whose first word is a reasoning or computing verb (``think``,
+    ``reflect``, ``calculate``, ``compute``). A difference in such a step is shown, but it is where the
+    runs parted only if what the run did next differs too.
+    """
+    named = {r.name for r in trace.runs if r.run_type == "tool"}
+    declared = offered_tools(trace)
+    return {
+        name
+        for name in named | set(declared)
+        if _REASONING_VERB.match(name) or _DECLARED_INERT.search(declared.get(name, ""))
+    }
+
+
+def is_reasoning_name(name: str) -> bool:
+    """Whether a tool's name alone says it only thinks or computes (for steps with no declaration)."""
+    return bool(_REASONING_VERB.match(name))
 
 
 def is_read_name(name: str) -> bool:
@@ -117,6 +164,7 @@ def model_calls(trace: Trace) -> int:
 def extract_steps(trace: Trace) -> list[Step]:
     """The trace's steps in execution order, retries folded into the step they retried."""
     steps: list[Step] = []
+    reasoning = reasoning_tools(trace)
     for run in trace.runs:
         if run.run_type not in STEP_TYPES or run.parent_id is None or (run.run_type == "llm" and not run.is_error):
             continue
@@ -139,6 +187,7 @@ def extract_steps(trace: Trace) -> list[Step]:
             agent=run.agent,
             error=error,
             output=_excerpt(run),
+            reasoning=run.run_type == "tool" and run.name in reasoning,
         )
         previous = steps[-1] if steps else None
         if previous is not None and previous.error and previous.key == step.key and step.kind != "llm":

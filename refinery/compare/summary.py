@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from refinery.compare.steps import Step, extract_steps, model_calls
+from refinery.compare.steps import Step, extract_steps, model_calls, offered_tools
 from refinery.trace.model import Trace
 from refinery.trace.source import example_key
 
@@ -51,21 +51,6 @@ def _system_prompt(trace: Trace) -> str | None:
                 content = message.get("content")
                 return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
     return None
-
-
-def offered_tools(trace: Trace) -> dict[str, str]:
-    """The tools the model was offered (name -> description), where the trace records their definitions."""
-    tools: dict[str, str] = {}
-    for run in trace.runs:
-        if run.run_type != "llm":
-            continue
-        params = run.metadata.get("invocation_params")
-        for source in (run.inputs.get("tools"), params.get("tools") if isinstance(params, dict) else None):
-            for tool in source if isinstance(source, list) else []:
-                spec = tool.get("function", tool) if isinstance(tool, dict) else None
-                if isinstance(spec, dict) and spec.get("name"):
-                    tools.setdefault(str(spec["name"]), str(spec.get("description") or ""))
-    return tools
 
 
 def _parameters(trace: Trace) -> dict[str, Any]:

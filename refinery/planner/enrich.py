@@ -22,7 +22,7 @@ from refinery.planner.request import BaselineRequest
 from refinery.planner.services import Services, SourceFactory
 from refinery.planner.triage import Triaged
 from refinery.settings import Settings
-from refinery.trace.baseline import baseline_in_experiment, baseline_in_file, passing_twin
+from refinery.trace.baseline import baseline_in_experiment, baseline_in_file, check_passed, passing_twin
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_files
 from refinery.trace.model import Trace
@@ -71,6 +71,14 @@ class BaselineFinder:
         return SelectionCriteria(feedback_keys=self.settings.feedback_keys, max_score=self.settings.max_score)
 
     def find(self, triaged: Triaged) -> tuple[Trace, str] | None:
+        """The passing run to compare with, checked: it passed by the selection's rule (the task being
+        the same is checked where the two are compared)."""
+        found = self._find(triaged)
+        if found is not None:
+            check_passed(found[0], self.criteria)
+        return found
+
+    def _find(self, triaged: Triaged) -> tuple[Trace, str] | None:
         trace, request = triaged.trace, self.request
         if request.file:
             return baseline_in_file(trace, self._baseline_file(), self.criteria, request.trace_id), "baseline-file"

@@ -18,27 +18,31 @@ def baseline_section(comparison: Comparison | None) -> list[str]:
     if divergence is None:
         out += [f"{head}: this run took the same {comparison.steps} steps.", ""]
     else:
-        agent = f", agent {inline_code(divergence.agent, 40)}" if divergence.agent else ""
-        where = f" ({divergence.baseline_section} in baseline.md)" if divergence.baseline_section else ""
-        out += [
-            f"{head}.",
-            "",
-            f"**First divergence** at step {divergence.step} ({divergence.section}{agent}): "
-            f"this run {prose(divergence.detail, 600)}{where}.",
-            "",
-        ]
-    later = [d for d in comparison.differences if divergence is None or d.detail != divergence.detail]
-    if later:
+        agent = f" (agent {inline_code(divergence.agent, 40)})" if divergence.agent else ""
+        where = f" Side by side: {divergence.baseline_section} in baseline.md." if divergence.baseline_section else ""
+        out += [f"{head}.", "", f"**First divergence.** {prose(divergence.sentence, 700)}{agent}{where}", ""]
+    # The headline's own difference comes first, then the rest in order.
+    ordered = sorted(
+        comparison.differences,
+        key=lambda d: 0 if divergence is not None and (d.kind, d.detail) == (divergence.kind, divergence.detail) else 1,
+    )
+    if ordered:
         out += ["| Step | Difference | This run | Passing run |", "|---|---|---|---|"]
-        for difference in later[:LATER_ROWS]:
+        for difference in ordered[:LATER_ROWS]:
             ref = difference.failing or difference.anchor
-            out.append(
-                f"| {ref.section if ref else '—'} | {difference.kind.replace('_', ' ')} | "
-                f"{table_cell(difference.failing.label if difference.failing else '—', 120)} | "
-                f"{table_cell(difference.baseline.label if difference.baseline else '—', 120)} |"
+            first = divergence is not None and (difference.kind, difference.detail) == (
+                divergence.kind,
+                divergence.detail,
             )
-        if len(later) > LATER_ROWS:
-            out.append(f"| | … {len(later) - LATER_ROWS} more in baseline.md | | |")
+            step = f"{ref.step} ({ref.section})" if ref else "before the first"
+            their = f" (its step {difference.baseline.step})" if difference.baseline else ""
+            out.append(
+                f"| {'**' + step + '**' if first else step} | {difference.kind.replace('_', ' ')} | "
+                f"{table_cell(difference.failing.label if difference.failing else '—', 120)} | "
+                f"{table_cell(difference.baseline.label if difference.baseline else '—', 120)}{their} |"
+            )
+        if len(ordered) > LATER_ROWS:
+            out.append(f"| | … {len(ordered) - LATER_ROWS} more in baseline.md | | |")
         out.append("")
     for change in comparison.changes:
         out.append(f"- **{change.what.replace('_', ' ')}:** {prose(change.detail, 400)}")

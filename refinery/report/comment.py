@@ -188,10 +188,7 @@ def _lead(
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
         if pack.baseline is not None and pack.baseline.divergence is not None:
             divergence = pack.baseline.divergence
-            lines.append(
-                f"  - against a passing run: first diverged at step {divergence.step} ({divergence.section}): "
-                f"{prose(divergence.detail, 300)}"
-            )
+            lines.append(f"  - against a passing run: {prose(divergence.sentence or divergence.detail, 400)}")
         if pack.selection is not None and pack.selection.flaky:
             lines.append(f"  - {prose(pack.selection.flaky, 80)}")
         if pack.error is not None:

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 
 from refinery.errors import ConfigError
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectionCriteria, TraceSource, example_key, failure_reasons, unknown_scores
+from refinery.trace.source import (
+    SelectionCriteria,
+    TraceSource,
+    example_key,
+    failure_reasons,
+    unknown_scores,
+    verdict_of,
+)
 
 
 def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
@@ -19,6 +26,19 @@ def passes(trace: Trace, criteria: SelectionCriteria) -> bool:
     no score that is no number (an unknown is never a pass)."""
     return not failure_reasons(trace.root.error, trace.feedback, criteria) and not unknown_scores(
         trace.feedback, criteria
+    )
+
+
+def check_passed(baseline: Trace, criteria: SelectionCriteria) -> None:
+    """A ConfigError unless ``baseline`` passed by the rule that selects failures: a run that failed, or
+    that carries nothing to judge it by, cannot show what a passing run does."""
+    verdict = verdict_of(baseline, criteria)
+    if verdict.verdict == "passed":
+        return
+    said = "failed" if verdict.verdict == "failed" else "cannot be judged"
+    raise ConfigError(
+        f"The baseline {baseline.id} {said}: {'; '.join(verdict.reasons)[:300]}.",
+        hint="A baseline must pass by the same rule that selects failures (--max-score, --feedback-key).",
     )
 
 

@@ -57,7 +57,12 @@ def test_a_file_with_a_passing_trial_compares_against_it_without_being_asked(tmp
     assert f"## {divergence['baseline_section']} · first divergence" in baseline_md
     assert "| → R0022 | exchange_delivered_order_items(" in baseline_md
     report = (folder / "report.md").read_text()
-    assert "## Against the passing run" in report and "**First divergence** at step 7 (R0022)" in report
+    assert "## Against the passing run" in report
+    assert "**First divergence.** At step 7 (R0022) this run called exchange_delivered_order_items with " in report
+    assert "(its step 6); order_id, payment_method_id were the same." in report
+    # The table lists the headline's step first.
+    rows = [line for line in report.split("## Against the passing run")[1].splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| **7 (R0022)** | different arguments")
 
 
 def test_a_baseline_of_another_task_is_refused(tmp_path: Path) -> None:
@@ -127,7 +132,9 @@ def test_a_flaky_example_is_compared_with_its_passing_repetition(
     assert code == 0, log
     body = github.comments_on(2)[0]["body"]
     assert "flaky: failed 1 of 3 repetitions" in body
-    assert "against a passing run: first diverged at step 2 (R0002)" in body
+    # One exact sentence, with both runs' positions and only the argument that differed.
+    assert "against a passing run: At step 2 (R0002) this run called refund with amount=12; " in body
+    assert "the passing run called it with amount=120 (its step 2); id was the same." in body
     assert "## Against the passing run" in body and 'refund({"amount":12,"id":9})' in body
     pack = first_pack(env)
     assert pack["trace"]["id"] == runs[1]

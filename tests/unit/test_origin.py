@@ -228,7 +228,11 @@ def test_expected_actions_name_the_first_wrong_write_even_with_no_error() -> Non
     assert origin.section == section_of(trace, "modify_pending_order_items")
     assert origin.basis == "expected_actions" and origin.confidence == "high"
     finding = next(f for f in run_triage(trace).findings if f.id == origin.finding_id)
-    assert "where the expected actions called" in finding.evidence and '"new_item_ids":["9"]' in finding.evidence
+    assert finding.evidence == (
+        "At state-changing call 1 (R0004) this run called modify_pending_order_items with new_item_ids=[\"8\"]; "
+        "the expected actions called it with new_item_ids=[\"9\"] (their state-changing call 1); "
+        "item_ids, order_id were the same."
+    )
 
 
 def test_a_composite_reward_lowered_by_a_penalty_is_not_a_failure_when_the_task_checks_pass() -> None:

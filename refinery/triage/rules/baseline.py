@@ -40,7 +40,7 @@ def find_baseline_divergence(trace: Trace, options: RuleOptions) -> list[Finding
             step=run.order,
             agent=run.agent,
             name=run.name,
-            evidence=divergence.detail[:600],
+            evidence=(divergence.sentence or divergence.detail)[:600],
             explanation=_EXPLAIN[divergence.kind] + f" It is the first divergence from the passing run{where}.",
         )
     ]

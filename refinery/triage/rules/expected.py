@@ -40,7 +40,7 @@ def find_expected_divergence(trace: Trace, options: RuleOptions) -> list[Finding
             step=run.order,
             agent=run.agent,
             name=run.name,
-            evidence=divergence.detail[:600],
+            evidence=(divergence.sentence or divergence.detail)[:600],
             explanation=_EXPLAIN[divergence.kind]
             + f" The run made {compared.made} state-changing calls; the task expects {compared.expected}.",
         )
