@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{overhead,redaction,fidelity,selection,divergence,changes,tokens,action,concurrency,quality,all}",
+        metavar="{overhead,redaction,fidelity,selection,divergence,changes,attribution,tokens,action,concurrency,quality,all}",
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     divergence.add_argument("--large", type=int, default=None, help="runs in each synthetic trace [25000]")
     changes = add("changes", "ranking a 3,000-file, 50,000-line diff against a 25,000-run trace")
     changes.add_argument("--large", type=int, default=None, help="runs in the synthetic trace [25000]")
+    attribution = add("attribution", "which hunk of a pull request caused a failure: top-1, claims' precision")
+    attribution.add_argument(
+        "--calibrate", action="store_true", help="learn the suspect bands on the development half (calibration.json)"
+    )
     selection = add("selection", "failing traces selected, fetched, triaged, clustered against a rate-limited fake")
     selection.add_argument("--failing", type=int, default=None, help="failing traces in the project [200]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
@@ -128,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callable[[Results], None]]:
     from benchmarks import (
         action,
+        attribution,
         changes,
         concurrency,
         divergence,
@@ -155,6 +160,9 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "fidelity": lambda out: fidelity.run(out, shared=args.shared),
         "selection": lambda out: selection.run(out, failing=size.failing, passing=size.failing // 4),
         "divergence": lambda out: divergence.run(out, shared=args.shared, size=size.large),
+        "attribution": lambda out: attribution.run(
+            out, shared=args.shared, calibrate=args.command == "attribution" and getattr(args, "calibrate", False)
+        ),
         "changes": lambda out: changes.run(
             out,
             files=3_000 if size.large >= 25_000 else 300,

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
-from refinery.changes import ChangeSet, Suspect, rank_for_trace
+from refinery.changes import ChangeSet, Suspect, claimed, rank_for_trace
 from refinery.changes.diff import redact_changes
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
@@ -58,7 +57,7 @@ class Prepared:
     @property
     def top_suspect(self) -> Suspect | None:
         """The best suspect when it clears the threshold; else none is claimed."""
-        return self.suspects[0] if self.suspects and self.suspects[0].score >= SUSPECT_THRESHOLD else None
+        return claimed(self.suspects)
 
 
 def redactor_for(options: PrepareOptions) -> Redactor | None:

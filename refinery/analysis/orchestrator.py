@@ -31,7 +31,7 @@ from refinery.analysis.pricing import estimate_cost
 from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, StageCall, Usage
 from refinery.analysis.schemas import Synthesis
 from refinery.analysis.stages import STAGES, StageSpec, build_stage_call, check_citations, prompts_version
-from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
+from refinery.changes import claim_threshold
 from refinery.errors import CostCapReached, RefineryError, StageOutputError
 from refinery.pipeline import Prepared
 
@@ -104,7 +104,7 @@ class AnalysisResult:
             selection=self.selection,
             baseline=self.prepared.comparison,
             suspects=self.prepared.suspects[:20],
-            suspect_threshold=SUSPECT_THRESHOLD if self.prepared.suspects else None,
+            suspect_threshold=claim_threshold() if self.prepared.suspects else None,
             triage_agreement=self.triage_agreement(),
         )
 

@@ -3,7 +3,8 @@
 - ``diff.py``: unified diffs and the GitHub API's per-file patches as hunks (binary, vendored
   and oversized files skipped and named);
 - ``git.py``: the workspace's ``base...head``, deepening a shallow checkout when it can;
-- ``rank.py``: what the trace used, and each hunk's deterministic score with its reason;
+- ``rank.py``: what the trace used, the failure's own words, and each hunk's score, evidence and
+  band (thresholds learned on labelled cases, ``calibration.json``); ``words.py``: stop words, stems;
 - ``document.py``: changes.md, citable sections C01….
 
 No model is involved: the ranking works offline and with every provider.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from refinery.changes.document import render_changes_md
 from refinery.changes.model import ChangeSet, Hunk, Suspect
-from refinery.changes.rank import THRESHOLD, rank_changes, trace_usage
+from refinery.changes.rank import rank_changes, thresholds, trace_usage
 from refinery.compare.model import Comparison
 from refinery.documents.model import Document
 from refinery.trace.model import Trace
@@ -32,8 +33,19 @@ class Ranked:
 
     @property
     def top(self) -> Suspect | None:
-        """The best suspect, when it clears the threshold; else no suspect is claimed."""
-        return self.suspects[0] if self.suspects and self.suspects[0].score >= THRESHOLD else None
+        """The best suspect, when its band allows a claim; else no suspect is claimed."""
+        return claimed(self.suspects)
+
+
+def claimed(suspects: list[Suspect]) -> Suspect | None:
+    """The suspect Refinery names as the cause: the best one, when its band allows a claim."""
+    return suspects[0] if suspects and suspects[0].band != "none" else None
+
+
+def claim_threshold() -> float | None:
+    """The lowest score any claim needs (the ``possible`` band's), for the pack."""
+    learned = thresholds()
+    return learned["possible"] if learned["possible"] is not None else learned["likely"]
 
 
 def rank_for_trace(
@@ -43,4 +55,4 @@ def rank_for_trace(
     return Ranked(suspects, render_changes_md(changes, suspects, CHANGES_BUDGET))
 
 
-__all__ = ["THRESHOLD", "ChangeSet", "Hunk", "Ranked", "Suspect", "rank_for_trace"]
+__all__ = ["ChangeSet", "Hunk", "Ranked", "Suspect", "claim_threshold", "claimed", "rank_for_trace"]

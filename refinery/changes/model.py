@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+Band = Literal["likely", "possible", "none"]
 
 
 @dataclass
@@ -69,3 +72,10 @@ class Suspect(BaseModel):
     removed: list[str] = []
     """Its removed lines (a few), for the comment."""
     added: list[str] = []
+    band: Band = "none"
+    """What the score lets Refinery claim, by the measured precision of its band: ``likely`` (at least
+    90 % right on labelled cases), ``possible``, or ``none`` (1.4)."""
+    evidence: list[str] = Field(default_factory=list)
+    """What of the failure's own words the hunk matches, one line each (1.4)."""
+    tied_with: list[str] = Field(default_factory=list)
+    """Other hunks with the same score and the same evidence strength: shown as a tie, not ranked (1.4)."""

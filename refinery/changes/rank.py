@@ -1,64 +1,61 @@
-"""Rank a pull request's hunks against the failure, deterministically and without a model.
+"""Rank a pull request's hunks against the failure, by evidence, deterministically and without a model.
 
-A hunk is *used* when it touches something the trace used: a line of a system prompt the
-trace carries (matched line by line, fuzzily, on its removed or added side), a tool the
-trace called or was offered (its name, or a line of its description), the model or its
-parameters (in a config file), or the eval file. The score weighs that, then how much the
-hunk's removed and added words overlap the failure: the origin step, the divergence from
-the passing run, the failing feedback's comment, the expectations. Each suspect carries
-its score in words. A hunk that touches nothing the trace used still ranks, lower.
+A hunk is *used* when it touches something the trace used: a line of a system prompt the trace
+carries (matched line by line, fuzzily, on its removed, added or surrounding lines), a tool the
+trace called or was offered, the model or its parameters (in a config file), or the eval file.
+Being used is context, not evidence. The evidence is the failure's own words, never Refinery's:
+
+- **the action that went wrong**: the words of the origin's tool and of the calls where the run
+  departed from its passing run or its expected actions (``exchange``, ``delivered``);
+- **the values it got wrong**: the arguments that differed, and the words of the error it hit;
+- **what the evaluator said**: its comment on the failing score;
+- **what was expected**: the reference outputs (for code and eval files only: every rule of a
+  policy shares some words with a task's expected values).
+
+A word counts by how specific it is to one place in the prompt: a word most of the prompt's lines
+share (``order`` in a retail policy) says nothing about which rule mattered. A changed prompt line
+whose content matches none of it touches the prompt and is still not evidence. The score's bands
+(``likely``, ``possible``) have thresholds learned on labelled cases (``calibration.json``, written by
+``python -m benchmarks attribution --calibrate``); below them nothing is claimed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import cache
+from importlib import resources
+from typing import Any
 
-from refinery.changes.model import ChangeSet, Hunk, Suspect
-from refinery.compare.model import Comparison
-from refinery.compare.steps import offered_tools
+from refinery.changes.model import Band, ChangeSet, Hunk, Suspect
+from refinery.changes.words import WORD, stem, words_of
+from refinery.compare.diverge import argument_change
+from refinery.compare.expected import compare_expected
+from refinery.compare.model import Comparison, Difference
+from refinery.compare.steps import is_read_name, offered_tools
 from refinery.documents.render import collect_prompts, prompt_refs
-from refinery.trace.model import Trace
+from refinery.trace.model import Run, Trace
+from refinery.trace.roles import Roles
 from refinery.triage.model import TriageReport
 
-THRESHOLD = 0.55
-"""A suspect is claimed in the comment only at or above this score."""
 PROMPT_MATCH = 0.82
 """How alike a changed line and a prompt line must be (difflib ratio) to be the same line."""
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
-_STOP = {
-    "the", "and", "for", "you", "your", "with", "that", "this", "are", "not", "from", "was", "but", "have", "has",
-    "any", "all", "can", "use", "when", "then", "than", "into", "its", "will", "must", "should", "always", "never",
-    "true", "false", "none", "null", "return", "def", "self", "import", "const", "let", "var", "function",
-}  # fmt: skip
+COMMON = 0.3
+"""A word in this share of the prompt's lines (or more) is not specific to any rule."""
 _CONFIG = re.compile(r"\.(ya?ml|json|toml|ini|cfg|env|py|ts|js)$|(^|/)\.env")
 _PARAMETERS = ("temperature", "top_p", "max_tokens", "max_output_tokens", "reasoning_effort", "seed", "model")
-WEIGHT = {"prompt": 0.5, "tool": 0.4, "model": 0.35, "eval": 0.25}
-OVERLAP_WEIGHT = 0.5
+BASE = {"prompt": 0.15, "tool": 0.3, "model": 0.25, "eval": 0.2, "none": 0.0}
+"""What touching each kind of thing the trace used is worth before any evidence."""
+EVIDENCE = {"action": 0.45, "value": 0.2, "said": 0.35, "expected": 0.2}
 REMOVED_BONUS = 0.1
-"""A removed line of a used prompt: what the agent was told and no longer is."""
-
-
-def _stem(word: str) -> str:
-    """Enough stemming that "confirming", "confirmed" and "confirm" meet; nothing cleverer."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _words(text: str) -> set[str]:
-    return {_stem(w.lower()) for w in _WORD.findall(text) if w.lower() not in _STOP}
-
-
-def _normal(line: str) -> str:
-    return " ".join(line.strip().strip("\"'`,;").split()).lower()
+"""A rule taken out (removed, not reworded) whose content is evidence: what the agent is no longer told."""
 
 
 @dataclass
 class Usage:
-    """What the trace used, indexed for matching many hunks quickly."""
+    """What the trace used, and the failure's own words, indexed for matching many hunks quickly."""
 
     prompt_lines: dict[str, str] = field(default_factory=dict)
     """Normalized prompt line -> its prompt's section (P01)."""
@@ -71,21 +68,105 @@ class Usage:
     """Normalized line of a tool's description -> the tool."""
     models: set[str] = field(default_factory=set)
     eval_files: set[str] = field(default_factory=set)
-    failure_words: dict[str, set[str]] = field(default_factory=dict)
-    """What the failure says, by where it says it: origin, divergence, feedback, expectations."""
+    action: set[str] = field(default_factory=set)
+    """Words of the action that went wrong (its tool's name, the departed calls' names)."""
+    verbs: set[str] = field(default_factory=set)
+    """The verbs of those actions (``exchange`` of ``exchange_delivered_order_items``)."""
+    other_verbs: set[str] = field(default_factory=set)
+    """The verbs of the other state-changing tools the trace used or was offered."""
+    values: set[str] = field(default_factory=set)
+    """Words of the values it got wrong (differing arguments, the error it hit)."""
+    said: set[str] = field(default_factory=set)
+    """Words of what an evaluator said went wrong (its comment on a failing score)."""
+    expected: set[str] = field(default_factory=set)
+    """Words of what was expected (the reference outputs)."""
+    commonness: dict[str, float] = field(default_factory=dict)
+    """A word -> the share of the prompt's lines holding it."""
+
+    def weight(self, word: str) -> float:
+        """How specific ``word`` is: 1 for a word of few prompt lines, 0 from ``COMMON`` of them up."""
+        return max(0.0, 1.0 - self.commonness.get(word, 0.0) / COMMON)
+
+
+def _normal(line: str) -> str:
+    return " ".join(line.strip().strip("\"'`,;").split()).lower()
+
+
+def _index_prompts(trace: Trace, usage: Usage) -> None:
+    lines_seen = 0
+    counts: dict[str, int] = {}
+    for text, ref in prompt_refs(collect_prompts(trace)).items():
+        usage.prompt_texts[ref] = _normal(text)
+        for line in text.splitlines():
+            normal = _normal(line)
+            if len(normal) < 12:
+                continue
+            lines_seen += 1
+            usage.prompt_lines.setdefault(normal, ref)
+            for word in words_of(normal):
+                usage.prompt_words.setdefault(word, set()).add(normal)
+                counts[word] = counts.get(word, 0) + 1
+    usage.commonness = {w: n / lines_seen for w, n in counts.items()} if lines_seen else {}
+
+
+def _values(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _add_action(name: str, usage: Usage) -> None:
+    usage.action |= words_of(name.replace("_", " "))
+    usage.verbs |= words_of(name.split("_", 1)[0])
+
+
+def _departure_words(difference: Difference, usage: Usage) -> None:
+    """The calls where the run departed: their names are the action, their differing values what it got wrong."""
+    for ref in (difference.failing, difference.baseline):
+        if ref is not None:
+            _add_action(ref.label.split("(", 1)[0], usage)
+    if difference.kind == "different_arguments" and difference.failing and difference.baseline:
+        name = difference.failing.label.split("(", 1)[0]
+        change = argument_change(
+            difference.failing.label[len(name) + 1 : -1], difference.baseline.label[len(name) + 1 : -1]
+        )
+        if change is not None:
+            usage.values |= words_of(f"{change[0]} {change[1]}".replace("_", " "))
+
+
+def _failure_words(trace: Trace, triage: TriageReport, comparison: Comparison | None, usage: Usage) -> None:
+    """The failure in its own words: the trace's names, arguments, errors and expectations, never a
+    sentence Refinery wrote, and never a failure the run recovered from."""
+    origin = triage.origin
+    if origin is not None:
+        for section in (origin.section, origin.symptom_section):
+            run = next((r for r in trace.runs if f"R{r.order:04d}" == section), None) if section else None
+            if run is not None and run.run_type in ("tool", "retriever"):
+                _add_action(run.name, usage)
+                usage.values |= words_of(run.error or "") | words_of(_error_output(run))
+    departures = list(comparison.differences[:1]) if comparison is not None else []
+    expected = compare_expected(trace, Roles.of(trace))
+    if expected is not None:
+        departures += expected.differences[:1]
+    for difference in departures:
+        _departure_words(difference, usage)
+    tools = {r.name for r in trace.runs if r.run_type == "tool"} | set(offered_tools(trace))
+    usage.other_verbs = {v for t in tools if not is_read_name(t) for v in words_of(t.split("_", 1)[0])} - usage.verbs
+    for item in trace.feedback:
+        if item.comment and not item.composed and item.score is not None and item.score < 1:
+            usage.said |= words_of(item.comment)
+    for key, value in (trace.reference_outputs or {}).items():
+        if key != "actions":  # the expected actions speak through the departure above
+            usage.expected |= words_of(_values(value).replace("_", " "))
+
+
+def _error_output(run: Run) -> str:
+    """A tool's output when it reports a failure (``Error: …``): the trace's own words for what went wrong."""
+    text = _values((run.outputs or {}).get("output", ""))
+    return text[:500] if text.lower().lstrip().startswith(("error", "exception")) else ""
 
 
 def trace_usage(trace: Trace, triage: TriageReport, comparison: Comparison | None = None) -> Usage:
     usage = Usage()
-    prompts = collect_prompts(trace)
-    for text, ref in prompt_refs(prompts).items():
-        usage.prompt_texts[ref] = _normal(text)
-        for line in text.splitlines():
-            normal = _normal(line)
-            if len(normal) >= 12:
-                usage.prompt_lines.setdefault(normal, ref)
-                for word in _words(normal):
-                    usage.prompt_words.setdefault(word, set()).add(normal)
+    _index_prompts(trace, usage)
     for run in trace.runs:
         if run.run_type == "tool":
             usage.tools.add(run.name)
@@ -101,17 +182,7 @@ def trace_usage(trace: Trace, triage: TriageReport, comparison: Comparison | Non
             value = source.get(key)
             if isinstance(value, str) and value:
                 usage.eval_files.add(value.split("::", 1)[0].lstrip("./"))
-    words = usage.failure_words
-    if triage.origin is not None:
-        finding = next((f for f in triage.findings if f.id == triage.origin.finding_id), None)
-        words["origin"] = _words(f"{triage.origin.name} {finding.evidence if finding else ''}")
-    if comparison is not None and comparison.divergence is not None:
-        words["divergence"] = _words(comparison.divergence.detail)
-    feedback = " ".join(f"{f.key} {f.comment or ''}" for f in trace.feedback if f.score is not None and f.score < 1)
-    if feedback.strip():
-        words["feedback"] = _words(feedback)
-    if trace.reference_outputs:
-        words["expectations"] = _words(str(trace.reference_outputs))
+    _failure_words(trace, triage, comparison, usage)
     return usage
 
 
@@ -124,7 +195,7 @@ def _prompt_hits(lines: list[str], usage: Usage) -> list[tuple[str, str]]:
             continue
         ref = usage.prompt_lines.get(normal)
         if ref is None:
-            candidates = {c for w in _words(normal) for c in usage.prompt_words.get(w, ())}
+            candidates = {c for w in words_of(normal) for c in usage.prompt_words.get(w, ())}
             best = max(candidates, key=lambda c: SequenceMatcher(None, normal, c, autojunk=False).ratio(), default=None)
             if best is not None and SequenceMatcher(None, normal, best, autojunk=False).ratio() >= PROMPT_MATCH:
                 ref = usage.prompt_lines[best]
@@ -142,70 +213,150 @@ def _reworded(line: str, added: list[str]) -> bool:
     return any(SequenceMatcher(None, normal, _normal(a), autojunk=False).ratio() >= 0.6 for a in added)
 
 
-def _score(hunk: Hunk, usage: Usage) -> Suspect:
+@dataclass
+class _Match:
+    """The failure's words a hunk's changed lines hold, and how strongly, by kind of evidence."""
+
+    strength: dict[str, float] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)
+
+    def total(self, kinds: tuple[str, ...]) -> float:
+        return sum(self.strength.get(k, 0.0) for k in kinds)
+
+    def said(self, kinds: tuple[str, ...]) -> list[str]:
+        return [self.lines[k] for k in kinds if k in self.lines]
+
+
+_LABEL = {
+    "action": "the action that went wrong",
+    "value": "what it got wrong",
+    "said": "what the evaluator said went wrong",
+    "expected": "what was expected",
+}
+
+
+def _match(changed: set[str], usage: Usage) -> _Match:
+    match = _Match()
+    # A rule names the action it governs by its verb: one about exchanging is not about returning,
+    # however many nouns ("delivered order items") the two share.
+    another = bool(changed & usage.other_verbs) and not changed & usage.verbs
+    pairs = (("action", usage.action), ("value", usage.values), ("said", usage.said), ("expected", usage.expected))
+    for kind, words in pairs:
+        if another and kind in ("action", "value"):
+            continue
+        shared = sorted(w for w in changed & words if usage.weight(w) > 0 or w in usage.verbs)
+        # The verb is what makes a rule about this action, but only beside what the action acts on:
+        # "when enabled" alone is about enabling something, not about enabling roaming.
+        if kind == "action" and not set(shared) - usage.verbs:
+            continue
+        verb_counts = True
+        if shared:
+            specific = sum(1.0 if w in usage.verbs and verb_counts else usage.weight(w) for w in shared)
+            match.strength[kind] = EVIDENCE[kind] * min(1.0, specific / 2)
+            match.lines[kind] = f"names {_LABEL[kind]}: {', '.join(shared[:5])}"
+    return match
+
+
+def _used(hunk: Hunk, usage: Usage, changed_text: str) -> tuple[str, list[str], list[str]]:
+    """(the kind of thing touched, what of the trace, the reasons), the strongest kind first."""
     used: list[str] = []
     reasons: list[str] = []
-    weight = 0.0
-    # The prompt the trace carries is the one after the change: a removed line is not in it, but the
-    # lines around it (or the lines added) are.
+    kind = "none"
     hits = _prompt_hits(hunk.removed + hunk.added + hunk.context, usage)
     if hits:
         refs = sorted({ref for ref, _ in hits})
         used += [f"system prompt {ref}" for ref in refs]
+        kind = "prompt"
         dropped = [r for r in hunk.removed if len(_normal(r)) >= 12 and not _reworded(r, hunk.added)]
-        weight = max(weight, WEIGHT["prompt"] + (REMOVED_BONUS if dropped else 0.0))
-        if dropped and not hunk.added:
-            what = f"removed {len(dropped)} line{'s' if len(dropped) > 1 else ''} from"
-        elif dropped:
-            what = "removed and added lines in"
-        else:
-            what = "reworded or added lines in" if hunk.removed else "added lines to"
+        what = "removed lines from" if dropped and not hunk.added else "changed lines in"
         reasons.append(f"{what} the prompt the trace used ({', '.join(refs)})")
-    changed_text = "\n".join(hunk.removed + hunk.added)
     tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", changed_text))
     tools = sorted(usage.tools & tokens) + sorted(
         {usage.tool_text[_normal(line)] for line in hunk.removed + hunk.added if _normal(line) in usage.tool_text}
     )
     if tools:
         used += [f"tool {t}" for t in dict.fromkeys(tools)]
-        weight = max(weight, WEIGHT["tool"])
+        kind = "tool" if kind == "none" else kind  # a prompt line naming a tool is still a prompt line
         reasons.append(f"touches the tool {', '.join(dict.fromkeys(tools))} the trace used")
-    if _CONFIG.search(hunk.path) and (
-        any(m in changed_text for m in usage.models) or any(p in tokens for p in _PARAMETERS)
-    ):
+    if _CONFIG.search(hunk.path) and (any(m in changed_text for m in usage.models) or tokens & set(_PARAMETERS)):
         used.append("model")
-        weight = max(weight, WEIGHT["model"])
+        kind = "model" if kind == "none" else kind
         reasons.append("changes the model or its parameters")
     if any(hunk.path == f or hunk.path.endswith("/" + f) for f in usage.eval_files):
         used.append("eval file")
-        weight = max(weight, WEIGHT["eval"])
+        kind = "eval" if kind == "none" else kind
         reasons.append("changes the eval file")
-    changed_words = _words(changed_text)
-    overlaps = {where: changed_words & words for where, words in usage.failure_words.items() if words}
-    best = max((len(o) / max(1, min(len(usage.failure_words[w]), 12)) for w, o in overlaps.items()), default=0.0)
-    overlap = min(1.0, best)
-    shared = sorted({w for o in overlaps.values() for w in o})
-    if shared:
-        where = ", ".join(w for w, o in overlaps.items() if o)
-        reasons.append(f"its words overlap the failure's {where} ({', '.join(shared[:6])})")
+    return kind, used, reasons
+
+
+# A prompt line is evidence only through what went wrong (the action, the values, the evaluator's
+# words for it), not through words it shares with the expected values: every rule shares some.
+_KINDS = {"prompt": ("action", "value", "said"), "none": ("action", "value", "said")}
+_ALL = ("action", "value", "said", "expected")
+
+
+def _score(hunk: Hunk, usage: Usage) -> tuple[Suspect, float]:
+    changed_text = "\n".join(hunk.removed + hunk.added)
+    kind, used, reasons = _used(hunk, usage, changed_text)
+    match = _match(words_of(changed_text.replace("_", " ")) | words_of(changed_text), usage)
+    kinds = _KINDS.get(kind, _ALL)
+    strength = match.total(kinds)
+    score = BASE[kind] + (strength if kind != "none" else strength / 2)
+    dropped = [r for r in hunk.removed if len(_normal(r)) >= 12 and not _reworded(r, hunk.added)]
+    if kind == "prompt" and dropped and strength > 0:
+        score += REMOVED_BONUS
+    evidence = match.said(kinds)
     if not used:
         reasons.insert(0, "touches nothing the trace used")
-    score = round(min(1.0, weight + OVERLAP_WEIGHT * overlap * (1.0 if used else 0.5)), 3)
-    return Suspect(
+    if not evidence:
+        reasons.append("its words match nothing of what went wrong")
+    suspect = Suspect(
         change_id=hunk.change_id,
         path=hunk.path,
         start_line=hunk.start_line,
         end_line=hunk.end_line,
-        score=score,
-        reason="; ".join(reasons),
+        score=round(min(1.0, score), 3),
+        reason="; ".join(reasons + evidence),
         used=used,
         removed=[line.strip() for line in hunk.removed if line.strip()][:3],
         added=[line.strip() for line in hunk.added if line.strip()][:3],
+        evidence=evidence,
     )
+    return suspect, strength
+
+
+@cache
+def thresholds() -> dict[str, float | None]:
+    """The learned band thresholds (``likely``, ``possible``); None where no threshold reached its precision."""
+    try:
+        text = resources.files("refinery.changes").joinpath("calibration.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {"likely": None, "possible": None}
+    data = json.loads(text)
+    return {band: data.get("thresholds", {}).get(band) for band in ("likely", "possible")}
+
+
+def band_of(score: float) -> Band:
+    """The claim a score allows: ``likely``, ``possible`` or ``none``."""
+    learned = thresholds()
+    likely, possible = learned["likely"], learned["possible"]
+    if likely is not None and score >= likely:
+        return "likely"
+    if possible is not None and score >= possible:
+        return "possible"
+    return "none"
 
 
 def rank_changes(changes: ChangeSet, usage: Usage) -> list[Suspect]:
-    """Every hunk as a suspect, best first (ties in diff order)."""
-    suspects = [_score(hunk, usage) for hunk in changes.hunks]
-    order = {h.change_id: i for i, h in enumerate(changes.hunks)}
-    return sorted(suspects, key=lambda s: (-s.score, order[s.change_id]))
+    """Every hunk as a suspect, best first: by score, then by evidence strength; equal on both is a tie."""
+    scored = [_score(hunk, usage) for hunk in changes.hunks]
+    scored.sort(key=lambda pair: (-pair[0].score, -pair[1]))
+    out = []
+    for suspect, strength in scored:
+        ties = [s.change_id for s, k in scored if s is not suspect and (s.score, k) == (suspect.score, strength)]
+        band = band_of(suspect.score) if suspect.evidence else "none"
+        out.append(suspect.model_copy(update={"band": band, "tied_with": ties if suspect.score > 0 else []}))
+    return out
+
+
+__all__ = ["WORD", "Usage", "band_of", "rank_changes", "stem", "thresholds", "trace_usage"]

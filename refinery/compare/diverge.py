@@ -212,7 +212,7 @@ def _arguments(args: str) -> dict[str, str] | None:
     return {str(k): json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in value.items()}
 
 
-def _argument_change(here: str, there: str) -> tuple[str, str, list[str]] | None:
+def argument_change(here: str, there: str) -> tuple[str, str, list[str]] | None:
     """Only the arguments that differ, on each side, and the names of those that were the same."""
     ours, theirs = _arguments(here), _arguments(there)
     if ours is None or theirs is None:
@@ -236,7 +236,7 @@ def divergence_sentence(
     theirs = f" ({'their' if other.endswith('s') else 'its'} {unit} {there.step})" if there is not None else ""
     if difference.kind == "different_arguments" and here and there:
         name = here.label.split("(", 1)[0]
-        change = _argument_change(here.label[len(name) + 1 : -1], there.label[len(name) + 1 : -1])
+        change = argument_change(here.label[len(name) + 1 : -1], there.label[len(name) + 1 : -1])
         if change is not None:
             ours, yours, same = change
             kept = f"; {', '.join(same)} {'was' if len(same) == 1 else 'were'} the same" if same else ""

@@ -260,12 +260,8 @@ def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = (
 
 def _top_suspect(entries: list[TraceEntry]) -> Suspect | None:
     """The best-scoring change over every analysed trace, when it clears its threshold; else none."""
-    claimed = [
-        p.suspects[0]
-        for p in (e.pack for e in entries)
-        if p.suspects and p.suspect_threshold is not None and p.suspects[0].score >= p.suspect_threshold
-    ]
-    return max(claimed, key=lambda s: s.score, default=None)
+    named = [p.suspects[0] for p in (e.pack for e in entries) if p.suspects and p.suspects[0].band != "none"]
+    return max(named, key=lambda s: (s.band == "likely", s.score), default=None)
 
 
 def _host(url: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.schemas import Diagnosis, GapAnalysis, Hypothesis
-from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.report.baseline import baseline_section
 from refinery.report.changes import changes_section
 from refinery.report.offline import (
@@ -100,7 +99,7 @@ def render_report(result: AnalysisResult) -> str:
         ]
     out += origin_line(triage, "Origin step (triage)")
     out += baseline_section(prepared.comparison)
-    out += changes_section(prepared.suspects, SUSPECT_THRESHOLD)
+    out += changes_section(prepared.suspects)
     if synthesis is not None:
         if synthesis.top_findings:
             out += ["## Top findings", ""] + [f"- {prose(f, 500)}" for f in synthesis.top_findings[:8]] + [""]

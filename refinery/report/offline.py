@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from refinery.analysis.pack import PackSelection
-from refinery.changes import THRESHOLD as SUSPECT_THRESHOLD
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.documents.ids import run_section
@@ -117,7 +116,7 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     out = [*report_title(trace), *verdict_lines(context.selection)]
     out += [f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
     out += baseline_section(context.comparison)
-    out += changes_section(context.suspects, SUSPECT_THRESHOLD)
+    out += changes_section(context.suspects)
     out += triage_sections(trace, triage, context)
     if context.model_note:
         out += [f"> {context.model_note}", ""]

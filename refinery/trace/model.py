@@ -72,6 +72,9 @@ class Feedback(BaseModel):
     invalid_score: str | None = None
     """The score as given when it was no finite number (``NaN``, ``inf``, ``"high"``): unknown, never
     passing."""
+    composed: bool = False
+    """The comment is Refinery's summary of what the producer recorded (tau-bench's checks), not an
+    evaluator's own words: shown, but never taken as evidence of what went wrong."""
     informational: bool = False
     """Reported beside the producer's own pass/fail checks, it decides nothing: a composite reward that
     penalties lower while the task checks it is made of passed."""

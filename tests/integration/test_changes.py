@@ -101,9 +101,13 @@ def test_the_removed_rule_ranks_above_the_rewording_and_the_readme_fix(tmp_path:
     rule, rewording, readme = ranked
     assert rule.score > rewording.score > readme.score
     assert prepared.top_suspect is rule
-    assert rule.start_line == 3 and "removed 1 line from the prompt the trace used (P01)" in rule.reason
-    assert "overlap the failure's feedback" in rule.reason and "confirm" in rule.reason
-    assert rewording.used == ["system prompt P01"] and "reworded" in rewording.reason
+    assert rule.start_line == 3 and "removed lines from the prompt the trace used (P01)" in rule.reason
+    # The evidence is the evaluator's own words, never a sentence Refinery wrote.
+    [said] = rule.evidence
+    assert said.startswith("names what the evaluator said went wrong: ") and "confirm" in said
+    assert rule.band == "likely"
+    assert rewording.used == ["system prompt P01"] and "changed lines in" in rewording.reason
+    assert rewording.band == "none"  # it shares a word with the evaluator ("customer"), not enough to claim
     assert readme.used == [] and readme.reason.startswith("touches nothing the trace used")
     changes_md = prepared.documents.by_name("changes.md").text
     assert changes_md.index(f"## {rule.change_id} · prompts/agent.md L3–L3") < changes_md.index("README.md L")

@@ -229,8 +229,8 @@ def test_expected_actions_name_the_first_wrong_write_even_with_no_error() -> Non
     assert origin.basis == "expected_actions" and origin.confidence == "high"
     finding = next(f for f in run_triage(trace).findings if f.id == origin.finding_id)
     assert finding.evidence == (
-        "At state-changing call 1 (R0004) this run called modify_pending_order_items with new_item_ids=[\"8\"]; "
-        "the expected actions called it with new_item_ids=[\"9\"] (their state-changing call 1); "
+        'At state-changing call 1 (R0004) this run called modify_pending_order_items with new_item_ids=["8"]; '
+        'the expected actions called it with new_item_ids=["9"] (their state-changing call 1); '
         "item_ids, order_id were the same."
     )
 

@@ -5,7 +5,8 @@ Messages are read as a chat transcript after mapping tau2's shapes onto OpenAI's
 simulator with tools of its own (telecom): its tool calls become tool runs of a
 ``user_simulator`` step. Per-message ``usage`` and ``cost`` are the agent's tokens and cost;
 ``reward_info`` becomes the reward feedback, and the task's ``evaluation_criteria`` the
-reference outputs in evals.md.
+reference outputs in evals.md. The domain policy tau2 gives the agent (``info.environment_info.policy``)
+is its system prompt.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
     task_id, trial = str(sim.get("task_id")), sim.get("trial", 0)
     trace_id = str(sim.get("id") or f"tau2-{task_id}-trial{trial}")
     messages = [_openai_message(m) for m in sim["messages"] if isinstance(m, dict)]
+    policy = _policy(info)
+    if policy is not None and not any(m.get("role") == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": policy})
     [trace] = load_chat({"id": trace_id, "name": f"task {task_id}", "messages": messages})
     task = tasks.get(task_id, {})
     reward_info: dict[str, Any] = sim["reward_info"] if isinstance(sim.get("reward_info"), dict) else {}
@@ -70,6 +74,7 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
             score=score_of(reward)[0],
             invalid_score=score_of(reward)[1],
             comment=_reward_comment(reward_info),
+            composed=True,
             source="tau2-bench",
             fails_below=1.0,
             run_id=trace.root.id,
@@ -98,6 +103,13 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
             "runs": runs,
         }
     )
+
+
+def _policy(info: Any) -> str | None:
+    """The domain policy tau2 gives the agent as its system prompt (``info.environment_info.policy``)."""
+    environment = info.get("environment_info") if isinstance(info, dict) else None
+    policy = environment.get("policy") if isinstance(environment, dict) else None
+    return policy if isinstance(policy, str) and policy.strip() else None
 
 
 def _mark_simulator(runs: list[Run]) -> list[Run]:

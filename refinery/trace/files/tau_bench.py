@@ -43,6 +43,7 @@ def _one(item: dict[str, Any]) -> Trace:
             score=score_of(reward)[0],
             invalid_score=score_of(reward)[1],
             comment=_reward_comment(info.get("reward_info")),
+            composed=True,
             source="tau-bench",
             fails_below=1.0,
             run_id=trace.root.id,
@@ -50,7 +51,13 @@ def _one(item: dict[str, Any]) -> Trace:
         ),
         *(
             Feedback(
-                key=key, score=value, source="tau-bench", fails_below=1.0, run_id=trace.root.id, comment=_CHECKS[key]
+                key=key,
+                score=value,
+                source="tau-bench",
+                fails_below=1.0,
+                run_id=trace.root.id,
+                comment=_CHECKS[key],
+                composed=True,
             )
             for key, value in checks.items()
         ),
