@@ -324,6 +324,23 @@ def _check_provider_names(settings: Settings, names: list[str], origin: dict[str
             )
 
 
+def _check_chosen_provider(settings: Settings, origin: dict[str, str]) -> None:
+    """A provider chosen explicitly must have its key: a silent fall back to triage alone would hide that
+    the stages the user asked for never ran. ``offline`` asks for triage alone; no provider named keeps
+    the implicit default (offline, with a hint)."""
+    if "provider" not in origin or settings.offline or settings.has_model_key:
+        return
+    section = settings.sections.get(settings.provider)
+    if section is None:
+        return
+    keys = [source.describe() for field, source in section.SOURCES.items() if field.endswith("api_key")]
+    keys = keys or [s.describe() for f, s in section.SOURCES.items() if f.endswith("base_url")]
+    raise ConfigError(
+        f"Invalid setting: {origin['provider']} chose the provider {settings.provider!r}, and it has no key.",
+        hint=f"Set {' or '.join(keys[:1])}; or ask for triage alone with --offline.",
+    )
+
+
 def load_settings(
     env: Mapping[str, str],
     overrides: Mapping[str, Any] | None = None,
@@ -352,6 +369,7 @@ def load_settings(
     built = {kind.NAME: _validated(kind, section_values[kind.NAME], origin) for kind in sections}
     settings: Settings = _validated(Settings, {**values, "sections": built}, origin)
     _check_provider_names(settings, [k.NAME for k in sections if k.KIND == "provider"], origin)
+    _check_chosen_provider(settings, origin)
     return settings
 
 

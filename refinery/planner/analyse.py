@@ -105,9 +105,12 @@ def trace_tag(index: int, total: int, trace: Trace) -> str:
     return f"[{index}/{total} {trace.id[:12]}]"
 
 
-def path_slug(text: str, limit: int = 12) -> str:
-    """A trace id as a safe file-name part: ``[A-Za-z0-9_-]`` only, so never ``/``, ``..`` or a NUL."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:limit].strip("-")
+def path_slug(text: str, limit: int = 12, whole: int = 32) -> str:
+    """A trace id as a safe file-name part: ``[A-Za-z0-9_-]`` only, so never ``/``, ``..`` or a NUL. Whole
+    when it is at most ``whole`` characters (``tau-bench-task8-trial0``), else its first ``limit``: never cut
+    before the part that tells two traces apart."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+    slug = slug if len(slug) <= whole else slug[:limit].strip("-")
     return slug or "trace"
 
 

@@ -115,7 +115,7 @@ def _trace_block(entry: TraceEntry) -> TraceBlock:
     head_lines = [line for line in head.split("\n") if not line.startswith("# Refinery report")]
     trace = entry.pack.trace
     what = _origin_text(entry.pack) or "no origin step named"
-    summary = f"Trace {prose(trace.name or 'run', 60)} ({prose(trace.id[:12], 12)}…): {what}"
+    summary = f"Trace {prose(trace.name or 'run', 60)} ({prose(short_id(trace.id), 40)}): {what}"
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
 
@@ -123,13 +123,23 @@ MEMBER_LINKS = 12
 """Traces listed by name under a cluster; the rest are counted."""
 
 
+SHORT_ID = 32
+"""Ids up to this long are shown whole; longer ones (UUIDs, hashes) by their head, which is what differs."""
+
+
+def short_id(trace_id: str) -> str:
+    """A trace id as a chip: whole when it is short enough to read (``tau-bench-task8-trial0``, a file stem
+    and index), else its first 12 characters: a UUID's or a hash's head is where two of them differ."""
+    return trace_id if len(trace_id) <= SHORT_ID else trace_id[:12] + "…"
+
+
 def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
     name = prose(member.name or "run", 40)
-    short = prose(member.trace_id[:12], 12)
+    short = prose(short_id(member.trace_id), 40)
     flaky = f" ({prose(member.flaky, 60)})" if member.flaky else ""
     if member.url and langsmith_host and _host(member.url) == langsmith_host:
-        return f"[{name} {short}…]({member.url}){flaky}"
-    return f"{name} `{short}…`{flaky}"
+        return f"[{name} {short}]({member.url}){flaky}"
+    return f"{name} `{short}`{flaky}"
 
 
 def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:

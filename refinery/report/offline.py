@@ -127,14 +127,19 @@ def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) 
     """Findings, eval gaps, timeline, run tree and notes: the body both report kinds share."""
     out: list[str] = []
     out += ["## Findings", ""]
-    if triage.findings:
+    # A failure that propagated through enclosing runs is one line with its path, not one line per run.
+    shown = [f for f in triage.findings if f.role != "propagated"]
+    if shown:
         out += ["| ID | Severity | Category | Run | Evidence |", "|---|---|---|---|---|"]
-        for f in triage.findings[:30]:
+        for f in shown[:30]:
             where = f"{f.section} {table_cell(f.name or '', 40)}" + (f" @{table_cell(f.agent, 30)}" if f.agent else "")
-            role = f" ({f.role})" if f.role else ""
-            out.append(f"| {f.id} | {f.severity}{role} | {f.category} | {where} | {table_cell(f.evidence)} |")
-        if len(triage.findings) > 30:
-            out.append(f"\n{len(triage.findings) - 30} more findings are in `triage.json`.")
+            path = " → ".join(f.related_sections[:6]) if f.rule == "run_error" and f.related_sections else ""
+            through = f" (propagated through {path})" if path else ""
+            recovered = f" (recovered at {f.recovered_at})" if f.recovered_at else ""
+            evidence = table_cell(f.evidence) + through + recovered
+            out.append(f"| {f.id} | {f.severity} | {f.category} | {where} | {evidence} |")
+        if len(shown) > 30:
+            out.append(f"\n{len(shown) - 30} more findings are in `triage.json`.")
     else:
         out.append("No findings.")
     out.append("")

@@ -89,8 +89,13 @@ def test_a_baseline_run_marked_errored_without_error_text_is_compared(tmp_path: 
     for run in passing["runs"]:
         run["error"] = None
         run["status"] = "success"
+    # A baseline must pass by the selection's rule: the evaluator scored it 1.
+    root = next(r for r in passing["runs"] if not r.get("parent_run_id"))
+    passing["feedback"] = [{"key": "correctness", "score": 1, "run_id": root["id"], "trace_id": root["id"]}]
     child = next(r for r in passing["runs"] if r.get("parent_run_id"))
     child["status"], child["error"] = "error", None  # errored, and says nothing
+    for trace in (failing, passing):  # the same task: both runs record the same inputs
+        next(r for r in trace["runs"] if not r.get("parent_run_id"))["inputs"] = {"question": "Book SFO-JFK"}
     (tmp_path / "failing.json").write_text(json.dumps(failing))
     (tmp_path / "passing.json").write_text(json.dumps(passing))
     code, output = analyze(tmp_path, "failing.json", "--offline", "--baseline-file", "passing.json", "--out", "out")

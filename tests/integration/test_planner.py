@@ -103,12 +103,18 @@ def test_the_cli_and_the_action_plan_the_tau_bench_file_alike(
 def test_a_representative_keeps_its_redaction_counts_through_its_baseline_and_the_diff(tmp_path: Path) -> None:
     key = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" * 2
     data = json.loads((EXAMPLES / "rate-limit-cascade.json").read_text())
-    data["runs"][0]["inputs"] = {**(data["runs"][0]["inputs"] or {}), "note": f"called with {key}"}
-    failing = tmp_path / "failing.json"
-    failing.write_text(json.dumps(data))
+    child = next(r for r in data["runs"] if r.get("parent_run_id"))
+    child["inputs"] = {**(child["inputs"] or {}), "note": f"called with {key}"}
     passing = json.loads((EXAMPLES / "rate-limit-cascade.json").read_text())
     for run in passing["runs"]:
         run["error"], run["status"] = None, "success"
+    # A baseline must pass by the selection's rule (the evaluator scored it 1) and ran the same task.
+    root = next(r for r in passing["runs"] if not r.get("parent_run_id"))
+    passing["feedback"] = [{"key": "correctness", "score": 1, "run_id": root["id"], "trace_id": root["id"]}]
+    for trace in (data, passing):
+        next(r for r in trace["runs"] if not r.get("parent_run_id"))["inputs"] = {"question": "Book SFO-JFK"}
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps(data))
     baseline = tmp_path / "passing.json"
     baseline.write_text(json.dumps(passing))
     diff = tmp_path / "pr.diff"

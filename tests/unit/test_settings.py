@@ -64,3 +64,25 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-01T00:00:00Z") == datetime(2026, 11, 1, tzinfo=UTC)
     with pytest.raises(ConfigError, match="--since"):
         parse_since("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("env", "where", "variable"),
+    [
+        ({"REFINERY_PROVIDER": "anthropic"}, "environment variable REFINERY_PROVIDER", "ANTHROPIC_API_KEY"),
+        ({"INPUT_PROVIDER": "gemini"}, "action input `provider`", "GEMINI_API_KEY"),
+    ],
+)
+def test_a_provider_chosen_without_its_key_is_an_error_naming_the_variable(
+    env: dict[str, str], where: str, variable: str
+) -> None:
+    from refinery.errors import ConfigError
+    from refinery.wiring import load_settings
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env)
+    line = refused.value.one_line()
+    assert where in line and variable in line and "--offline" in line
+    # Asking for triage alone is the way to have no stages, and no provider named stays the quiet default.
+    assert load_settings(env, {"offline": True}).offline
+    assert not load_settings({}).has_model_key

@@ -106,8 +106,8 @@ def _reward_comment(reward_info: Any) -> str | None:
     parts = []
     info = reward_info.get("info")
     if isinstance(info, dict):
-        for key, value in info.items():
-            parts.append(f"{key}: {value}")
+        # A data hash tells a reader nothing; the checks and their values do.
+        parts += [f"{key}: {value}" for key, value in info.items() if not key.endswith("hash")]
     components = reward_info.get("components")
     if isinstance(components, dict):
         parts += [f"{k} {v:+g}" for k, v in components.items() if k.endswith(("penalty", "bonus")) and _number(v)]
