@@ -292,3 +292,28 @@ def test_trials_of_one_task_in_a_file_count_once_and_flaky_ones_say_so(real_trac
     assert sorted(selected["0"].passed_trace_ids) == ["tau-bench-task0-trial0", "tau-bench-task0-trial2"]
     assert selected["1"].flaky_note is None and selected["1"].failed_repetitions == 3
     assert selected["1"].reasons == ["tau-bench r_actions 0 (a pass needs 1)"]
+
+
+PRODUCERS = {
+    "langsmith-batch": "langsmith-batch",
+    "mini-swe-agent": ("mini-swe-agent", "chat"),
+    "swe-agent": "swe-agent",
+    "openhands": "openhands",
+    "otel-js-spans": "otel-js",
+    "phoenix": "spans",
+    "tau-bench": "tau-bench",
+    "tau2-bench": "tau2-bench",
+}
+
+
+def test_every_shared_real_file_loads_as_its_producer_with_telling_ids(real_traces: Path) -> None:
+    from refinery.trace.files import READERS, detect_format, read_json_document
+
+    stand_ins = {r.name for r in READERS} | {"history", "trace"}
+    for path in sorted(p for p in real_traces.glob("*/*") if p.suffix != ".md"):
+        expected = PRODUCERS[path.parent.name]
+        detected = detect_format(read_json_document(path))
+        assert detected in (expected if isinstance(expected, tuple) else (expected,)), path.name
+        traces = load_trace_files(path)
+        ids = [t.id for t in traces]
+        assert len(set(ids)) == len(ids) and not set(ids) & stand_ins, (path.name, ids)

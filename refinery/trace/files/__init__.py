@@ -252,7 +252,32 @@ def load_trace_files(path: str | Path, fmt: str = "auto", limits: InputLimits | 
             ) from None
     if not traces:
         raise TraceFormatError(f"{path} holds no runs.")
-    return traces
+    return name_untitled(traces, Path(path))
+
+
+def name_untitled(traces: list[Trace], path: Path) -> list[Trace]:
+    """Traces whose producer recorded no id of their own (a reader's stand-in: ``swe-agent``,
+    ``openhands``, ``chat``) take the file's stem, and their index when the file holds several: two
+    runs in one comment are never both called ``swe-agent``."""
+    stand_ins = {r.name for r in READERS} | {"history", "trace"}
+    stem = path.name.split(".")[0] or "trace"
+    untitled = [t for t in traces if t.id in stand_ins]
+    if not untitled:
+        return traces
+    renamed = {t.id + str(i): (stem if len(untitled) == 1 else f"{stem}-{i + 1}") for i, t in enumerate(untitled)}
+    out = []
+    index = 0
+    for trace in traces:
+        if trace.id not in stand_ins:
+            out.append(trace)
+            continue
+        new = renamed[trace.id + str(index)]
+        index += 1
+        runs = [r.model_copy(update={"trace_id": new}) for r in trace.runs]
+        copy = trace.model_copy(update={"id": new, "runs": runs})
+        copy._by_id = copy._children = None  # the indexes held the runs before the copy
+        out.append(copy)
+    return out
 
 
 def load_trace_file(
