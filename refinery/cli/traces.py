@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,8 +12,9 @@ from refinery.cli.common import cli_services, cli_settings, load_one_trace, pick
 from refinery.cli.output import Output, clean_data, echo, handle_errors
 from refinery.errors import ConfigError
 from refinery.settings import check_trace_ids, parse_since
-from refinery.trace.files import FORMATS
-from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource
+from refinery.trace.files import FORMATS, load_trace_files
+from refinery.trace.model import Trace
+from refinery.trace.source import FileTraceSource, SelectedTrace, SelectionCriteria, TraceSource, verdict_of
 from refinery.trace.tree_view import trace_header, tree_lines
 from refinery.wiring import RunOptions
 
@@ -125,6 +127,39 @@ def select(
         _print_selection(selected, as_json)
 
 
+def _list_traces(traces: list[Trace], as_json: bool, color: bool | None) -> None:
+    """One line per trace of a file: id, task or example, verdict and why, runs, errors, score."""
+    criteria = SelectionCriteria()
+    rows: list[dict[str, Any]] = []
+    for trace in traces:
+        verdict = verdict_of(trace, criteria)
+        scores = [f.score for f in trace.feedback if f.score is not None and not f.informational]
+        rows.append(
+            {
+                "trace_id": trace.id,
+                "task": verdict.example_id or trace.root.name,
+                "verdict": verdict.verdict,
+                "why": "; ".join(verdict.reasons),
+                "runs": len(trace.runs),
+                "errors": len(trace.errored_runs),
+                "score": min(scores) if scores else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(clean_data(rows), indent=2))
+        return
+    out = Output(color)
+    out.line(f"{len(rows)} traces; pick one with --trace-id ID", style="bold")
+    out.line(f"{'TRACE ID':<36} {'TASK':<16} {'VERDICT':<8} {'RUNS':>5} {'ERRORS':>6} {'SCORE':>6}  WHY", style="bold")
+    for row in rows:
+        score = "—" if row["score"] is None else f"{row['score']:g}"
+        out.line(
+            f"{row['trace_id'][:36]:<36} {str(row['task'])[:16]:<16} {row['verdict']:<8} {row['runs']:>5} "
+            f"{row['errors']:>6} {score:>6}  {row['why'][:100]}",
+            style="red" if row["verdict"] == "failed" else None,
+        )
+
+
 def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
     if as_json:
         rows = [{**s.model_dump(mode="json"), "flaky": s.flaky_note} for s in selected]
@@ -151,6 +186,7 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
 @click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
 @click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
 @click.option("--color/--no-color", default=None, help="Force styling on or off (default: on for a TTY).")
+@click.option("--json", "as_json", is_flag=True, help="A multi-trace FILE's list as JSON.")
 @click.pass_context
 def show(
     ctx: click.Context,
@@ -161,10 +197,23 @@ def show(
     max_depth: int | None,
     allow_partial: bool,
     color: bool | None,
+    as_json: bool,
 ) -> None:
-    """Print a trace's run tree: type, status, duration and tokens, errors highlighted."""
+    """Print a trace's run tree (type, status, duration, tokens, errors); a file of several traces lists them.
+
+    \b
+    Examples:
+      refinery show trace.json
+      refinery show results.json                  # every trace: task, verdict, runs, errors, score
+      refinery show results.json --trace-id tau-bench-task8-trial0
+    """
     with handle_errors(ctx):
         path = pick_trace_file(trace_file, trace_file_option)
+        if path and not trace_id:
+            traces = load_trace_files(path, fmt)
+            if len(traces) > 1:
+                _list_traces(traces, as_json, color)
+                return
         trace = load_one_trace(ctx, path, trace_id, fmt, allow_partial)
         out = Output(color)
         for text in trace_header(trace):

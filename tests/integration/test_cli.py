@@ -211,3 +211,21 @@ def test_a_closed_pipe_ends_show_quietly() -> None:
     done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, env=env, timeout=60)
     assert done.stdout.startswith("trace ") and done.stdout.count("\n") == 1
     assert done.stderr == "", done.stderr
+
+
+def test_show_on_a_file_of_several_traces_lists_them(real_traces: Path) -> None:
+    from refinery.cli import cli
+
+    results = real_traces / "tau-bench" / "grok-3-airline-first24.json"
+    done = CliRunner().invoke(cli, ["show", str(results), "--no-color"])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0] == "24 traces; pick one with --trace-id ID"
+    failed = [line for line in lines[2:] if " failed " in line]
+    assert len(failed) == 5 and failed[0].startswith("tau-bench-task8-trial0") and "r_actions 0" in failed[0]
+    listed = CliRunner().invoke(cli, ["show", str(results), "--json"])
+    rows = json.loads(listed.output)
+    assert [r["trace_id"] for r in rows][:2] == ["tau-bench-task0-trial0", "tau-bench-task1-trial0"]
+    assert {r["verdict"] for r in rows} == {"passed", "failed"} and all(r["runs"] > 0 for r in rows)
+    one = CliRunner().invoke(cli, ["show", str(results), "--trace-id", "tau-bench-task8-trial0", "--no-color"])
+    assert one.exit_code == 0 and "exchange_delivered_order_items" in one.output
