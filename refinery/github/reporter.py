@@ -201,6 +201,7 @@ class GitHubReporter:
             notices=report.notices,
             clusters=report.clusters,
             running=report.running,
+            read=report.counts.read or None,
         )
 
     def _outputs(self, report: RunReport) -> dict[str, str]:

@@ -231,6 +231,7 @@ class Planner:
             marker=sticky_marker("refinery", "", "report"),
             notices=report.notices,
             clusters=report.clusters,
+            read=report.counts.read or None,
         )
         self.request.out_dir.mkdir(parents=True, exist_ok=True)
         (self.request.out_dir / "report.md").write_text(body, encoding="utf-8")

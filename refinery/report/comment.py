@@ -79,7 +79,8 @@ def split_sections(markdown: str) -> tuple[str, list[Section]]:
         elif fence is not None and stripped.startswith(fence) and stripped.strip("`") == "":
             fence = None
         elif fence is None and line.startswith("## "):
-            sections.append(Section(heading=line[3:].strip(), text=line))
+            # Under the comment's "###" title a trace's sections are "####": the hierarchy reads downwards.
+            sections.append(Section(heading=line[3:].strip(), text="#### " + line[3:]))
             continue
         if sections:
             sections[-1].text += "\n" + line
@@ -143,21 +144,18 @@ def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
 
 
 def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:
-    """Every cluster with its count, the trace analysed for it, and the members that were not."""
+    """Every cluster in one table row: its count, its cause in words, the trace analysed for it, the rest."""
     lines = [f"**What broke** ({plural(total, 'failure')}, {plural(len(groups), 'cluster')}):", ""]
+    lines += ["| Failures | Where and why | Analysed | Also in this cluster |", "|---:|---|---|---|"]
     for group in groups:
         analysed = [m for m in group.members if m.analysed]
         rest = [m for m in group.members if not m.analysed]
-        lead = f"- **{group.count} of {total} failures**: {prose(group.title, 120)}: {prose(group.cause, 200)}"
-        if analysed:
-            lead += " · analysed: " + ", ".join(_member_text(m, langsmith_host) for m in analysed)
-        else:
-            lead += " · not analysed by the model (max-traces): triage only"
-        lines.append(lead)
-        if rest:
-            shown = " · ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
-            more = f" · and {len(rest) - MEMBER_LINKS} more" if len(rest) > MEMBER_LINKS else ""
-            lines.append(f"  - not analysed, triage in the artifacts: {shown}{more}")
+        cause = f"{prose(group.title, 120)}: {prose(group.cause, 160)}".replace("|", "\\|")
+        shown = ", ".join(_member_text(m, langsmith_host) for m in analysed) or "triage only (max-traces)"
+        others = ", ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
+        if len(rest) > MEMBER_LINKS:
+            others += f", and {len(rest) - MEMBER_LINKS} more"
+        lines.append(f"| {group.count} of {total} | {cause} | {shown} | {others or '—'} |")
     return [*lines, "", "**Analysed:**", ""]
 
 
@@ -216,11 +214,17 @@ def _render(
     notices: Sequence[str] = (),
     clusters: Sequence[FailureGroup] = (),
     running: str | None = None,
+    read: int | None = None,
 ) -> str:
     out = [marker, "### Refinery: why the eval failed", ""]
     statuses = sorted({e.pack.status for e in entries})
-    out.append(headline(entries, clusters) + (f" ({', '.join(statuses)})" if statuses else ""))
     culprit = _top_suspect(entries)
+    out.append(
+        _verdict(clusters, read)
+        + headline(entries, clusters)
+        + (f" ({', '.join(statuses)})" if statuses else "")
+        + (f". {_blamed(culprit)}" if culprit is not None else "")
+    )
     if culprit is not None:
         out += ["", suspect_line(culprit)]
     if running:
@@ -249,6 +253,22 @@ def _render(
     return "\n".join(out) + "\n"
 
 
+def _verdict(clusters: Sequence[FailureGroup], read: int | None) -> str:
+    """``**5 of 24 traces failed.** Leading cause: …`` when the run knows how many it read; else nothing."""
+    total = sum(g.count for g in clusters)
+    if not read or not total:
+        return ""
+    lead = clusters[0]
+    leads = len(clusters) > 1 and lead.count > clusters[1].count
+    cause = f"Leading cause: {prose(lead.title, 100)} ({lead.count} of {total}). " if leads else ""
+    return f"**{total} of {plural(read, 'trace')} failed.** {cause}"
+
+
+def _blamed(suspect: Suspect) -> str:
+    where = f"{inline_code(suspect.path, 80)} L{suspect.start_line}"
+    return f"Likely from your change to {where}" if suspect.band == "likely" else f"Possibly related: {where}"
+
+
 def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = ()) -> str:
     """How many traces were analysed, and what the selection rule says of them: never "failing" for a
     trace that passed, never fewer failures than the clusters list."""
@@ -258,7 +278,8 @@ def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = (
     total = sum(g.count for g in clusters)
     if all(v == "failed" for v in verdicts):
         if total > len(entries):
-            return f"**{len(entries)} of {total} failures analysed** (one per cluster)"
+            which = "one per cluster" if len(clusters) <= len(entries) else f"the {len(entries)} largest clusters"
+            return f"**{len(entries)} of {total} failures analysed** ({which})"
         return f"**{plural(len(entries), 'failing trace')} analysed**"
     parts = [
         f"{verdicts.count(v)} {word}"
@@ -289,10 +310,11 @@ def build_comment(
     notices: Sequence[str] = (),
     clusters: Sequence[FailureGroup] = (),
     running: str | None = None,
+    read: int | None = None,
 ) -> str:
     """The comment body, at most ``limit`` characters. ``notices`` (failures, a cancellation) lead it;
     ``clusters`` (every failure, grouped) come before the analysed traces; ``running`` says the model
-    stages are still at work (the early comment)."""
+    stages are still at work (the early comment); ``read`` is how many traces were read, for the first line."""
     links = links or CommentLinks()
     entries = [item if isinstance(item, TraceEntry) else entry_for(item) for item in items]
     blocks = [_trace_block(e) for e in entries]
@@ -305,7 +327,7 @@ def build_comment(
                 f"Trimmed to fit GitHub's {limit:,}-character limit: removed {', '.join(dropped)}. "
                 "The full report is in the artifacts."
             )
-        return _render(marker, entries, blocks, links, notes, langsmith_host, notices[:50], clusters, running)
+        return _render(marker, entries, blocks, links, notes, langsmith_host, notices[:50], clusters, running, read)
 
     body = render()
     for heading in DROP_ORDER:

@@ -180,7 +180,10 @@ def test_analyze_offline_writes_the_report_and_documents(tmp_path: Path) -> None
     ]
     report = (out / "report.md").read_text()
     assert "**Origin step:** R0004 `search_flights`" in report
-    assert "| F01 | critical (origin) | Rate Limiting | R0004 search_flights |" in report
+    assert "| F01 | critical | Rate Limiting | R0004 search_flights |" in report
+    # The 429 propagated to the enclosing runs: one line with its path, not one line per run.
+    [line] = [row for row in report.splitlines() if row.startswith("| F01 ")]
+    assert "(propagated through R0" in line and "(propagated)" not in report
     assert "```mermaid\nflowchart TD" in report and "class R0004 origin" in report
     triage = json.loads((out / "triage.json").read_text())
     assert triage["origin"]["section"] == "R0004" and triage["findings"][0]["category"] == "Rate Limiting"

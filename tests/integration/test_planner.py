@@ -43,8 +43,9 @@ def plan_of(out: Path) -> dict[str, Any]:
         pack = json.loads(pack_path.read_text())
         traces[pack["trace"]["id"]] = {"folder": pack_path.parent.name, "selection": pack["selection"]}
     report = (out / "report.md").read_text()
-    clusters = re.findall(r"^- \*\*(\d+ of \d+ failures)\*\*: ([^·\n]+)", report, flags=re.M)
-    analysed = re.findall(r"· analysed: ([^\n]+)", report)
+    rows = [line.strip("| ").split(" | ") for line in report.splitlines() if re.match(r"^\| \d+ of \d+ \|", line)]
+    clusters = [(row[0], row[1]) for row in rows]
+    analysed = [row[2] for row in rows if not row[2].startswith("triage only")]
     return {"traces": traces, "clusters": clusters, "analysed": analysed, "headline": report.splitlines()[3]}
 
 
@@ -62,7 +63,7 @@ def test_the_cli_and_the_action_plan_twelve_failures_alike(github: FakeGitHub, t
     from_action = plan_of(workspace / "refinery-artifacts")
     from_cli = plan_of(cli_workspace / "out")
     assert from_cli == from_action
-    assert [c[0] for c in from_cli["clusters"]] == ["6 of 12 failures", "4 of 12 failures", "2 of 12 failures"]
+    assert [c[0] for c in from_cli["clusters"]] == ["6 of 12", "4 of 12", "2 of 12"]
     assert len(from_cli["traces"]) == 12 and len(from_cli["analysed"]) == 3
     assert "wrote out/report.md (12 traces triaged, 12 failing of 12 read; 3 clusters; 3 analysed)" in stdout
     assert read_outputs(tmp_path / "action" / "output")["traces-analyzed"] == "3"
