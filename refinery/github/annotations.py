@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.documents.render import collect_prompts, prompt_refs
@@ -141,16 +141,87 @@ class Workspace:
         return candidate.is_file() and self.root.resolve() in candidate.parents
 
 
+_Place = tuple[str, int, int, str, str, str | None]
+"""(path, start line, end line, title, message, raw details) of one annotation."""
+
+
+def _suspect_place(result: AnalysisResult, workspace: Workspace) -> _Place | None:
+    """The change claimed behind the failure, on its own lines (a removal: where it was)."""
+    suspect = result.prepared.top_suspect
+    if suspect is None or not workspace.exists(suspect.path):
+        return None
+    claim = "likely behind" if suspect.band == "likely" else "possibly related to"
+    removed = "; ".join(suspect.removed) or "—"
+    return (
+        suspect.path,
+        suspect.start_line,
+        suspect.end_line,
+        f"Refinery: {claim} the failing eval ({suspect.change_id}, score {suspect.score:.2f})",
+        f"{suspect.reason}.\n\nRemoved: {removed}",
+        "Added:\n" + "\n".join(suspect.added) if suspect.added else None,
+    )
+
+
+def _origin_place(result: AnalysisResult, prompts: dict[str, Any], workspace: Workspace) -> _Place | None:
+    """The prompt behind the stated origin: the origin's own, or the model call that led to a tool."""
+    origin = result.prepared.triage.stated_origin
+    if origin is None:
+        return None
+    trace = result.prepared.trace
+    run = trace.get(origin.run_id)
+    finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
+    callers = (
+        [run]
+        if run.run_type in ("llm", "agent")
+        else [r for r in reversed(trace.runs[: run.order]) if r.run_type in ("llm", "agent")][:1]
+    )
+    used = [text for text, (_, runs) in prompts.items() if any(r.id == c.id for r in runs for c in callers)]
+    where = workspace.find(used[0]) if used else None
+    if not where:
+        return None
+    return (
+        where[0],
+        where[1],
+        where[2],
+        f"Refinery: failure {origin_phrase(origin)} {origin.section} {origin.name}",
+        f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}\n\n"
+        f"{precision_note(origin).capitalize()}.",
+        None,
+    )
+
+
+def _hypothesis_places(result: AnalysisResult, prompts: dict[str, Any], workspace: Workspace) -> list[_Place]:
+    by_ref = {ref: text for text, ref in prompt_refs(prompts).items()}
+    places: list[_Place] = []
+    for hypothesis in result.synthesis.hypotheses if result.synthesis else []:
+        change = hypothesis.proposed_change
+        text = by_ref.get(change.target.strip()) or change.before
+        where = workspace.find(text) if text else workspace.find_symbol(change.target.strip())
+        if where:
+            places.append(
+                (
+                    where[0],
+                    where[1],
+                    where[2],
+                    f"Refinery {hypothesis.id}: {hypothesis.title}",
+                    f"{hypothesis.rationale}\n\nExpected effect: {hypothesis.expected_effect}\n"
+                    f"Verify: {hypothesis.how_to_verify}",
+                    f"Proposed ({change.kind}):\n{change.after}",
+                )
+            )
+    return places
+
+
 def build_annotations(
     results: list[AnalysisResult], workspace: Workspace, *, level: Literal["notice", "warning", "failure"] = "warning"
 ) -> list[Annotation]:
     annotations: list[Annotation] = []
     seen: set[tuple[str, int, str]] = set()
 
-    def add(path: str, start: int, end: int, title: str, message: str, details: str | None = None) -> None:
-        key = (path, start, title)
-        if key not in seen:
-            seen.add(key)
+    def add(place: _Place) -> None:
+        path, start, end, title, message, details = place
+        if (path, start, title) not in seen:
+            seen.add((path, start, title))
             annotations.append(
                 Annotation(
                     path=path,
@@ -164,62 +235,20 @@ def build_annotations(
             )
 
     for result in results:
-        trace = result.prepared.trace
-        suspect = result.prepared.top_suspect
-        if suspect is not None and workspace.exists(suspect.path):
-            # The change most likely behind the failure, on its own lines (a removal: where it was).
-            removed = "; ".join(suspect.removed) or "—"
-            add(
-                suspect.path,
-                suspect.start_line,
-                suspect.end_line,
-                f"Refinery: likely behind the failing eval ({suspect.change_id}, score {suspect.score:.2f})",
-                f"{suspect.reason}.\n\nRemoved: {removed}",
-                "Added:\n" + "\n".join(suspect.added) if suspect.added else None,
-            )
-        prompts = collect_prompts(trace)
-        by_ref = {ref: text for text, ref in prompt_refs(prompts).items()}
-        synthesis = result.synthesis
-        for hypothesis in synthesis.hypotheses if synthesis else []:
-            change = hypothesis.proposed_change
-            text = by_ref.get(change.target.strip()) or change.before
-            where = workspace.find(text) if text else workspace.find_symbol(change.target.strip())
-            if where:
-                add(
-                    where[0],
-                    where[1],
-                    where[2],
-                    f"Refinery {hypothesis.id}: {hypothesis.title}",
-                    f"{hypothesis.rationale}\n\nExpected effect: {hypothesis.expected_effect}\nVerify: {hypothesis.how_to_verify}",
-                    f"Proposed ({change.kind}):\n{change.after}",
-                )
-        origin = result.prepared.triage.stated_origin
+        prompts = collect_prompts(result.prepared.trace)
+        places = [_suspect_place(result, workspace), *_hypothesis_places(result, prompts, workspace)]
+        origin = _origin_place(result, prompts, workspace)
+        for place in [*places, origin]:
+            if place is not None:
+                add(place)
         if origin is not None:
-            run = trace.get(origin.run_id)
-            finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
-            # A tool or chain has no prompt of its own: take the model call that led to it.
-            callers = (
-                [run]
-                if run.run_type in ("llm", "agent")
-                else [r for r in reversed(trace.runs[: run.order]) if r.run_type in ("llm", "agent")][:1]
-            )
-            used = [text for text, (_, runs) in prompts.items() if any(r.id == c.id for r in runs for c in callers)]
-            where = workspace.find(used[0]) if used else None
-            if where:
-                add(
-                    where[0],
-                    where[1],
-                    where[2],
-                    f"Refinery: failure {origin_phrase(origin)} {origin.section} {origin.name}",
-                    f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}\n\n"
-                    f"{precision_note(origin).capitalize()}.",
-                )
-                continue
+            continue
         eval_file = _eval_file(result, workspace)
         if eval_file and not any(a.path == eval_file for a in annotations):
             gaps = [f for f in result.prepared.triage.findings if f.group == "evaluation"]
+            synthesis = result.synthesis
             summary = synthesis.summary if synthesis else (gaps[0].evidence if gaps else "The eval failed.")
-            add(eval_file, 1, 1, "Refinery: why this eval failed", summary)
+            add((eval_file, 1, 1, "Refinery: why this eval failed", summary, None))
     return annotations
 
 

@@ -164,7 +164,11 @@ def test_per_stage_provider(fakes: dict[str, Any]) -> None:
 
 
 def test_a_missing_key_or_extra_says_what_to_do(fakes: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load_settings({"REFINERY_PROVIDER": "anthropic"})
+    # Chosen explicitly without its key: refused when the settings are read, naming the variable.
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        load_settings({"REFINERY_PROVIDER": "anthropic"})
+    # Chosen as a stage's provider, the key is asked for when that provider is built.
+    settings = load_settings({"OPENAI_API_KEY": "sk-test", "REFINERY_STAGE_PROVIDERS": "diagnosis=anthropic"})
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
         build_analysis_provider(settings)
     monkeypatch.setitem(sys.modules, "anthropic", None)  # as if the extra were not installed
