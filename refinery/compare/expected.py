@@ -1,7 +1,8 @@
 """The run against what its producer says should have happened: a virtual passing run.
 
 tau-bench records a task's expected ``actions`` (``{name, kwargs}``), tau2-bench its
-``evaluation_criteria.actions`` (``{name, arguments, requestor}``). Their state-changing calls
+``evaluation_criteria.actions`` (``{name, arguments, requestor}``), and a LangSmith example may hold a
+reference trajectory (chat ``messages`` with their tool calls). Their state-changing calls
 are the steps a passing run takes; the run's own state-changing calls, made by the system under
 test, are aligned against them exactly as a real baseline is (``align_steps``,
 ``find_differences``, ``first_divergence``), so there is one alignment, not two. Reads are left
@@ -12,6 +13,7 @@ assistant (tau2's ``user``) is the user's action and is compared with nothing th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,20 +39,49 @@ class ExpectedComparison:
     """State-changing calls the system under test made."""
 
 
+def _action(item: Any) -> dict[str, Any] | None:
+    """One expected call as ``{name, arguments}``: tau's ``{name, kwargs}``, tau2's ``{name, arguments,
+    requestor}``, or an OpenAI tool call ``{function: {name, arguments}}``; None for another requestor's."""
+    if not isinstance(item, dict):
+        return None
+    function = item.get("function")
+    spec: dict[str, Any] = function if isinstance(function, dict) else item
+    if not isinstance(spec.get("name"), str) or item.get("requestor") not in _AGENT_REQUESTORS:
+        return None
+    arguments = spec.get("kwargs", spec.get("arguments", spec.get("args")))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            arguments = {"arguments": arguments}
+    return {"name": spec["name"], "arguments": arguments if isinstance(arguments, dict) else {}}
+
+
+def _listed(reference: dict[str, Any]) -> list[Any] | None:
+    """The expected calls a producer recorded: ``actions`` (tau-bench, tau2), ``expected_actions`` or
+    ``tool_calls``, or the tool calls of a reference trajectory of chat ``messages`` (as LangSmith
+    examples hold them for trajectory evaluators)."""
+    for key in ("actions", "expected_actions", "tool_calls"):
+        if isinstance(reference.get(key), list):
+            return list(reference[key])
+    messages = reference.get("messages")
+    if isinstance(messages, list):
+        calls = [
+            call
+            for m in messages
+            if isinstance(m, dict) and m.get("role") in ("assistant", "ai")
+            for call in (m.get("tool_calls") or [])
+        ]
+        return calls or None
+    return None
+
+
 def expected_actions(trace: Trace) -> list[dict[str, Any]] | None:
     """The expected actions the producer recorded, as ``{name, arguments}``; None when it recorded none."""
-    raw = (trace.reference_outputs or {}).get("actions")
-    if not isinstance(raw, list):
+    listed = _listed(trace.reference_outputs or {})
+    if listed is None:
         return None
-    actions = []
-    for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            continue
-        if item.get("requestor") not in _AGENT_REQUESTORS:
-            continue
-        arguments = item.get("kwargs", item.get("arguments"))
-        actions.append({"name": item["name"], "arguments": arguments if isinstance(arguments, dict) else {}})
-    return actions
+    return [a for a in (_action(item) for item in listed) if a is not None]
 
 
 def _expected_steps(actions: list[dict[str, Any]]) -> list[Step]:

@@ -14,6 +14,10 @@ def baseline_section(comparison: Comparison | None) -> list[str]:
         return []
     out = ["## Against the passing run", ""]
     head = f"Compared with the passing run {inline_code(comparison.trace, 60)} ({prose(comparison.source, 40)})"
+    models = next((c for c in comparison.changes if c.what == "model"), None)
+    if models is not None:
+        # The same task on another model: what differs may be the model, not the run's own choices.
+        out += [f"**A doubtful baseline:** it ran the same task on another model ({prose(models.detail, 200)}).", ""]
     divergence = comparison.divergence
     if divergence is None:
         out += [f"{head}: this run took the same {comparison.steps} steps.", ""]

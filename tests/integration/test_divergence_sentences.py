@@ -166,3 +166,20 @@ def test_a_baseline_with_nothing_to_tell_the_task_by_is_refused() -> None:
     with pytest.raises(ConfigError) as refused:
         check_same_task(summarize(chat("math", "42")), summarize(chat("travel", "no fare found")))
     assert "share no example id, and math and travel record no inputs to compare" in refused.value.one_line()
+
+
+def test_a_baseline_on_another_model_is_called_doubtful() -> None:
+    from refinery.report.baseline import baseline_section
+
+    failing = record(8)
+    passing = oracle_record(failing)
+    [here] = load_tau_bench([failing])
+    [there] = load_tau_bench([passing])
+    there = there.model_copy(
+        update={"runs": [r.model_copy(update={"model": "gpt-4.1"}) if r.run_type == "llm" else r for r in there.runs]}
+    )
+    here = here.model_copy(
+        update={"runs": [r.model_copy(update={"model": "grok-3"}) if r.run_type == "llm" else r for r in here.runs]}
+    )
+    text = "\n".join(baseline_section(compare_runs(here, there, source="test").comparison))
+    assert "**A doubtful baseline:** it ran the same task on another model (this run used grok-3" in text

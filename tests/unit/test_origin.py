@@ -315,3 +315,29 @@ def test_a_real_who_and_when_log_names_no_routing_and_no_executor_as_origin(who_
         origin = prepare(trace).triage.origin
         if origin is not None:
             assert Roles.of(trace).acts(trace.get(origin.run_id)), path.name
+
+
+def test_a_langsmith_reference_trajectory_is_the_expected_actions() -> None:
+    # A LangSmith example holding the reference trajectory (chat messages with tool calls), as
+    # trajectory evaluators read it: the run's first wrong write is the origin, with no error at all.
+    messages = [
+        {"role": "user", "content": "Refund booking ABC123."},
+        assistant(call("c1", "get_booking", id="ABC123")),
+        result("c1", '{"fare": 120}'),
+        assistant(call("c2", "issue_refund", id="ABC123", amount=12)),
+        result("c2", '{"refunded": 12}'),
+        assistant(content="Refunded."),
+    ]
+    [trace] = load_chat({"id": "refund", "messages": messages})
+    reference = {
+        "messages": [
+            {"role": "user", "content": "Refund booking ABC123."},
+            assistant(call("r1", "get_booking", id="ABC123")),
+            assistant(call("r2", "issue_refund", id="ABC123", amount=120)),
+        ]
+    }
+    trace = trace.model_copy(update={"reference_outputs": reference})
+    origin = origin_of(trace)
+    assert origin.section == section_of(trace, "issue_refund") and origin.basis == "expected_actions"
+    finding = next(f for f in run_triage(trace).findings if f.id == origin.finding_id)
+    assert "with amount=12; the expected actions called it with amount=120" in finding.evidence
