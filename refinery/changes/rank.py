@@ -302,8 +302,12 @@ def _score(hunk: Hunk, usage: Usage) -> tuple[Suspect, float]:
     kinds = _KINDS.get(kind, _ALL)
     strength = match.total(kinds)
     score = BASE[kind] + (strength if kind != "none" else strength / 2)
-    dropped = [r for r in hunk.removed if len(_normal(r)) >= 12 and not _reworded(r, hunk.added)]
-    if kind == "prompt" and dropped and strength > 0:
+    # Only a prompt's removed lines can be a rule taken out (and comparing lines is the costly part).
+    if (
+        kind == "prompt"
+        and strength > 0
+        and any(len(_normal(r)) >= 12 and not _reworded(r, hunk.added) for r in hunk.removed)
+    ):
         score += REMOVED_BONUS
     evidence = match.said(kinds)
     if not used:
@@ -351,9 +355,12 @@ def rank_changes(changes: ChangeSet, usage: Usage) -> list[Suspect]:
     """Every hunk as a suspect, best first: by score, then by evidence strength; equal on both is a tie."""
     scored = [_score(hunk, usage) for hunk in changes.hunks]
     scored.sort(key=lambda pair: (-pair[0].score, -pair[1]))
+    alike: dict[tuple[float, float], list[str]] = {}
+    for suspect, strength in scored:
+        alike.setdefault((suspect.score, strength), []).append(suspect.change_id)
     out = []
     for suspect, strength in scored:
-        ties = [s.change_id for s, k in scored if s is not suspect and (s.score, k) == (suspect.score, strength)]
+        ties = [c for c in alike[(suspect.score, strength)] if c != suspect.change_id][:10]
         band = band_of(suspect.score) if suspect.evidence else "none"
         out.append(suspect.model_copy(update={"band": band, "tied_with": ties if suspect.score > 0 else []}))
     return out
