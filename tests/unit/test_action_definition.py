@@ -197,3 +197,27 @@ def test_the_example_workflows_and_the_readme_call_refinery_with_real_options() 
             assert option in known, f"`refinery {name}` has no option {option}"
             checked += 1
     assert checked > 10
+
+
+def test_the_released_action_pulls_the_image_the_release_pushed() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("release_action", REPO / ".github" / "scripts" / "release_action.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = (REPO / "action.yml").read_text()
+    released = module.released(source, "ghcr.io/octo-org/refinery:v1.2.3")
+    changed = [(a, b) for a, b in zip(source.splitlines(), released.splitlines(), strict=True) if a != b]
+    assert changed == [("  image: Dockerfile", "  image: docker://ghcr.io/octo-org/refinery:v1.2.3")]
+    assert yaml.safe_load(released)["runs"]["image"] == "docker://ghcr.io/octo-org/refinery:v1.2.3"
+    # The release workflow pushes "$image:$VERSION" and writes that same reference into action.yml,
+    # then moves the major tag to the commit holding it.
+    steps = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())["jobs"]["publish"]["steps"]
+    build = next(s for s in steps if s.get("name", "").startswith("Build and push"))["run"]
+    pushed = re.search(r'image="([^"]+)"', build)
+    assert pushed is not None and 'docker push "$image:$VERSION"' in build
+    commit = next(s for s in steps if s.get("id") == "released")["run"]
+    assert f'image="{pushed.group(1)}:$VERSION"' in commit and 'release_action.py "$image"' in commit
+    move = steps[-1]
+    assert move["env"]["RELEASED"] == "${{ steps.released.outputs.commit }}" and '-f sha="$RELEASED"' in move["run"]
