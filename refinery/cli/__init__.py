@@ -32,7 +32,46 @@ def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None
     ctx.obj["overrides"] = {"langsmith_endpoint": langsmith_endpoint}
 
 
+EXAMPLES = {
+    "fetch": ["refinery fetch --trace-id 01a235af-2ff3-7de7-94fa-9d21e6af84c3 --out trace.json"],
+    "select": ["refinery select --project agent-evals --since 6h", "refinery select --experiment base-exp --matrix"],
+    "show": [],  # its own docstring holds them
+    "analyze": [
+        "refinery analyze trace.json",
+        "refinery analyze 'evals/*.json' --offline --out refinery-out",
+        "refinery analyze --project agent-evals --since 2h --diff pr.diff",
+        "refinery analyze results.json --baseline-file passing.json",
+    ],
+    "init": ["refinery init trace.json"],
+    "canary": ["refinery canary --model gpt-4.1"],
+    "merge": ["refinery merge 'packs/*/hypothesis-pack.json' --out report.md"],
+    "ask": ['refinery ask trace.json "Which tool call failed first?"'],
+    "chat": ["refinery chat trace.json"],
+    "schema": ["refinery schema > hypothesis-pack.json"],
+}
+"""Every command's examples, shown at the end of its help."""
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
+    return value
+
+
 for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, schema):
+    # --debug after the command too (`refinery analyze --debug`), as before it.
+    _command.params.append(
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_debug,
+            help="Show tracebacks for errors (same as `refinery --debug`).",
+        )
+    )
+    if EXAMPLES[str(_command.name)]:
+        lines = "\n".join(f"  {example}" for example in EXAMPLES[str(_command.name)])
+        _command.help = (_command.help or "").rstrip() + f"\n\n\b\nExamples:\n{lines}"
     cli.add_command(_command)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -229,3 +230,29 @@ def test_show_on_a_file_of_several_traces_lists_them(real_traces: Path) -> None:
     assert {r["verdict"] for r in rows} == {"passed", "failed"} and all(r["runs"] > 0 for r in rows)
     one = CliRunner().invoke(cli, ["show", str(results), "--trace-id", "tau-bench-task8-trial0", "--no-color"])
     assert one.exit_code == 0 and "exchange_delivered_order_items" in one.output
+
+
+@pytest.mark.parametrize(
+    "command", ["analyze", "fetch", "select", "show", "init", "canary", "merge", "ask", "chat", "schema"]
+)
+def test_every_command_has_examples_and_takes_debug(command: str) -> None:
+    from refinery.cli import cli
+
+    done = CliRunner().invoke(cli, [command, "--help"])
+    assert done.exit_code == 0
+    assert "Examples:" in done.output and f"refinery {command}" in done.output.split("Examples:")[1]
+    assert "--debug" in done.output
+    # Every example's options exist on the command.
+    examples = done.output.split("Examples:")[1].split("Options:")[0]
+    for option in re.findall(r"(--[a-z-]+)", examples):
+        assert option in done.output.split("Options:")[1], (command, option)
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
+    from refinery.cli import cli
+
+    missing = str(tmp_path / "missing.json")
+    quiet = CliRunner().invoke(cli, ["analyze", missing, "--offline"])
+    loud = CliRunner().invoke(cli, ["analyze", missing, "--offline", "--debug"])
+    assert quiet.exit_code == loud.exit_code != 0
+    assert "Traceback" not in quiet.output + quiet.stderr and "Traceback" in loud.output + loud.stderr
