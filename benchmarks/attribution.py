@@ -83,7 +83,8 @@ def _section(lines: list[str], index: int) -> str:
 
 def _unrelated(policy: str, rule: str, seed: str, count: int, actions: set[str]) -> list[str]:
     """``count`` policy lines about something else, picked by a hash: from sections other than the rule's
-    whose heading names none of the actions the failure involves (the call made, the call expected)."""
+    whose heading names none of the actions the failure involves (the call made, the call expected),
+    never from the preamble (the agent's whole scope, about every action) nor a line said twice."""
     lines = policy.splitlines()
     where = next(i for i, line in enumerate(lines) if line.strip() == rule.strip())
     section = _section(lines, where)
@@ -94,6 +95,8 @@ def _unrelated(policy: str, rule: str, seed: str, count: int, actions: set[str])
     candidates = [
         line for i, line in enumerate(lines) if len(line.strip()) >= 40 and not line.lstrip().startswith("#")
         and _section(lines, i) != section and not about_the_failure(_section(lines, i)) and line.strip() != rule.strip()
+        and lines.count(line) == 1  # a line the policy repeats elsewhere would take its twin out too
+        and _section(lines, i).lstrip("#").strip() not in ("", lines[0].lstrip("#").strip())  # the preamble: all scope
     ]  # fmt: skip
     ranked = sorted(candidates, key=lambda line: hashlib.sha256(f"{seed}|{line}".encode()).hexdigest())
     return ranked[:count]

@@ -30,7 +30,7 @@ from importlib import resources
 from typing import Any
 
 from refinery.changes.model import Band, ChangeSet, Hunk, Suspect
-from refinery.changes.words import WORD, stem, words_of
+from refinery.changes.words import WORD, stem, surface_words, words_of
 from refinery.compare.diverge import argument_change
 from refinery.compare.expected import compare_expected
 from refinery.compare.model import Comparison, Difference
@@ -235,8 +235,10 @@ _LABEL = {
 }
 
 
-def _match(changed: set[str], usage: Usage) -> _Match:
+def _match(changed: set[str], usage: Usage, surface: dict[str, str] | None = None) -> _Match:
+    """What of the failure ``changed`` (stemmed words) names; ``surface`` gives each stem's word as written."""
     match = _Match()
+    surface = surface or {}
     # A rule names the action it governs by its verb: one about exchanging is not about returning,
     # however many nouns ("delivered order items") the two share.
     another = bool(changed & usage.other_verbs) and not changed & usage.verbs
@@ -249,11 +251,11 @@ def _match(changed: set[str], usage: Usage) -> _Match:
         # "when enabled" alone is about enabling something, not about enabling roaming.
         if kind == "action" and not set(shared) - usage.verbs:
             continue
-        verb_counts = True
         if shared:
-            specific = sum(1.0 if w in usage.verbs and verb_counts else usage.weight(w) for w in shared)
+            specific = sum(1.0 if w in usage.verbs else usage.weight(w) for w in shared)
             match.strength[kind] = EVIDENCE[kind] * min(1.0, specific / 2)
-            match.lines[kind] = f"names {_LABEL[kind]}: {', '.join(shared[:5])}"
+            said = sorted({surface.get(w, w) for w in shared})
+            match.lines[kind] = f"names {_LABEL[kind]}: {', '.join(said[:5])}"
     return match
 
 
@@ -298,7 +300,9 @@ _ALL = ("action", "value", "said", "expected")
 def _score(hunk: Hunk, usage: Usage) -> tuple[Suspect, float]:
     changed_text = "\n".join(hunk.removed + hunk.added)
     kind, used, reasons = _used(hunk, usage, changed_text)
-    match = _match(words_of(changed_text.replace("_", " ")) | words_of(changed_text), usage)
+    match = _match(
+        words_of(changed_text.replace("_", " ")) | words_of(changed_text), usage, surface_words(changed_text)
+    )
     kinds = _KINDS.get(kind, _ALL)
     strength = match.total(kinds)
     score = BASE[kind] + (strength if kind != "none" else strength / 2)
@@ -352,16 +356,19 @@ def band_of(score: float) -> Band:
 
 
 def rank_changes(changes: ChangeSet, usage: Usage) -> list[Suspect]:
-    """Every hunk as a suspect, best first: by score, then by evidence strength; equal on both is a tie."""
+    """Every hunk as a suspect, best first: by score, then by evidence strength; equal on both is a tie.
+    Only the best (and what ties with it) gets a band; the others are ranked, not claimed."""
     scored = [_score(hunk, usage) for hunk in changes.hunks]
     scored.sort(key=lambda pair: (-pair[0].score, -pair[1]))
     alike: dict[tuple[float, float], list[str]] = {}
     for suspect, strength in scored:
         alike.setdefault((suspect.score, strength), []).append(suspect.change_id)
     out = []
+    top = alike[(scored[0][0].score, scored[0][1])] if scored else []
     for suspect, strength in scored:
         ties = [c for c in alike[(suspect.score, strength)] if c != suspect.change_id][:10]
-        band = band_of(suspect.score) if suspect.evidence else "none"
+        # One claim: the best suspect (or the hunks tied with it); the rest are ranked, not blamed.
+        band = band_of(suspect.score) if suspect.evidence and suspect.change_id in top else "none"
         out.append(suspect.model_copy(update={"band": band, "tied_with": ties if suspect.score > 0 else []}))
     return out
 

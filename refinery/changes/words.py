@@ -32,3 +32,13 @@ def stem(word: str) -> str:
 def words_of(text: str) -> set[str]:
     """The stemmed content words of ``text``."""
     return {stem(w.lower()) for w in WORD.findall(text) if w.lower() not in STOP}
+
+
+def surface_words(text: str) -> dict[str, str]:
+    """Each stem of ``text`` with the word it came from, as written (the first one): evidence is quoted
+    in the hunk's own words, never as a stem ("exchang")."""
+    out: dict[str, str] = {}
+    for word in WORD.findall(text.replace("_", " ")):
+        if word.lower() not in STOP:
+            out.setdefault(stem(word.lower()), word.lower())
+    return out

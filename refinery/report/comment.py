@@ -6,6 +6,7 @@ priority first, and the comment says which: a table or a code block is never cut
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -143,6 +144,9 @@ def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
     return f"{name} `{short}`{flaky}"
 
 
+_HASH = re.compile(r"\b[0-9a-fA-F]{24,}\b")
+
+
 def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:
     """Every cluster in one table row: its count, its cause in words, the trace analysed for it, the rest."""
     lines = [f"**What broke** ({plural(total, 'failure')}, {plural(len(groups), 'cluster')}):", ""]
@@ -150,7 +154,9 @@ def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: s
     for group in groups:
         analysed = [m for m in group.members if m.analysed]
         rest = [m for m in group.members if not m.analysed]
-        cause = f"{prose(group.title, 120)}: {prose(group.cause, 160)}".replace("|", "\\|")
+        # A data hash in an evaluator's output tells the reader nothing: its human part stays.
+        words = _HASH.sub("…", group.cause)
+        cause = f"{prose(group.title, 120)}: {prose(words, 160)}".replace("|", "\\|")
         shown = ", ".join(_member_text(m, langsmith_host) for m in analysed) or "triage only (max-traces)"
         others = ", ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
         if len(rest) > MEMBER_LINKS:
