@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from refinery.compare.model import Divergence
 from refinery.trace.model import Trace
 from refinery.triage.model import CATEGORY_GROUP, Finding
 from refinery.triage.rules.base import RuleOptions
@@ -22,25 +23,29 @@ _EXPLAIN = {
 }
 
 
+def departure_finding(trace: Trace, divergence: Divergence, rule: str, explanation: str) -> Finding:
+    """The finding at the step where a run departed (from a passing run, or from the expected actions)."""
+    run = trace.get(str(divergence.run_id))
+    category = CATEGORY[divergence.kind]
+    return Finding(
+        rule=rule,
+        category=category,
+        group=CATEGORY_GROUP[category],
+        severity="high",
+        run_id=run.id,
+        section=divergence.section,
+        step=run.order,
+        agent=run.agent,
+        name=run.name,
+        evidence=(divergence.sentence or divergence.detail)[:600],
+        explanation=explanation,
+    )
+
+
 def find_baseline_divergence(trace: Trace, options: RuleOptions) -> list[Finding]:
     divergence = options.divergence
     if divergence is None or divergence.run_id is None:
         return []
-    run = trace.get(divergence.run_id)
-    category = CATEGORY[divergence.kind]
     where = f" (baseline.md#{divergence.baseline_section})" if divergence.baseline_section else ""
-    return [
-        Finding(
-            rule="baseline_divergence",
-            category=category,
-            group=CATEGORY_GROUP[category],
-            severity="high",
-            run_id=run.id,
-            section=divergence.section,
-            step=run.order,
-            agent=run.agent,
-            name=run.name,
-            evidence=(divergence.sentence or divergence.detail)[:600],
-            explanation=_EXPLAIN[divergence.kind] + f" It is the first divergence from the passing run{where}.",
-        )
-    ]
+    explanation = _EXPLAIN[divergence.kind] + f" It is the first divergence from the passing run{where}."
+    return [departure_finding(trace, divergence, "baseline_divergence", explanation)]

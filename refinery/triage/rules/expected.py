@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from refinery.compare.expected import compare_expected
 from refinery.trace.model import Trace
-from refinery.triage.model import CATEGORY_GROUP, Finding
+from refinery.triage.model import Finding
 from refinery.triage.rules.base import RuleOptions
-from refinery.triage.rules.baseline import CATEGORY
+from refinery.triage.rules.baseline import departure_finding
 
 _EXPLAIN = {
     "different_tool": "Here the run made another state-changing call than the task's expected actions.",
@@ -27,21 +27,8 @@ def find_expected_divergence(trace: Trace, options: RuleOptions) -> list[Finding
     if compared is None or compared.divergence is None or compared.divergence.run_id is None:
         return []
     divergence = compared.divergence
-    run = trace.get(str(divergence.run_id))
-    category = CATEGORY[divergence.kind]
-    return [
-        Finding(
-            rule="expected_divergence",
-            category=category,
-            group=CATEGORY_GROUP[category],
-            severity="high",
-            run_id=run.id,
-            section=divergence.section,
-            step=run.order,
-            agent=run.agent,
-            name=run.name,
-            evidence=(divergence.sentence or divergence.detail)[:600],
-            explanation=_EXPLAIN[divergence.kind]
-            + f" The run made {compared.made} state-changing calls; the task expects {compared.expected}.",
-        )
-    ]
+    explanation = (
+        _EXPLAIN[divergence.kind]
+        + f" The run made {compared.made} state-changing calls; the task expects {compared.expected}."
+    )
+    return [departure_finding(trace, divergence, "expected_divergence", explanation)]
