@@ -34,7 +34,11 @@ def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None
 
 EXAMPLES = {
     "fetch": ["refinery fetch --trace-id 01a235af-2ff3-7de7-94fa-9d21e6af84c3 --out trace.json"],
-    "select": ["refinery select --project agent-evals --since 6h", "refinery select --experiment base-exp --matrix"],
+    "select": [
+        "refinery select --project agent-evals --since 6h",
+        "refinery select --experiment base-exp --matrix",
+        "refinery select results.json --json",
+    ],
     "show": [],  # its own docstring holds them
     "analyze": [
         "refinery analyze trace.json",

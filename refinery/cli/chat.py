@@ -9,7 +9,7 @@ import click
 
 from refinery.analysis.providers.inline import InlineProvider
 from refinery.analysis.providers.openai_responses import OpenAIResponsesProvider
-from refinery.cli.common import PROVIDERS, F, cli_services, cli_settings, load_one_trace
+from refinery.cli.common import PROVIDERS, F, cli_services, cli_settings, load_one_trace, pick_trace_file
 from refinery.cli.output import echo, handle_errors
 from refinery.errors import ConfigError
 from refinery.wiring import RunOptions
@@ -102,12 +102,16 @@ def _print_answer(answer: Any, checked: bool) -> None:
 
 
 @click.command()
-@click.argument("question")
+@click.argument("words", nargs=-1, required=True, metavar="[FILE] QUESTION")
 @_chat_options
 @click.pass_context
-def ask(ctx: click.Context, /, question: str, **sources: Any) -> None:
+def ask(ctx: click.Context, /, words: tuple[str, ...], **sources: Any) -> None:
     """Ask one question about a trace; the answer cites section ids (scriptable)."""
     with handle_errors(ctx):
+        if len(words) > 2:
+            raise ConfigError("Give the question as one argument (quote it).", hint='refinery ask FILE "question"')
+        *given, question = words
+        sources["trace_file"] = pick_trace_file(given[0] if given else None, sources["trace_file"])
         session = _open_chat(ctx, **sources)
         try:
             answer = session.ask(question)
@@ -118,11 +122,13 @@ def ask(ctx: click.Context, /, question: str, **sources: Any) -> None:
 
 
 @click.command()
+@click.argument("file", required=False, type=click.Path(), metavar="[FILE]")
 @_chat_options
 @click.pass_context
-def chat(ctx: click.Context, /, **sources: Any) -> None:
+def chat(ctx: click.Context, /, file: str | None, **sources: Any) -> None:
     """Talk about a trace: each question continues the conversation (empty line or EOF ends it)."""
     with handle_errors(ctx):
+        sources["trace_file"] = pick_trace_file(file, sources["trace_file"])
         session = _open_chat(ctx, **sources)
         try:
             while True:

@@ -58,6 +58,7 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
 
 
 @click.command()
+@click.argument("file", required=False, type=click.Path(), metavar="[FILE]")
 @click.option("--project", help="LangSmith project to select from [env LANGSMITH_PROJECT].")
 @click.option("--experiment", help="LangSmith experiment (an eval run's project) to select from.")
 @click.option("--trace-file", type=click.Path(exists=False), help="Select from the traces in a local file instead.")
@@ -80,8 +81,9 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
     "--matrix", is_flag=True, help="Print a GitHub Actions strategy.matrix ({include: [{trace-id}]}), one line."
 )
 @click.pass_context
-def select(
+def select(  # noqa: PLR0913 (one parameter per option, as click passes them)
     ctx: click.Context,
+    file: str | None,
     project: str | None,
     experiment: str | None,
     trace_file: str | None,
@@ -92,8 +94,9 @@ def select(
     as_json: bool,
     matrix: bool,
 ) -> None:
-    """List failing traces: root errors, or low feedback scores."""
+    """List failing traces: root errors, or low feedback scores (from FILE, or a LangSmith project)."""
     with handle_errors(ctx):
+        trace_file = pick_trace_file(file, trace_file)
         if project and experiment:
             raise ConfigError("Give --project or --experiment, not both.")
         settings = cli_settings(

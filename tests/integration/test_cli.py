@@ -256,3 +256,22 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
     loud = CliRunner().invoke(cli, ["analyze", missing, "--offline", "--debug"])
     assert quiet.exit_code == loud.exit_code != 0
     assert "Traceback" not in quiet.output + quiet.stderr and "Traceback" in loud.output + loud.stderr
+
+
+def test_file_is_positional_wherever_a_trace_is_read(real_traces: Path) -> None:
+    from refinery.cli import cli
+
+    results = str(real_traces / "tau-bench" / "grok-3-airline-first24.json")
+    by_position = CliRunner().invoke(cli, ["select", results, "--json"])
+    by_option = CliRunner().invoke(cli, ["select", "--trace-file", results, "--json"])
+    assert by_position.exit_code == by_option.exit_code == 0
+    assert json.loads(by_position.output) == json.loads(by_option.output)
+    assert {row["trace_id"] for row in json.loads(by_position.output)} == {
+        f"tau-bench-task{n}-trial0" for n in (8, 14, 15, 19, 20)
+    }
+    # ask and chat read FILE too: with no model key the error is about the key, not about what to read.
+    example = str(EXAMPLES / "wrong-answer.json")
+    for args in (["ask", example, "Which step failed?"], ["chat", example]):
+        done = CliRunner().invoke(cli, args, input="")
+        assert done.exit_code == 2 and "OPENAI_API_KEY" in done.output + done.stderr, (args, done.output)
+        assert "Nothing to read" not in done.output + done.stderr
