@@ -33,7 +33,7 @@ def cli(ctx: click.Context, debug: bool, langsmith_endpoint: str | None) -> None
 
 
 EXAMPLES = {
-    "fetch": ["refinery fetch --trace-id 01a235af-2ff3-7de7-94fa-9d21e6af84c3 --out trace.json"],
+    "fetch": ["refinery fetch --trace-id 01a235af-2ff3-7de7-94fa-9d21e6af84c3 --out traces/"],
     "select": [
         "refinery select --project agent-evals --since 6h",
         "refinery select --experiment base-exp --matrix",
@@ -48,7 +48,7 @@ EXAMPLES = {
     ],
     "init": ["refinery init trace.json"],
     "canary": ["refinery canary --model gpt-4.1"],
-    "merge": ["refinery merge 'packs/*/hypothesis-pack.json' --out report.md"],
+    "merge": ["refinery merge 'packs/*/hypothesis-pack.json' --out merged/"],
     "ask": ['refinery ask trace.json "Which tool call failed first?"'],
     "chat": ["refinery chat trace.json"],
     "schema": ["refinery schema > hypothesis-pack.json"],

@@ -14,9 +14,9 @@ from refinery.words import plural
 
 @click.command()
 @click.argument("packs", nargs=-1, required=True)
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the grouped report here (else stdout).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write DIR/report.md instead of printing it.")
 @click.pass_context
-def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> None:
+def merge(ctx: click.Context, packs: tuple[str, ...], out_dir: str | None) -> None:
     """Merge the Hypothesis Packs of a fan-out (files, directories or globs) into one grouped report."""
     from refinery.analysis.grouping import group_failures
     from refinery.report.comment import build_comment, sticky_marker
@@ -26,9 +26,11 @@ def merge(ctx: click.Context, packs: tuple[str, ...], out_file: str | None) -> N
         entries = load_entries(list(packs), Path.cwd())
         body = build_comment(entries, marker=sticky_marker("merge", "", ",".join(packs)))
         groups = group_failures([e.pack for e in entries])
-        if out_file:
-            Path(out_file).write_text(body, encoding="utf-8")
-            echo(f"wrote {out_file}: {plural(len(entries), 'trace')} in {plural(len(groups), 'group')}")
+        if out_dir:
+            target = Path(out_dir) / "report.md"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body, encoding="utf-8")
+            echo(f"wrote {target}: {plural(len(entries), 'trace')} in {plural(len(groups), 'group')}")
         else:
             # The body is Markdown built from untrusted text: printed, each line must stay inert.
             for line in body.splitlines():

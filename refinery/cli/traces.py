@@ -11,6 +11,7 @@ import click
 from refinery.cli.common import cli_services, cli_settings, load_one_trace, pick_trace_file
 from refinery.cli.output import Output, clean_data, echo, handle_errors
 from refinery.errors import ConfigError
+from refinery.planner.analyse import path_slug
 from refinery.settings import check_trace_ids, parse_since
 from refinery.trace.files import FORMATS, load_trace_files
 from refinery.trace.model import Trace
@@ -21,7 +22,9 @@ from refinery.wiring import RunOptions
 
 @click.command()
 @click.option("--trace-id", required=True, help="Trace id, or the id of any run in the trace.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Write DIR/<trace id>.json instead of printing it."
+)
 @click.option(
     "--raw", is_flag=True, help="Write LangSmith's own records (runs, feedback, example), not the normalized trace."
 )
@@ -51,8 +54,10 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
             data = (redactor.trace(trace) if redactor else trace).model_dump(mode="json")
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
         if out:
-            Path(out).write_text(text + "\n", encoding="utf-8")
-            echo(f"wrote {out}", err=True)
+            target = Path(out) / f"{path_slug(trace_id, whole=64)}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text + "\n", encoding="utf-8")
+            echo(f"wrote {target}", err=True)
         else:
             click.echo(text)
 

@@ -26,9 +26,11 @@ def ls_env(fake: FakeLangSmith) -> dict[str, str]:
 
 
 def test_fetch_then_show_round_trip(tmp_path: Path, fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
-    out = tmp_path / "trace.json"
-    code, _, err = invoke(["fetch", "--trace-id", recorded["rate_limited"], "--out", str(out)], ls_env(fake_langsmith))
+    code, _, err = invoke(
+        ["fetch", "--trace-id", recorded["rate_limited"], "--out", str(tmp_path)], ls_env(fake_langsmith)
+    )
     assert code == 0, err
+    out = tmp_path / f"{recorded['rate_limited']}.json"  # --out is a directory, as everywhere
     data = json.loads(out.read_text())
     assert data["id"] == recorded["rate_limited"] and len(data["runs"]) == 5
 
