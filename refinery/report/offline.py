@@ -110,6 +110,16 @@ def origin_line(triage: TriageReport, label: str = "Origin step") -> list[str]:
     ]
 
 
+def tree_helps(trace: Trace) -> bool:
+    """Whether a run tree says more than the timeline: runs nested below others, an error to follow up
+    the tree, or more than one agent. A flat run of successes would draw a strip of boxes that all say
+    "success"; the timeline above already lists them."""
+    root = trace.root.id
+    nested = any(r.parent_id not in (None, root) for r in trace.runs)
+    agents = {r.agent for r in trace.runs if r.agent}
+    return nested or bool(trace.errored_runs) or len(agents) > 1
+
+
 def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:
     """report.md for a trace analysed by triage alone."""
     context = context or ReportContext()
@@ -175,7 +185,10 @@ def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) 
         )
     if len(trace.runs) > TIMELINE_ROWS:
         out.append(f"\nShowing {min(TIMELINE_ROWS, len(trace.runs))} of {len(trace.runs)} runs; all are in `trace.md`.")
-    out += ["", "## Run tree", "", "```mermaid", render_mermaid(trace, triage), "```", ""]
+    if tree_helps(trace):
+        out += ["", "## Run tree", "", "```mermaid", render_mermaid(trace, triage), "```", ""]
+    else:
+        out.append("")
 
     notes = []
     if context.redaction_enabled:

@@ -271,3 +271,19 @@ def test_several_traces_are_analysed_at_once_with_a_grouped_report(tmp_path: Pat
     assert code == 0 and "(2 findings, offline)" in stdout
     code, _, stderr = run_analyze(["--trace-file", str(path), "--trace-id", "nope", "--out", str(tmp_path / "x")])
     assert code == 2 and "has no trace nope" in stderr
+
+
+def test_a_flat_run_gets_its_timeline_and_no_strip_of_boxes(tmp_path: Path, real_traces: Path) -> None:
+    from refinery.report.offline import tree_helps
+    from refinery.trace.files import load_trace_files
+
+    flat = next(t for t in load_trace_files(real_traces / "tau-bench" / "grok-3-airline-first24.json"))
+    assert not tree_helps(flat)  # every run under the root, none errored, one agent
+    assert tree_helps(load_trace_file(EXAMPLES / "rate-limit-cascade.json"))  # nested and errored
+    done = CliRunner().invoke(
+        cli, ["analyze", str(real_traces / "tau-bench" / "grok-3-airline-first24.json"), "--all", "--offline",
+              "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    report = next((tmp_path / "out").glob("trace-*/report.md")).read_text()
+    assert "## Timeline" in report and "## Run tree" not in report and "```mermaid" not in report
