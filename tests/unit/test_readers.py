@@ -317,3 +317,14 @@ def test_every_shared_real_file_loads_as_its_producer_with_telling_ids(real_trac
         traces = load_trace_files(path)
         ids = [t.id for t in traces]
         assert len(set(ids)) == len(ids) and not set(ids) & stand_ins, (path.name, ids)
+
+
+def test_an_unknown_format_names_every_format_and_what_it_expects(tmp_path: Path) -> None:
+    from refinery.trace.files import READERS
+
+    path = tmp_path / "odd.json"
+    path.write_text('{"foo": 1}')
+    with pytest.raises(TraceFormatError) as caught:
+        load_trace_files(path)
+    line = caught.value.one_line()
+    assert "keys foo" in line and all(f"{r.name} ({r.expects})" in line for r in READERS)

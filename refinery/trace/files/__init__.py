@@ -213,8 +213,9 @@ def detect_format(data: Any) -> str:
             return reader.name
     raise TraceFormatError(
         f"Unknown trace format: the file holds {describe_shape(data)}.",
-        hint="Supported: LangSmith runs, OTLP/JSON spans, chat messages, multi-agent history, "
-        "or Refinery's own; pass --format to choose one.",
+        hint="Pass --format NAME to read it as one of: "
+        + "; ".join(f"{r.name} ({r.expects})" for r in READERS)
+        + ".",
     )
 
 
