@@ -13,7 +13,7 @@ import pytest
 
 from refinery.errors import TraceFormatError
 from refinery.pipeline import prepare
-from refinery.trace.files import load_trace_files
+from refinery.trace.files import detect_format, load_trace_files
 from refinery.trace.files.chat import load_chat
 
 TAU = "tau-bench/grok-3-airline-first24.json"
@@ -328,3 +328,19 @@ def test_an_unknown_format_names_every_format_and_what_it_expects(tmp_path: Path
         load_trace_files(path)
     line = caught.value.one_line()
     assert "keys foo" in line and all(f"{r.name} ({r.expects})" in line for r in READERS)
+
+
+def test_a_swe_agent_0x_trajectory_without_message_types_loads_its_actions_as_tool_calls(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj").read_text())
+    for message in data["history"]:
+        message.pop("message_type", None)  # the 0.x shape: role and content only
+    path = tmp_path / "old-run.traj"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    assert trace.source == "file:swe-agent" and trace.id == "old-run"
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert [t.inputs["command"] for t in tools] == [step["action"] for step in data["trajectory"]]
+    assert all(t.outputs for t in tools)  # each action with the observation that came back
+    assert detect_format(data) == "swe-agent"  # not the multi-agent history it also looks like

@@ -213,9 +213,7 @@ def detect_format(data: Any) -> str:
             return reader.name
     raise TraceFormatError(
         f"Unknown trace format: the file holds {describe_shape(data)}.",
-        hint="Pass --format NAME to read it as one of: "
-        + "; ".join(f"{r.name} ({r.expects})" for r in READERS)
-        + ".",
+        hint="Pass --format NAME to read it as one of: " + "; ".join(f"{r.name} ({r.expects})" for r in READERS) + ".",
     )
 
 

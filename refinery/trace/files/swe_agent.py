@@ -1,5 +1,5 @@
 """SWE-agent trajectories (``.traj``): the 1.x ``history`` with tool calls, and the 0.x thought /
-action / observation form, with ``info.model_stats`` for tokens and cost and ``info.exit_status``.
+action / observation form (read from its ``trajectory`` when the history carries no message types), with ``info.model_stats`` for tokens and cost and ``info.exit_status``.
 
 Each action is an LLM step (its thought) followed by a tool run (the command, its arguments
 and the observation that came back). The agent is kept; an exit status other than a
@@ -19,10 +19,41 @@ SUBMITTED = {"submitted", "submitted (exit_cost)", "submitted (exit_context)"}
 
 
 def is_swe_agent(data: Any) -> bool:
-    """A ``history`` whose messages carry SWE-agent's ``message_type`` (system_prompt, action, observation)."""
+    """A ``history`` whose messages carry SWE-agent's ``message_type`` (system_prompt, action, observation),
+    or SWE-agent 0.x's ``trajectory`` of ``{action, observation}`` steps beside its ``history``."""
     if not isinstance(data, dict) or not isinstance(data.get("history"), list) or not data["history"]:
         return False
-    return all(isinstance(m, dict) and "message_type" in m for m in data["history"][:5])
+    if all(isinstance(m, dict) and "message_type" in m for m in data["history"][:5]):
+        return True
+    steps = data.get("trajectory")
+    return (
+        isinstance(steps, list)
+        and bool(steps)
+        and all(isinstance(s, dict) and "action" in s and "observation" in s for s in steps[:5])
+    )
+
+
+def _history_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages to read: the history as written, or, when its messages carry no ``message_type`` (0.x),
+    the ``trajectory`` steps as action and observation messages (the system prompt kept from the history)."""
+    history = [m for m in data["history"] if isinstance(m, dict)]
+    if all("message_type" in m for m in history[:5]):
+        return history
+    system = next((m for m in history if m.get("role") == "system"), None)
+    out: list[dict[str, Any]] = (
+        [{"message_type": "system_prompt", "content": system.get("content")}] if system is not None else []
+    )
+    task = next((m for m in history if m.get("role") == "user"), None)
+    if task is not None:
+        out.append({"message_type": "task", "content": task.get("content")})
+    for step in data.get("trajectory") or []:
+        if isinstance(step, dict):
+            thought = step.get("thought") or step.get("response")
+            out.append(
+                {"message_type": "action", "role": "assistant", "thought": thought, "action": step.get("action")}
+            )
+            out.append({"message_type": "observation", "content": step.get("observation")})
+    return out
 
 
 def _calls(raw: Any) -> list[dict[str, Any]]:
@@ -53,7 +84,7 @@ def load_swe_agent(data: dict[str, Any]) -> list[Trace]:
     drafts: list[RunDraft] = [root]
     system: str | None = None
     open_tools: list[RunDraft] = []
-    for index, msg in enumerate(data["history"]):
+    for index, msg in enumerate(_history_of(data)):
         kind, content, agent = msg.get("message_type"), msg.get("content"), msg.get("agent")
         if kind == "system_prompt":
             system = str(content)
