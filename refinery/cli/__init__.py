@@ -54,6 +54,19 @@ EXAMPLES = {
     "schema": ["refinery schema > hypothesis-pack.json"],
 }
 """Every command's examples, shown at the end of its help."""
+SUMMARY = {
+    "analyze": "Triage failing traces, cluster them, diagnose one per cluster.",
+    "ask": "Ask one question about a trace; the answer cites its sections.",
+    "canary": "Check the key, base URL and model with one tiny call.",
+    "chat": "Talk about a trace, one question after another.",
+    "fetch": "Fetch a trace from LangSmith as JSON.",
+    "init": "Upload a trace's documents to a vector store; print its id.",
+    "merge": "Merge a fan-out's Hypothesis Packs into one report.",
+    "schema": "Print the Hypothesis Pack's JSON Schema.",
+    "select": "List failing traces (a file, or a LangSmith project).",
+    "show": "Print a trace's run tree, or list a file's traces.",
+}
+"""Each command's one-line summary in ``refinery --help``: whole, never cut."""
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
@@ -73,6 +86,7 @@ for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, s
             help="Show tracebacks for errors (same as `refinery --debug`).",
         )
     )
+    _command.short_help = SUMMARY[str(_command.name)]
     if EXAMPLES[str(_command.name)]:
         lines = "\n".join(f"  {example}" for example in EXAMPLES[str(_command.name)])
         _command.help = (_command.help or "").rstrip() + f"\n\n\b\nExamples:\n{lines}"

@@ -30,10 +30,10 @@ def _chat_options(f: F) -> F:
             click.option(
                 "--provider",
                 type=click.Choice(PROVIDERS),
-                help="Provider that answers [env REFINERY_PROVIDER; default openai]: file_search on openai, "
+                help="Provider that answers [env REFINERY_PROVIDER; default: openai]: file_search on openai, "
                 "the packed documents elsewhere.",
             ),
-            click.option("--model", help="Model (default as for analyze)."),
+            click.option("--model", help="Model [default: as for analyze]."),
         ]
     ):
         f = option(f)

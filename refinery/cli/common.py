@@ -21,7 +21,7 @@ from refinery.wiring import RunOptions, build_services, load_settings, provider_
 
 F = TypeVar("F", bound=Callable[..., Any])
 PROVIDERS = tuple(provider_names())
-PROVIDER_HELP = "Model provider [env REFINERY_PROVIDER; default openai]."
+PROVIDER_HELP = "Model provider [env REFINERY_PROVIDER; default: openai]."
 
 
 def cli_settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -70,11 +70,11 @@ def model_options(f: F) -> F:
     """--model, --reasoning-effort and --base-url, as analyze and canary take them."""
     for option in reversed(
         [
-            click.option("--model", help="Model for the stages [env REFINERY_MODEL; default gpt-5-mini]."),
+            click.option("--model", help="Model for the stages [env REFINERY_MODEL; default: gpt-5-mini]."),
             click.option(
                 "--reasoning-effort",
                 type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh"]),
-                help="Reasoning effort for reasoning models [default medium].",
+                help="Reasoning effort for reasoning models [default: medium].",
             ),
             click.option("--base-url", help="OpenAI-compatible base URL [env OPENAI_BASE_URL]."),
         ]

@@ -54,11 +54,13 @@ source_options = group_of(
             multiple=True,
             help="A trace (or run) id, repeatable: picked from FILE when files are given, else fetched from LangSmith.",
         ),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [auto]."),
+        click.option(
+            "--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto]."
+        ),
         click.option("--project", help="Select the failing traces of this LangSmith project (no FILE)."),
         click.option("--experiment", help="Select the failing examples of this LangSmith experiment (no FILE)."),
         click.option("--since", help="With --project/--experiment: only traces started since (ISO time, or 6h, 2d)."),
-        click.option("--all", "all_traces", is_flag=True, help="Analyse every trace read, passing ones too."),
+        click.option("--all", "all_traces", is_flag=True, help="Analyze every trace read, passing ones too."),
     ]
 )
 
@@ -79,18 +81,22 @@ class LimitGroup:
 limit_options = group_of(
     [
         click.option(
-            "--max-select", type=click.IntRange(1, 1000), help="Triage at most this many failing traces [50]."
+            "--max-select", type=click.IntRange(1, 1000), help="Triage at most this many failing traces [default: 50]."
         ),
         click.option(
-            "--max-traces", type=click.IntRange(1, 1000), help="Run the model stages on this many clusters at most [3]."
+            "--max-traces",
+            type=click.IntRange(1, 1000),
+            help="Run the model stages on this many clusters at most [default: 3].",
         ),
-        click.option("--max-score", type=float, help="Feedback at or below this score fails [0.5]."),
+        click.option("--max-score", type=float, help="Feedback at or below this score fails [default: 0.5]."),
         click.option(
             "--feedback-key", "feedback_keys", multiple=True, help="Only this feedback key fails (repeatable)."
         ),
-        click.option("--max-cost", type=click.FloatRange(min=0), help="USD the model stages may cost in all [1.00]."),
-        click.option("--concurrency", type=click.IntRange(1, 32), help="Traces analysed at once [4]."),
-        click.option("--allow-partial", is_flag=True, help="Analyse a trace whose runs could not all be fetched."),
+        click.option(
+            "--max-cost", type=click.FloatRange(min=0), help="USD the model stages may cost in all [default: 1.00]."
+        ),
+        click.option("--concurrency", type=click.IntRange(1, 32), help="Traces analyzed at once [default: 4]."),
+        click.option("--allow-partial", is_flag=True, help="Analyze a trace whose runs could not all be fetched."),
     ]
 )
 
@@ -126,9 +132,15 @@ model_group_options = group_of(
         click.option("--context-budget", type=int, help="Tokens of documents to pack inline (non-OpenAI providers)."),
         click.option("--store-id", help="Reuse a vector store made by `refinery init` (one trace)."),
         click.option("--keep-store", is_flag=True, help="Do not delete the vector store afterwards."),
-        click.option("--background/--no-background", default=None, help="Background mode [on for reasoning models]."),
-        click.option("--stage-timeout", type=click.FloatRange(min=1), help="Seconds one model stage may run [600]."),
-        click.option("--store-timeout", type=click.FloatRange(min=1), help="Seconds the vector store may take [300]."),
+        click.option(
+            "--background/--no-background", default=None, help="Background mode [default: on for reasoning models]."
+        ),
+        click.option(
+            "--stage-timeout", type=click.FloatRange(min=1), help="Seconds one model stage may run [default: 600]."
+        ),
+        click.option(
+            "--store-timeout", type=click.FloatRange(min=1), help="Seconds the vector store may take [default: 300]."
+        ),
     ]
 )
 
@@ -174,7 +186,9 @@ class RenderGroup:
 render_options = group_of(
     [
         click.option(
-            "--redact/--no-redact", default=True, help="Redact secrets before anything is written or sent [on]."
+            "--redact/--no-redact",
+            default=True,
+            help="Redact secrets before anything is written or sent [default: on].",
         ),
         click.option("--redact-pii", is_flag=True, help="Also redact email addresses and phone numbers."),
         click.option("--redact-pattern", "redact_patterns", multiple=True, metavar="REGEX", help="Also redact REGEX."),
@@ -182,12 +196,14 @@ render_options = group_of(
             "--expectations", type=click.Path(exists=True, dir_okay=False), help="What the agent should have done."
         ),
         click.option("--assertion", help="The failing test's assertion message."),
-        click.option("--field-cap", type=click.IntRange(min=200), default=4_000, help="Characters per field [4000]."),
+        click.option(
+            "--field-cap", type=click.IntRange(min=200), default=4_000, help="Characters per field [default: 4000]."
+        ),
         click.option(
             "--doc-budget",
             type=click.IntRange(min=10_000),
             default=2_000_000,
-            help="Characters per document [2000000].",
+            help="Characters per document [default: 2000000].",
         ),
         click.option(
             "--out",

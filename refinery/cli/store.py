@@ -75,7 +75,7 @@ def init(
 @click.option(
     "--provider",
     type=click.Choice(PROVIDERS),
-    help="Provider to check [env REFINERY_PROVIDER; default openai]; its own key and model settings apply.",
+    help="Provider to check [env REFINERY_PROVIDER; default: openai]; its own key and model settings apply.",
 )
 @click.pass_context
 def canary(

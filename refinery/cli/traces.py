@@ -71,15 +71,15 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
     "--feedback-key",
     "feedback_keys",
     multiple=True,
-    help="Only feedback with this KEY counts (repeat for several; default: every key).",
+    help="Only feedback with this KEY counts (repeat for several) [default: every key].",
 )
-@click.option("--max-score", type=float, default=None, help="Feedback at or below this marks a failure (default 0.5).")
+@click.option("--max-score", type=float, default=None, help="Feedback at or below this marks a failure [default: 0.5].")
 @click.option("--since", help="Only traces started since: ISO time or an age like 6h, 2d.")
 @click.option(
     "--max-select",
     type=int,
     default=None,
-    help="At most this many failing traces (examples), newest first (default 50).",
+    help="At most this many failing traces (examples), newest first [default: 50].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
@@ -193,7 +193,7 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
 )
 @click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
 @click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
-@click.option("--color/--no-color", default=None, help="Force styling on or off (default: on for a TTY).")
+@click.option("--color/--no-color", default=None, help="Force styling on or off [default: on for a TTY].")
 @click.option("--json", "as_json", is_flag=True, help="A multi-trace FILE's list as JSON.")
 @click.pass_context
 def show(

@@ -277,3 +277,13 @@ def test_file_is_positional_wherever_a_trace_is_read(real_traces: Path) -> None:
         done = CliRunner().invoke(cli, args, input="")
         assert done.exit_code == 2 and "OPENAI_API_KEY" in done.output + done.stderr, (args, done.output)
         assert "Nothing to read" not in done.output + done.stderr
+
+
+def test_the_command_list_shows_every_summary_whole_and_defaults_one_way() -> None:
+    from refinery.cli import cli
+
+    listed = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1]
+    assert "..." not in listed and len(listed.strip().splitlines()) == 10
+    for command in ("analyze", "select", "show", "fetch"):
+        text = CliRunner().invoke(cli, [command, "--help"]).output
+        assert not re.search(r"\((?:default|defaults)\b|\[default (?!:)", text), command
