@@ -6,6 +6,7 @@ output and error layer every command goes through.
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import click
@@ -45,6 +46,7 @@ EXAMPLES = {
         "refinery analyze 'evals/*.json' --offline --out refinery-out",
         "refinery analyze --project agent-evals --since 2h --diff pr.diff",
         "refinery analyze results.json --baseline-file passing.json",
+        "refinery analyze --trace-id 0f3a9c… --baseline-experiment main-evals",
     ],
     "init": ["refinery init trace.json"],
     "canary": ["refinery canary --model gpt-4.1"],
@@ -89,7 +91,8 @@ for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, s
     _command.short_help = SUMMARY[str(_command.name)]
     if EXAMPLES[str(_command.name)]:
         lines = "\n".join(f"  {example}" for example in EXAMPLES[str(_command.name)])
-        _command.help = (_command.help or "").rstrip() + f"\n\n\b\nExamples:\n{lines}"
+        # cleandoc first: an unindented tail would stop click dedenting the docstring.
+        _command.help = inspect.cleandoc(_command.help or "") + f"\n\n\b\nExamples:\n{lines}"
     cli.add_command(_command)
 
 

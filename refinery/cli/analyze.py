@@ -35,13 +35,6 @@ def analyze(ctx: click.Context, /, **given: Any) -> None:
     files, globs and ids are read at once; a file that cannot be read is named and the rest are
     analysed. One trace's artifacts go into --out; several traces' go into trace-N-<id>/
     folders under it, with a grouped report.md on top.
-
-    \b
-    EXAMPLES
-      refinery analyze results.json
-      refinery analyze 'evals/**/*.json' --max-traces 5 --out refinery-out
-      refinery analyze --trace-id 0f3a9c… --baseline-experiment main-evals
-      refinery analyze run.json --diff pr.diff --offline
     """
     with handle_errors(ctx):
         options = AnalyzeOptions.from_click(given)

@@ -29,11 +29,11 @@ from refinery.wiring import RunOptions
 @click.option("--trace-file", type=click.Path(), help="A local trace file (same as FILE).")
 @click.option("--trace-id", help="A LangSmith trace or run id.")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Format of the trace file."
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto]."
 )
 @click.option("--manifest", type=click.Path(dir_okay=False), help="Also write the store manifest (JSON) here.")
 @click.option(
-    "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before the documents are uploaded."
+    "--redact/--no-redact", default=True, help="Redact secrets before the documents are uploaded [default: redact]."
 )
 @click.option("--base-url", help="OpenAI-compatible base URL [env OPENAI_BASE_URL].")
 @click.pass_context

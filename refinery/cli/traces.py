@@ -32,7 +32,7 @@ from refinery.wiring import RunOptions
     "--allow-partial", is_flag=True, help="Keep a trace whose runs could not all be fetched; it is marked partial."
 )
 @click.option(
-    "--redact/--no-redact", default=True, show_default=True, help="Redact secrets before the trace is written."
+    "--redact/--no-redact", default=True, help="Redact secrets before the trace is written [default: redact]."
 )
 @click.pass_context
 def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_partial: bool, redact: bool) -> None:
@@ -189,7 +189,7 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
 @click.option("--trace-file", "trace_file_option", type=click.Path(), help="A local trace file (same as FILE).")
 @click.option("--trace-id", help="Fetch from LangSmith (or pick one trace of a multi-trace FILE).")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Input format of FILE."
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto]."
 )
 @click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
 @click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")

@@ -284,6 +284,11 @@ def test_the_command_list_shows_every_summary_whole_and_defaults_one_way() -> No
 
     listed = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1]
     assert "..." not in listed and len(listed.strip().splitlines()) == 10
-    for command in ("analyze", "select", "show", "fetch"):
+    for command in ("analyze", "select", "show", "fetch", "init"):
         text = CliRunner().invoke(cli, [command, "--help"]).output
         assert not re.search(r"\((?:default|defaults)\b|\[default (?!:)", text), command
+        # click's own show_default writes "X.  [default: y]": one way means the help text says it.
+        assert not re.search(r"\.\s+\[default:", text), command
+        assert text.count("Examples:") == 1, command
+        description = text.split("Examples:")[0]
+        assert not re.search(r"\S {3,}\S", description), (command, description)
