@@ -28,9 +28,7 @@ from refinery.wiring import RunOptions
 @click.argument("trace_file_arg", required=False, type=click.Path(), metavar="[FILE]")
 @click.option("--trace-file", type=click.Path(), help="A local trace file (same as FILE).")
 @click.option("--trace-id", help="A LangSmith trace or run id.")
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto]."
-)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto].")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="Also write the store manifest (JSON) here.")
 @click.option(
     "--redact/--no-redact", default=True, help="Redact secrets before the documents are uploaded [default: redact]."

@@ -188,9 +188,7 @@ def _print_selection(selected: list[SelectedTrace], as_json: bool) -> None:
 @click.argument("trace_file", required=False, type=click.Path(), metavar="[FILE]")
 @click.option("--trace-file", "trace_file_option", type=click.Path(), help="A local trace file (same as FILE).")
 @click.option("--trace-id", help="Fetch from LangSmith (or pick one trace of a multi-trace FILE).")
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto]."
-)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", help="Format of FILE [default: auto].")
 @click.option("--max-depth", type=int, default=None, help="Hide runs deeper than this.")
 @click.option("--allow-partial", is_flag=True, help="Show a trace whose runs could not all be fetched.")
 @click.option("--color/--no-color", default=None, help="Force styling on or off [default: on for a TTY].")
