@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{overhead,redaction,fidelity,selection,divergence,changes,attribution,tokens,action,concurrency,quality,all}",
+        metavar=(
+            "{overhead,redaction,fidelity,selection,divergence,changes,attribution,tokens,action,concurrency,quality,"
+            "mutation,all}"
+        ),
     )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -110,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     quality.add_argument(
         "--calibrate", action="store_true", help="write refinery/triage/calibration.json from the labelled cases"
     )
+    mutation = add("mutation", "mutation testing per module group (mutmut; about an hour, so not in all)")
+    mutation.add_argument("--module", action="append", default=None, help="a group (repeatable) [every group]")
+    mutation.add_argument("--children", type=int, default=2, help="mutants tested at a time [2]")
+    mutation.add_argument("--baseline", action="store_true", help="also record these scores as the 'before' figures")
     everything = add("all", "every benchmark above, then RESULTS.md")
     per_half(everything)
     everything.add_argument("--trail", type=Path, default=None)
@@ -137,6 +144,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         concurrency,
         divergence,
         fidelity,
+        mutation,
         overhead,
         quality,
         redaction,
@@ -172,6 +180,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
+        "mutation": lambda out: mutation.report(out),
         "quality": lambda out: quality.run(
             out,
             who=who,
@@ -201,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.pack import _child
 
         _child(args.path)
+        return 0
+    if args.command == "mutation":
+        from benchmarks import mutation
+
+        chosen = args.module or list(mutation.GROUPS)
+        unknown = sorted(set(chosen) - set(mutation.GROUPS))
+        if unknown:
+            parser.error(f"--module: no group named {', '.join(unknown)}; there are {', '.join(mutation.GROUPS)}")
+        mutation.run(Results(), modules=chosen, children=args.children, baseline=args.baseline)
         return 0
     if args.command != "all":
         png = getattr(args, "png", None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -24,7 +25,11 @@ import pytest
 
 from tests.fakes.server import Request, Response, ServedFake, json_response
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / "@octokit"
+TOOLS = (
+    Path(os.environ.get("REFINERY_NODE_TOOLS") or Path(__file__).resolve().parents[1] / "tools")
+    / "node_modules"
+    / "@octokit"
+)
 GITHUB_SPEC = TOOLS / "openapi" / "generated" / "api.github.com.json"
 WEBHOOK_EXAMPLES = TOOLS / "webhooks-examples" / "api.github.com" / "index.json"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
+# A copy of the tests elsewhere (the mutation benchmark's) points back at the installed Node tools.
+TOOLS = Path(os.environ.get("REFINERY_NODE_TOOLS") or Path(__file__).resolve().parents[1] / "tools")
 PRISM = TOOLS / "node_modules" / ".bin" / "prism"
 
 

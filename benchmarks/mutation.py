@@ -1,0 +1,275 @@
+"""Mutation testing of the modules that decide what Refinery claims (``python -m benchmarks mutation``).
+
+mutmut 3 mutates one module group at a time in a throwaway copy of the repository
+(``benchmarks/out/mutation/<group>/``) and runs, for each mutant, only the tests that cover the
+mutated function (mutmut's own per-function test map). A mutant is *killed* when a test fails,
+*survives* when none does, and has *no tests* when no test reaches it (counted as surviving:
+an untested line is an unchecked claim). Mutants listed in ``mutation_equivalent.json`` change
+nothing a user could observe; each carries its reason and is left out of the score.
+
+The scores go to ``benchmarks/mutation.json`` (read by ``python -m benchmarks all`` into
+RESULTS.md, since the run is too long for CI) and every survivor's diff to
+``benchmarks/mutation-survivors.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import ROOT, SHARED, Results
+
+OUT = ROOT / "benchmarks" / "out" / "mutation"
+SCORES = ROOT / "benchmarks" / "mutation.json"
+SURVIVORS = ROOT / "benchmarks" / "mutation-survivors.md"
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.json"
+GOAL = 0.90
+
+# Tests that need no loopback service: a mutant runs them in a fork in well under a second.
+FAST_TESTS = [
+    "tests/unit",
+    "tests/integration/test_divergence_sentences.py",
+    "tests/integration/test_attribution.py",
+]
+
+
+@dataclass(frozen=True)
+class Group:
+    """One module group: what is mutated and which tests may kill it."""
+
+    sources: tuple[str, ...]
+    """Globs under the repository, as mutmut's ``only_mutate`` reads them."""
+    tests: tuple[str, ...] = tuple(FAST_TESTS)
+
+
+GROUPS: dict[str, Group] = {
+    "compare": Group(("refinery/compare/*",)),
+    "changes": Group(("refinery/changes/*",), (*FAST_TESTS, "tests/integration/test_changes.py")),
+    "selection": Group(
+        ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),
+        (*FAST_TESTS, "tests/integration/test_langsmith_source.py", "tests/integration/test_planner.py"),
+    ),
+    "cost": Group(("refinery/analysis/cost.py",), (*FAST_TESTS, "tests/integration/test_limits.py")),
+    "redaction": Group(("refinery/documents/redact.py", "refinery/report/sanitize.py")),
+    "readers": Group(("refinery/trace/bounds.py", "refinery/trace/files/*")),
+    "annotations": Group(
+        ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
+        (*FAST_TESTS, "tests/integration/test_changes.py"),
+    ),
+}
+"""The issue's module groups; ``--module`` picks one."""
+
+KILLED = {"killed", "timeout"}
+"""A mutant that makes its tests hang is caught: the suite never passes with it."""
+SKIPPED = {"skipped", "not checked", "caught by type check"}
+
+
+def _copy_repository(work: Path) -> None:
+    """Every file git knows of, without the Node tools (the tests find them through
+    REFINERY_NODE_TOOLS: mutmut would copy half a gigabyte of them into every work tree)."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        if name.startswith(("tests/tools/", "benchmarks/out/")) or not (ROOT / name).is_file():
+            continue
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, work / name)
+
+
+def _configure(work: Path, group: Group) -> None:
+    tops = sorted(p.name for p in work.iterdir() if p.name not in {"refinery", "mutants", "pyproject.toml"})
+    section = {
+        "source_paths": ["refinery"],
+        "only_mutate": list(group.sources),
+        "also_copy": [t for t in tops if t != "tests"],
+        "pytest_add_cli_args_test_selection": list(group.tests),
+        # The architecture tests read the source, which mutmut rewrites into trampolines.
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "--ignore=tests/unit/test_architecture.py"],
+        "timeout_multiplier": 5.0,
+        "timeout_constant": 5.0,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in section.items()]
+    pyproject = work / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n".join(lines) + "\n")
+
+
+_DUMP = """
+import json, sys
+from mutmut.__main__ import walk_mutatable_files, SourceFileMutationData, status_by_exit_code, get_diff_for_mutant
+rows = []
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for name, code in data.exit_code_by_key.items():
+        status = status_by_exit_code[code]
+        diff = get_diff_for_mutant(name, path=path) if status not in ("killed",) else ""
+        rows.append({"name": name, "path": str(path), "status": status, "diff": diff})
+json.dump(rows, sys.stdout)
+"""
+
+
+def mutant_key(row: dict[str, str]) -> str:
+    """A mutant's identity across runs: its function and the lines it changes, not its number
+    (numbers shift when code above them changes)."""
+    function = row["name"].rsplit("__mutmut_", 1)[0]
+    changed = [line for line in row["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    return function + ":" + hashlib.sha256("\n".join(changed).encode()).hexdigest()[:12]
+
+
+def run_group(name: str, group: Group, *, children: int) -> dict[str, Any]:
+    """Mutate one group and return its counts and survivors."""
+    work = OUT / name
+    _copy_repository(work)
+    _configure(work, group)
+    env = {
+        **os.environ,
+        "REFINERY_SHARED_DIR": str(SHARED),
+        "REFINERY_NODE_TOOLS": str(ROOT / "tests" / "tools"),
+        "CI": "",
+        "PYTHONHASHSEED": "0",
+    }
+    mutmut = Path(sys.executable).with_name("mutmut")
+    started = time.monotonic()
+    log = work / "mutmut.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [str(mutmut), "run", "--max-children", str(children)],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"mutmut failed on {name} (exit {done.returncode}); see {log}")
+    dumped = subprocess.run(
+        [sys.executable, "-c", _DUMP], cwd=work, env=env, capture_output=True, text=True, check=True
+    )
+    rows = json.loads(dumped.stdout)
+    equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+    counted = [r for r in rows if r["status"] not in SKIPPED]
+    for row in counted:
+        row["key"] = mutant_key(row)
+    listed = [r for r in counted if r["key"] in equivalent and r["status"] not in KILLED]
+    scored = [r for r in counted if r not in listed]
+    killed = sum(r["status"] in KILLED for r in scored)
+    return {
+        "mutants": len(rows),
+        "scored": len(scored),
+        "killed": killed,
+        "equivalent": len(listed),
+        "no_tests": sum(r["status"] == "no tests" for r in scored),
+        "timeouts": sum(r["status"] == "timeout" for r in scored),
+        "seconds": round(seconds),
+        "survivors": [r for r in scored if r["status"] not in KILLED],
+        "equivalents": [{"key": r["key"], "reason": equivalent[r["key"]]} for r in listed],
+    }
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def run(out: Results, *, modules: list[str], children: int, baseline: bool) -> None:
+    """Run the chosen groups, keep their scores in mutation.json (``baseline``: as the "before"
+    figures too) and their survivors in mutation-survivors.md, then print the table."""
+    stored = json.loads(SCORES.read_text()) if SCORES.exists() else {"before": {}, "after": {}}
+    survivors: dict[str, list[dict[str, str]]] = {}
+    for name in modules:
+        print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
+        result = run_group(name, GROUPS[name], children=children)
+        survivors[name] = result.pop("survivors")
+        result["commit"] = _commit()
+        stored["after"][name] = result
+        if baseline:
+            stored["before"][name] = result
+    SCORES.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+    _write_survivors(survivors)
+    report(out, stored)
+
+
+def _write_survivors(survivors: dict[str, list[dict[str, str]]]) -> None:
+    """Rewrite the groups just run in mutation-survivors.md; keep the others' sections."""
+    sections: dict[str, str] = {}
+    if SURVIVORS.exists():
+        for chunk in SURVIVORS.read_text().split("\n## ")[1:]:
+            title, _, body = chunk.partition("\n")
+            sections[title.strip()] = body
+    for name, rows in survivors.items():
+        lines = [""]
+        for row in rows:
+            lines += [
+                f"### `{row['name']}` ({row['status']}; key `{row['key']}`)",
+                "",
+                "```diff",
+                row["diff"].strip(),
+                "```",
+                "",
+            ]
+        sections[name] = "\n".join(lines) if rows else "\nNone.\n"
+    text = [
+        "# Surviving mutants",
+        "",
+        "Written by `python -m benchmarks mutation`; how to read one: tests/README.md.",
+        "",
+    ]
+    for name in sorted(sections):
+        text += [f"## {name}", sections[name].rstrip(), ""]
+    SURVIVORS.write_text("\n".join(text))
+
+
+def _score(row: dict[str, Any] | None) -> str:
+    if not row:
+        return "not run"
+    killed, scored = int(row["killed"]), int(row["scored"])
+    return f"{killed}/{scored} ({killed / scored:.0%})" if scored else "no mutants"
+
+
+def report(out: Results, stored: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
+    """The table RESULTS.md shows: before and after per group, with the equivalents' reasons."""
+    if stored is None:
+        if not SCORES.exists():
+            out.skipped("Mutation testing", "python -m benchmarks mutation has not been run")
+            return
+        stored = json.loads(SCORES.read_text())
+    out.heading("Mutation testing")
+    out.para(
+        "`python -m benchmarks mutation [--module GROUP]` (mutmut 3, each mutant against the tests that cover "
+        "its function; not part of CI: it takes too long). Killed includes timeouts; mutants no test reaches "
+        f"count as surviving. Goal: at least {GOAL:.0%} per group. Survivors: `benchmarks/mutation-survivors.md`."
+    )
+    rows = []
+    for name, group in GROUPS.items():
+        before, after = stored["before"].get(name), stored["after"].get(name)
+        rows.append(
+            [
+                name,
+                ", ".join(s.removeprefix("refinery/") for s in group.sources),
+                _score(before),
+                _score(after),
+                after.get("equivalent", 0) if after else "",
+                after.get("no_tests", 0) if after else "",
+                f"{int(after['seconds']) / 60:.0f} min" if after else "",
+                after.get("commit", "") if after else "",
+            ]
+        )
+    out.table(["group", "modules", "before", "after", "equivalent", "no tests", "time", "commit"], rows, right=2)
+    equivalents = [e for row in stored["after"].values() for e in row.get("equivalents", [])]
+    if equivalents:
+        out.para("Equivalent mutants (left out of the score):")
+        for item in equivalents:
+            out.add(f"- `{item['key']}`: {item['reason']}")
+        out.add()

@@ -1,0 +1,233 @@
+"""The comparison at its edges: what baseline.md and the divergence sentence say when the runs
+differ by one step, by one error, by a read, or at the very start or end (issue 27's boundaries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from refinery.compare import compare_runs
+from refinery.compare.document import CONTEXT, MAX_SECTIONS
+from refinery.trace.model import Trace
+from tests.builders import TraceBuilder
+
+
+def run(*calls: tuple[Any, ...], system: str | None = None, model: str | None = None) -> Trace:
+    """An agent run: one model call then one tool run per call (name, arguments[, error[, output]])."""
+    builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+    for call in calls:
+        extra = {"model": model} if model else {}
+        builder.llm(builder.root, None, system=system, **extra)
+        name, arguments = call[0], call[1]
+        error = call[2] if len(call) > 2 else None
+        output = call[3] if len(call) > 3 else "ok"
+        builder.add(
+            name,
+            builder.root,
+            "tool",
+            inputs={"arguments": arguments},
+            outputs=None if error else {"output": output},
+            error=error,
+        )
+    return builder.build()
+
+
+def baseline_md(failing: Trace, passing: Trace) -> str:
+    return compare_runs(failing, passing, source="test").document.text
+
+
+def test_the_same_step_failing_in_both_runs_is_no_difference() -> None:
+    failing = run(("get_order", {"id": 9}, "503 unavailable"), ("refund", {"id": 9}))
+    passing = run(("get_order", {"id": 9}, "503 unavailable"), ("refund", {"id": 9}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert comparison.differences == [] and comparison.divergence is None
+
+
+def test_a_step_failing_only_here_is_an_error_difference_with_its_sentence() -> None:
+    failing = run(("get_order", {"id": 9}), ("refund", {"id": 9}, "order is locked"))
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert [d.kind for d in comparison.differences] == ["error"]
+    divergence = comparison.divergence
+    assert divergence is not None and divergence.step == 2 and divergence.baseline_step == 2
+    assert divergence.sentence == (
+        f'At step 2 ({divergence.section}) refund({{"id":9}}) failed here; in the passing run it succeeded (its step 2).'
+    )
+    # Failing only in the *passing* run is not this run's error.
+    assert compare_runs(passing, failing, source="test").comparison.differences == []
+
+
+def test_a_failing_run_whose_tail_is_the_passing_run_diverges_at_its_extra_write() -> None:
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}))
+    failing = run(("cancel_order", {"id": 9}), ("get_order", {"id": 9}), ("refund", {"id": 9}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert [d.kind for d in comparison.differences] == ["extra_step"]
+    divergence = comparison.divergence
+    assert divergence is not None and divergence.step == 1
+    assert divergence.sentence == (
+        f'This run called cancel_order({{"id":9}}) at step 1 ({divergence.section}), which the passing run never did.'
+    )
+
+
+def test_a_run_that_lacks_the_passing_runs_beginning_diverges_at_the_first_missed_step_even_a_read() -> None:
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}))
+    failing = run(("refund", {"id": 9}))
+    divergence = compare_runs(failing, passing, source="test").comparison.divergence
+    assert divergence is not None and divergence.kind == "missing_step"
+    assert divergence.sentence == (
+        'This run never called get_order({"id":9}), which the passing run called first (its step 1).'
+    )
+
+
+def test_a_run_with_no_tool_call_says_so() -> None:
+    failing = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+    failing.llm(failing.root, "I cannot help with that.")
+    divergence = compare_runs(failing.build(), run(("refund", {"id": 9})), source="test").comparison.divergence
+    assert divergence is not None
+    assert (
+        divergence.sentence == 'This run made no tool call; the passing run began with refund({"id":9}) (its step 1).'
+    )
+
+
+def test_a_run_that_stopped_early_says_after_which_step() -> None:
+    failing = run(("get_order", {"id": 9}))
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}))
+    divergence = compare_runs(failing, passing, source="test").comparison.divergence
+    assert divergence is not None
+    assert divergence.sentence == (
+        f"After step 1 ({divergence.section}) this run stopped calling tools; the passing run went on with "
+        'refund({"id":9}) (its step 2).'
+    )
+
+
+def test_a_step_missing_in_the_middle_names_the_step_before_the_gap() -> None:
+    failing = run(("get_order", {"id": 9}), ("notify", {"id": 9}))
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}), ("notify", {"id": 9}))
+    divergence = compare_runs(failing, passing, source="test").comparison.divergence
+    assert divergence is not None and divergence.step == 1
+    assert divergence.sentence == (
+        f'After step 1 ({divergence.section}) this run never called refund({{"id":9}}), which the passing run did '
+        "(its step 2)."
+    )
+
+
+def test_changed_arguments_name_the_changed_key_and_the_unchanged_ones() -> None:
+    failing = run(("refund", {"id": 9, "amount": 12, "currency": "USD"}))
+    passing = run(("refund", {"id": 9, "amount": 120, "currency": "USD"}))
+    divergence = compare_runs(failing, passing, source="test").comparison.divergence
+    assert divergence is not None
+    assert "with amount=12" in divergence.sentence and "with amount=120" in divergence.sentence
+    assert divergence.sentence.endswith("(its step 1); currency, id were the same.")
+
+
+def test_search_and_list_tools_count_as_reads() -> None:
+    # An extra search_… or list_… call changes nothing: the runs part at the write that follows it.
+    passing = run(("refund", {"id": 9, "amount": 120}))
+    for read in ("search_orders", "list_orders", "find_user", "lookup_user"):
+        failing = run((read, {"q": "ABC"}), ("refund", {"id": 9, "amount": 12}))
+        divergence = compare_runs(failing, passing, source="test").comparison.divergence
+        assert divergence is not None and divergence.kind == "different_arguments", read
+        assert divergence.step == 2, read
+    failing = run(("delete_orders", {"q": "ABC"}), ("refund", {"id": 9, "amount": 12}))
+    divergence = compare_runs(failing, passing, source="test").comparison.divergence
+    assert divergence is not None and divergence.kind == "extra_step" and divergence.step == 1
+
+
+def test_an_extra_read_counts_when_nothing_else_differs_only_if_it_is_all_there_is() -> None:
+    # The only difference is an extra read after the shared steps: reported, as nothing else explains it.
+    failing = run(("refund", {"id": 9}), ("get_order", {"id": 9}))
+    passing = run(("refund", {"id": 9}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert comparison.divergence is not None and comparison.divergence.kind == "extra_step"
+
+
+def test_baseline_md_shows_both_runs_side_by_side_around_the_divergence() -> None:
+    shared = [("get_order", {"id": n}) for n in range(6)]
+    failing = run(*shared, ("refund", {"id": 9}, "order | locked"), *shared)
+    passing = run(*shared, ("refund", {"id": 9}, None, "refunded 120"), *shared)
+    text = baseline_md(failing, passing)
+    table = text.split("## B01", 1)[1].split("\n\n", 2)[2].split("\n\n")[0].splitlines()
+    rows = table[2:]
+    # CONTEXT aligned steps either side of the marked one, and no more.
+    assert len(rows) == 2 * CONTEXT + 1
+    marked = [r for r in rows if r.startswith("| →")]
+    assert len(marked) == 1 and rows.index(marked[0]) == CONTEXT
+    # The error is shown with its mark and the pipe escaped; the passing step with what it returned.
+    assert "✗ order \\| locked" in marked[0]
+    assert "→ refunded 120" in marked[0]
+    assert "B01 · first divergence" in text
+
+
+def test_baseline_md_counts_what_each_run_did_and_the_retries() -> None:
+    failing = run(
+        ("search_flights", {"to": "JFK"}, "429 Too Many Requests"),
+        ("search_flights", {"to": "JFK"}),
+        ("book", {"flight": "UA2"}),
+    )
+    passing = run(("search_flights", {"to": "JFK"}), ("book", {"flight": "UA1"}))
+    text = baseline_md(failing, passing)
+    assert "this run: 2 tool calls, 3 model calls; the passing run: 2 tool calls, 2 model calls" in text
+    assert "retries folded: 1" in text
+    assert "(2 attempts)" in text
+
+
+def test_only_the_first_forty_differences_get_a_section_and_the_rest_are_counted() -> None:
+    count = MAX_SECTIONS + 2
+    failing = run(*[("write_row", {"n": n, "v": "a"}) for n in range(count)])
+    passing = run(*[("write_row", {"n": n, "v": "b"}) for n in range(count)])
+    text = baseline_md(failing, passing)
+    assert f"## B{MAX_SECTIONS:02d}" in text and f"## B{MAX_SECTIONS + 1:02d}" not in text
+    assert "2 later differences are not shown." in text
+    exactly = run(*[("write_row", {"n": n, "v": "a"}) for n in range(MAX_SECTIONS)])
+    assert "not shown" not in baseline_md(
+        exactly, run(*[("write_row", {"n": n, "v": "b"}) for n in range(MAX_SECTIONS)])
+    )
+
+
+def test_a_changed_system_prompt_and_model_are_listed_after_the_steps() -> None:
+    failing = run(("refund", {"id": 9}), system="Refund only after checking.\nBe brief.", model="gpt-4.1-mini")
+    passing = run(
+        ("refund", {"id": 9}), system="Refund only after checking.\nAlways confirm the amount.", model="gpt-4.1"
+    )
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert [c.what for c in comparison.changes] == ["system_prompt", "model"]
+    diff = comparison.changes[0].diff or ""
+    assert "-Always confirm the amount." in diff and "+Be brief." in diff
+    assert comparison.changes[1].detail == "this run used gpt-4.1-mini; the passing run gpt-4.1"
+    assert comparison.divergence is None
+    assert "The two runs took the same steps" in baseline_md(failing, passing)
+
+
+def _with_llm(inputs: dict[str, Any], **fields: Any) -> Trace:
+    builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+    builder.add("model", builder.root, "llm", inputs=inputs, outputs={"output": "ok"}, **fields)
+    builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, outputs={"output": "ok"})
+    return builder.build()
+
+
+def test_the_system_prompt_is_read_in_each_shape_producers_record() -> None:
+    def prompt_change(here: dict[str, Any], there: dict[str, Any]) -> str:
+        changes = compare_runs(_with_llm(here), _with_llm(there), source="test").comparison.changes
+        return next((c.diff or c.detail for c in changes if c.what == "system_prompt"), "")
+
+    # Anthropic's top-level system, LangChain's batched messages, OpenAI's developer role with parts.
+    assert "+Be brief." in prompt_change({"system": "Be brief."}, {"system": "Be exact."})
+    batched = {"messages": [[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "go"}]]}
+    assert "+Be brief." in prompt_change(batched, {"messages": [[{"role": "system", "content": "Be exact."}]]})
+    parts = {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}]}
+    assert "Be brief." in prompt_change(parts, {"messages": [{"role": "developer", "content": "Be exact."}]})
+    # A user message is not a system prompt; only one side having one is said so.
+    only = prompt_change(
+        {"messages": [{"role": "system", "content": "Be brief."}]},
+        {"messages": [{"role": "user", "content": "Be brief."}]},
+    )
+    assert only == "only this run has a system prompt"
+    assert prompt_change({"system": "  "}, {"system": ""}) == ""
+
+
+def test_changed_model_parameters_are_listed_from_the_passing_value_to_this_runs() -> None:
+    here = _with_llm({"messages": []}, metadata={"invocation_params": {"temperature": 0.9, "top_p": 1}})
+    there = _with_llm({"messages": []}, metadata={"invocation_params": {"temperature": 0.0, "top_p": 1}})
+    changes = compare_runs(here, there, source="test").comparison.changes
+    assert [c.detail for c in changes if c.what == "parameters"] == [
+        "model parameters differ (passing → this run): temperature: 0.0 → 0.9"
+    ]
