@@ -116,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     mutation = add("mutation", "mutation testing per module group (mutmut; about an hour, so not in all)")
     mutation.add_argument("--module", action="append", default=None, help="a group (repeatable) [every group]")
     mutation.add_argument("--children", type=int, default=2, help="mutants tested at a time [2]")
-    mutation.add_argument("--baseline", action="store_true", help="also record these scores as the 'before' figures")
+    mutation.add_argument(
+        "--before", metavar="COMMIT", default=None, help="score the tests of COMMIT instead: the 'before' figures"
+    )
     everything = add("all", "every benchmark above, then RESULTS.md")
     per_half(everything)
     everything.add_argument("--trail", type=Path, default=None)
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(chosen) - set(mutation.GROUPS))
         if unknown:
             parser.error(f"--module: no group named {', '.join(unknown)}; there are {', '.join(mutation.GROUPS)}")
-        mutation.run(Results(), modules=chosen, children=args.children, baseline=args.baseline)
+        mutation.run(Results(), modules=chosen, children=args.children, before=args.before)
         return 0
     if args.command != "all":
         png = getattr(args, "png", None)

@@ -88,6 +88,21 @@ def _copy_repository(work: Path) -> None:
         shutil.copy2(ROOT / name, work / name)
 
 
+def _use_tests_of(work: Path, ref: str) -> None:
+    """The test files as they were at ``ref`` (the "before" figures), beside today's fakes and code."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", ref, "tests"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    then = {name for name in listed if Path(name).name.startswith("test_")}
+    for path in (work / "tests").rglob("test_*.py"):
+        if str(path.relative_to(work)) not in then:
+            path.unlink()
+    for name in then:
+        shown = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=ROOT, capture_output=True, check=True).stdout
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_bytes(shown)
+
+
 def _configure(work: Path, group: Group) -> None:
     tops = sorted(p.name for p in work.iterdir() if p.name not in {"refinery", "mutants", "pyproject.toml"})
     section = {
@@ -128,10 +143,12 @@ def mutant_key(row: dict[str, str]) -> str:
     return function + ":" + hashlib.sha256("\n".join(changed).encode()).hexdigest()[:12]
 
 
-def run_group(name: str, group: Group, *, children: int) -> dict[str, Any]:
-    """Mutate one group and return its counts and survivors."""
+def run_group(name: str, group: Group, *, children: int, tests_of: str | None = None) -> dict[str, Any]:
+    """Mutate one group and return its counts and survivors (``tests_of``: with the tests of that commit)."""
     work = OUT / name
     _copy_repository(work)
+    if tests_of:
+        _use_tests_of(work, tests_of)
     _configure(work, group)
     env = {
         **os.environ,
@@ -183,21 +200,23 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def run(out: Results, *, modules: list[str], children: int, baseline: bool) -> None:
-    """Run the chosen groups, keep their scores in mutation.json (``baseline``: as the "before"
-    figures too) and their survivors in mutation-survivors.md, then print the table."""
+def run(out: Results, *, modules: list[str], children: int, before: str | None) -> None:
+    """Run the chosen groups, keep their scores in mutation.json and their survivors in
+    mutation-survivors.md, then print the table. ``before``: a commit whose tests give the
+    "before" figures instead (its survivors are not written)."""
     stored = json.loads(SCORES.read_text()) if SCORES.exists() else {"before": {}, "after": {}}
     survivors: dict[str, list[dict[str, str]]] = {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
-        result = run_group(name, GROUPS[name], children=children)
-        survivors[name] = result.pop("survivors")
-        result["commit"] = _commit()
-        stored["after"][name] = result
-        if baseline:
-            stored["before"][name] = result
+        result = run_group(name, GROUPS[name], children=children, tests_of=before)
+        found = result.pop("survivors")
+        result["commit"] = _commit() if before is None else f"tests of {before}"
+        if before is None:
+            survivors[name] = found
+        stored["before" if before else "after"][name] = result
     SCORES.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-    _write_survivors(survivors)
+    if survivors:
+        _write_survivors(survivors)
     report(out, stored)
 
 

@@ -69,7 +69,7 @@ def read_bounded(path: Path, limits: InputLimits) -> bytes:
         with path.open("rb") as handle:
             head = handle.read(2)
             if head != b"\x1f\x8b":
-                data = head + handle.read(limits.max_bytes - 1)
+                data = head + handle.read(max(limits.max_bytes - len(head), 0))
                 if handle.read(1):
                     raise too_big
                 return data

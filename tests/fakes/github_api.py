@@ -53,9 +53,14 @@ def spec_examples() -> dict[str, Any]:
 
 
 @cache
-def webhook_examples(event: str) -> list[dict[str, Any]]:
+def _webhook_index() -> list[dict[str, Any]]:
     require_node_tools()
-    for entry in json.loads(WEBHOOK_EXAMPLES.read_text()):
+    return list(json.loads(WEBHOOK_EXAMPLES.read_text()))
+
+
+def webhook_examples(event: str) -> list[dict[str, Any]]:
+    """Fresh copies each call: a test that edits its payload must not change the next test's."""
+    for entry in _webhook_index():
         if entry["name"] == event:
             return [copy.deepcopy(e) for e in entry["examples"]]
     raise KeyError(event)

@@ -1,0 +1,129 @@
+"""What a trace file may make Refinery do, at the exact limits (trace/bounds.py, trace/payload.py):
+numbers one digit either side of the cap, nesting exactly at it, times at the ends of the calendar,
+files one byte either side of the size limit."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refinery.errors import TraceFormatError
+from refinery.trace.bounds import (
+    MAX_INT_DIGITS,
+    MAX_NESTING,
+    InputLimits,
+    epoch_any_unit,
+    epoch_datetime,
+    parse_float_literal,
+    parse_int_literal,
+    read_bounded,
+)
+from refinery.trace.files import load_trace_files, read_json_document
+
+
+def refinery_file(tmp_path: Path, inputs: dict[str, Any]) -> Path:
+    runs = [{"id": "root", "name": "agent", "run_type": "chain", "inputs": inputs, "outputs": {"answer": "ok"}}]
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps({"id": "t1", "runs": runs}))
+    return path
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_integers_up_to_thirty_digits_are_numbers_and_longer_ones_stay_text() -> None:
+    assert parse_int_literal("9" * MAX_INT_DIGITS) == int("9" * MAX_INT_DIGITS)
+    assert parse_int_literal("-" + "9" * MAX_INT_DIGITS) == -int("9" * MAX_INT_DIGITS)  # the sign is no digit
+    for digits in (MAX_INT_DIGITS + 1, 300, 5000):
+        assert parse_int_literal("1" * digits) == "1" * digits
+
+
+def test_a_file_with_a_300_digit_count_loads_with_the_digits_kept(tmp_path: Path) -> None:
+    big = "7" * 300
+    path = tmp_path / "t.json"
+    path.write_text(
+        '{"id": "t1", "runs": [{"id": "root", "name": "agent", "run_type": "chain", '
+        f'"inputs": {{"count": {big}, "small": 12}}}}]}}'
+    )
+    [trace] = load_trace_files(path)
+    assert trace.root.inputs == {"count": big, "small": 12}
+
+
+def test_floats_that_overflow_stay_text_and_finite_ones_are_numbers() -> None:
+    assert parse_float_literal("1e308") == 1e308
+    assert parse_float_literal("1e400") == "1e400" and parse_float_literal("-1e400") == "-1e400"
+    assert parse_float_literal("0.5") == 0.5
+
+
+def test_nesting_exactly_at_the_limit_is_kept_and_one_level_more_is_a_placeholder(tmp_path: Path) -> None:
+    # The run field's own object is the first of the MAX_NESTING levels kept.
+    [kept] = load_trace_files(refinery_file(tmp_path, {"v": nested(MAX_NESTING - 1)}))
+    assert "elided" not in json.dumps(kept.root.inputs)
+    assert not any("nested deeper" in w.message for w in kept.warnings)
+    [cut] = load_trace_files(refinery_file(tmp_path, {"v": nested(MAX_NESTING)}))
+    assert f"nested deeper than {MAX_NESTING} levels elided" in json.dumps(cut.root.inputs)
+    assert any(f"deeper than {MAX_NESTING} levels became a placeholder" in w.message for w in cut.warnings)
+
+
+def test_times_are_read_in_any_unit_within_the_calendar() -> None:
+    moment = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    seconds = moment.timestamp()
+    for value in (seconds, seconds * 1e3, seconds * 1e6, seconds * 1e9):
+        assert epoch_any_unit(value) == moment
+    assert epoch_any_unit(1e11) == datetime.fromtimestamp(1e11, UTC)  # still seconds (year 5138)
+    assert epoch_any_unit(float("nan")) is None and epoch_any_unit(float("inf")) is None
+    assert epoch_datetime(-62135596800.0) is None  # 0001-01-01: before the first day kept
+    assert epoch_datetime(0.0) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert epoch_datetime(253402300800.0) is None  # 10000-01-01
+    assert epoch_datetime(datetime(9999, 12, 30, tzinfo=UTC).timestamp()) is not None
+
+
+def test_a_file_at_the_byte_limit_is_read_and_one_byte_more_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_bytes(b"x" * 1000)
+    assert len(read_bounded(path, InputLimits(max_bytes=1000))) == 1000
+    with pytest.raises(TraceFormatError, match="more than 0 MB"):
+        read_bounded(path, InputLimits(max_bytes=999))
+    assert "REFINERY_MAX_INPUT_MB" in (_error(path, 999).hint or "")
+
+
+def _error(path: Path, limit: int) -> TraceFormatError:
+    try:
+        read_bounded(path, InputLimits(max_bytes=limit))
+    except TraceFormatError as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+def test_gzip_is_read_whole_within_the_limit_and_stops_past_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.json.gz"
+    document = json.dumps({"id": "t1", "runs": [{"id": "root", "name": "agent", "run_type": "chain"}]}).encode()
+    path.write_bytes(gzip.compress(document) + gzip.compress(b"\n"))  # two members, as `cat a.gz b.gz`
+    assert read_bounded(path, InputLimits(max_bytes=len(document) + 1)) == document + b"\n"
+    with pytest.raises(TraceFormatError, match="decompressed"):
+        read_bounded(path, InputLimits(max_bytes=len(document) - 1))
+    path.write_bytes(gzip.compress(document)[:-12])
+    with pytest.raises(TraceFormatError, match="cut short"):
+        read_bounded(path, InputLimits())
+
+
+def test_what_is_not_a_regular_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TraceFormatError, match="is a directory"):
+        read_bounded(tmp_path, InputLimits())
+    (tmp_path / "link").symlink_to(tmp_path / "gone.json")
+    with pytest.raises(Exception, match="dangling symlink"):
+        read_bounded(tmp_path / "link", InputLimits())
+    with pytest.raises(Exception, match="does not exist"):
+        read_bounded(tmp_path / "missing.json", InputLimits())
+    (tmp_path / "empty.json").write_text("  \n")
+    with pytest.raises(TraceFormatError, match="is empty"):
+        read_json_document(tmp_path / "empty.json")
