@@ -1,0 +1,110 @@
+"""Which hunk of a pull request is claimed, at the edges of the claim (changes/rank.py): a score at the
+learned threshold and just under it, ties, and a best hunk with no evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from refinery.changes import rank
+from refinery.changes.diff import read_unified_diff
+from refinery.changes.rank import band_of, rank_changes, thresholds, trace_usage
+from refinery.pipeline import prepare
+from refinery.trace.model import Feedback
+from tests.builders import TraceBuilder
+
+PROMPT = (
+    "You are the airline's support agent.\n"
+    "Before calling cancel_reservation, confirm the cancellation reason with the user.\n"
+    "Never cancel a basic economy reservation that is older than 24 hours.\n"
+    "Answer briefly."
+)
+
+
+def usage(*, refused: bool = True) -> rank.Usage:
+    """The agent cancelled a reservation the policy protects. ``refused``: the tool said so (the
+    action and the values it got wrong are known); else only the evaluator's comment says it."""
+    builder = TraceBuilder("agent", inputs={"task": "cancel reservation ZFA04Y"})
+    builder.llm(builder.root, None, system=PROMPT)
+    outcome = (
+        {"error": "PolicyError: basic economy reservation older than 24 hours cannot be cancelled"}
+        if refused
+        else {"outputs": {"output": "cancelled"}}
+    )
+    builder.add(
+        "cancel_reservation", builder.root, "tool", inputs={"arguments": {"reservation_id": "ZFA04Y"}}, **outcome
+    )
+    builder.llm(builder.root, "Your reservation is cancelled.", system=PROMPT)
+    comment = "cancelled a basic economy reservation older than 24 hours"
+    trace = builder.build([Feedback(key="correctness", score=0.0, comment=comment)])
+    prepared = prepare(trace)
+    return trace_usage(prepared.trace, prepared.triage)
+
+
+def diff(*files: tuple[str, str]) -> str:
+    return "".join(f"diff --git a/{p} b/{p}\n--- a/{p}\n+++ b/{p}\n{body}" for p, body in files)
+
+
+RULE_REMOVED = (
+    "prompts/agent.md",
+    "@@ -2,3 +2,2 @@\n Before calling cancel_reservation, confirm the cancellation reason with the user.\n"
+    "-Never cancel a basic economy reservation that is older than 24 hours.\n Answer briefly.\n",
+)
+README_FIX = ("README.md", "@@ -1 +1 @@\n-# Airline agnet\n+# Airline agent\n")
+
+
+def test_a_score_at_the_threshold_is_claimed_and_just_under_it_is_not() -> None:
+    likely = thresholds()["likely"]
+    assert likely is not None
+    assert band_of(likely) == "likely"
+    assert band_of(round(likely - 0.001, 3)) in ("possible", "none")
+    possible = thresholds()["possible"]
+    assert possible is not None and band_of(round(possible - 0.001, 3)) == "none"
+
+
+def test_the_bands_follow_the_learned_thresholds_and_no_threshold_claims_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rank, "thresholds", lambda: {"likely": 0.6, "possible": 0.3})
+    assert [band_of(s) for s in (0.6, 0.599, 0.3, 0.299)] == ["likely", "possible", "possible", "none"]
+    monkeypatch.setattr(rank, "thresholds", lambda: {"likely": None, "possible": None})
+    assert band_of(1.0) == "none"
+
+
+def test_the_removed_rule_is_claimed_and_the_readme_fix_is_not() -> None:
+    ranked = rank_changes(read_unified_diff(diff(README_FIX, RULE_REMOVED), "d"), usage())
+    best, other = ranked
+    assert best.path == "prompts/agent.md" and best.band == "likely"
+    assert best.start_line == 3 and best.removed == [RULE_REMOVED[1].splitlines()[2][1:]]
+    assert "names what it got wrong: basic, economy, hours, older" in best.reason
+    assert other.path == "README.md" and other.band == "none" and other.score < best.score
+    assert "touches nothing the trace used" in other.reason
+
+
+def test_only_the_best_hunk_is_claimed_even_when_another_has_evidence() -> None:
+    weaker = (
+        "prompts/notes.md",
+        "@@ -1 +1,2 @@\n Notes\n+A basic reservation is the cheapest fare.\n",
+    )
+    ranked = rank_changes(read_unified_diff(diff(weaker, RULE_REMOVED), "d"), usage())
+    assert ranked[0].path == "prompts/agent.md" and ranked[0].band == "likely"
+    assert all(s.band == "none" for s in ranked[1:])
+
+
+def test_hunks_that_tie_are_claimed_together_and_name_each_other() -> None:
+    twin = ("prompts/agent_v2.md", RULE_REMOVED[1])
+    ranked = rank_changes(read_unified_diff(diff(RULE_REMOVED, twin), "d"), usage())
+    assert [s.band for s in ranked] == ["likely", "likely"]
+    assert ranked[0].tied_with == [ranked[1].change_id] and ranked[1].tied_with == [ranked[0].change_id]
+
+
+def test_a_pull_request_touching_nothing_used_claims_nothing() -> None:
+    ranked = rank_changes(read_unified_diff(diff(README_FIX), "d"), usage())
+    assert [s.band for s in ranked] == ["none"] and ranked[0].tied_with == []
+    assert rank_changes(read_unified_diff("", "d"), usage()) == []
+
+
+def test_the_evaluators_words_alone_score_just_under_the_claim_and_name_no_suspect() -> None:
+    ranked = rank_changes(read_unified_diff(diff(README_FIX, RULE_REMOVED), "d"), usage(refused=False))
+    best = ranked[0]
+    likely = thresholds()["likely"]
+    assert best.path == "prompts/agent.md" and best.evidence  # ranked first, with what it matched
+    assert likely is not None and likely - 0.1 < best.score < likely
+    assert best.band == "none"  # below the calibrated band: ranked, not blamed
