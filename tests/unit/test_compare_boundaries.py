@@ -231,3 +231,48 @@ def test_changed_model_parameters_are_listed_from_the_passing_value_to_this_runs
     assert [c.detail for c in changes if c.what == "parameters"] == [
         "model parameters differ (passing → this run): temperature: 0.0 → 0.9"
     ]
+
+
+def test_the_tools_offered_to_either_run_alone_are_named() -> None:
+    def offered(*names: str, where: str = "inputs") -> Trace:
+        tools = [{"type": "function", "function": {"name": n, "description": f"{n} it"}} for n in names]
+        fields: dict[str, Any] = (
+            {"inputs": {"messages": [], "tools": tools}}
+            if where == "inputs"
+            else {"inputs": {"messages": []}, "metadata": {"invocation_params": {"tools": tools}}}
+        )
+        builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+        builder.add("model", builder.root, "llm", outputs={"output": "ok"}, **fields)
+        return builder.build()
+
+    changes = compare_runs(offered("refund", "notify"), offered("refund", "escalate"), source="test").comparison.changes
+    assert [c.detail for c in changes] == [
+        "only this run was offered notify; only the passing run was offered escalate"
+    ]
+    # Tools recorded in the invocation parameters (LangChain) count the same.
+    changes = compare_runs(
+        offered("refund"), offered("refund", "escalate", where="params"), source="test"
+    ).comparison.changes
+    assert [c.detail for c in changes] == ["only the passing run was offered escalate"]
+    assert compare_runs(offered("a", "b"), offered("b", "a"), source="test").comparison.changes == []
+
+
+def test_a_baseline_that_cannot_be_told_the_same_task_is_refused_with_what_is_missing() -> None:
+    import pytest
+
+    from refinery.errors import ConfigError
+
+    def bare(**metadata: str) -> Trace:
+        builder = TraceBuilder("agent", inputs={})
+        builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, outputs={"output": "ok"})
+        return builder.build(metadata=metadata)
+
+    with pytest.raises(ConfigError, match=r"r000 and r000 record no inputs"):
+        compare_runs(bare(), bare(), source="test")
+    with pytest.raises(ConfigError, match=r"and r000 records no inputs") as caught:
+        compare_runs(run(("refund", {"id": 9})), bare(), source="test")
+    assert "--baseline-file" in (caught.value.hint or "")
+    with pytest.raises(ConfigError, match=r"ran another example \(ex-2\) than the failing trace r000 \(ex-1\)"):
+        compare_runs(bare(reference_example_id="ex-1"), bare(reference_example_id="ex-2"), source="test")
+    # The same example id is enough, whatever the inputs.
+    assert compare_runs(bare(reference_example_id="ex-1"), bare(reference_example_id="ex-1"), source="test")

@@ -61,7 +61,9 @@ def test_a_score_at_the_threshold_is_claimed_and_just_under_it_is_not() -> None:
     assert possible is not None and band_of(round(possible - 0.001, 3)) == "none"
 
 
-def test_the_bands_follow_the_learned_thresholds_and_no_threshold_claims_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_bands_follow_the_learned_thresholds_and_no_threshold_claims_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(rank, "thresholds", lambda: {"likely": 0.6, "possible": 0.3})
     assert [band_of(s) for s in (0.6, 0.599, 0.3, 0.299)] == ["likely", "possible", "possible", "none"]
     monkeypatch.setattr(rank, "thresholds", lambda: {"likely": None, "possible": None})
