@@ -112,6 +112,9 @@ def _configure(work: Path, group: Group) -> None:
         "pytest_add_cli_args_test_selection": list(group.tests),
         # The architecture tests read the source, which mutmut rewrites into trampolines.
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "--ignore=tests/unit/test_architecture.py"],
+        # Workers fork from a server that has collected the tests once: about twice the mutants a
+        # second of forking mutmut's own process, which re-collects them for every mutant.
+        "process_isolation": "forkserver",
         "timeout_multiplier": 5.0,
         "timeout_constant": 5.0,
     }

@@ -37,7 +37,7 @@ def test_spend_plus_estimate_exactly_at_the_cap_is_admitted_and_a_cent_over_is_n
     message = str(caught.value)
     assert "Stage root_cause was not started" in message
     assert "$1.0000" in message and "max-cost $1.99" in message and "$1.0000 spent or committed" in message
-    assert "max-cost" in (caught.value.hint or "")
+    assert (caught.value.hint or "").startswith("Raise `max-cost` (CLI: --max-cost)")
 
 
 def test_stages_running_at_once_reserve_their_estimates_against_the_cap() -> None:
@@ -49,6 +49,8 @@ def test_stages_running_at_once_reserve_their_estimates_against_the_cap() -> Non
     guard.settle(first, 0.25)  # it cost less than estimated: room again
     assert guard.admit("gap", ONE_DOLLAR) == pytest.approx(1.0)
     assert guard.spent == pytest.approx(0.25)
+    with pytest.raises(CostCapReached, match=r"\$2\.2500 spent or committed"):  # 0.25 spent + 2.0 running
+        guard.admit("synthesis", ONE_DOLLAR)
 
 
 def test_a_stage_that_failed_is_billed_its_estimate_and_a_finished_one_its_real_cost() -> None:
