@@ -276,3 +276,35 @@ def test_a_baseline_that_cannot_be_told_the_same_task_is_refused_with_what_is_mi
         compare_runs(bare(reference_example_id="ex-1"), bare(reference_example_id="ex-2"), source="test")
     # The same example id is enough, whatever the inputs.
     assert compare_runs(bare(reference_example_id="ex-1"), bare(reference_example_id="ex-1"), source="test")
+
+
+def _expecting(reference: dict[str, Any]) -> Trace:
+    return run(("refund", {"id": 9})).model_copy(update={"reference_outputs": reference})
+
+
+def test_expected_actions_are_read_in_every_producers_shape() -> None:
+    from refinery.compare.expected import expected_actions
+
+    tau = {"actions": [{"name": "refund", "kwargs": {"id": 9}}]}
+    tau2 = {
+        "actions": [
+            {"name": "refund", "arguments": {"id": 9}, "requestor": "assistant"},
+            {"name": "toggle_airplane_mode", "arguments": {}, "requestor": "user"},  # the user's own action
+        ]
+    }
+    openai = {"tool_calls": [{"type": "function", "function": {"name": "refund", "arguments": '{"id": 9}'}}]}
+    trajectory = {
+        "messages": [
+            {"role": "user", "content": "refund 9"},
+            {"role": "ai", "tool_calls": [{"name": "refund", "args": {"id": 9}}]},
+        ]
+    }
+    for reference in (tau, tau2, openai, trajectory):
+        assert expected_actions(_expecting(reference)) == [{"name": "refund", "arguments": {"id": 9}}], reference
+    loose = {"expected_actions": [{"name": "note", "arguments": "not json"}, {"name": "ping"}, {"kwargs": {}}, "x"]}
+    assert expected_actions(_expecting(loose)) == [
+        {"name": "note", "arguments": {"arguments": "not json"}},
+        {"name": "ping", "arguments": {}},
+    ]
+    assert expected_actions(_expecting({"answer": "42"})) is None
+    assert expected_actions(_expecting({"messages": [{"role": "user", "content": "hi"}]})) is None
