@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     mutation.add_argument("--module", action="append", default=None, help="a group (repeatable) [every group]")
     mutation.add_argument("--children", type=int, default=2, help="mutants tested at a time [2]")
     mutation.add_argument(
+        "--resume", action="store_true", help="go on where an interrupted run stopped (its work tree kept)"
+    )
+    mutation.add_argument(
         "--before", metavar="COMMIT", default=None, help="score the tests of COMMIT instead: the 'before' figures"
     )
     everything = add("all", "every benchmark above, then RESULTS.md")
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(chosen) - set(mutation.GROUPS))
         if unknown:
             parser.error(f"--module: no group named {', '.join(unknown)}; there are {', '.join(mutation.GROUPS)}")
-        mutation.run(Results(), modules=chosen, children=args.children, before=args.before)
+        mutation.run(Results(), modules=chosen, children=args.children, before=args.before, resume=args.resume)
         return 0
     if args.command != "all":
         png = getattr(args, "png", None)

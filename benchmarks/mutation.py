@@ -115,8 +115,10 @@ def _configure(work: Path, group: Group) -> None:
         # Workers fork from a server that has collected the tests once: about twice the mutants a
         # second of forking mutmut's own process, which re-collects them for every mutant.
         "process_isolation": "forkserver",
-        "timeout_multiplier": 5.0,
-        "timeout_constant": 5.0,
+        # A mutant that loops is stopped after three times its tests' own time (plus 2 s): mutmut's
+        # default (15x) spends half an hour on the loops a single `i += 1` mutation makes.
+        "timeout_multiplier": 3.0,
+        "timeout_constant": 2.0,
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in section.items()]
     pyproject = work / "pyproject.toml"
@@ -146,13 +148,17 @@ def mutant_key(row: dict[str, str]) -> str:
     return function + ":" + hashlib.sha256("\n".join(changed).encode()).hexdigest()[:12]
 
 
-def run_group(name: str, group: Group, *, children: int, tests_of: str | None = None) -> dict[str, Any]:
-    """Mutate one group and return its counts and survivors (``tests_of``: with the tests of that commit)."""
+def run_group(
+    name: str, group: Group, *, children: int, tests_of: str | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Mutate one group and return its counts and survivors (``tests_of``: with the tests of that
+    commit; ``resume``: go on in the work tree an interrupted run left, keeping its verdicts)."""
     work = OUT / name
-    _copy_repository(work)
-    if tests_of:
-        _use_tests_of(work, tests_of)
-    _configure(work, group)
+    if not (resume and (work / "mutants").is_dir()):
+        _copy_repository(work)
+        if tests_of:
+            _use_tests_of(work, tests_of)
+        _configure(work, group)
     env = {
         **os.environ,
         "REFINERY_SHARED_DIR": str(SHARED),
@@ -203,7 +209,7 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def run(out: Results, *, modules: list[str], children: int, before: str | None) -> None:
+def run(out: Results, *, modules: list[str], children: int, before: str | None, resume: bool = False) -> None:
     """Run the chosen groups, keep their scores in mutation.json and their survivors in
     mutation-survivors.md, then print the table. ``before``: a commit whose tests give the
     "before" figures instead (its survivors are not written)."""
@@ -211,7 +217,7 @@ def run(out: Results, *, modules: list[str], children: int, before: str | None) 
     survivors: dict[str, list[dict[str, str]]] = {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
-        result = run_group(name, GROUPS[name], children=children, tests_of=before)
+        result = run_group(name, GROUPS[name], children=children, tests_of=before, resume=resume)
         found = result.pop("survivors")
         result["commit"] = _commit() if before is None else f"tests of {before}"
         if before is None:
