@@ -308,3 +308,58 @@ def test_expected_actions_are_read_in_every_producers_shape() -> None:
     ]
     assert expected_actions(_expecting({"answer": "42"})) is None
     assert expected_actions(_expecting({"messages": [{"role": "user", "content": "hi"}]})) is None
+
+
+def test_a_write_split_from_its_partner_by_a_moved_read_is_one_call_with_other_arguments() -> None:
+    failing = run(("update_order", {"id": 9, "qty": 1}), ("get_order", {"id": 9}), ("notify", {"id": 9}))
+    passing = run(("get_order", {"id": 9}), ("update_order", {"id": 9, "qty": 2}), ("notify", {"id": 9}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert [(d.kind, d.failing and d.failing.step, d.baseline and d.baseline.step) for d in comparison.differences] == [
+        ("different_arguments", 1, 2)
+    ]
+    assert comparison.differences[0].detail == (
+        'called update_order({"id":9,"qty":1}) where the passing run called update_order({"id":9,"qty":2})'
+    )
+    # Another tool is not the same call: it stays an extra step and a missing one.
+    other = run(("cancel_order", {"id": 9}), ("get_order", {"id": 9}), ("notify", {"id": 9}))
+    kinds = sorted(d.kind for d in compare_runs(other, passing, source="test").comparison.differences)
+    assert kinds == ["extra_step", "missing_step"]
+
+
+def test_counts_of_moved_reads_and_model_calls_are_each_runs_own() -> None:
+    shared = [("notify", {"id": n}) for n in range(3)]
+    failing = run(("get_user", {"id": 7}), ("get_order", {"id": 9}), *shared)
+    passing = run(("get_order", {"id": 9}), ("get_user", {"id": 7}), *shared)
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert comparison.moved_reads == 1 and comparison.differences == []  # one read paired out of place
+    assert (comparison.model_calls, comparison.baseline_model_calls) == (5, 5)
+    fewer = run(("get_order", {"id": 9}), *shared)
+    assert compare_runs(failing, fewer, source="test").comparison.baseline_model_calls == 4
+
+
+def test_the_divergence_cites_its_section_only_when_baseline_md_shows_it() -> None:
+    def reads_then_write(reads: int) -> Trace:
+        return run(*[("get_item", {"n": n}) for n in range(reads)], ("cancel_order", {"id": 9}))
+
+    passing = run()  # a passing run that needed no tool: every read is an extra step before the write
+    shown = compare_runs(reads_then_write(MAX_SECTIONS - 1), passing, source="test").comparison.divergence
+    assert shown is not None and shown.baseline_section == f"B{MAX_SECTIONS:02d}"
+    past = compare_runs(reads_then_write(MAX_SECTIONS), passing, source="test").comparison.divergence
+    assert past is not None and past.kind == "extra_step" and past.baseline_section is None
+
+
+def test_a_baseline_is_redacted_before_anything_shows_it() -> None:
+    from refinery.pipeline import enrich, prepare
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    failing = run(("refund", {"id": 9}), system="Be exact.", model="gpt-4.1")
+    passing = run(
+        ("refund", {"id": 9, "auth": token}, None, f"ok {token}"),
+        ("notify", {"id": 9}, f"denied for {token}"),
+        system=f"Be exact. Key: {token}",
+        model="gpt-4.1",
+    )
+    prepared = enrich(prepare(failing), baseline=passing, baseline_source="test")
+    shown = next(d.text for d in prepared.documents.documents if d.name == "baseline.md")
+    assert token not in shown and "REDACTED" in shown
+    assert prepared.comparison is not None and token not in prepared.comparison.model_dump_json()
