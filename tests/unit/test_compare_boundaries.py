@@ -363,3 +363,30 @@ def test_a_baseline_is_redacted_before_anything_shows_it() -> None:
     shown = next(d.text for d in prepared.documents.documents if d.name == "baseline.md")
     assert token not in shown and "REDACTED" in shown
     assert prepared.comparison is not None and token not in prepared.comparison.model_dump_json()
+
+
+def test_sentences_for_another_tool_and_one_unchanged_argument() -> None:
+    divergence = compare_runs(
+        run(("get_order", {"id": 9}), ("notify", {"to": "a"})),
+        run(("get_order", {"id": 9}), ("email", {"to": "a"})),
+        source="test",
+    ).comparison.divergence
+    assert divergence is not None
+    assert divergence.sentence == (
+        f'At step 2 ({divergence.section}) this run called notify({{"to":"a"}}); the passing run called '
+        'email({"to":"a"}) (its step 2).'
+    )
+    one_same = compare_runs(
+        run(("refund", {"id": 9, "amount": 12})), run(("refund", {"id": 9, "amount": 120})), source="test"
+    ).comparison.divergence
+    assert one_same is not None and one_same.sentence.endswith("(its step 1); id was the same.")
+
+
+def test_a_step_replaced_and_one_more_missing_is_anchored_on_the_replacement() -> None:
+    failing = run(("get_order", {"id": 9}), ("email", {"id": 9}), ("close", {"id": 9}))
+    passing = run(("get_order", {"id": 9}), ("notify", {"id": 9}), ("refund", {"id": 9}), ("close", {"id": 9}))
+    differences = compare_runs(failing, passing, source="test").comparison.differences
+    assert [d.kind for d in differences] == ["different_tool", "missing_step"]
+    missing = differences[1]
+    assert missing.anchor is not None and missing.anchor.step == 2  # after email, where refund should have come
+    assert missing.detail == 'never called refund({"id":9}), which the passing run did after email({"id":9})'
