@@ -131,3 +131,41 @@ def test_a_failed_model_analysis_is_a_miss_not_the_end_of_the_benchmark() -> Non
         blames = model_method(lambda: build_analysis_provider(settings), spend)(prepared)
     assert blames == []
     assert spend.analyses == 1 and len(spend.errors) == 1 and "bad schema" in spend.errors[0]
+
+
+def test_a_mutants_key_survives_renumbering_and_the_report_leaves_equivalents_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import mutation
+    from benchmarks.results import Results
+
+    diff = "--- a.py\n+++ a.py\n@@ -1 +1 @@\n-    if n > 1:\n+    if n >= 1:\n"
+    first = mutation.mutant_key({"name": "refinery.x.x_cap__mutmut_3", "diff": diff})
+    assert first == mutation.mutant_key({"name": "refinery.x.x_cap__mutmut_17", "diff": diff})
+    assert first != mutation.mutant_key({"name": "refinery.x.x_cap__mutmut_3", "diff": diff.replace(">=", "<")})
+    stored = {
+        "before": {"cost": {"killed": 2, "scored": 9}},
+        "after": {
+            "cost": {
+                "killed": 9,
+                "scored": 10,
+                "equivalent": 1,
+                "no_tests": 0,
+                "seconds": 120,
+                "commit": "abc1234",
+                "equivalents": [{"key": first, "reason": "the cap is checked again below"}],
+            }
+        },
+    }
+    out = Results(echo=False)
+    mutation.report(out, stored)
+    text = "\n".join(out.lines)
+    assert "| cost | analysis/cost.py | 2/9 (22%) | 9/10 (90%) | 1 | 0 | 2 min | abc1234 |" in text
+    assert f"- `{first}`: the cap is checked again below" in text
+    assert "| compare | compare/* | not run | not run |" in text
+    # Survivors of the groups run are rewritten; another group's section is kept.
+    monkeypatch.setattr(mutation, "SURVIVORS", tmp_path / "survivors.md")
+    mutation._write_survivors({"cost": [{"name": "n1", "status": "survived", "key": first, "diff": diff}]})
+    mutation._write_survivors({"compare": []})
+    written = (tmp_path / "survivors.md").read_text()
+    assert "## compare\n\nNone." in written and "### `n1` (survived" in written
