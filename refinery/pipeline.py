@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from refinery.changes import ChangeSet, Suspect, claimed, rank_for_trace
 from refinery.changes.diff import redact_changes
+from refinery.changes.fix import Fix, fix_patch, propose_fixes
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
 from refinery.compare.summary import redact_summary, summarize
@@ -35,6 +37,8 @@ class PrepareOptions:
     render: RenderOptions = field(default_factory=RenderOptions)
     checkpoint: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     """Called often during long work (redacting a huge trace): it raises to stop it (a cancelled run)."""
+    workspace: Path | None = None
+    """The checkout of the pull request's head, where a proposed fix is checked; None: no fixes."""
 
 
 @dataclass
@@ -53,6 +57,12 @@ class Prepared:
     """The pull request's hunks, ranked against the failure (best first), when changes were given."""
     render: RenderOptions = field(default_factory=RenderOptions)
     """How the documents were rendered (expectations and assertion already redacted)."""
+    fixes: list[Fix] = field(default_factory=list)
+    """Fixes that passed every check (the claimed change's removed prompt lines, put back)."""
+    fix_notes: list[str] = field(default_factory=list)
+    """Why a fix was dropped before anyone saw it."""
+    fix_patch: str = ""
+    """The fixes as a unified diff ``git apply`` takes (``fix.patch``), made against the checkout."""
 
     @property
     def top_suspect(self) -> Suspect | None:
@@ -134,6 +144,19 @@ def enrich(
             comparison=comparison,
             suspects=suspects,
         )
+
+
+def add_fixes(prepared: Prepared, changes: ChangeSet, options: PrepareOptions) -> Prepared:
+    """``prepared`` with the fixes its claimed change allows, checked against ``options.workspace``.
+
+    Built from the changes as read (a redacted line cannot be restored); a fix whose text does not
+    redact to itself is dropped, so no secret is ever written back."""
+    redactor = redactor_for(options)
+    fixes, notes = propose_fixes(
+        prepared.top_suspect, changes.hunks, options.workspace, redactor.text if redactor is not None else str
+    )
+    patch = fix_patch(fixes, options.workspace) if fixes and options.workspace is not None else ""
+    return replace(prepared, fixes=fixes, fix_notes=notes, fix_patch=patch)
 
 
 def _redacted_render(render: RenderOptions, redactor: Redactor) -> RenderOptions:

@@ -106,6 +106,8 @@ class AnalysisResult:
             suspects=self.prepared.suspects[:20],
             suspect_threshold=claim_threshold() if self.prepared.suspects else None,
             triage_agreement=self.triage_agreement(),
+            fixes=self.prepared.fixes,
+            fix_notes=self.prepared.fix_notes,
         )
 
     def triage_agreement(self) -> Literal["agrees", "differs", "no_triage_origin"] | None:

@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from refinery.analysis.providers.base import Usage
 from refinery.analysis.schemas import Hypothesis
+from refinery.changes.fix import Fix
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import Finding, Origin
 
-SCHEMA_VERSION: Literal["1.4"] = "1.4"
+SCHEMA_VERSION: Literal["1.5"] = "1.5"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
 each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
@@ -134,7 +135,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]
@@ -166,6 +167,10 @@ class HypothesisPack(BaseModel):
     triage_agreement: Literal["agrees", "differs", "no_triage_origin"] | None = None
     """Whether the diagnosis placed the origin where triage did (its first causal chain's step); None
     without a diagnosis (1.4)."""
+    fixes: list[Fix] = Field(default_factory=list)
+    """Edits to the pull request's head that passed every check (its file, its lines, redaction, size) (1.5)."""
+    fix_notes: list[str] = Field(default_factory=list)
+    """Why a fix was dropped before it was shown (1.5)."""
 
 
 def pack_json_schema() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from refinery.changes.model import ChangeSet
 from refinery.errors import ConfigError, RefineryError
-from refinery.pipeline import Prepared, PrepareOptions, enrich
+from refinery.pipeline import Prepared, PrepareOptions, add_fixes, enrich
 from refinery.planner.collect import Selection
 from refinery.planner.request import BaselineRequest
 from refinery.planner.services import Services, SourceFactory
@@ -154,6 +154,9 @@ def _enrich_one(
             partial(enrich, triaged.prepared, options, changes=changes),
             kind="changes",
         )
+    if enriched is not None and changes is not None and enriched.top_suspect is not None:
+        fixed = steps.run(f"{name}: no fix proposed", partial(add_fixes, enriched, changes, options), kind="fixes")
+        enriched = fixed or enriched
     return enriched
 
 

@@ -92,7 +92,9 @@ class Planner:
         self._publish_triage(plan)
         changes = self.steps.run("The pull request's changes could not be read", self._read_changes, kind="changes")
         finder = BaselineFinder(self.request.baseline, selection, self.services, self.settings)
-        enrich_representatives(plan.representatives, finder, changes, self.request.prepare, self.steps)
+        # Fixes are checked against the checkout the changes were read for: the run's root.
+        options = replace(self.request.prepare, workspace=self.request.prepare.workspace or self.request.root)
+        enrich_representatives(plan.representatives, finder, changes, options, self.steps)
         self._analyse(plan)
 
     def nothing_to_do(self) -> str:

@@ -52,7 +52,8 @@ def _write_json(path: Path, data: Any) -> Path:
 
 
 def write_artifacts(result: AnalysisResult, out_dir: Path, *, now: datetime | None = None) -> Artifacts:
-    """documents/*.md, triage.json, run-tree.mmd, stageN.json, hypothesis-pack.json and report.md."""
+    """documents/*.md, triage.json, run-tree.mmd, stageN.json, hypothesis-pack.json, report.md, and
+    fix.patch when a fix passed its checks."""
     prepared = result.prepared
     docs_dir = out_dir / "documents"
     docs_dir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,8 @@ def write_artifacts(result: AnalysisResult, out_dir: Path, *, now: datetime | No
     pack_model = result.pack(now=now)
     pack_model.groups = group_failures([pack_model])
     pack = _write_json(out_dir / "hypothesis-pack.json", pack_model.model_dump(mode="json"))
+    if prepared.fix_patch:  # `git apply fix.patch` in the checkout puts the claimed change's lines back
+        (out_dir / "fix.patch").write_text(prepared.fix_patch, encoding="utf-8")
     report = out_dir / "report.md"
     report.write_text(render_report(result), encoding="utf-8")
     return Artifacts(out_dir, report, triage_json, pack, doc_paths, stage_paths)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
+from refinery.changes.fix import Fix
 from refinery.changes.model import Suspect
-from refinery.report.sanitize import inline_code, prose, table_cell
+from refinery.report.sanitize import fenced, inline_code, prose, table_cell
 
 ROWS = 8
 
@@ -30,7 +34,7 @@ def suspect_line(suspect: Suspect) -> str:
     return f"**{lead} {_where(suspect)}**{tie} ({what}): {prose(why, 400)}."
 
 
-def changes_section(suspects: list[Suspect]) -> list[str]:
+def changes_section(suspects: list[Suspect], fixes: Sequence[Fix] = (), fix_notes: Sequence[str] = ()) -> list[str]:
     if not suspects:
         return []
     out = ["## Changes in this pull request", ""]
@@ -50,4 +54,31 @@ def changes_section(suspects: list[Suspect]) -> list[str]:
         )
     if len(suspects) > ROWS:
         out.append(f"| | … {len(suspects) - ROWS} more in changes.md | | | |")
-    return [*out, ""]
+    out.append("")
+    if fixes:
+        out += [*fix_block(list(fixes)), ""]
+    out += [f"> {prose(note, 300)}" for note in fix_notes]
+    return [*out, ""] if fix_notes else out
+
+
+def fix_block(fixes: list[Fix]) -> list[str]:
+    """The fixes as a collapsed diff a reviewer can read and apply by hand (``fix.patch`` holds the same);
+    none is verified, and the summary says so."""
+    if not fixes:
+        return []
+    first = fixes[0]
+    where = f"{inline_code(first.path, 120)} L{first.start_line}"
+    more = f" and {len(fixes) - 1} more" if len(fixes) > 1 else ""
+    out = [
+        "<details>",
+        f"<summary>Suggested fix: {prose(first.hypothesis, 200)} ({where}{more}; not verified)</summary>",
+        "",
+    ]
+    for fix in fixes:
+        lines = difflib.unified_diff(
+            fix.original, fix.replacement, fix.path, fix.path, lineterm="", n=len(fix.original)
+        )
+        body = [line for line in lines if not line.startswith(("---", "+++"))]
+        out += [f"{inline_code(fix.path, 120)} from line {fix.start_line}:", "", fenced("\n".join(body)), ""]
+    out += ["`git apply fix.patch` in the checkout applies them (the run's artifacts hold it).", "</details>"]
+    return out

@@ -82,6 +82,8 @@ def render_report(result: AnalysisResult) -> str:
         model_note=MODEL_HINT if result.provider is None else None,
         comparison=prepared.comparison,
         suspects=prepared.suspects,
+        fixes=prepared.fixes,
+        fix_notes=prepared.fix_notes,
         selection=result.selection,
     )
     if result.provider is None:
@@ -99,7 +101,7 @@ def render_report(result: AnalysisResult) -> str:
         ]
     out += origin_line(triage, "Origin step (triage)")
     out += baseline_section(prepared.comparison)
-    out += changes_section(prepared.suspects)
+    out += changes_section(prepared.suspects, prepared.fixes, prepared.fix_notes)
     if synthesis is not None:
         if synthesis.top_findings:
             out += ["## Top findings", ""] + [f"- {prose(f, 500)}" for f in synthesis.top_findings[:8]] + [""]

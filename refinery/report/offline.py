@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from refinery.analysis.pack import PackSelection
+from refinery.changes.fix import Fix
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.documents.ids import run_section
@@ -34,6 +35,10 @@ class ReportContext:
     """Against a passing run, when one was compared."""
     suspects: list[Suspect] = field(default_factory=list)
     """The pull request's hunks, ranked."""
+    fixes: list[Fix] = field(default_factory=list)
+    """Fixes that passed their checks."""
+    fix_notes: list[str] = field(default_factory=list)
+    """Why a fix was dropped."""
     selection: PackSelection | None = None
     """Why the trace was chosen: its verdict by the selection rule, with the evidence."""
 
@@ -126,7 +131,7 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     out = [*report_title(trace), *verdict_lines(context.selection)]
     out += [f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
     out += baseline_section(context.comparison)
-    out += changes_section(context.suspects)
+    out += changes_section(context.suspects, context.fixes, context.fix_notes)
     out += triage_sections(trace, triage, context)
     if context.model_note:
         out += [f"> {context.model_note}", ""]

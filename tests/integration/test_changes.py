@@ -143,6 +143,22 @@ def test_the_cli_ranks_a_diff_file_and_a_git_range_alike(tmp_path: Path, monkeyp
         "end_line": 3,
     }
     assert top["score"] >= packs[0]["suspect_threshold"] > packs[0]["suspects"][1]["score"] - 1
+    # The claimed change took out a prompt line: the fix puts it back, as data, a patch and a diff to read.
+    [fix] = packs[0]["fixes"]
+    assert fix["source"] == "revert-suspect" and fix["change_id"] == top["change_id"]
+    assert (fix["path"], fix["start_line"], fix["original"], fix["replacement"]) == (
+        "prompts/agent.md",
+        2,
+        [BEFORE[1]],
+        [BEFORE[1], RULE],
+    )
+    assert packs[1]["fixes"] == packs[0]["fixes"] and packs[0]["fix_notes"] == []
+    report = (tmp_path / "out0" / "report.md").read_text()
+    assert "Suggested fix: Restore the prompt lines" in report and f"+{RULE}" in report
+    subprocess.run(["git", "-C", str(repo), "apply", "--check", str(tmp_path / "out0" / "fix.patch")], check=True)
+    git(repo, "apply", str(tmp_path / "out0" / "fix.patch"))
+    restored = (repo / "prompts" / "agent.md").read_text().splitlines()
+    assert restored[:4] == BEFORE[:4]  # the rule is back where it was; the rewording is the PR's own
 
 
 def test_binary_vendored_and_quoted_dash_lines_are_read_right() -> None:
@@ -202,9 +218,13 @@ def test_the_action_reads_the_prs_files_through_githubs_contract_and_names_the_s
         assert len(pages) == 3  # every page was read (100 files a page)
         body = fake.comments_on(2)[0]["body"]
         assert "**Likely from your change to `prompts/agent.md` L3** (removed: `" + RULE[:40] in body
+        # The fix, checked against the workspace's head checkout, is in the comment as a diff to read.
+        assert "<summary>Suggested fix: Restore the prompt lines" in body and f"+{RULE}" in body
         [check] = fake.check_runs.values()
         notes = [a for a in check["annotations"] if a["path"] == "prompts/agent.md" and a["start_line"] == 3]
         assert notes and "likely behind the failing eval" in notes[0]["title"]
     pack = json.loads(next((workspace / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text())
     assert pack["suspects"][0]["path"] == "prompts/agent.md"
+    assert [f["replacement"] for f in pack["fixes"]] == [[BEFORE[1], RULE]]
+    assert next((workspace / "refinery-artifacts").glob("trace-*/fix.patch")).read_text().count(f"+{RULE}") == 1
     assert "changes.md" in [p.name for p in (workspace / "refinery-artifacts").glob("trace-*/documents/*.md")]

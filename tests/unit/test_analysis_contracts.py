@@ -147,6 +147,7 @@ def test_every_older_pack_is_a_valid_current_pack() -> None:
     schema_1_2 = json.loads((REPO / "schemas" / "hypothesis-pack-1.2.json").read_text())
     schema_1_3 = json.loads((REPO / "schemas" / "hypothesis-pack-1.3.json").read_text())
     schema_1_4 = json.loads((REPO / "schemas" / "hypothesis-pack-1.4.json").read_text())
+    schema_1_5 = json.loads((REPO / "schemas" / "hypothesis-pack-1.5.json").read_text())
     assert not list(Draft202012Validator(schema_1_0).iter_errors(old))  # a pack as 1.0 wrote it
     assert not list(Draft202012Validator(schema_1_1).iter_errors(old))  # is still a valid 1.1 pack
     assert not list(Draft202012Validator(schema_1_2).iter_errors(old))  # and a valid 1.2 pack
@@ -170,7 +171,11 @@ def test_every_older_pack_is_a_valid_current_pack() -> None:
             as_1_3["triage"]["origin"].pop(key, None)
     assert not list(Draft202012Validator(schema_1_3).iter_errors(as_1_3))  # a pack as 1.3 wrote it
     assert not list(Draft202012Validator(schema_1_4).iter_errors(as_1_3))  # is a valid 1.4 pack
-    assert not list(Draft202012Validator(schema_1_4).iter_errors(pack))
+    as_1_4 = {k: v for k, v in json.loads(json.dumps(pack)).items() if k not in ("fixes", "fix_notes")}
+    as_1_4["schema_version"] = "1.4"
+    assert not list(Draft202012Validator(schema_1_4).iter_errors(as_1_4))  # a pack as 1.4 wrote it
+    assert not list(Draft202012Validator(schema_1_5).iter_errors(as_1_4))  # is a valid 1.5 pack
+    assert not list(Draft202012Validator(schema_1_5).iter_errors(pack))
 
 
 def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:

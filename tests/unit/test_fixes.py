@@ -1,0 +1,141 @@
+"""The fix made without a model (changes/fix.py): the claimed change's removed prompt lines put back,
+checked against the checkout, and written as a patch that `git apply` takes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from refinery.changes.diff import read_unified_diff
+from refinery.changes.fix import fix_patch, propose_fixes
+from refinery.changes.model import Band, Hunk, Suspect
+from refinery.documents.redact import Redactor
+
+BASE = [
+    "You are the airline's support agent.",
+    "Before calling cancel_reservation, confirm the cancellation reason with the user.",
+    "Never cancel a basic economy reservation that is older than 24 hours.",
+    "Answer briefly.",
+]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def pull_request(
+    tmp_path: Path, head: list[str], *, context: int = 3, name: str = "prompts/agent.md"
+) -> tuple[Path, list[Hunk]]:
+    """A repository whose base holds BASE and whose checkout is the PR's head; the PR's hunks."""
+    repo = tmp_path / "repo"
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / name).write_text("\n".join(BASE) + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    (repo / name).write_text("\n".join(head) + "\n")
+    git(repo, "commit", "-q", "-am", "head")
+    diff = git(repo, "diff", f"-U{context}", "HEAD~1", "HEAD")
+    return repo, read_unified_diff(diff, "git").hunks
+
+
+def suspect(hunk: Hunk, band: Band = "likely", used: tuple[str, ...] = ("system prompt P01",)) -> Suspect:
+    return Suspect(
+        change_id=hunk.change_id,
+        path=hunk.path,
+        start_line=hunk.start_line,
+        end_line=hunk.end_line,
+        score=0.5,
+        reason="removed lines from the prompt the trace used (P01)",
+        used=list(used),
+        removed=hunk.removed,
+        band=band,
+        evidence=["names what it got wrong: basic, economy"],
+    )
+
+
+REDACT = Redactor().text
+
+
+def applied(repo: Path, patch: str) -> list[str]:
+    (repo / "fix.patch").write_text(patch)
+    git(repo, "apply", "--check", "fix.patch")
+    git(repo, "apply", "fix.patch")
+    return (repo / "prompts" / "agent.md").read_text().splitlines()
+
+
+@pytest.mark.parametrize("context", [3, 0])
+def test_a_removed_rule_is_put_back_where_it_was(tmp_path: Path, context: int) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]], context=context)
+    fixes, notes = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert notes == []
+    [fix] = fixes
+    # Anchored on the line before the gap, on the PR's head: line 2 stays, the rule follows it.
+    assert (fix.path, fix.start_line, fix.end_line) == ("prompts/agent.md", 2, 2)
+    assert fix.original == [BASE[1]] and fix.replacement == [BASE[1], BASE[2]]
+    assert fix.source == "revert-suspect" and fix.change_id == hunk.change_id
+    assert "basic, economy" in fix.hypothesis
+    assert applied(repo, fix_patch(fixes, repo)) == BASE
+
+
+def test_a_rule_removed_from_the_top_is_anchored_on_the_first_line(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, BASE[1:], context=0)
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert (fix.start_line, fix.original, fix.replacement) == (1, [BASE[1]], [BASE[0], BASE[1]])
+    assert applied(repo, fix_patch([fix], repo)) == BASE
+
+
+def test_a_weakened_rule_is_replaced_by_the_original_wording(tmp_path: Path) -> None:
+    weakened = "Avoid cancelling old basic economy reservations if possible."
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], weakened, BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert (fix.start_line, fix.end_line, fix.original, fix.replacement) == (3, 3, [weakened], [BASE[2]])
+    assert applied(repo, fix_patch([fix], repo)) == BASE
+
+
+def test_no_fix_without_a_likely_claim_on_a_prompt_that_lost_lines(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    assert propose_fixes(suspect(hunk, band="possible"), [hunk], repo, REDACT) == ([], [])
+    assert propose_fixes(suspect(hunk, used=("tool cancel_reservation",)), [hunk], repo, REDACT) == ([], [])
+    assert propose_fixes(None, [hunk], repo, REDACT) == ([], [])
+    assert propose_fixes(suspect(hunk), [hunk], None, REDACT) == ([], [])
+    added, [grown] = pull_request(tmp_path / "b", [*BASE, "Be polite."])
+    assert propose_fixes(suspect(grown), [grown], added, REDACT) == ([], [])  # nothing was taken out
+
+
+def test_a_fix_the_checkout_does_not_match_is_dropped_with_a_note(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    (repo / "prompts" / "agent.md").write_text("Someone rewrote the whole prompt.\n")
+    fixes, [note] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert fixes == [] and note.startswith(f"The fix restoring {hunk.change_id} was dropped: lines 2–2")
+    (repo / "prompts" / "agent.md").unlink()
+    _, [gone] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert "prompts/agent.md is not a file in the checkout" in gone
+
+
+def test_a_removed_line_holding_a_secret_is_never_restored(tmp_path: Path) -> None:
+    key = "sk-proj-" + "Q7wE9rT2yU4iO6pA8sD0fG1hJ3kL5zX7cV9bN2mQ4wE6rT8y"
+    head = [BASE[0], BASE[1], BASE[3]]
+    repo, [hunk] = pull_request(tmp_path, head)
+    hunk.text = hunk.text.replace(BASE[2], f"Use the key {key} for refunds.")
+    hunk.removed = [f"Use the key {key} for refunds."]
+    fixes, [note] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert fixes == [] and "hold a secret" in note and key not in note
+
+
+def test_a_hunk_cut_short_or_too_large_is_not_restored(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    hunk.text = "\n".join(hunk.text.split("\n")[:3])  # the diff reader capped it
+    _, [note] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert "too large to restore" in note
+    long_rule = [f"Rule {n}: check the fare class before any change." for n in range(70)]
+    base_then = tmp_path / "big"
+    repo, [hunk] = pull_request(base_then, [BASE[0]], context=0)
+    hunk.text = hunk.text.split("\n")[0].replace("-2,3", "-2,70") + "\n" + "\n".join("-" + r for r in long_rule)
+    hunk.old_lines, hunk.removed = 70, long_rule
+    _, [big] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert "larger than 60 lines" in big
