@@ -43,6 +43,8 @@ class Fix(BaseModel):
     """``revert-suspect``: made without a model, from the claimed change; ``model``: the synthesis stage's."""
     change_id: str | None = None
     """The hunk of changes.md it undoes (revert-suspect)."""
+    in_diff: bool = False
+    """Its lines are inside the pull request's diff, so it can be suggested on them."""
 
 
 def _sides(hunk: Hunk) -> tuple[list[str], list[str]] | None:
@@ -82,7 +84,9 @@ def revert_fix(hunk: Hunk, suspect: Suspect, head: list[str]) -> Fix | str:
         start, original, replacement = hunk.new_start, [line], [line, *old]
     start, original, replacement = _trimmed(start, original, replacement)
     words = "; ".join(suspect.evidence[:1]) or suspect.reason
+    last = hunk.new_start + hunk.new_lines - 1
     return Fix(
+        in_diff=hunk.new_lines > 0 and hunk.new_start <= start and start + len(original) - 1 <= last,
         path=hunk.path,
         start_line=start,
         end_line=start + len(original) - 1,

@@ -1,4 +1,5 @@
-"""Publishing one run's results: the sticky comment, then the check run with its annotations.
+"""Publishing one run's results: the sticky comment, the suggested changes, then the check run with
+its annotations.
 
 Each write succeeds or fails on its own: a failed comment never skips the check run, nor the
 other way round. A read-only token (a fork's pull request) degrades to the job summary with
@@ -7,6 +8,7 @@ one warning instead of an error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +18,8 @@ from refinery.errors import RefineryError
 from refinery.github.annotations import Workspace, build_annotations
 from refinery.github.commands import Log
 from refinery.github.event import EventContext
-from refinery.github.publisher import GitHubPublisher, ReadOnlyToken
-from refinery.report.sanitize import plain_line
+from refinery.github.publisher import GitHubPublisher, ReadOnlyToken, Suggestion
+from refinery.report.sanitize import plain_line, prose
 
 CHECK_NAME = "Refinery"
 README_FORK_HINT = "see the README section “Fork pull requests (workflow_run)”"
@@ -140,6 +142,8 @@ def publish_results(
             read_only(exc)
         except RefineryError as exc:
             failed("The comment was not posted", exc)
+    if comment != "off" and pr_number is not None:
+        _suggest(publisher, ctx, publication, pr_number, log, read_only, failed)
     if not check_run:
         return
     notes = (
@@ -171,3 +175,49 @@ def publish_results(
         read_only(exc)
     except RefineryError as exc:
         failed("The check run was not created", exc)
+
+
+def suggestions_for(results: list[Any], marker: str) -> tuple[list[Suggestion], str]:
+    """Each fix whose lines are in the pull request's diff, as a suggested change; and the prefix that
+    marks this run's suggestions (the sticky comment's marker, renamed)."""
+    prefix = marker.removesuffix("-->").replace("refinery:sticky", "refinery:suggestion", 1)
+    out: list[Suggestion] = []
+    for result in results:
+        for fix in getattr(result.prepared, "fixes", []):
+            key = f"{prefix}{fix.path}:{fix.start_line}-{fix.end_line} -->"
+            if not fix.in_diff or any(s.key == key for s in out):
+                continue
+            written = "\n".join(fix.replacement)
+            ticks = "`" * max(3, max((len(run) for run in re.findall(r"`+", written)), default=0) + 1)
+            body = (
+                f"{key}\n**Refinery** suggests ({fix.source}, not verified): {prose(fix.hypothesis, 400)}\n\n"
+                f"{ticks}suggestion\n{written}\n{ticks}"
+            )
+            out.append(Suggestion(key=key, path=fix.path, start_line=fix.start_line, end_line=fix.end_line, body=body))
+    return out, prefix
+
+
+def _suggest(
+    publisher: GitHubPublisher,
+    ctx: EventContext,
+    publication: Publication,
+    pr_number: int,
+    log: Log,
+    read_only: Callable[[Exception], None],
+    failed: Callable[[str, RefineryError], None],
+) -> None:
+    """The fixes as suggested changes on the diff, sticky like the comment (only when a change is claimed:
+    otherwise there is nothing to suggest or to take back)."""
+    if not any(getattr(getattr(r, "prepared", None), "top_suspect", None) for r in publication.results):
+        return
+    suggestions, prefix = suggestions_for(publication.results, publication.marker)
+    try:
+        created, edited, deleted = publisher.sync_suggestions(pr_number, ctx.head_sha, suggestions, prefix)
+    except ReadOnlyToken as exc:
+        read_only(exc)
+        return
+    except RefineryError as exc:
+        failed("The suggested changes were not posted", exc)
+        return
+    if created or edited or deleted:
+        log.info(f"suggested changes: {created} new, {edited} edited, {deleted} withdrawn")

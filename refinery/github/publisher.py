@@ -30,6 +30,18 @@ class ReadOnlyToken(PublishError):
     """The token may not write here (a fork PR's GITHUB_TOKEN, or missing permissions)."""
 
 
+class Suggestion(BaseModel):
+    """A suggested change on lines of the pull request's diff (a review comment)."""
+
+    key: str
+    """Its first line, a hidden marker naming the run and the place: a re-run edits the one it finds."""
+    path: str
+    start_line: int
+    end_line: int
+    body: str
+    """The whole comment: the key, one line of why, the ```suggestion block."""
+
+
 class Annotation(BaseModel):
     """One check-run annotation."""
 
@@ -212,6 +224,42 @@ class GitHubPublisher:
                     return str(found.html_url), int(found.id)
             created = issue.create_comment(body)
             return str(created.html_url), int(created.id)
+
+    def sync_suggestions(
+        self, pr_number: int, head_sha: str, suggestions: list[Suggestion], prefix: str
+    ) -> tuple[int, int, int]:
+        """Make this run's review comments (a bot's, starting with ``prefix``) exactly ``suggestions``:
+        the same key is edited, a new one created on the head commit, one no longer proposed deleted.
+        Nobody else's comment is touched. Returns (created, edited, deleted)."""
+        with _translated(f"suggest changes on pull request #{pr_number}"):
+            pull = self._repo.get_pull(pr_number)
+            ours: dict[str, Any] = {}
+            for comment in pull.get_review_comments():
+                body = comment.body or ""
+                if body.startswith(prefix) and comment.user.login.endswith("[bot]"):
+                    ours[body.split("\n", 1)[0]] = comment
+            created = edited = 0
+            commit = None
+            for suggestion in suggestions:
+                found = ours.pop(suggestion.key, None)
+                if found is not None:
+                    if found.body != suggestion.body:
+                        found.edit(suggestion.body)
+                        edited += 1
+                    continue
+                commit = commit or self._repo.get_commit(head_sha)
+                span: dict[str, Any] = (
+                    {"start_line": suggestion.start_line, "start_side": "RIGHT"}
+                    if suggestion.start_line < suggestion.end_line
+                    else {}
+                )
+                pull.create_review_comment(
+                    suggestion.body, commit, suggestion.path, line=suggestion.end_line, side="RIGHT", **span
+                )
+                created += 1
+            for stale in ours.values():
+                stale.delete()
+            return created, edited, len(ours)
 
     def start_check_run(
         self, *, name: str, head_sha: str, title: str, summary: str, details_url: str | None

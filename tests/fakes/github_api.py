@@ -85,6 +85,8 @@ class FakeGitHub(ServedFake):
         self.comments: dict[int, dict[str, Any]] = {}
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.pulls: dict[int, dict[str, Any]] = {}
+        self.review_comments: dict[int, dict[str, Any]] = {}
+        """Comments on a pull request's diff (suggested changes), by id."""
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self.run_started_at = "2026-11-22T10:00:00Z"
@@ -305,7 +307,7 @@ class FakeGitHub(ServedFake):
             return fault
         repo = re.escape(self.repo)
         path, method = request.path, request.method
-        if self.read_only and method in ("POST", "PATCH"):
+        if self.read_only and method in ("POST", "PATCH", "DELETE"):
             return json_response(
                 {
                     "message": "Resource not accessible by integration",
@@ -388,6 +390,9 @@ class FakeGitHub(ServedFake):
                 else:
                     obj[key] = value
             return json_response(obj)
+        routed = self._review_comment_route(path, method, body, request)
+        if routed is not None:
+            return routed
         match = re.fullmatch(rf"/repos/{repo}/pulls/(\d+)/files", path)
         if match and method == "GET" and int(match.group(1)) in self.pulls:
             return self._list_files(int(match.group(1)), request)
@@ -416,6 +421,75 @@ class FakeGitHub(ServedFake):
         if match and method == "GET":
             return json_response([self._pull_obj(p) for p in self.pulls.values() if p["head_sha"] == match.group(1)])
         return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+
+    def add_review_comment(
+        self, number: int, body: str, login: str, path: str = "prompts/agent.md", line: int = 1
+    ) -> int:
+        """A review comment already on the pull request (a person's, or an earlier run's)."""
+        with self._lock:
+            cid = next(self._ids)
+            self.review_comments[cid] = {
+                "id": cid, "number": number, "body": body, "login": login, "path": path, "line": line,
+                "start_line": None, "side": "RIGHT", "commit_id": "0" * 40,
+            }  # fmt: skip
+        return cid
+
+    def review_comments_on(self, number: int) -> list[dict[str, Any]]:
+        return sorted((c for c in self.review_comments.values() if c["number"] == number), key=lambda c: c["id"])
+
+    def _review_comment_obj(self, comment: dict[str, Any]) -> dict[str, Any]:
+        obj = self._template("pull-request-review-comment")
+        obj.pop("in_reply_to_id", None)
+        obj.update(
+            id=comment["id"],
+            body=comment["body"],
+            path=comment["path"],
+            line=comment["line"],
+            original_line=comment["line"],
+            start_line=comment["start_line"],
+            original_start_line=comment["start_line"],
+            side=comment["side"],
+            start_side=comment["side"] if comment["start_line"] else None,
+            commit_id=comment["commit_id"],
+            original_commit_id=comment["commit_id"],
+            url=f"{self.url}/repos/{self.repo}/pulls/comments/{comment['id']}",
+            html_url=f"{self.url}/{self.repo}/pull/{comment['number']}#discussion_r{comment['id']}",
+            pull_request_url=f"{self.url}/repos/{self.repo}/pulls/{comment['number']}",
+        )
+        obj["user"] = {**obj["user"], "login": comment["login"]}
+        return obj
+
+    def _review_comment_route(self, path: str, method: str, body: dict[str, Any], request: Request) -> Response | None:
+        repo = re.escape(self.repo)
+        match = re.fullmatch(rf"/repos/{repo}/pulls/(\d+)/comments", path)
+        if match and method == "GET":
+            return json_response([self._review_comment_obj(c) for c in self.review_comments_on(int(match.group(1)))])
+        if match and method == "POST":
+            with self._lock:
+                cid = next(self._ids)
+                self.review_comments[cid] = {
+                    "id": cid,
+                    "number": int(match.group(1)),
+                    "body": body["body"],
+                    "login": "github-actions[bot]",
+                    "path": body["path"],
+                    "line": body["line"],
+                    "start_line": body.get("start_line"),
+                    "side": body.get("side", "RIGHT"),
+                    "commit_id": body["commit_id"],
+                }
+            return json_response(self._review_comment_obj(self.review_comments[cid]), 201)
+        match = re.fullmatch(rf"/repos/{repo}/pulls/comments/(\d+)", path)
+        comment = self.review_comments.get(int(match.group(1))) if match else None
+        if match and comment is None:
+            return json_response({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+        if comment is not None and method == "PATCH":
+            comment["body"] = body["body"]
+            return json_response(self._review_comment_obj(comment))
+        if comment is not None and method == "DELETE":
+            del self.review_comments[comment["id"]]
+            return Response(status=204)
+        return None
 
     def _list_files(self, number: int, request: Request) -> Response:
         """``pulls/{n}/files``: pages of at most 100 (30 by default), 3,000 files at most, as GitHub."""

@@ -218,9 +218,26 @@ def test_the_action_reads_the_prs_files_through_githubs_contract_and_names_the_s
         assert len(pages) == 3  # every page was read (100 files a page)
         body = fake.comments_on(2)[0]["body"]
         assert "**Likely from your change to `prompts/agent.md` L3** (removed: `" + RULE[:40] in body
-        # The fix, checked against the workspace's head checkout, is in the comment as a diff to read.
+        # The fix, checked against the workspace's head checkout, is in the comment as a diff to read,
+        # and on the diff as a suggested change on the line the rule followed (the head commit's).
         assert "<summary>Suggested fix: Restore the prompt lines" in body and f"+{RULE}" in body
-        [check] = fake.check_runs.values()
+        [suggested] = fake.review_comments_on(2)
+        assert (suggested["path"], suggested["line"], suggested["side"]) == ("prompts/agent.md", 2, "RIGHT")
+        assert suggested["commit_id"] == HEAD and suggested["start_line"] is None
+        assert f"```suggestion\n{BEFORE[1]}\n{RULE}\n```" in suggested["body"]
+        assert suggested["body"].startswith("<!-- refinery:suggestion ")
+        # A re-run edits nothing that did not change, withdraws its own stale suggestion, and never
+        # touches a person's comment, even one quoting the marker.
+        prefix = suggested["body"].split("prompts/agent.md", 1)[0]
+        stale = fake.add_review_comment(2, prefix + "prompts/agent.md:9-9 -->\nold", "github-actions[bot]")
+        person = fake.add_review_comment(2, prefix + "prompts/agent.md:9-9 -->\nquoted", "mallory")
+        code, log = run_action(env)
+        assert code == 0, log
+        assert [c["id"] for c in fake.review_comments_on(2)] == [suggested["id"], person]
+        assert stale not in fake.review_comments and "1 withdrawn" in log
+        posts = [r for r in fake.requests if r["method"] == "POST" and r["path"].endswith("/pulls/2/comments")]
+        assert len(posts) == 1  # created once, kept as it was on the re-run
+        check = next(iter(fake.check_runs.values()))  # the first run's
         notes = [a for a in check["annotations"] if a["path"] == "prompts/agent.md" and a["start_line"] == 3]
         assert notes and "likely behind the failing eval" in notes[0]["title"]
     pack = json.loads(next((workspace / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text())

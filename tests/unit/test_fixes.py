@@ -139,3 +139,33 @@ def test_a_hunk_cut_short_or_too_large_is_not_restored(tmp_path: Path) -> None:
     hunk.old_lines, hunk.removed = 70, long_rule
     _, [big] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
     assert "larger than 60 lines" in big
+
+
+def test_only_fixes_inside_the_diff_become_suggestions_and_no_fence_inside_can_close_them(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from refinery.changes.fix import Fix
+    from refinery.github.publish import suggestions_for
+
+    def fix(line: int, replacement: list[str], in_diff: bool = True) -> Fix:
+        return Fix(
+            path="prompts/agent.md",
+            start_line=line,
+            end_line=line,
+            original=["x"],
+            replacement=replacement,
+            hypothesis="Restore the prompt lines C01 took out: names @octocat.",
+            source="revert-suspect",
+            change_id="C01",
+            in_diff=in_diff,
+        )
+
+    result = SimpleNamespace(
+        prepared=SimpleNamespace(fixes=[fix(2, ["a", "```", "b"]), fix(2, ["dup"]), fix(9, ["c"], False)])
+    )
+    suggestions, prefix = suggestions_for([result], "<!-- refinery:sticky evals|test|trace.json -->")
+    assert prefix == "<!-- refinery:suggestion evals|test|trace.json "
+    [only] = suggestions  # the duplicate place once; the fix outside the diff goes to fix.patch only
+    assert only.key == prefix + "prompts/agent.md:2-2 -->" and only.body.startswith(only.key + "\n")
+    assert "````suggestion\na\n```\nb\n````" in only.body
+    assert "@octocat" not in only.body  # the hypothesis is untrusted text: no mention notifies anyone
