@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from refinery.changes.model import Hunk, Suspect
+from refinery.changes.verify import Verification
 
 MAX_FIX_LINES = 60
 """Lines a fix may replace or write: a suggestion a reviewer reads in one look."""
@@ -45,6 +46,8 @@ class Fix(BaseModel):
     """The hunk of changes.md it undoes (revert-suspect)."""
     in_diff: bool = False
     """Its lines are inside the pull request's diff, so it can be suggested on them."""
+    verification: Verification | None = None
+    """What re-running the eval without and with it said, when verification was asked for."""
 
 
 def _sides(hunk: Hunk) -> tuple[list[str], list[str]] | None:

@@ -18,6 +18,7 @@ from refinery.cli.output import silence_broken_pipe
 from refinery.cli.packs import merge, schema
 from refinery.cli.store import canary, init
 from refinery.cli.traces import fetch, select, show
+from refinery.cli.verify import verify
 from refinery.interrupts import cancelled_any, end_process
 
 
@@ -54,6 +55,10 @@ EXAMPLES = {
     "ask": ['refinery ask trace.json "Which tool call failed first?"'],
     "chat": ["refinery chat trace.json"],
     "schema": ["refinery schema > hypothesis-pack.json"],
+    "verify": [
+        "refinery verify refinery-out --command 'pytest evals/test_refund.py -k \"$REFINERY_EXAMPLE_ID\"'",
+        "refinery verify refinery-out --command 'make eval' --results-file results.json --runs 5",
+    ],
 }
 """Every command's examples, shown at the end of its help."""
 SUMMARY = {
@@ -67,6 +72,7 @@ SUMMARY = {
     "schema": "Print the Hypothesis Pack's JSON Schema.",
     "select": "List failing traces (a file, or a LangSmith project).",
     "show": "Print a trace's run tree, or list a file's traces.",
+    "verify": "Re-run the eval without and with the proposed fixes.",
 }
 """Each command's one-line summary in ``refinery --help``: whole, never cut."""
 
@@ -77,7 +83,7 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, schema):
+for _command in (fetch, select, show, analyze, init, canary, merge, ask, chat, schema, verify):
     # --debug after the command too (`refinery analyze --debug`), as before it.
     _command.params.append(
         click.Option(

@@ -245,3 +245,38 @@ def test_the_action_reads_the_prs_files_through_githubs_contract_and_names_the_s
     assert [f["replacement"] for f in pack["fixes"]] == [[BEFORE[1], RULE]]
     assert next((workspace / "refinery-artifacts").glob("trace-*/fix.patch")).read_text().count(f"+{RULE}") == 1
     assert "changes.md" in [p.name for p in (workspace / "refinery-artifacts").glob("trace-*/documents/*.md")]
+
+
+def test_verify_runs_the_eval_without_and_with_the_fix_in_throwaway_worktrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, base, head = make_repo(tmp_path)
+    trace_file = tmp_path / "trace.json"
+    trace_file.write_text(failing_trace(AFTER).model_dump_json())
+    diff = tmp_path / "pr.diff"
+    diff.write_text(git(repo, "diff", f"{base}...{head}") + "\n")
+    out = tmp_path / "out"
+    monkeypatch.chdir(repo)
+    done = CliRunner().invoke(cli, ["analyze", str(trace_file), "--offline", "--out", str(out), "--diff", str(diff)])
+    assert done.exit_code == 0, done.output
+    # The user's eval: passes when the prompt holds the confirmation rule (and says which example it ran).
+    eval_command = f'test -n "$REFINERY_TRACE_ID" && test -f "$REFINERY_INPUTS" && grep -qF "{RULE}" prompts/agent.md'
+    done = CliRunner().invoke(cli, ["verify", str(out), "--command", eval_command, "--runs", "2"])
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("verified: the fix passes 2 of 2, 0 of 2 without")
+    [fix] = json.loads((out / "hypothesis-pack.json").read_text())["fixes"]
+    verification = fix["verification"]
+    assert (verification["verdict"], verification["passes"], verification["control_passes"]) == ("verified", 2, 0)
+    assert len(verification["durations"]) == 4
+    # The checkout is untouched and its throwaway worktrees are gone.
+    assert git(repo, "status", "--porcelain") == "" and len(git(repo, "worktree", "list").splitlines()) == 1
+    # An eval that fails either way refutes the fix; one that passes either way proves nothing.
+    refuted = CliRunner().invoke(
+        cli, ["verify", str(out), "--command", "echo key=sk-proj-" + "Zq9" * 16 + "; exit 3", "--runs", "1"]
+    )
+    assert refuted.exit_code == 1 and refuted.output.startswith("refuted: the fix passes 0 of 1, 0 of 1 without")
+    assert "sk-proj-Zq9" not in refuted.output and "REDACTED" in refuted.output  # the eval's output is untrusted
+    both = CliRunner().invoke(cli, ["verify", str(out), "--command", "true", "--runs", "1"])
+    assert both.exit_code == 1 and "inconclusive" in both.output and "did not reproduce" in both.output
+    slow = CliRunner().invoke(cli, ["verify", str(out), "--command", "sleep 30", "--runs", "1", "--timeout", "1"])
+    assert slow.exit_code == 1 and "stopped after 1 s" in slow.output

@@ -235,7 +235,7 @@ def test_show_on_a_file_of_several_traces_lists_them(real_traces: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["analyze", "fetch", "select", "show", "init", "canary", "merge", "ask", "chat", "schema"]
+    "command", ["analyze", "fetch", "select", "show", "init", "canary", "merge", "ask", "chat", "schema", "verify"]
 )
 def test_every_command_has_examples_and_takes_debug(command: str) -> None:
     from refinery.cli import cli
@@ -283,7 +283,7 @@ def test_the_command_list_shows_every_summary_whole_and_defaults_one_way() -> No
     from refinery.cli import cli
 
     listed = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1]
-    assert "..." not in listed and len(listed.strip().splitlines()) == 10
+    assert "..." not in listed and len(listed.strip().splitlines()) == 11
     for command in ("analyze", "select", "show", "fetch", "init"):
         text = CliRunner().invoke(cli, [command, "--help"]).output
         assert not re.search(r"\((?:default|defaults)\b|\[default (?!:)", text), command

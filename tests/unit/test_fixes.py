@@ -169,3 +169,15 @@ def test_only_fixes_inside_the_diff_become_suggestions_and_no_fence_inside_can_c
     assert only.key == prefix + "prompts/agent.md:2-2 -->" and only.body.startswith(only.key + "\n")
     assert "````suggestion\na\n```\nb\n````" in only.body
     assert "@octocat" not in only.body  # the hypothesis is untrusted text: no mention notifies anyone
+
+
+def test_the_verdict_needs_two_thirds_with_the_fix_and_at_most_a_third_without() -> None:
+    from refinery.changes.verify import verdict_of
+
+    assert verdict_of(3, 3, 0, 3) == "verified"
+    assert verdict_of(2, 3, 1, 3) == "verified"  # exactly two thirds, exactly one third
+    assert verdict_of(2, 3, 2, 3) == "inconclusive"  # the failure did not reproduce often enough
+    assert verdict_of(1, 3, 0, 3) == "refuted"  # a third is no better than chance here
+    assert verdict_of(0, 3, 0, 3) == "refuted"
+    assert verdict_of(3, 5, 0, 5) == "inconclusive"  # 3 of 5 is under two thirds, over one third
+    assert verdict_of(4, 5, 1, 5) == "verified"
