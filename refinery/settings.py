@@ -57,6 +57,10 @@ SOURCES: dict[str, Source] = {
     "experiment": Source(("REFINERY_EXPERIMENT",), "experiment"),
     "baseline_experiment": Source(("REFINERY_BASELINE_EXPERIMENT",), "baseline-experiment"),
     "changes": Source(("REFINERY_CHANGES",), "changes"),
+    "verify_command": Source(("REFINERY_VERIFY_COMMAND",), "verify-command"),
+    "verify_runs": Source(("REFINERY_VERIFY_RUNS",), "verify-runs"),
+    "verify_timeout": Source(("REFINERY_VERIFY_TIMEOUT",), "verify-timeout"),
+    "verify_results_file": Source(("REFINERY_VERIFY_RESULTS_FILE",), "verify-results-file"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
     "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
@@ -154,6 +158,14 @@ class Settings(BaseModel):
     """LangSmith experiment (the base branch's) whose run of the same example is each failure's baseline."""
     changes: Literal["auto", "github", "git", "off"] = "auto"
     """Where the pull request's changes are read from (auto: the GitHub API, else the workspace's git)."""
+    verify_command: str | None = None
+    """The user's eval, run for a failing example without and with each proposed fix (opt in)."""
+    verify_runs: int = Field(default=3, ge=1, le=20)
+    """Runs with the fix, and as many without."""
+    verify_timeout: float = Field(default=600.0, ge=1)
+    """Seconds per verification run."""
+    verify_results_file: str | None = None
+    """A results file the verify command writes (relative to the worktree); else its exit code decides."""
     merge_from: list[str] = Field(default_factory=list)
     """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None

@@ -90,6 +90,12 @@ def request_for(settings: Settings, ctx: EventContext, services: Services, log: 
         prepare=PrepareOptions(
             redact=settings.redact, known_secrets=tuple(settings.secret_values()), eval_threshold=settings.max_score
         ),
+        verify_refused=(
+            "verification runs the pull request's code, and this workflow_run job for a fork's pull request holds "
+            "the base repository's secrets"
+            if ctx.event_name == "workflow_run" and ctx.fork
+            else None
+        ),
     )
 
 

@@ -9,12 +9,18 @@ in it is a named warning, and the trace is analysed without it.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
+from refinery.analysis.pack import PackSelection
 from refinery.changes.model import ChangeSet
+from refinery.changes.verify import VerifyRequest, verify_fix
+from refinery.documents.redact import Redactor
 from refinery.errors import ConfigError, RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, add_fixes, enrich
 from refinery.planner.collect import Selection
@@ -168,3 +174,26 @@ def _log_enrichment(triaged: Triaged, log: Log) -> None:
     comparison = triaged.prepared.comparison
     if comparison is not None:
         log(f"{name}: against passing run {comparison.trace} ({comparison.source}): {comparison.summary}")
+
+
+def verify_prepared(prepared: Prepared, root: Path, settings: Settings, selection: PackSelection | None) -> Prepared:
+    """``prepared`` with its fixes' verification: the user's eval without and with them, in worktrees of
+    ``root``, within ``verify-runs`` × 2 × ``verify-timeout`` seconds; its output redacted."""
+    assert settings.verify_command is not None
+    runs, timeout = settings.verify_runs, settings.verify_timeout
+    request = VerifyRequest(
+        command=settings.verify_command,
+        runs=runs,
+        timeout_s=timeout,
+        deadline=time.monotonic() + 2 * runs * timeout,
+        results_file=settings.verify_results_file,
+        example_id=(selection.example_id if selection else None) or "",
+        trace_id=prepared.trace.id,
+        inputs=prepared.trace.root.inputs,
+    )
+    redactor = Redactor(known_secrets=tuple(settings.secret_values()))
+    # The eval runs without Refinery's own keys: it is the user's command, on the pull request's code.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "REFINERY_", "OPENAI_", "ANTHROPIC_"))}
+    verification = verify_fix(root, prepared.fix_patch, request, redactor.text, env)
+    fixes = [f.model_copy(update={"verification": verification}) for f in prepared.fixes]
+    return replace(prepared, fixes=fixes)

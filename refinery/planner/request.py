@@ -50,3 +50,5 @@ class RunRequest:
     """How each trace is redacted, judged and rendered."""
     now: datetime | None = None
     """generated_at for the packs (SOURCE_DATE_EPOCH makes a run reproducible)."""
+    verify_refused: str | None = None
+    """Why the fixes must not be verified here (a fork's code where the base repository's secrets are)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -18,7 +19,7 @@ from refinery.changes.model import ChangeSet
 from refinery.errors import RefineryError
 from refinery.planner.analyse import BatchOptions, Job, TraceOutcome, analyse_traces, trace_dir_name
 from refinery.planner.collect import Selection, collect_and_select
-from refinery.planner.enrich import BaselineFinder, OptionalSteps, enrich_representatives
+from refinery.planner.enrich import BaselineFinder, OptionalSteps, enrich_representatives, verify_prepared
 from refinery.planner.request import RunRequest
 from refinery.planner.services import Services
 from refinery.planner.state import RunState
@@ -95,6 +96,7 @@ class Planner:
         # Fixes are checked against the checkout the changes were read for: the run's root.
         options = replace(self.request.prepare, workspace=self.request.prepare.workspace or self.request.root)
         enrich_representatives(plan.representatives, finder, changes, options, self.steps)
+        self._verify(plan)
         self._analyse(plan)
 
     def nothing_to_do(self) -> str:
@@ -157,6 +159,27 @@ class Planner:
         report = self.state.report(self.settings.fail_on, running=running, items=[t.offline() for t in reps])
         for publisher in self.services.publishers:
             publisher.start(report)
+
+    def _verify(self, plan: Plan) -> None:
+        """Re-run the user's eval without and with each representative's fixes, when asked (an optional step)."""
+        command = self.settings.verify_command
+        with_fixes = [t for t in plan.representatives if t.prepared.fixes]
+        if not command or not with_fixes:
+            return
+        if self.request.verify_refused:
+            self.log.warning(f"The fixes were not verified: {self.request.verify_refused}.")
+            return
+        for triaged in with_fixes:
+            verified = self.steps.run(
+                f"trace {triaged.trace.id}: the fix was not verified",
+                partial(verify_prepared, triaged.prepared, self.request.root, self.settings, triaged.selection),
+                kind="verify",
+            )
+            if verified is not None:
+                triaged.prepared = verified
+                first = verified.fixes[0].verification
+                if first is not None:
+                    self.log.info(f"trace {triaged.trace.id}: fix {first.verdict}: it {first.sentence}")
 
     def _analyse(self, plan: Plan) -> None:
         reps = plan.representatives

@@ -55,6 +55,8 @@ def changes_section(suspects: list[Suspect], fixes: Sequence[Fix] = (), fix_note
     if len(suspects) > ROWS:
         out.append(f"| | … {len(suspects) - ROWS} more in changes.md | | | |")
     out.append("")
+    if verification_line(fixes):
+        out += [verification_line(fixes), ""]
     if fixes:
         out += [*fix_block(list(fixes)), ""]
     out += [f"> {prose(note, 300)}" for note in fix_notes]
@@ -69,9 +71,11 @@ def fix_block(fixes: list[Fix]) -> list[str]:
     first = fixes[0]
     where = f"{inline_code(first.path, 120)} L{first.start_line}"
     more = f" and {len(fixes) - 1} more" if len(fixes) > 1 else ""
+    checked = first.verification
+    state = f"{checked.verdict}: it {checked.sentence}" if checked else "not verified"
     out = [
         "<details>",
-        f"<summary>Suggested fix: {prose(first.hypothesis, 200)} ({where}{more}; not verified)</summary>",
+        f"<summary>Suggested fix: {prose(first.hypothesis, 200)} ({where}{more}; {state})</summary>",
         "",
     ]
     for fix in fixes:
@@ -82,3 +86,17 @@ def fix_block(fixes: list[Fix]) -> list[str]:
         out += [f"{inline_code(fix.path, 120)} from line {fix.start_line}:", "", fenced("\n".join(body)), ""]
     out += ["`git apply fix.patch` in the checkout applies them (the run's artifacts hold it).", "</details>"]
     return out
+
+
+def verification_line(fixes: Sequence[Fix]) -> str:
+    """The comment's lead on a fix that was re-run: ``**Verified fix:** … passes 3 of 3, 0 of 3 without.``"""
+    checked = next((f for f in fixes if f.verification is not None), None)
+    if checked is None or checked.verification is None:
+        return ""
+    result = checked.verification
+    what = prose(checked.hypothesis, 200).rstrip(".")
+    if result.verdict == "verified":
+        return f"**Verified fix:** {what}: your eval {result.sentence}."
+    if result.verdict == "refuted":
+        return f"**The suggested fix did not work:** your eval {result.sentence}."
+    return f"**The suggested fix is not confirmed:** your eval {result.sentence} ({prose(result.note, 300)})."

@@ -16,7 +16,7 @@ from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.changes.model import Suspect
-from refinery.report.changes import fix_block, suspect_line
+from refinery.report.changes import fix_block, suspect_line, verification_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
 from refinery.triage.confidence import origin_phrase
@@ -234,6 +234,8 @@ def _render(
     if culprit is not None:
         out += ["", suspect_line(culprit)]
         fixes = next((e.pack.fixes for e in entries if e.pack.fixes), [])
+        if verification_line(fixes):
+            out += ["", verification_line(fixes)]
         if fixes:
             out += ["", *fix_block(fixes)]
     if running:

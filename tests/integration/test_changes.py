@@ -23,7 +23,7 @@ from refinery.cli import cli
 from refinery.pipeline import enrich, prepare
 from refinery.trace.model import Feedback, Trace
 from tests.builders import TraceBuilder
-from tests.fakes.github_api import GITHUB_SPEC, FakeGitHub, require_node_tools
+from tests.fakes.github_api import GITHUB_SPEC, FakeGitHub, require_node_tools, webhook_examples
 from tests.fakes.prism import prism_proxy
 from tests.integration.test_action_run import HEAD, action_env, pr_event, run_action
 
@@ -280,3 +280,45 @@ def test_verify_runs_the_eval_without_and_with_the_fix_in_throwaway_worktrees(
     assert both.exit_code == 1 and "inconclusive" in both.output and "did not reproduce" in both.output
     slow = CliRunner().invoke(cli, ["verify", str(out), "--command", "sleep 30", "--runs", "1", "--timeout", "1"])
     assert slow.exit_code == 1 and "stopped after 1 s" in slow.output
+
+
+def test_the_action_verifies_the_fix_with_the_users_eval_and_leads_with_the_verdict(tmp_path: Path) -> None:
+    require_node_tools()
+    repo, base, head = make_repo(tmp_path / "git")
+    with FakeGitHub() as fake:
+        fake.add_pull(2, HEAD, files=_files(repo, base, head))
+        eval_command = f'grep -qF "{RULE}" prompts/agent.md'
+        env = action_env(
+            tmp_path, fake, "pull_request", pr_event(fake.repo), trace_file="failing.json", verify_runs="2"
+        )
+        env["INPUT_VERIFY-COMMAND"] = eval_command
+        workspace = Path(env["GITHUB_WORKSPACE"])
+        subprocess.run(["git", "clone", "-q", str(repo), str(workspace / "checkout")], check=True)
+        env["GITHUB_WORKSPACE"] = str(workspace / "checkout")
+        (workspace / "checkout" / "failing.json").write_text(failing_trace(AFTER).model_dump_json())
+        code, log = run_action(env)
+        assert code == 0, log
+        body = fake.comments_on(2)[0]["body"]
+        assert "**Verified fix:** Restore the prompt lines" in body
+        assert "your eval passes 2 of 2, 0 of 2 without." in body
+        pack = json.loads(
+            next((workspace / "checkout" / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text()
+        )
+        assert pack["fixes"][0]["verification"]["verdict"] == "verified"
+        # A fork's pull request on workflow_run: the base repository's secrets are here, so it is refused.
+        event = webhook_examples("workflow_run")[0]
+        event["workflow_run"].update(event="pull_request", pull_requests=[], head_sha=HEAD, head_branch="fix-prompt")
+        event["workflow_run"]["head_repository"]["full_name"] = "forker/agent-repo"
+        event["repository"]["full_name"] = fake.repo
+        fake.add_pull(5, HEAD, files=_files(repo, base, head), head_owner="forker", head_ref="fix-prompt")
+        (tmp_path / "fork").mkdir()
+        fork = action_env(tmp_path / "fork", fake, "workflow_run", event, trace_file="failing.json")
+        fork["INPUT_VERIFY-COMMAND"] = eval_command
+        fork["INPUT_PR-NUMBER"] = "5"  # so that this run reads the pull request's changes
+        fork["GITHUB_WORKSPACE"] = env["GITHUB_WORKSPACE"]
+        code, log = run_action(fork)
+        assert code == 0, log
+        assert "The fixes were not verified: verification runs the pull request's code" in log
+        assert (
+            "Suggested fix" in fake.comments_on(5)[0]["body"] and "Verified fix" not in fake.comments_on(5)[0]["body"]
+        )
