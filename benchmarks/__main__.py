@@ -120,7 +120,10 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="go on where an interrupted run stopped (its work tree kept)"
     )
     mutation.add_argument(
-        "--before", metavar="COMMIT", default=None, help="score the tests of COMMIT instead: the 'before' figures"
+        "--before",
+        metavar="COMMIT",
+        default=None,
+        help="score the repository as it was at COMMIT: the 'before' figures",
     )
     everything = add("all", "every benchmark above, then RESULTS.md")
     per_half(everything)

@@ -88,19 +88,12 @@ def _copy_repository(work: Path) -> None:
         shutil.copy2(ROOT / name, work / name)
 
 
-def _use_tests_of(work: Path, ref: str) -> None:
-    """The test files as they were at ``ref`` (the "before" figures), beside today's fakes and code."""
-    listed = subprocess.run(
-        ["git", "ls-tree", "-r", "--name-only", ref, "tests"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    then = {name for name in listed if Path(name).name.startswith("test_")}
-    for path in (work / "tests").rglob("test_*.py"):
-        if str(path.relative_to(work)) not in then:
-            path.unlink()
-    for name in then:
-        shown = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=ROOT, capture_output=True, check=True).stdout
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_bytes(shown)
+def _checkout_of(work: Path, ref: str) -> None:
+    """The repository as it was at ``ref``, code and tests (the "before" figures), in place of today's."""
+    shutil.rmtree(work)
+    work.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "x", "--exclude=tests/tools/*", "-C", str(work)], input=archive, check=True)
 
 
 def _configure(work: Path, group: Group) -> None:
@@ -151,13 +144,13 @@ def mutant_key(row: dict[str, str]) -> str:
 def run_group(
     name: str, group: Group, *, children: int, tests_of: str | None = None, resume: bool = False
 ) -> dict[str, Any]:
-    """Mutate one group and return its counts and survivors (``tests_of``: with the tests of that
-    commit; ``resume``: go on in the work tree an interrupted run left, keeping its verdicts)."""
+    """Mutate one group and return its counts and survivors (``tests_of``: the repository as it was at
+    that commit; ``resume``: go on in the work tree an interrupted run left, keeping its verdicts)."""
     work = OUT / name
     if not (resume and (work / "mutants").is_dir()):
         _copy_repository(work)
         if tests_of:
-            _use_tests_of(work, tests_of)
+            _checkout_of(work, tests_of)
         _configure(work, group)
     env = {
         **os.environ,
@@ -211,7 +204,7 @@ def _commit() -> str:
 
 def run(out: Results, *, modules: list[str], children: int, before: str | None, resume: bool = False) -> None:
     """Run the chosen groups, keep their scores in mutation.json and their survivors in
-    mutation-survivors.md, then print the table. ``before``: a commit whose tests give the
+    mutation-survivors.md, then print the table. ``before``: a commit whose code and tests give the
     "before" figures instead (its survivors are not written)."""
     stored = json.loads(SCORES.read_text()) if SCORES.exists() else {"before": {}, "after": {}}
     survivors: dict[str, list[dict[str, str]]] = {}
@@ -219,7 +212,7 @@ def run(out: Results, *, modules: list[str], children: int, before: str | None, 
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
         result = run_group(name, GROUPS[name], children=children, tests_of=before, resume=resume)
         found = result.pop("survivors")
-        result["commit"] = _commit() if before is None else f"tests of {before}"
+        result["commit"] = _commit() if before is None else before
         if before is None:
             survivors[name] = found
         stored["before" if before else "after"][name] = result
