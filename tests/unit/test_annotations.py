@@ -141,3 +141,59 @@ def test_two_traces_failing_in_the_same_place_give_one_annotation(tmp_path: Path
     space = workspace(tmp_path, {"agent.py": f'SYSTEM = "{PROMPT}"\n'})
     placed = build_annotations([_failed_trace(), _failed_trace()], space)
     assert len(placed) == 1
+
+
+def test_the_claimed_change_is_annotated_on_its_lines_with_its_band_and_what_it_did(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from refinery.changes.model import Suspect
+
+    space = workspace(tmp_path, {"prompts/agent.md": "a\nb\nc\n"})
+    result = _failed_trace()
+
+    def placed(**fields: object) -> list[tuple[str, int, int, str, str, str | None]]:
+        suspect = Suspect(
+            change_id="C02",
+            path="prompts/agent.md",
+            start_line=2,
+            end_line=3,
+            score=0.433,
+            reason="removed lines from the prompt the trace used (P01)",
+            band="likely",
+            evidence=["names what it got wrong: amount"],
+        ).model_copy(update=fields)
+        result.prepared = replace(result.prepared, suspects=[suspect])
+        return [
+            (a.path, a.start_line, a.end_line, a.title or "", a.message, a.raw_details)
+            for a in build_annotations([result], space)
+            if a.path == "prompts/agent.md"
+        ]
+
+    [likely] = placed(removed=["Confirm the amount.", "Then refund."], added=["Refund."])
+    assert likely[:4] == ("prompts/agent.md", 2, 3, "Refinery: likely behind the failing eval (C02, score 0.43)")
+    assert likely[4].endswith("\n\nRemoved: Confirm the amount.; Then refund.") and likely[5] == "Added:\nRefund."
+    [possible] = placed(band="possible", removed=[], added=["Refund."])
+    assert possible[3].startswith("Refinery: possibly related to the failing eval") and possible[4].endswith(
+        "Removed: —"
+    )
+    assert placed(band="possible", removed=["x"], added=[])[0][5] is None
+    assert placed(path="prompts/gone.md") == []  # not in the checkout: no annotation GitHub would reject
+
+
+def test_a_long_prompt_is_placed_by_its_longest_lines_and_spans_at_most_fifty_lines(tmp_path: Path) -> None:
+    rules = [f"Rule {n:03d}: always double-check the refund amount." for n in range(60)]
+    longest = "The most specific rule of all: never refund a basic economy fare after 24 hours."
+    space = workspace(tmp_path, {"prompt.md": "\n".join(["intro", *rules, longest, *rules]) + "\n"})
+    assert space.find("\n".join([*rules, longest])) == ("prompt.md", 62, 62 + 49)
+    # A needle of exactly MIN_NEEDLE characters is searched; one shorter is not.
+    exact = "x" * annotations.MIN_NEEDLE
+    space = workspace(tmp_path / "b", {"p.md": f"{exact}\n{exact[:-1]}\n"})
+    assert space.find(exact) == ("p.md", 1, 1) and space.find(exact[:-1]) is None
+
+
+def test_jsonl_data_comes_after_source_and_a_file_that_is_not_utf8_is_skipped(tmp_path: Path) -> None:
+    line = "Always confirm the amount with the customer before refunding."
+    space = workspace(tmp_path, {"a.jsonl": f'{{"p": "{line}"}}\n', "z.py": f'P = "{line}"\n'})
+    (tmp_path / "b.md").write_bytes(b"\xff\xfe" + line.encode("utf-16-le"))
+    assert space.find(line) == ("z.py", 1, 1)
+    assert "b.md" not in space.files()
