@@ -28,6 +28,7 @@ from refinery.analysis.providers.base import AnalysisProvider
 from refinery.errors import RefineryError
 from refinery.pipeline import Prepared
 from refinery.report.artifacts import Artifacts, write_artifacts
+from refinery.report.comment import short_id
 from refinery.trace.model import Trace
 
 GRACE_S = 1.0
@@ -101,8 +102,9 @@ class _Slot:
 
 
 def trace_tag(index: int, total: int, trace: Trace) -> str:
-    """``[2/5 0f3a9c…]``: the prefix of every log line about one trace."""
-    return f"[{index}/{total} {trace.id[:12]}]"
+    """``[2/5 tau-bench-task8-trial0]``, ``[2/5 0f3a9c2b…]``: the prefix of every log line about one trace,
+    its id shown as the comment shows it (whole when short: never cut before the part that differs)."""
+    return f"[{index}/{total} {short_id(trace.id)}]"
 
 
 def path_slug(text: str, limit: int = 12, whole: int = 32) -> str:
