@@ -163,6 +163,7 @@ def verify_fix(
         }
         results: dict[str, list[tuple[bool, float, str]]] = {"fix": [], "control": []}
         made: list[Path] = []
+        stopped = ""
         try:
             for side, applied in (("fix", patch), ("control", None)):
                 where = Path(scratch) / side
@@ -172,11 +173,18 @@ def verify_fix(
                     if request.deadline is not None and time.monotonic() >= request.deadline:
                         break
                     results[side].append(_run_once(where, request, env))
+        except Exception as exc:  # cancelled part-way: what finished is still reported
+            if not (results["fix"] or results["control"]):
+                raise
+            stopped = f"stopped: {' '.join(str(exc).split())[:200]}"
         finally:  # the checkout keeps no trace of them
             for where in made:
                 _git(root, "worktree", "remove", "--force", str(where))
             _git(root, "worktree", "prune")
-    return _verification(results, request, redact)
+    verification = _verification(results, request, redact)
+    if stopped:
+        verification.note = "; ".join(n for n in (stopped, verification.note) if n)
+    return verification
 
 
 def _verification(

@@ -170,11 +170,14 @@ class Planner:
             self.log.warning(f"The fixes were not verified: {self.request.verify_refused}.")
             return
         for triaged in with_fixes:
-            verified = self.steps.run(
-                f"trace {triaged.trace.id}: the fix was not verified",
-                partial(verify_prepared, triaged.prepared, self.request.root, self.settings, triaged.selection),
-                kind="verify",
-            )
+            if self.control.cancelled:
+                return
+            with self.control.interruptible_section():  # SIGTERM stops the eval at once, not after its timeout
+                verified = self.steps.run(
+                    f"trace {triaged.trace.id}: the fix was not verified",
+                    partial(verify_prepared, triaged.prepared, self.request.root, self.settings, triaged.selection),
+                    kind="verify",
+                )
             if verified is not None:
                 triaged.prepared = verified
                 first = verified.fixes[0].verification

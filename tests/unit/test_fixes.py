@@ -181,3 +181,43 @@ def test_the_verdict_needs_two_thirds_with_the_fix_and_at_most_a_third_without()
     assert verdict_of(0, 3, 0, 3) == "refuted"
     assert verdict_of(3, 5, 0, 5) == "inconclusive"  # 3 of 5 is under two thirds, over one third
     assert verdict_of(4, 5, 1, 5) == "verified"
+
+
+def test_a_verification_stopped_part_way_kills_the_eval_and_reports_what_finished(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    # With the fix the eval passes at once; without it, it hangs, as a stuck eval would, until stopped.
+    command = f'grep -qF "{BASE[2]}" prompts/agent.md || sleep 31.7'
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stop("SIGTERM received")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    started = time.monotonic()
+    try:
+        result = verify_fix(
+            repo, fix_patch([fix], repo), VerifyRequest(command=command, runs=1), REDACT, {"PATH": "/usr/bin:/bin"}
+        )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 10
+    assert (result.runs, result.passes, result.control_runs) == (1, 1, 0)
+    assert result.verdict == "inconclusive" and result.note.startswith("stopped: SIGTERM received")
+    still = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            still += [cmdline] if cmdline.read_bytes().replace(b"\0", b" ").strip() == b"sleep 31.7" else []
+        except OSError:
+            continue  # a process that ended while we looked
+    assert still == []  # the eval's process group was killed, not left running
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
