@@ -11,6 +11,8 @@ note in the pack, never posted.
 from __future__ import annotations
 
 import difflib
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -147,18 +149,44 @@ def propose_fixes(
     return [fix], []
 
 
+def _applied(raw: str, fixes: list[Fix]) -> str:
+    """``raw`` with the fixes made, keeping whether it ended with a newline."""
+    lines = raw.splitlines()
+    for fix in sorted(fixes, key=lambda f: -f.start_line):
+        lines[fix.start_line - 1 : fix.end_line] = fix.replacement
+    return "\n".join(lines) + ("\n" if raw.endswith("\n") else "")
+
+
+def _file_diff(path: str, before: str, after: str) -> str:
+    """One file's unified diff as git writes it (a missing final newline marked), so `git apply` takes it."""
+    with tempfile.TemporaryDirectory(prefix="refinery-fix-") as scratch:
+        old, new = Path(scratch) / "a", Path(scratch) / "b"
+        old.write_text(before, encoding="utf-8")
+        new.write_text(after, encoding="utf-8")
+        try:
+            done = subprocess.run(
+                ["git", "diff", "--no-index", "--no-color", "--no-ext-diff", str(old), str(new)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+    if done is None or done.returncode not in (0, 1):  # no git: difflib, for files that end in a newline
+        lines = difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}")
+        return "".join(lines)
+    body = done.stdout.split("\n@@", 1)
+    return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@{body[1]}" if len(body) == 2 else ""
+
+
 def fix_patch(fixes: list[Fix], root: Path) -> str:
     """The fixes as one unified diff that ``git apply`` takes, made against the checkout's files."""
     out: list[str] = []
     for path in sorted({f.path for f in fixes}):
-        head = head_lines(root, path)
-        if isinstance(head, str):
+        candidate = (root / path).resolve()
+        if root.resolve() not in candidate.parents or not candidate.is_file():
             continue
-        after = list(head)
-        for fix in sorted((f for f in fixes if f.path == path), key=lambda f: -f.start_line):
-            after[fix.start_line - 1 : fix.end_line] = fix.replacement
-        diff = difflib.unified_diff(
-            [line + "\n" for line in head], [line + "\n" for line in after], f"a/{path}", f"b/{path}"
-        )
-        out.append("".join(diff))
+        raw = candidate.read_text(encoding="utf-8")
+        out.append(_file_diff(path, raw, _applied(raw, [f for f in fixes if f.path == path])))
     return "".join(out)

@@ -221,3 +221,14 @@ def test_a_verification_stopped_part_way_kills_the_eval_and_reports_what_finishe
             continue  # a process that ended while we looked
     assert still == []  # the eval's process group was killed, not left running
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_the_patch_applies_to_a_file_without_a_final_newline(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    (repo / "prompts" / "agent.md").write_text("\n".join([BASE[0], BASE[1], BASE[3]]))  # no newline at the end
+    git(repo, "commit", "-qam", "no final newline")
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    patch = fix_patch([fix], repo)
+    assert patch.startswith("diff --git a/prompts/agent.md b/prompts/agent.md\n--- a/prompts/agent.md\n")
+    assert applied(repo, patch) == BASE
+    assert not (repo / "prompts" / "agent.md").read_text().endswith("\n")  # the file keeps its ending
