@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     mutation.add_argument("--module", action="append", default=None, help="a group (repeatable) [every group]")
     mutation.add_argument("--children", type=int, default=2, help="mutants tested at a time [2]")
     mutation.add_argument(
+        "--harvest", action="store_true", help="only read the verdicts an interrupted run left (no mutmut run)"
+    )
+    mutation.add_argument(
         "--resume", action="store_true", help="go on where an interrupted run stopped (its work tree kept)"
     )
     mutation.add_argument(
@@ -226,7 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(chosen) - set(mutation.GROUPS))
         if unknown:
             parser.error(f"--module: no group named {', '.join(unknown)}; there are {', '.join(mutation.GROUPS)}")
-        mutation.run(Results(), modules=chosen, children=args.children, before=args.before, resume=args.resume)
+        mutation.run(
+            Results(),
+            modules=chosen,
+            children=args.children,
+            before=args.before,
+            resume=args.resume,
+            harvest=args.harvest,
+        )
         return 0
     if args.command != "all":
         png = getattr(args, "png", None)

@@ -140,10 +140,17 @@ def mutant_key(row: dict[str, str]) -> str:
 
 
 def run_group(
-    name: str, group: Group, *, children: int, tests_of: str | None = None, resume: bool = False
+    name: str,
+    group: Group,
+    *,
+    children: int,
+    tests_of: str | None = None,
+    resume: bool = False,
+    harvest: bool = False,
 ) -> dict[str, Any]:
     """Mutate one group and return its counts and survivors (``tests_of``: the repository as it was at
-    that commit; ``resume``: go on in the work tree an interrupted run left, keeping its verdicts)."""
+    that commit; ``resume``: go on in the work tree an interrupted run left, keeping its verdicts;
+    ``harvest``: only read the verdicts an interrupted run left, the unchecked mutants counted apart)."""
     work = OUT / name
     if not (resume and (work / "mutants").is_dir()):
         _copy_repository(work)
@@ -160,17 +167,18 @@ def run_group(
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     log = work / "mutmut.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [str(mutmut), "run", "--max-children", str(children)],
-            cwd=work,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    if not harvest:
+        with log.open("w") as out:
+            done = subprocess.run(
+                [str(mutmut), "run", "--max-children", str(children)],
+                cwd=work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"mutmut failed on {name} (exit {done.returncode}); see {log}")
     seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"mutmut failed on {name} (exit {done.returncode}); see {log}")
     dumped = subprocess.run(
         [sys.executable, "-c", _DUMP], cwd=work, env=env, capture_output=True, text=True, check=True
     )
@@ -189,6 +197,7 @@ def run_group(
         "equivalent": len(listed),
         "no_tests": sum(r["status"] == "no tests" for r in scored),
         "timeouts": sum(r["status"] == "timeout" for r in scored),
+        "unchecked": sum(r["status"] == "not checked" for r in rows),
         "seconds": round(seconds),
         "survivors": [r for r in scored if r["status"] not in KILLED],
         "equivalents": [{"key": r["key"], "reason": equivalent[r["key"]]} for r in listed],
@@ -200,7 +209,15 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def run(out: Results, *, modules: list[str], children: int, before: str | None, resume: bool = False) -> None:
+def run(
+    out: Results,
+    *,
+    modules: list[str],
+    children: int,
+    before: str | None,
+    resume: bool = False,
+    harvest: bool = False,
+) -> None:
     """Run the chosen groups, keep their scores in mutation.json and their survivors in
     mutation-survivors.md, then print the table. ``before``: a commit whose code and tests give the
     "before" figures instead (its survivors are not written)."""
@@ -208,7 +225,9 @@ def run(out: Results, *, modules: list[str], children: int, before: str | None, 
     survivors: dict[str, list[dict[str, str]]] = {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
-        result = run_group(name, GROUPS[name], children=children, tests_of=before, resume=resume)
+        result = run_group(
+            name, GROUPS[name], children=children, tests_of=before, resume=resume or harvest, harvest=harvest
+        )
         found = result.pop("survivors")
         result["commit"] = _commit() if before is None else before
         if before is None:
@@ -254,7 +273,8 @@ def _score(row: dict[str, Any] | None) -> str:
     if not row:
         return "not run"
     killed, scored = int(row["killed"]), int(row["scored"])
-    return f"{killed}/{scored} ({killed / scored:.0%})" if scored else "no mutants"
+    partial = f", {row['unchecked']} not yet checked" if row.get("unchecked") else ""
+    return f"{killed}/{scored} ({killed / scored:.0%}{partial})" if scored else "no mutants"
 
 
 def report(out: Results, stored: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
@@ -281,7 +301,7 @@ def report(out: Results, stored: dict[str, dict[str, dict[str, Any]]] | None = N
                 _score(after),
                 after.get("equivalent", 0) if after else "",
                 after.get("no_tests", 0) if after else "",
-                f"{int(after['seconds']) / 60:.0f} min" if after else "",
+                (f"{int(after['seconds']) / 60:.0f} min" if not after.get("unchecked") else "stopped") if after else "",
                 after.get("commit", "") if after else "",
             ]
         )
