@@ -25,7 +25,7 @@ from refinery.github.commands import Log
 from refinery.github.event import EventContext, load_event
 from refinery.github.reporter import one_line_summary
 from refinery.pipeline import PrepareOptions
-from refinery.planner.request import BaselineRequest, RunRequest
+from refinery.planner.request import BaselineRequest, RunRequest, eval_environment
 from refinery.planner.run import Planner
 from refinery.planner.services import Services
 from refinery.settings import Settings, parse_since
@@ -90,6 +90,7 @@ def request_for(settings: Settings, ctx: EventContext, services: Services, log: 
         prepare=PrepareOptions(
             redact=settings.redact, known_secrets=tuple(settings.secret_values()), eval_threshold=settings.max_score
         ),
+        verify_env=eval_environment(dict(os.environ)),
         verify_refused=(
             "verification runs the pull request's code, and this workflow_run job for a fork's pull request holds "
             "the base repository's secrets"

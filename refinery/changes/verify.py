@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from refinery.errors import ConfigError
+from refinery.errors import ConfigError, RefineryError
 from refinery.lines import strip_ansi
 
 OUTPUT_TAIL = 1_500
@@ -113,7 +113,7 @@ def _passed(done: int, where: Path, request: VerifyRequest) -> bool:
         return False
     try:
         return not select_from_traces(load_trace_files(path), SelectionCriteria())
-    except Exception:  # a results file that cannot be read says nothing passed
+    except (RefineryError, OSError, ValueError):  # a results file that cannot be read says nothing passed
         return False
 
 
@@ -173,7 +173,7 @@ def verify_fix(
                     if request.deadline is not None and time.monotonic() >= request.deadline:
                         break
                     results[side].append(_run_once(where, request, env))
-        except Exception as exc:  # cancelled part-way: what finished is still reported
+        except RefineryError as exc:  # cancelled part-way: what finished is still reported
             if not (results["fix"] or results["control"]):
                 raise
             stopped = f"stopped: {' '.join(str(exc).split())[:200]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from refinery.cli.option_groups import (
 from refinery.documents.render import RenderOptions
 from refinery.errors import ConfigError
 from refinery.pipeline import PrepareOptions, redactor_for
-from refinery.planner.request import BaselineRequest, RunRequest
+from refinery.planner.request import BaselineRequest, RunRequest, eval_environment
 from refinery.settings import Settings, check_trace_ids, parse_since
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,6 +127,7 @@ class AnalyzeOptions:
             ),
             prepare=prepare,
             now=pack_time(),
+            verify_env=eval_environment(dict(os.environ)),
         )
 
 

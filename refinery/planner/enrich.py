@@ -9,7 +9,6 @@ in it is a named warning, and the trace is analysed without it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -176,7 +175,9 @@ def _log_enrichment(triaged: Triaged, log: Log) -> None:
         log(f"{name}: against passing run {comparison.trace} ({comparison.source}): {comparison.summary}")
 
 
-def verify_prepared(prepared: Prepared, root: Path, settings: Settings, selection: PackSelection | None) -> Prepared:
+def verify_prepared(
+    prepared: Prepared, root: Path, settings: Settings, selection: PackSelection | None, env: dict[str, str]
+) -> Prepared:
     """``prepared`` with its fixes' verification: the user's eval without and with them, in worktrees of
     ``root``, within ``verify-runs`` × 2 × ``verify-timeout`` seconds; its output redacted."""
     assert settings.verify_command is not None
@@ -192,8 +193,6 @@ def verify_prepared(prepared: Prepared, root: Path, settings: Settings, selectio
         inputs=prepared.trace.root.inputs,
     )
     redactor = Redactor(known_secrets=tuple(settings.secret_values()))
-    # The eval runs without Refinery's own keys: it is the user's command, on the pull request's code.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "REFINERY_", "OPENAI_", "ANTHROPIC_"))}
     verification = verify_fix(root, prepared.fix_patch, request, redactor.text, env)
     fixes = [f.model_copy(update={"verification": verification}) for f in prepared.fixes]
     return replace(prepared, fixes=fixes)

@@ -8,6 +8,14 @@ from pathlib import Path
 
 from refinery.pipeline import PrepareOptions
 
+_OWN_KEYS = ("INPUT_", "REFINERY_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_API_KEY", "LANGSMITH_", "LANGCHAIN_")
+
+
+def eval_environment(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` without Refinery's inputs and model or tracing keys: the user's eval is the pull
+    request's code and gets nothing Refinery was given."""
+    return {k: v for k, v in environ.items() if not k.startswith(_OWN_KEYS)}
+
 
 @dataclass(frozen=True)
 class BaselineRequest:
@@ -50,5 +58,7 @@ class RunRequest:
     """How each trace is redacted, judged and rendered."""
     now: datetime | None = None
     """generated_at for the packs (SOURCE_DATE_EPOCH makes a run reproducible)."""
+    verify_env: dict[str, str] = field(default_factory=dict)
+    """The environment the user's eval runs in (the entry point's, without Refinery's own keys)."""
     verify_refused: str | None = None
     """Why the fixes must not be verified here (a fork's code where the base repository's secrets are)."""

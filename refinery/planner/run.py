@@ -175,7 +175,14 @@ class Planner:
             with self.control.interruptible_section():  # SIGTERM stops the eval at once, not after its timeout
                 verified = self.steps.run(
                     f"trace {triaged.trace.id}: the fix was not verified",
-                    partial(verify_prepared, triaged.prepared, self.request.root, self.settings, triaged.selection),
+                    partial(
+                        verify_prepared,
+                        triaged.prepared,
+                        self.request.root,
+                        self.settings,
+                        triaged.selection,
+                        self.request.verify_env,
+                    ),
                     kind="verify",
                 )
             if verified is not None:

@@ -194,11 +194,10 @@ def test_a_verification_stopped_part_way_kills_the_eval_and_reports_what_finishe
     # With the fix the eval passes at once; without it, it hangs, as a stuck eval would, until stopped.
     command = f'grep -qF "{BASE[2]}" prompts/agent.md || sleep 31.7'
 
-    class Stop(Exception):
-        pass
+    from refinery.analysis.control import Cancelled
 
-    def stop(signum: int, frame: object) -> None:
-        raise Stop("SIGTERM received")
+    def stop(signum: int, frame: object) -> None:  # as the run's control raises it on SIGTERM
+        raise Cancelled("SIGTERM received")
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, 2.0)
