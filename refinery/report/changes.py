@@ -82,7 +82,7 @@ def fix_block(fixes: list[Fix]) -> list[str]:
         lines = difflib.unified_diff(
             fix.original, fix.replacement, fix.path, fix.path, lineterm="", n=len(fix.original)
         )
-        body = [line for line in lines if not line.startswith(("---", "+++"))]
+        body = [line for line in lines if not line.startswith(("---", "+++", "@@"))]  # "from line N" says where
         out += [f"{inline_code(fix.path, 120)} from line {fix.start_line}:", "", fenced("\n".join(body)), ""]
     out += ["`git apply fix.patch` in the checkout applies them (the run's artifacts hold it).", "</details>"]
     return out
