@@ -15,20 +15,22 @@ from pathlib import Path
 from benchmarks.origin_cases import (
     LEVELS,
     Case,
+    agent_counts,
     all_cases,
     calibration_table,
     first_state_change,
     level_counts,
-    score_cases,
     tool_index,
+    triage_cases,
 )
 from benchmarks.results import Results
 from refinery.trace.roles import Roles
-from refinery.triage.model import FLOOR, Origin
+from refinery.triage.model import FLOOR, AgentClaim, Origin
 
 HALVES = ("development", "check")
 CALIBRATION = Path(__file__).resolve().parent.parent / "refinery" / "triage" / "calibration.json"
 Scored = list[tuple[Case, Origin | None]]
+Claimed = list[tuple[Case, AgentClaim | None]]
 
 
 def _pct(hits: int, n: int) -> str:
@@ -46,10 +48,19 @@ def _speaker(case: Case, last: bool) -> str | None:
     return (agents[-1] if last else agents[0]) if agents else None
 
 
-def _who_rows(scored: Scored) -> list[list[object]]:
+def _claim_cell(part: Claimed) -> str:
+    """Agent % named by the stated agent claim (its first step of work %), over every log of ``part``."""
+    named = [(c, a) for c, a in part if a is not None and a.stated]
+    agent = sum(_same_agent(a.agent, c.agent) for c, a in named)
+    step = sum(a.first_step == c.step for c, a in named if a.basis == "most_work")
+    return f"{_pct(agent, len(part))} / {_pct(step, len(part))} ({len(named)})"
+
+
+def _who_rows(scored: Scored, claims: Claimed) -> list[list[object]]:
     rows: list[list[object]] = []
     for dataset in sorted({c.dataset for c, _ in scored if c.dataset.startswith("Who&When")}):
         for half in HALVES:
+            claimed = [(c, a) for c, a in claims if c.dataset == dataset and c.half == half]
             part = [(c, o) for c, o in scored if c.dataset == dataset and c.half == half]
             n = len(part)
             stated = [(c, o) for c, o in part if o is not None and o.stated]
@@ -70,6 +81,7 @@ def _who_rows(scored: Scored) -> list[list[object]]:
                     n,
                     f"{_pct(agent_hits(stated), n)} / {_pct(step_hits(stated), n)} ({len(stated)})",
                     f"{_pct(agent_hits(lead), n)} / {_pct(step_hits(lead), n)} ({len(lead)})",
+                    _claim_cell(claimed),
                     _pct(first, n),
                     _pct(last, n),
                 ]
@@ -107,6 +119,14 @@ def _tau_rows(scored: Scored) -> list[list[object]]:
     return rows
 
 
+def _claim_rows(claims: Claimed) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for half in HALVES:
+        count = agent_counts([c for c in claims if c[0].half == half], "most_work")
+        rows.append([half, count.named, count.right, count.precision])
+    return rows
+
+
 def _level_rows(scored: Scored) -> list[list[object]]:
     rows: list[list[object]] = []
     for half in HALVES:
@@ -122,8 +142,10 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     if not cases:
         out.skipped("Origin accuracy", "../shared/datasets is absent")
         return
-    scored = score_cases(cases)
-    table = calibration_table(scored)
+    triaged = triage_cases(cases)
+    scored: Scored = [(c, t.origin) for c, t in triaged]
+    claims: Claimed = [(c, t.agent) for c, t in triaged]
+    table = calibration_table(scored, claims)
     if calibrate:
         CALIBRATION.write_text(json.dumps(table, indent=2) + "\n")
     out.heading("Origin: named only when it is right", level=3)
@@ -134,10 +156,24 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
         f"({FLOOR:.0%}) or is not yet measured (fewer than 5 labelled origins); the *lead* is what triage "
         "would name at any level, and is given to the model stages as a lead."
     )
-    out.para("**Who&When**: agent % / step % (origins named), against naming the first or the last agent to speak.")
+    out.para(
+        "**Who&When**: agent % / step % (origins named), against naming the first or the last agent to speak. "
+        "*Agent claim*: the agent the report names (the stated origin's, else the worker that did most of the work, "
+        "`refinery/triage/workers.py`) / the first step of that work, which the report gives as where to start "
+        "reading, not as the origin; every % is over all logs of the row."
+    )
     out.table(
-        ["subset", "half", "logs", "stated", "lead (any level)", "first speaker, agent %", "last speaker, agent %"],
-        _who_rows(scored),
+        [
+            "subset",
+            "half",
+            "logs",
+            "stated",
+            "lead (any level)",
+            "agent claim",
+            "first speaker, agent %",
+            "last speaker, agent %",
+        ],
+        _who_rows(scored, claims),
         right=2,
     )
     out.para(
@@ -148,6 +184,8 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     out.table(
         ["half", "failures", "with a wrong call", "stated origin", "first state-changing call"], _tau_rows(scored)
     )
+    out.para("**Agent claims from the work done** (`most_work`): named / right, per half.")
+    out.table(["half", "named", "right", "precision"], _claim_rows(claims), right=1)
     out.para("**Precision and coverage per confidence level** (coverage: origins at the level / labelled cases).")
     out.table(["half", "level", "named", "right", "precision", "coverage %"], _level_rows(scored), right=2)
     stated = [o for _, o in scored if o is not None and o.stated]

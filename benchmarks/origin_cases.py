@@ -26,7 +26,7 @@ from refinery.compare.steps import extract_steps, normalize_args
 from refinery.trace.model import Trace
 from refinery.trace.roles import Roles
 from refinery.trace.source import SelectionCriteria, verdict_of
-from refinery.triage.model import Confidence, Origin
+from refinery.triage.model import AgentClaim, Confidence, Origin, TriageReport
 
 LEVELS: tuple[Confidence, ...] = ("high", "medium", "low")
 TAU_FILES = ("tau-bench", "tau2-bench")
@@ -133,11 +133,27 @@ def level_counts(scored: list[tuple[Case, Origin | None]]) -> dict[Confidence, L
     return counts
 
 
-def score_cases(cases: list[Case]) -> list[tuple[Case, Origin | None]]:
-    """Each case with the origin triage gives it (no model, no baseline)."""
+def triage_cases(cases: list[Case]) -> list[tuple[Case, TriageReport]]:
+    """Each case with the triage it gets (no model, no baseline)."""
     from refinery.pipeline import prepare
 
-    return [(case, prepare(case.trace).triage.origin) for case in cases]
+    return [(case, prepare(case.trace).triage) for case in cases]
+
+
+def score_cases(cases: list[Case]) -> list[tuple[Case, Origin | None]]:
+    """Each case with the origin triage gives it (no model, no baseline)."""
+    return [(case, triage.origin) for case, triage in triage_cases(cases)]
+
+
+def agent_counts(claims: list[tuple[Case, AgentClaim | None]], basis: str) -> LevelCount:
+    """Agent claims on ``basis`` in labelled multi-agent cases, and how many named the labelled agent."""
+    count = LevelCount()
+    for case, claim in claims:
+        if claim is None or claim.basis != basis or case.agent is None:
+            continue
+        count.named += 1
+        count.right += claim.agent.lower() == case.agent.lower()
+    return count
 
 
 def all_cases(shared: Path, who: list[Path]) -> list[Case]:
@@ -145,7 +161,9 @@ def all_cases(shared: Path, who: list[Path]) -> list[Case]:
     return [*who_and_when_cases(who), *tau_cases(shared / "datasets" / "real-traces")]
 
 
-def calibration_table(scored: list[tuple[Case, Origin | None]]) -> dict[str, object]:
+def calibration_table(
+    scored: list[tuple[Case, Origin | None]], claims: list[tuple[Case, AgentClaim | None]] | None = None
+) -> dict[str, object]:
     """What ``refinery/triage/calibration.json`` holds: per half and in all, origins named and right per level."""
     halves = {
         half: {level: vars(count) for level, count in level_counts([s for s in scored if s[0].half == half]).items()}
@@ -159,4 +177,12 @@ def calibration_table(scored: list[tuple[Case, Origin | None]]) -> dict[str, obj
         "right_means": "the origin is the labelled step (Who&When mistake_step; tau: the first unexpected write)",
         "halves": halves,
         "levels": total,
+        "agent": {basis: vars(agent_counts(claims or [], basis)) for basis in ("most_work",)},
+        "agent_halves": {
+            half: {
+                basis: vars(agent_counts([c for c in claims or [] if c[0].half == half], basis))
+                for basis in ("most_work",)
+            }
+            for half in ("development", "check")
+        },
     }

@@ -96,6 +96,7 @@ class AnalysisResult:
                 origin=self.prepared.triage.origin,
                 findings=self.prepared.triage.findings,
                 checked=self.prepared.triage.checked,
+                agent=self.prepared.triage.agent,
             ),
             usage=self.usage(),
             warnings=warnings,

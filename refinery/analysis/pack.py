@@ -1,7 +1,7 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.4.json`` (1.0 to 1.3 stay published beside it); a test fails if
+``schemas/hypothesis-pack-1.6.json`` (1.0 to 1.5 stay published beside it); a test fails if
 the two drift apart.
 """
 
@@ -17,13 +17,14 @@ from refinery.analysis.schemas import Hypothesis
 from refinery.changes.fix import Fix
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
-from refinery.triage.model import Finding, Origin
+from refinery.triage.model import AgentClaim, Finding, Origin
 
-SCHEMA_VERSION: Literal["1.5"] = "1.5"
+SCHEMA_VERSION: Literal["1.6"] = "1.6"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
 each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
-``triage.checked`` and ``triage_agreement``. Every older pack is a valid 1.4 pack."""
+``triage.checked`` and ``triage_agreement``; 1.5 adds ``fixes`` and ``fix_notes``; 1.6 adds
+``triage.agent``. Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):
@@ -130,12 +131,14 @@ class PackTriage(BaseModel):
     findings: list[Finding]
     checked: list[str] = Field(default_factory=list)
     """What triage looked for and found, said when it names no origin (1.4)."""
+    agent: AgentClaim | None = None
+    """The agent of a multi-agent system the failure most likely lies with, and on what basis (1.6)."""
 
 
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]

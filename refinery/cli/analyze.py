@@ -20,7 +20,7 @@ from refinery.interrupts import cancel_on_signals
 from refinery.planner.request import RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.state import RunState
-from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
 from refinery.wiring import RunOptions, diff_reader
 from refinery.words import plural
 
@@ -101,6 +101,8 @@ def _present_one(state: RunState) -> None:
         echo(f"  {precision_note(origin)}")
     else:
         echo(unnamed_reason(prepared.triage.checked, prepared.triage.origin))
+    if prepared.triage.stated_agent is not None:
+        echo(agent_sentence(prepared.triage.stated_agent, str))
     if result.synthesis is not None:
         echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {outcome.artifacts.pack}")
     for note_text in [*prepared.documents.notes, *result.warnings, *state.warnings]:

@@ -19,7 +19,7 @@ from refinery.changes.model import Suspect
 from refinery.report.changes import fix_block, suspect_line, verification_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
-from refinery.triage.confidence import origin_phrase
+from refinery.triage.confidence import AGENT_PHRASE, agent_sentence, origin_phrase
 from refinery.words import plural
 
 COMMENT_LIMIT = 65_536
@@ -111,12 +111,21 @@ def _origin_text(pack: HypothesisPack) -> str | None:
     return f"{origin_phrase(origin)} {origin.section} {prose(origin.name, 60)} ({category})"
 
 
+def _agent_text(pack: HypothesisPack) -> str | None:
+    """``no origin step named; possibly in `WebSurfer`'s work`` when only the agent is claimed."""
+    claim = pack.triage.agent
+    if claim is None or not claim.stated or claim.basis == "origin":
+        return None
+    where = AGENT_PHRASE[claim.confidence].replace("lies in", "in")
+    return f"no origin step named; {where} {prose(claim.agent, 60)}'s work"
+
+
 def _trace_block(entry: TraceEntry) -> TraceBlock:
     head, sections = split_sections(entry.report)
     # The report's own title is replaced by the <summary> line.
     head_lines = [line for line in head.split("\n") if not line.startswith("# Refinery report")]
     trace = entry.pack.trace
-    what = _origin_text(entry.pack) or "no origin step named"
+    what = _origin_text(entry.pack) or _agent_text(entry.pack) or "no origin step named"
     summary = f"Trace {prose(trace.name or 'run', 60)} ({prose(short_id(trace.id), 40)}): {what}"
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
@@ -196,6 +205,8 @@ def _lead(
                 f"- {name}: {origin_phrase(origin)} {origin.section} {inline_code(origin.name, 60)}, "
                 f"{category.lower()} ({origin.confidence} confidence)"
             )
+        elif (claim := pack.triage.agent) is not None and claim.stated and claim.basis != "origin":
+            lines.append(f"- {name}: no origin step named. {agent_sentence(claim, lambda text: inline_code(text, 60))}")
         elif pack.triage.origin is not None:
             lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
         else:

@@ -15,7 +15,7 @@ from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, prose, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
-from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -86,6 +86,8 @@ def _summary(trace: Trace, triage: TriageReport) -> str:
         )
     else:
         parts.append(unnamed_reason(triage.checked, triage.origin))
+    if triage.stated_agent is not None:
+        parts.append(agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60)))
     gaps = [f for f in triage.findings if f.rule == "eval_feedback"]
     if gaps:
         parts.append("Evaluator verdict: " + "; ".join(_quoted(f.evidence, 140) for f in gaps[:3]) + ".")

@@ -9,6 +9,7 @@ the whole report when there is no model key, and the fallback when a model fails
 - ``rules/``: one module per rule family, run in the order of ``rules.RULES``.
   **Adding a rule takes one file in ``rules/`` and one line in ``RULES``.**
 - ``origin.py``: causal origin and propagation (which error came first, what it failed).
+- ``workers.py``: which agent of a multi-agent run to look at first, when no step is named.
 - ``classify.py``: an error's TRAIL category, and building a finding at a run.
 - ``document.py``: triage.md, and which runs the other documents must keep in full.
 """
@@ -25,6 +26,7 @@ from refinery.triage.origin import choose_origin, score_finding
 from refinery.triage.recovery import mark_recoveries
 from refinery.triage.rules import RULES, RuleOptions
 from refinery.triage.rules.baseline import find_baseline_divergence
+from refinery.triage.workers import claim_agent
 
 
 def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Divergence | None = None) -> TriageReport:
@@ -36,13 +38,15 @@ def run_triage(trace: Trace, *, eval_threshold: float = 0.5, divergence: Diverge
     findings.sort(key=lambda f: (-score_finding(f), f.step if f.step is not None else 1 << 30, f.rule))
     for index, finding in enumerate(findings, start=1):
         finding.id = numbered("F", index)
+    origin = choose_origin(trace, findings, roles)
     return TriageReport(
         trace_id=trace.id,
         findings=findings,
-        origin=choose_origin(trace, findings, roles),
+        origin=origin,
         runs=len(trace.runs),
         errored_runs=len(trace.errored_runs),
         checked=what_was_checked(trace, findings, roles),
+        agent=claim_agent(trace, roles, origin),
     )
 
 
@@ -55,10 +59,12 @@ def extend_triage(report: TriageReport, trace: Trace, divergence: Divergence) ->
     findings = list(report.findings)
     for finding in added:
         findings.append(finding.model_copy(update={"id": numbered("F", len(findings) + 1)}))
+    origin = choose_origin(trace, findings, roles)
     return report.model_copy(
         update={
             "findings": findings,
-            "origin": choose_origin(trace, findings, roles),
+            "origin": origin,
             "checked": what_was_checked(trace, findings, roles),
+            "agent": claim_agent(trace, roles, origin),
         }
     )

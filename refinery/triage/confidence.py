@@ -23,15 +23,17 @@ below ``FLOOR`` the report names no step and says what was checked.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from refinery.triage.model import FLOOR, Confidence, Origin
+from refinery.triage.model import FLOOR, AgentClaim, Confidence, Origin
 
 MIN_SAMPLE = 5
 """Labelled origins a level needs before its precision is a number worth quoting."""
+AGENT_PHRASE: dict[Confidence, str] = {"high": "lies in", "medium": "most likely lies in", "low": "possibly lies in"}
 PHRASE: dict[Confidence, str] = {"high": "starts at", "medium": "most likely starts at", "low": "possibly starts at"}
 _BASIS = {
     "expected_actions": "departs from the task's expected actions",
@@ -100,6 +102,32 @@ def precision_of(level: Confidence) -> float | None:
     row = calibration().get("levels", {}).get(level, {})
     named, right = int(row.get("named", 0)), int(row.get("right", 0))
     return right / named if named >= MIN_SAMPLE else None
+
+
+def agent_calibration(basis: str) -> tuple[int, int]:
+    """Agent claims on ``basis`` measured on labelled multi-agent failures: (named, right)."""
+    row = calibration().get("agent", {}).get(basis, {})
+    return int(row.get("named", 0)), int(row.get("right", 0))
+
+
+def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`") -> str:
+    """``The failure possibly lies in `WebSurfer`'s work (7 of 9 steps of work, the first at R0005): the
+    agent that did most of the work the answer rests on. Low confidence: right 69 of 108 times …``.
+    ``code`` formats the agent's name, which comes from the trace (untrusted)."""
+    share = (
+        f" ({claim.work_steps} of {claim.all_work_steps} steps of work, the first at {claim.first_section})"
+        if claim.first_section
+        else ""
+    )
+    measured = (
+        f"right {claim.right} of {claim.named} times on labelled multi-agent failures"
+        if claim.named >= MIN_SAMPLE
+        else "not yet measured on enough labelled failures"
+    )
+    return (
+        f"The failure {AGENT_PHRASE[claim.confidence]} {code(claim.agent)}'s work{share}: {claim.reason}. "
+        f"{claim.confidence.capitalize()} confidence: {measured}."
+    )
 
 
 def origin_phrase(origin: Origin) -> str:

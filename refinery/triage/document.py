@@ -6,7 +6,7 @@ from refinery.documents.model import Document, Section, assemble_document
 from refinery.documents.render import Focus, RenderOptions, document_header
 from refinery.documents.text import fence
 from refinery.trace.model import Trace
-from refinery.triage.confidence import origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -60,4 +60,6 @@ def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
         )
     else:
         lines.append(unnamed_reason(triage.checked, triage.origin))
+    if triage.stated_agent is not None:
+        lines.append(agent_sentence(triage.stated_agent))
     return assemble_document("triage.md", "triage", document_header("Triage", lines), sections, options.doc_budget)

@@ -110,6 +110,39 @@ class Origin(BaseModel):
         return self.precision is None or self.precision >= FLOOR
 
 
+class AgentClaim(BaseModel):
+    """Which agent of a multi-agent system the failure most likely lies with (pack 1.6).
+
+    Named from a stated origin when there is one; otherwise from the work each agent did
+    (``triage.workers``), with its own measured precision, so that a run whose step cannot be named
+    still points the engineer at an agent when that has been right more often than not."""
+
+    agent: str
+    basis: Literal["origin", "most_work"]
+    """``origin``: the stated origin's agent. ``most_work``: the worker that did most of the work."""
+    reason: str
+    """Why this agent, in one clause."""
+    work_steps: int = 0
+    """Its steps of work (``most_work``)."""
+    all_work_steps: int = 0
+    """Every worker's steps of work, for the share (``most_work``)."""
+    first_section: str | None = None
+    """Its first piece of work: where to start reading (``most_work``)."""
+    first_step: int | None = None
+    """That run's execution position."""
+    confidence: Confidence = "low"
+    precision: float | None = None
+    """How often a claim on this basis named the labelled agent (``benchmarks quality``)."""
+    right: int = 0
+    named: int = 0
+    """The counts behind ``precision``."""
+
+    @property
+    def stated(self) -> bool:
+        """Whether the report names it: its basis's measured precision reaches the floor."""
+        return self.precision is None or self.precision >= FLOOR
+
+
 class TriageReport(BaseModel):
     """Every finding, ranked, and the most likely origin."""
 
@@ -121,6 +154,17 @@ class TriageReport(BaseModel):
     errored_runs: int
     checked: list[str] = Field(default_factory=list)
     """What triage looked for, said when it names no origin."""
+    agent: AgentClaim | None = None
+    """The agent the failure most likely lies with, in a trace of several agents of the system under test."""
+
+    @property
+    def stated_agent(self) -> AgentClaim | None:
+        """The agent claim the report names on its own: None when there is none, it is below the floor,
+        or the stated origin already names it."""
+        claim = self.agent
+        if claim is None or not claim.stated or claim.basis == "origin":
+            return None
+        return claim
 
     @property
     def stated_origin(self) -> Origin | None:

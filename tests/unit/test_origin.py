@@ -19,7 +19,7 @@ from refinery.trace.files.tau_bench import load_tau_bench
 from refinery.trace.model import Trace
 from refinery.trace.roles import Roles
 from refinery.triage import run_triage
-from refinery.triage.model import Origin, TriageReport
+from refinery.triage.model import FLOOR, Origin, TriageReport
 from tests.conftest import SHARED
 
 
@@ -283,13 +283,28 @@ def test_the_report_words_the_origin_by_its_level_and_names_nothing_below_the_fl
 
 
 @pytest.fixture(scope="module")
-def scored() -> list[Any]:
-    from benchmarks.origin_cases import all_cases, score_cases
+def triaged() -> list[Any]:
+    from benchmarks.origin_cases import all_cases, triage_cases
     from benchmarks.results import who_and_when_logs
 
     if not (SHARED / "datasets" / "who-and-when").is_dir():
         pytest.skip(f"../shared is absent: no labelled failures at {SHARED / 'datasets'} (set REFINERY_SHARED_DIR)")
-    return score_cases(all_cases(SHARED, who_and_when_logs(SHARED)))
+    return triage_cases(all_cases(SHARED, who_and_when_logs(SHARED)))
+
+
+@pytest.fixture(scope="module")
+def scored(triaged: list[Any]) -> list[Any]:
+    return [(case, triage.origin) for case, triage in triaged]
+
+
+def test_agent_claims_from_the_work_done_are_right_more_often_than_not_on_the_development_half(
+    triaged: list[Any],
+) -> None:
+    from benchmarks.origin_cases import agent_counts
+
+    count = agent_counts([(c, t.agent) for c, t in triaged if c.half == "development"], "most_work")
+    assert count.named >= 20, "too few agent claims on the development half to measure"
+    assert count.right / count.named >= FLOOR
 
 
 def test_every_high_confidence_origin_on_the_development_half_is_right(scored: list[Any]) -> None:
@@ -300,11 +315,12 @@ def test_every_high_confidence_origin_on_the_development_half_is_right(scored: l
     assert not wrong
 
 
-def test_the_committed_calibration_is_what_the_labelled_data_gives(scored: list[Any]) -> None:
+def test_the_committed_calibration_is_what_the_labelled_data_gives(scored: list[Any], triaged: list[Any]) -> None:
     from benchmarks.origin_cases import calibration_table
 
     committed = json.loads((Path(__file__).parents[2] / "refinery" / "triage" / "calibration.json").read_text())
-    assert committed == json.loads(json.dumps(calibration_table(scored))), (
+    claims = [(case, triage.agent) for case, triage in triaged]
+    assert committed == json.loads(json.dumps(calibration_table(scored, claims))), (
         "run `python -m benchmarks quality --calibrate`"
     )
 

@@ -1,0 +1,162 @@
+"""Which agent a multi-agent failure is pinned on when no step can be named (``triage/workers.py``).
+
+Each test is one principle, on a small log in the producer's own shape (Who&When's ``history``:
+Magentic-One's orchestrator and web surfer, an AutoGen group chat with a code executor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from refinery.documents.render import RenderOptions
+from refinery.pipeline import prepare
+from refinery.report.offline import render_offline_report
+from refinery.trace.files.chat import load_history
+from refinery.trace.model import Trace
+from refinery.trace.roles import Roles
+from refinery.triage import run_triage
+from refinery.triage.document import render_triage_md
+from refinery.triage.workers import claim_agent, find_workers
+
+
+def history(entries: list[dict[str, Any]], question: str = "Where is the nearest dojo?") -> Trace:
+    [trace] = load_history({"question": question, "is_correct": False, "history": entries})
+    return trace
+
+
+def magentic(surfer_turns: int, planner_turns: int = 2) -> Trace:
+    """An orchestrator that plans and routes, a web surfer it routes to, and a file surfer it routes to once."""
+    entries: list[dict[str, Any]] = [{"role": "human", "content": "Where is the nearest dojo to the stock exchange?"}]
+    for n in range(planner_turns):
+        entries.append({"role": "Orchestrator (thought)", "content": f"Plan {n}: find dojos, then check the hours."})
+    entries += [
+        {"role": "Orchestrator (thought)", "content": "Next speaker FileSurfer"},
+        {"role": "FileSurfer", "content": "I opened notes.txt: it lists no dojo addresses at all."},
+    ]
+    for n in range(surfer_turns):
+        entries += [
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": f"I clicked result {n} and read the page about a dojo downtown."},
+        ]
+    entries.append({"role": "Orchestrator (termination condition)", "content": "The nearest dojo is Downtown Dojo."})
+    return history(entries)
+
+
+def test_the_worker_that_did_most_of_the_work_is_claimed_not_the_planner_that_spoke_most() -> None:
+    trace = magentic(surfer_turns=3, planner_turns=6)
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "most_work"
+    assert claim.agent == "WebSurfer"  # the orchestrator spoke 8 times, but planning and routing is not work
+    assert (claim.work_steps, claim.all_work_steps) == (3, 4)
+    first = next(r for r in trace.runs if r.agent == "WebSurfer")
+    assert claim.first_section == f"R{first.order:04d}" and claim.first_step == first.order
+    assert claim.confidence == "low"
+
+
+def test_with_equal_work_the_worker_that_worked_first_is_claimed() -> None:
+    claim = run_triage(magentic(surfer_turns=1)).agent
+    assert claim is not None and claim.agent == "FileSurfer"
+
+
+def test_the_author_of_code_the_executor_ran_is_a_worker_and_a_reviewer_is_not() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Planning_Expert", "content": "We should count the rows, then verify them."},
+            {"role": "assistant", "name": "Code_Expert", "content": "```python\nprint(len(rows))\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n41"},
+            {"role": "assistant", "name": "Review_Expert", "content": "The count of 41 looks right to me, good work."},
+            {"role": "assistant", "name": "Planning_Expert", "content": "Agreed, the final answer is 41 rows."},
+            {"role": "assistant", "name": "Review_Expert", "content": "TERMINATE"},
+        ],
+        question="How many rows?",
+    )
+    assert find_workers(trace, Roles.of(trace)) == {"Code_Expert"}
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.agent == "Code_Expert" and claim.work_steps == 1
+
+
+def test_a_message_no_longer_than_a_routing_line_is_not_work() -> None:
+    trace = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo nearby today."},
+            {"role": "Orchestrator (thought)", "content": "Next speaker FileSurfer"},
+            {"role": "FileSurfer", "content": "Nothing found."},
+            {"role": "Orchestrator (thought)", "content": "Next speaker FileSurfer"},
+            {"role": "FileSurfer", "content": "Still nothing here."},
+        ]
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.agent == "WebSurfer" and claim.all_work_steps == 1
+
+
+def test_a_single_agent_gets_no_agent_claim() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Solo_Expert", "content": "```python\nprint(2 + 2)\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n4"},
+            {"role": "assistant", "name": "Solo_Expert", "content": "So the answer is four, as computed above."},
+        ],
+        question="What is 2 + 2?",
+    )
+    assert run_triage(trace).agent is None
+
+
+def test_a_stated_origin_names_the_agent_and_the_report_says_it_once() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Planning_Expert", "content": "Let us compute the frame count with code."},
+            {"role": "assistant", "name": "Video_Expert", "content": "```python\nprint(count_frames())\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 1 (execution failed)\nNameError"},
+        ],
+        question="How many frames?",
+    )
+    triage = run_triage(trace)
+    origin = triage.origin.model_copy(update={"precision": 0.9}) if triage.origin else None
+    assert origin is not None and origin.agent == "Video_Expert"
+    claim = claim_agent(trace, Roles.of(trace), origin)
+    assert claim is not None and claim.basis == "origin" and claim.agent == "Video_Expert"
+    assert triage.model_copy(update={"origin": origin, "agent": claim}).stated_agent is None
+
+
+def test_the_report_names_the_claimed_agent_with_its_measured_precision_when_no_step_is_named() -> None:
+    prepared = prepare(magentic(surfer_turns=3))
+    triage = prepared.triage
+    assert triage.stated_origin is None and triage.stated_agent is not None
+    claim = triage.stated_agent
+    sentence = (
+        f"The failure possibly lies in `WebSurfer`'s work (3 of 4 steps of work, the first at {claim.first_section})"
+    )
+    report = render_offline_report(prepared.trace, triage)
+    assert sentence in report
+    assert f"right {claim.right} of {claim.named} times" in report
+    assert sentence in render_triage_md(triage, RenderOptions()).text
+
+
+def test_an_agent_claim_below_the_floor_is_not_stated() -> None:
+    claim = run_triage(magentic(surfer_turns=3)).agent
+    assert claim is not None
+    assert not claim.model_copy(update={"precision": 0.49}).stated
+    assert claim.model_copy(update={"precision": 0.5}).stated
+
+
+def test_the_comment_points_at_the_claimed_agent_and_says_no_step_is_named() -> None:
+    from refinery.analysis.orchestrator import offline_result
+    from refinery.report.comment import build_comment
+
+    body = build_comment([offline_result(prepare(magentic(surfer_turns=3)))], marker="<!-- refinery -->")
+    assert (
+        "no origin step named. The failure possibly lies in `WebSurfer`'s work (3 of 4 steps of work, the first at R"
+        in body
+    )
+    assert "no origin step named; possibly in WebSurfer's work" in body  # the trace's <summary> line
+    assert "Low confidence: right " in body
+
+
+def test_the_model_stages_get_the_agent_claim_as_a_lead_not_a_fact() -> None:
+    from refinery.analysis.stages import triage_digest
+
+    digest = triage_digest(run_triage(magentic(surfer_turns=3)))
+    line = next(line for line in digest.splitlines() if line.startswith("- agent lead"))
+    assert "(low confidence, right " in line and "a lead, not a fact" in line and "WebSurfer" in line
