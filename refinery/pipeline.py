@@ -11,7 +11,7 @@ from pathlib import Path
 
 from refinery.changes import ChangeSet, Suspect, claimed, rank_for_trace
 from refinery.changes.diff import redact_changes
-from refinery.changes.fix import Fix, fix_patch, propose_fixes
+from refinery.changes.fix import Fix, ProposedFix, check_model_fixes, fix_patch, numbered, propose_fixes
 from refinery.compare import compare_runs
 from refinery.compare.model import Comparison
 from refinery.compare.summary import redact_summary, summarize
@@ -157,6 +157,26 @@ def add_fixes(prepared: Prepared, changes: ChangeSet, options: PrepareOptions) -
     )
     patch = fix_patch(fixes, options.workspace) if fixes and options.workspace is not None else ""
     return replace(prepared, fixes=fixes, fix_notes=notes, fix_patch=patch)
+
+
+def add_model_fixes(
+    prepared: Prepared, proposed: list[ProposedFix], changes: ChangeSet | None, options: PrepareOptions
+) -> Prepared:
+    """``prepared`` with the synthesis stage's fixes that pass every check beside the fixes it had, and a
+    note for each one dropped; the patch made again with them all."""
+    if not proposed:
+        return prepared
+    redactor = redactor_for(options)
+    fixes, notes = check_model_fixes(
+        proposed,
+        changes.hunks if changes is not None else [],
+        options.workspace,
+        redactor.text if redactor is not None else str,
+        prepared.fixes,
+    )
+    every = numbered([*prepared.fixes, *fixes])
+    patch = fix_patch(every, options.workspace) if fixes and options.workspace is not None else prepared.fix_patch
+    return replace(prepared, fixes=every, fix_notes=[*prepared.fix_notes, *notes], fix_patch=patch)
 
 
 def _redacted_render(render: RenderOptions, redactor: Redactor) -> RenderOptions:

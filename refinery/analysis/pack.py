@@ -24,7 +24,8 @@ SCHEMA_VERSION: Literal["1.6"] = "1.6"
 each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
 ``triage.checked`` and ``triage_agreement``; 1.5 adds ``fixes`` and ``fix_notes``; 1.6 adds
-``triage.agent``. Every older pack is a valid pack of each later version."""
+``triage.agent``, each fix's ``id`` and fixes from the model (``source: model``, the synthesis
+stage's ``fixes``). Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):

@@ -128,6 +128,18 @@ class Hypothesis(StrictModel):
     confidence: float = Field(ge=0, le=1)
 
 
+class ModelFix(StrictModel):
+    """An edit to a file of the pull request's head that implements a hypothesis (pack 1.6). Refinery
+    checks it against the checkout (file, lines, redaction, size) and drops it with a note otherwise."""
+
+    hypothesis_id: str = Field(description="The hypothesis it implements: H1, H2, …")
+    path: str = Field(description="The file, relative to the repository root, as changes.md names it.")
+    start_line: int = Field(description="The first line replaced, 1-based, in the pull request's head.")
+    end_line: int = Field(description="The last line replaced (inclusive).")
+    original: list[str] = Field(description="The lines there now, exactly, one string per line.")
+    replacement: list[str] = Field(description="The lines that take their place, one string per line.")
+
+
 class Synthesis(StrictModel):
     """Stage 4: what to tell the team, and what to try."""
 
@@ -135,6 +147,11 @@ class Synthesis(StrictModel):
     top_findings: list[str]
     actions_next: list[str]
     hypotheses: list[Hypothesis]
+    fixes: list[ModelFix] = Field(
+        default_factory=list,
+        description="Edits to the pull request's files that implement a hypothesis, only where changes.md "
+        "shows the exact lines; empty otherwise.",
+    )
 
 
 STAGE_MODELS: dict[str, type[StrictModel]] = {

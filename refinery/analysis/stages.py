@@ -175,15 +175,30 @@ def baseline_digest(comparison: Comparison, limit: int = 700) -> str:
 
 CHANGES_STAGES = {
     "diagnosis": "If one of these changes explains the failure, say so and cite it (changes.md#C…).",
-    "synthesis": 'A hypothesis may target a changed line: say so ("restore the rule removed in C02").',
+    "synthesis": 'A hypothesis may target a changed line: say so ("restore the rule removed in C02"); '
+    "the lines each change left in the head are given as `now L<n>: <line>`.",
 }
 
 
-def changes_digest(suspects: list[Suspect], limit: int = 700) -> str:
+HEAD_LINES = 6
+"""Lines of each change's new side the synthesis sees, numbered, so that a fix can quote them exactly."""
+
+
+def _head_lines(suspect: Suspect) -> list[str]:
+    """The change's added lines, numbered when they are one run of lines (so their numbers are known)."""
+    whole = len(suspect.added) == suspect.end_line - suspect.start_line + 1
+    return [
+        f"\n  now L{suspect.start_line + n}: {_clip(line, 160)}" if whole else f"\n  now: {_clip(line, 160)}"
+        for n, line in enumerate(suspect.added[:HEAD_LINES])
+    ]
+
+
+def changes_digest(suspects: list[Suspect], limit: int = 1_200) -> str:
     """The best-ranked hunks of the pull request, a line each."""
     lines = [
         f"- {s.change_id} {s.path} L{s.start_line}-L{s.end_line} (score {s.score:.2f}): {_clip(s.reason, 160)}"
         + (f"; removed: {_clip(' / '.join(s.removed), 120)}" if s.removed else "")
+        + "".join(_head_lines(s))
         for s in suspects[:5]
     ]
     return _lines(lines, limit)

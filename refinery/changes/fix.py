@@ -1,6 +1,8 @@
 """Fixes as data: a replacement for lines of the pull request's head, checked before anyone sees it.
 
-The one fix made without a model: when the change claimed as *likely* behind the failure removed or
+Two sources. The synthesis stage's fixes (``model``) are checked exactly as written: lines that do
+not match the checkout make a wrong fix, dropped with a note, never repaired. The one fix made
+without a model: when the change claimed as *likely* behind the failure removed or
 reworded lines of the prompt the trace used, put them back (``revert-suspect``). A fix is shown
 only after it passes every check: its file is in the checkout, the lines it replaces are there as
 the diff says, its text redacts to itself (a removed line that held a secret is never restored
@@ -14,6 +16,7 @@ import difflib
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +24,20 @@ from pydantic import BaseModel
 
 from refinery.changes.model import Hunk, Suspect
 from refinery.changes.verify import Verification
+
+
+@dataclass(frozen=True)
+class ProposedFix:
+    """A fix the synthesis stage proposed (``analysis.schemas.ModelFix``), not yet checked."""
+
+    hypothesis: str
+    """``H1: Restore the confirmation rule``: the hypothesis it implements."""
+    path: str
+    start_line: int
+    end_line: int
+    original: list[str]
+    replacement: list[str]
+
 
 MAX_FIX_LINES = 60
 """Lines a fix may replace or write: a suggestion a reviewer reads in one look."""
@@ -30,6 +47,8 @@ MAX_FIX_CHARS = 6_000
 class Fix(BaseModel):
     """One edit to the pull request's head (the pack's ``fixes``, 1.5)."""
 
+    id: str = ""
+    """``F1``, ``F2``, … in the order shown (1.6): what ``refinery verify --fix-id`` takes."""
     path: str
     """The file, relative to the repository root."""
     start_line: int
@@ -118,7 +137,7 @@ def head_lines(root: Path, path: str) -> list[str] | str:
 def check_fix(fix: Fix, head: list[str], redact: Callable[[str], str]) -> str | None:
     """Why ``fix`` must not be shown, or None when it passes every check."""
     if fix.start_line < 1 or head[fix.start_line - 1 : fix.end_line] != fix.original:
-        return f"lines {fix.start_line}–{fix.end_line} of {fix.path} are not what the pull request's diff says"
+        return f"lines {fix.start_line}–{fix.end_line} of {fix.path} in the checkout are not the lines it replaces"
     written = "\n".join(fix.replacement)
     if redact(written) != written or "[REDACTED:" in written:
         return f"the lines it would restore to {fix.path} hold a secret"
@@ -146,7 +165,73 @@ def propose_fixes(
     problem = check_fix(fix, head, redact)
     if problem is not None:
         return [], [f"The fix restoring {hunk.change_id} was dropped: {problem}."]
-    return [fix], []
+    return numbered([fix]), []
+
+
+def _in_diff(fix: Fix, hunks: list[Hunk]) -> bool:
+    """Whether every line the fix replaces is a line of a hunk's new side (so it can be suggested there)."""
+    return any(
+        h.path == fix.path
+        and h.new_lines > 0
+        and h.new_start <= fix.start_line
+        and fix.end_line < h.new_start + h.new_lines
+        for h in hunks
+    )
+
+
+def _overlap(a: Fix, b: Fix) -> bool:
+    return a.start_line <= b.end_line and b.start_line <= a.end_line
+
+
+def check_model_fixes(
+    proposed: list[ProposedFix], hunks: list[Hunk], root: Path | None, redact: Callable[[str], str], known: list[Fix]
+) -> tuple[list[Fix], list[str]]:
+    """The synthesis stage's fixes that pass every check, and why each other one was dropped.
+
+    A model's fix is shown exactly as written or not at all: lines that do not match the checkout are
+    a wrong fix, not one to repair. One that repeats a fix already made is left out (said once); one
+    that overlaps another's lines is dropped, since the two cannot both be applied."""
+    fixes: list[Fix] = []
+    notes: list[str] = []
+    for index, item in enumerate(proposed, start=1):
+        label = f"The model's fix {index} ({item.hypothesis.split(':')[0]}, {item.path})"
+        if root is None:
+            notes.append(f"{label} was dropped: there is no checkout to check it against.")
+            continue
+        fix = Fix(
+            path=item.path,
+            start_line=item.start_line,
+            end_line=item.end_line,
+            original=list(item.original),
+            replacement=list(item.replacement),
+            hypothesis=item.hypothesis,
+            source="model",
+        )
+        head = head_lines(root, fix.path)
+        problem = head if isinstance(head, str) else check_fix(fix, head, redact)
+        if problem is None and (not fix.original or fix.end_line - fix.start_line + 1 != len(fix.original)):
+            problem = "its line range and its original lines disagree (a fix replaces at least one line)"
+        if problem is None and fix.original == fix.replacement:
+            problem = "it changes nothing"
+        if problem is not None:
+            notes.append(f"{label} was dropped: {problem}.")
+            continue
+        same = [f for f in [*known, *fixes] if f.path == fix.path and _overlap(f, fix)]
+        if any(
+            (f.start_line, f.end_line, f.replacement) == (fix.start_line, fix.end_line, fix.replacement) for f in same
+        ):
+            notes.append(f"{label} repeats a fix already made.")
+            continue
+        if same:
+            notes.append(f"{label} was dropped: it overlaps the lines of another fix.")
+            continue
+        fixes.append(fix.model_copy(update={"in_diff": _in_diff(fix, hunks)}))
+    return fixes, notes
+
+
+def numbered(fixes: list[Fix]) -> list[Fix]:
+    """The fixes with their ids, ``F1`` first."""
+    return [fix.model_copy(update={"id": f"F{n}"}) for n, fix in enumerate(fixes, start=1)]
 
 
 def _applied(raw: str, fixes: list[Fix]) -> str:

@@ -152,6 +152,14 @@ def verify_fix(
     root: Path, patch: str, request: VerifyRequest, redact: Callable[[str], str], base_env: dict[str, str]
 ) -> Verification:
     """Run the eval ``request.runs`` times with the fix and as many without it, each in its own worktree."""
+    return verify_fixes(root, [patch], request, redact, base_env)[0]
+
+
+def verify_fixes(
+    root: Path, patches: list[str], request: VerifyRequest, redact: Callable[[str], str], base_env: dict[str, str]
+) -> list[Verification]:
+    """Each fix on its own, ``request.runs`` times, then the control (no fix) as many times, once for all:
+    a verdict per fix, each against the same control."""
     with tempfile.TemporaryDirectory(prefix="refinery-verify-") as scratch:
         inputs = Path(scratch) / "inputs.json"
         inputs.write_text(json.dumps(request.inputs, default=str), encoding="utf-8")
@@ -161,30 +169,32 @@ def verify_fix(
             "REFINERY_TRACE_ID": request.trace_id,
             "REFINERY_INPUTS": str(inputs),
         }
-        results: dict[str, list[tuple[bool, float, str]]] = {"fix": [], "control": []}
+        sides: list[tuple[str | None, list[tuple[bool, float, str]]]] = [(p, []) for p in [*patches, None]]
         made: list[Path] = []
         stopped = ""
         try:
-            for side, applied in (("fix", patch), ("control", None)):
-                where = Path(scratch) / side
+            for number, (applied, results) in enumerate(sides):
+                where = Path(scratch) / (f"fix-{number + 1}" if applied is not None else "control")
                 made.append(where)
                 _worktree(root, where, applied)
                 for _ in range(request.runs):
                     if request.deadline is not None and time.monotonic() >= request.deadline:
                         break
-                    results[side].append(_run_once(where, request, env))
+                    results.append(_run_once(where, request, env))
         except RefineryError as exc:  # cancelled part-way: what finished is still reported
-            if not (results["fix"] or results["control"]):
+            if not any(results for _, results in sides):
                 raise
             stopped = f"stopped: {' '.join(str(exc).split())[:200]}"
         finally:  # the checkout keeps no trace of them
             for where in made:
                 _git(root, "worktree", "remove", "--force", str(where))
             _git(root, "worktree", "prune")
-    verification = _verification(results, request, redact)
-    if stopped:
-        verification.note = "; ".join(n for n in (stopped, verification.note) if n)
-    return verification
+    control = sides[-1][1]
+    verifications = [_verification({"fix": results, "control": control}, request, redact) for _, results in sides[:-1]]
+    for verification in verifications:
+        if stopped:
+            verification.note = "; ".join(n for n in (stopped, verification.note) if n)
+    return verifications
 
 
 def _verification(

@@ -24,6 +24,7 @@ from refinery.errors import ConfigError
 @click.option(
     "--results-file", default=None, help="A results file the command writes: passes when no trace in it fails."
 )
+@click.option("--fix-id", "fix_id", default=None, help="Verify only this fix (F1, F2, …) [default: every fix].")
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -33,9 +34,14 @@ def verify(
     timeout: float,
     budget: float | None,
     results_file: str | None,
+    fix_id: str | None,
 ) -> None:
-    """Check an analysis's fixes: run the eval without and with them, and say which work."""
-    from refinery.changes.verify import VerifyRequest, verify_fix
+    """Check an analysis's fixes: run the eval without each fix and with it, and say which work.
+
+    Each fix is applied on its own in a throwaway worktree of the checkout (the current directory);
+    the control runs once for all. Exits 0 when every fix checked is verified."""
+    from refinery.changes.fix import Fix, fix_patch
+    from refinery.changes.verify import VerifyRequest, verify_fixes
     from refinery.documents.redact import Redactor
 
     verdict = "inconclusive"
@@ -50,6 +56,11 @@ def verify(
         if not pack.get("fixes") or not patch_path.is_file():
             echo(f"{folder}: no fix to verify (the analysis proposed none).")
             return
+        fixes = [Fix.model_validate(f) for f in pack["fixes"]]
+        chosen = [f for f in fixes if fix_id is None or f.id == fix_id]
+        if not chosen:
+            known = ", ".join(f.id for f in fixes if f.id) or "none with an id"
+            raise ConfigError(f"{folder} holds no fix {fix_id}.", hint=f"Its fixes: {known}.")
         trace = pack.get("trace") or {}
         request = VerifyRequest(
             command=command,
@@ -61,13 +72,16 @@ def verify(
             trace_id=str(trace.get("id") or ""),
             inputs={"trace": trace, "selection": pack.get("selection")},
         )
-        result = verify_fix(
-            Path.cwd(), patch_path.read_text(encoding="utf-8"), request, Redactor().text, dict(os.environ)
-        )
-        for fix in pack["fixes"]:  # one patch holds them all: one verdict for them together
-            fix["verification"] = result.model_dump(mode="json")
+        root = Path.cwd()
+        results = verify_fixes(root, [fix_patch([f], root) for f in chosen], request, Redactor().text, dict(os.environ))
+        done = {id(f): r for f, r in zip(chosen, results, strict=True)}
+        for stored, fix in zip(pack["fixes"], fixes, strict=True):
+            if id(fix) in done:
+                stored["verification"] = done[id(fix)].model_dump(mode="json")
         pack_path.write_text(json.dumps(pack, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        echo(f"{result.verdict}: the fix {result.sentence}" + (f" ({result.note})" if result.note else ""))
-        verdict = result.verdict
+        for fix, result in zip(chosen, results, strict=True):
+            note = f" ({result.note})" if result.note else ""
+            echo(f"{fix.id or 'fix'} {result.verdict}: the fix {result.sentence}{note}")
+        verdict = "verified" if all(r.verdict == "verified" for r in results) else "not verified"
     # Outside handle_errors, which would take click's exit for an error.
     ctx.exit(0 if verdict == "verified" else 1)

@@ -178,19 +178,22 @@ def publish_results(
 
 
 def suggestions_for(results: list[Any], marker: str) -> tuple[list[Suggestion], str]:
-    """Each fix whose lines are in the pull request's diff, as a suggested change; and the prefix that
+    """Each fix whose lines are in the pull request's diff, as a suggested change, unless re-running the
+    eval refuted it (a one-click change that was shown not to work is not offered); and the prefix that
     marks this run's suggestions (the sticky comment's marker, renamed)."""
     prefix = marker.removesuffix("-->").replace("refinery:sticky", "refinery:suggestion", 1)
     out: list[Suggestion] = []
     for result in results:
         for fix in getattr(result.prepared, "fixes", []):
             key = f"{prefix}{fix.path}:{fix.start_line}-{fix.end_line} -->"
-            if not fix.in_diff or any(s.key == key for s in out):
+            checked = fix.verification
+            if not fix.in_diff or any(s.key == key for s in out) or (checked and checked.verdict == "refuted"):
                 continue
+            state = f"{checked.verdict}: your eval {checked.sentence}" if checked else "not verified"
             written = "\n".join(fix.replacement)
             ticks = "`" * max(3, max((len(run) for run in re.findall(r"`+", written)), default=0) + 1)
             body = (
-                f"{key}\n**Refinery** suggests ({fix.source}, not verified): {prose(fix.hypothesis, 400)}\n\n"
+                f"{key}\n**Refinery** suggests ({fix.source}, {state}): {prose(fix.hypothesis, 400)}\n\n"
                 f"{ticks}suggestion\n{written}\n{ticks}"
             )
             out.append(Suggestion(key=key, path=fix.path, start_line=fix.start_line, end_line=fix.end_line, body=body))

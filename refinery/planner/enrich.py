@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from refinery.analysis.pack import PackSelection
+from refinery.analysis.schemas import Synthesis
+from refinery.changes.fix import ProposedFix, fix_patch
 from refinery.changes.model import ChangeSet
-from refinery.changes.verify import VerifyRequest, verify_fix
+from refinery.changes.verify import VerifyRequest, verify_fixes
 from refinery.documents.redact import Redactor
 from refinery.errors import ConfigError, RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, add_fixes, enrich
@@ -193,6 +195,26 @@ def verify_prepared(
         inputs=prepared.trace.root.inputs,
     )
     redactor = Redactor(known_secrets=tuple(settings.secret_values()))
-    verification = verify_fix(root, prepared.fix_patch, request, redactor.text, env)
-    fixes = [f.model_copy(update={"verification": verification}) for f in prepared.fixes]
+    pending = [f for f in prepared.fixes if f.verification is None]
+    verifications = verify_fixes(root, [fix_patch([f], root) for f in pending], request, redactor.text, env)
+    done = dict(zip((f.id for f in pending), verifications, strict=True))
+    fixes = [f.model_copy(update={"verification": done[f.id]}) if f.id in done else f for f in prepared.fixes]
     return replace(prepared, fixes=fixes)
+
+
+def proposed_fixes(synthesis: Synthesis | None) -> list[ProposedFix]:
+    """The synthesis stage's fixes, each with the hypothesis it implements, for the checks."""
+    if synthesis is None:
+        return []
+    titles = {h.id: h.title for h in synthesis.hypotheses}
+    return [
+        ProposedFix(
+            hypothesis=f"{f.hypothesis_id}: {titles.get(f.hypothesis_id, 'a hypothesis of the synthesis')}",
+            path=f.path,
+            start_line=f.start_line,
+            end_line=f.end_line,
+            original=list(f.original),
+            replacement=list(f.replacement),
+        )
+        for f in synthesis.fixes
+    ]

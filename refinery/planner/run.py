@@ -17,9 +17,16 @@ from typing import Protocol
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.changes.model import ChangeSet
 from refinery.errors import RefineryError
+from refinery.pipeline import PrepareOptions, add_model_fixes
 from refinery.planner.analyse import BatchOptions, Job, TraceOutcome, analyse_traces, trace_dir_name
 from refinery.planner.collect import Selection, collect_and_select
-from refinery.planner.enrich import BaselineFinder, OptionalSteps, enrich_representatives, verify_prepared
+from refinery.planner.enrich import (
+    BaselineFinder,
+    OptionalSteps,
+    enrich_representatives,
+    proposed_fixes,
+    verify_prepared,
+)
 from refinery.planner.request import RunRequest
 from refinery.planner.services import Services
 from refinery.planner.state import RunState
@@ -97,7 +104,9 @@ class Planner:
         options = replace(self.request.prepare, workspace=self.request.prepare.workspace or self.request.root)
         enrich_representatives(plan.representatives, finder, changes, options, self.steps)
         self._verify(plan)
-        self._analyse(plan)
+        outcomes = self._analyse(plan)
+        self._model_fixes(outcomes, changes, options)
+        self._record(outcomes)
 
     def nothing_to_do(self) -> str:
         """Why nothing is analysed: no failing trace among those read (and how many were read)."""
@@ -191,7 +200,7 @@ class Planner:
                 if first is not None:
                     self.log.info(f"trace {triaged.trace.id}: fix {first.verdict}: it {first.sentence}")
 
-    def _analyse(self, plan: Plan) -> None:
+    def _analyse(self, plan: Plan) -> list[TraceOutcome]:
         reps = plan.representatives
         options = BatchOptions(
             out_dir=self.request.out_dir,
@@ -210,7 +219,41 @@ class Planner:
                 control=self.control,
                 cost=self.services.cost,
             )
-        self._record(outcomes)
+        return outcomes
+
+    def _model_fixes(self, outcomes: list[TraceOutcome], changes: ChangeSet | None, options: PrepareOptions) -> None:
+        """The synthesis stage's fixes: checked against the checkout like the revert fix, verified when
+        asked, and the trace's artifacts written again with them (an optional step)."""
+        for outcome in outcomes:
+            result = outcome.result
+            proposed = proposed_fixes(result.synthesis if result is not None else None)
+            if result is None or outcome.artifacts is None or not proposed or self.control.cancelled:
+                continue
+            checked = self.steps.run(
+                f"trace {outcome.trace.id}: the model's fixes were not checked",
+                partial(add_model_fixes, result.prepared, proposed, changes, options),
+                kind="fixes",
+            )
+            if checked is None:
+                continue
+            verify = self.settings.verify_command and not self.request.verify_refused
+            if verify and any(f.verification is None for f in checked.fixes):
+                with self.control.interruptible_section():
+                    verified = self.steps.run(
+                        f"trace {outcome.trace.id}: the model's fixes were not verified",
+                        partial(
+                            verify_prepared,
+                            checked,
+                            self.request.root,
+                            self.settings,
+                            result.selection,
+                            self.request.verify_env,
+                        ),
+                        kind="verify",
+                    )
+                checked = verified or checked
+            result.prepared = checked
+            outcome.artifacts = write_artifacts(result, outcome.artifacts.out_dir, now=self.request.now)
 
     def _record(self, outcomes: list[TraceOutcome]) -> None:
         for outcome in outcomes:

@@ -63,19 +63,31 @@ def changes_section(suspects: list[Suspect], fixes: Sequence[Fix] = (), fix_note
     return [*out, ""] if fix_notes else out
 
 
+_SOURCE = {"revert-suspect": "puts back what the claimed change took out", "model": "proposed by the model"}
+
+
+def _state(fix: Fix) -> str:
+    checked = fix.verification
+    return f"{checked.verdict}: your eval {checked.sentence}" if checked else "not verified"
+
+
+def _lead_fix(fixes: Sequence[Fix]) -> Fix:
+    """The fix the summary line names: a verified one first, then one not refuted."""
+    rank = {"verified": 0, None: 1, "inconclusive": 2, "refuted": 3}
+    return min(fixes, key=lambda f: rank[f.verification.verdict if f.verification else None])
+
+
 def fix_block(fixes: list[Fix]) -> list[str]:
-    """The fixes as a collapsed diff a reviewer can read and apply by hand (``fix.patch`` holds the same);
-    none is verified, and the summary says so."""
+    """The fixes as a collapsed diff a reviewer can read and apply by hand (``fix.patch`` holds the same),
+    each with where it came from and what re-running the eval said of it."""
     if not fixes:
         return []
-    first = fixes[0]
+    first = _lead_fix(fixes)
     where = f"{inline_code(first.path, 120)} L{first.start_line}"
     more = f" and {len(fixes) - 1} more" if len(fixes) > 1 else ""
-    checked = first.verification
-    state = f"{checked.verdict}: it {checked.sentence}" if checked else "not verified"
     out = [
         "<details>",
-        f"<summary>Suggested fix: {prose(first.hypothesis, 200)} ({where}{more}; {state})</summary>",
+        f"<summary>Suggested fix: {prose(first.hypothesis, 200)} ({where}{more}; {_state(first)})</summary>",
         "",
     ]
     for fix in fixes:
@@ -83,16 +95,24 @@ def fix_block(fixes: list[Fix]) -> list[str]:
             fix.original, fix.replacement, fix.path, fix.path, lineterm="", n=len(fix.original)
         )
         body = [line for line in lines if not line.startswith(("---", "+++", "@@"))]  # "from line N" says where
-        out += [f"{inline_code(fix.path, 120)} from line {fix.start_line}:", "", fenced("\n".join(body)), ""]
+        label = f"**{fix.id}** " if fix.id else ""
+        out += [
+            f"{label}{inline_code(fix.path, 120)} from line {fix.start_line} ({_SOURCE[fix.source]}; {_state(fix)}):",
+            "",
+            fenced("\n".join(body)),
+            "",
+        ]
     out += ["`git apply fix.patch` in the checkout applies them (the run's artifacts hold it).", "</details>"]
     return out
 
 
 def verification_line(fixes: Sequence[Fix]) -> str:
     """The comment's lead on a fix that was re-run: ``**Verified fix:** … passes 3 of 3, 0 of 3 without.``"""
-    checked = next((f for f in fixes if f.verification is not None), None)
-    if checked is None or checked.verification is None:
+    tried = [f for f in fixes if f.verification is not None]
+    if not tried:
         return ""
+    checked = _lead_fix(tried)
+    assert checked.verification is not None
     result = checked.verification
     what = prose(checked.hypothesis, 200).rstrip(".")
     if result.verdict == "verified":

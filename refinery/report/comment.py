@@ -244,11 +244,11 @@ def _render(
     )
     if culprit is not None:
         out += ["", suspect_line(culprit)]
-        fixes = next((e.pack.fixes for e in entries if e.pack.fixes), [])
-        if verification_line(fixes):
-            out += ["", verification_line(fixes)]
-        if fixes:
-            out += ["", *fix_block(fixes)]
+    fixes = next((e.pack.fixes for e in entries if e.pack.fixes), [])
+    if verification_line(fixes):
+        out += ["", verification_line(fixes)]
+    if fixes:
+        out += ["", *fix_block(fixes)]
     if running:
         out += ["", f"⏳ {prose(running, 300)}"]
     if notices:

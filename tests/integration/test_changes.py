@@ -263,7 +263,7 @@ def test_verify_runs_the_eval_without_and_with_the_fix_in_throwaway_worktrees(
     eval_command = f'test -n "$REFINERY_TRACE_ID" && test -f "$REFINERY_INPUTS" && grep -qF "{RULE}" prompts/agent.md'
     done = CliRunner().invoke(cli, ["verify", str(out), "--command", eval_command, "--runs", "2"])
     assert done.exit_code == 0, done.output
-    assert done.output.startswith("verified: the fix passes 2 of 2, 0 of 2 without")
+    assert done.output.startswith("F1 verified: the fix passes 2 of 2, 0 of 2 without")
     [fix] = json.loads((out / "hypothesis-pack.json").read_text())["fixes"]
     verification = fix["verification"]
     assert (verification["verdict"], verification["passes"], verification["control_passes"]) == ("verified", 2, 0)
@@ -274,7 +274,7 @@ def test_verify_runs_the_eval_without_and_with_the_fix_in_throwaway_worktrees(
     refuted = CliRunner().invoke(
         cli, ["verify", str(out), "--command", "echo key=sk-proj-" + "Zq9" * 16 + "; exit 3", "--runs", "1"]
     )
-    assert refuted.exit_code == 1 and refuted.output.startswith("refuted: the fix passes 0 of 1, 0 of 1 without")
+    assert refuted.exit_code == 1 and refuted.output.startswith("F1 refuted: the fix passes 0 of 1, 0 of 1 without")
     assert "sk-proj-Zq9" not in refuted.output and "REDACTED" in refuted.output  # the eval's output is untrusted
     both = CliRunner().invoke(cli, ["verify", str(out), "--command", "true", "--runs", "1"])
     assert both.exit_code == 1 and "inconclusive" in both.output and "did not reproduce" in both.output
