@@ -67,8 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         metavar=(
-            "{overhead,redaction,fidelity,selection,divergence,changes,attribution,tokens,action,concurrency,quality,"
-            "mutation,all}"
+            "{overhead,redaction,fidelity,selection,divergence,changes,attribution,fixes,tokens,action,concurrency,"
+            "quality,mutation,all}"
         ),
     )
 
@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     attribution.add_argument(
         "--calibrate", action="store_true", help="learn the suspect bands on the development half (calibration.json)"
     )
+    add("fixes", "the toy agent repository: fixes verified, refuted, inconclusive against the truth; time")
     selection = add("selection", "failing traces selected, fetched, triaged, clustered against a rate-limited fake")
     selection.add_argument("--failing", type=int, default=None, help="failing traces in the project [200]")
     tokens = add("tokens", "per-stage request tokens, document sizes, inline pack sizes per provider")
@@ -155,6 +156,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
         concurrency,
         divergence,
         fidelity,
+        fixes,
         mutation,
         overhead,
         quality,
@@ -188,6 +190,7 @@ def _benchmarks(args: argparse.Namespace, png: Path | None) -> dict[str, Callabl
             lines=50_000 if size.large >= 25_000 else 5_000,
             runs=size.large,
         ),
+        "fixes": lambda out: fixes.run(out),
         "tokens": lambda out: tokens.run(out, examples=EXAMPLES, who_and_when=who, large=size.large),
         "action": lambda out: action.run(out, size.runs),
         "concurrency": lambda out: concurrency.run(out, size.traces, size.concurrency, size.latency),
