@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.pack import StageRecord
@@ -11,11 +13,13 @@ from refinery.report.comment import build_comment
 from refinery.trace.model import Feedback
 from tests.builders import TraceBuilder
 
+_IDS = itertools.count(1)
+
 
 def failing(tool: str, error: str, name: str = "agent") -> AnalysisResult:
     b = TraceBuilder(name, outputs={"output": "x"})
     b.add(tool, b.root, "tool", error=error)
-    return offline_result(prepare(b.build()))
+    return offline_result(prepare(b.build(trace_id=f"trace-{next(_IDS)}")))
 
 
 def graded(comment: str) -> AnalysisResult:
@@ -88,3 +92,96 @@ def test_the_comment_leads_with_the_groups() -> None:
     assert body.count("<details>") == 3
     single = build_comment(results[:1], marker="<!-- m -->")
     assert "What broke" not in single
+
+
+# -- what a group says about its members: title, cause, severity, order --------------------------
+
+
+def _diagnosed(result: AnalysisResult, section: str, *, inconclusive: bool = False, first: str = "") -> AnalysisResult:
+    """``result`` with a diagnosis whose first causal chain starts at ``section``; ``first`` adds a stage
+    with an output before it, as trace_analysis has."""
+    chain = {
+        "symptom": "s",
+        "mechanism": "m",
+        "cause": "the planner prompt forbids retries",
+        "category": "Instruction Non-compliance",
+        "origin_run_id": section,
+        "citations": [],
+    }
+    output = {
+        "causal_chains": [chain],
+        "remediations": [],
+        "confidence": 0.9,
+        "inconclusive": inconclusive,
+        "inconclusive_reason": "too little" if inconclusive else None,
+    }
+    if first:
+        result.stages.append(StageRecord(stage=first, number=1, status="ok", prompts_version="t", output={"x": 1}))
+    result.stages.append(StageRecord(stage="diagnosis", number=3, status="ok", prompts_version="t", output=output))
+    return result
+
+
+def test_a_diagnosis_names_the_place_by_the_finding_at_its_section_and_gives_its_own_cause() -> None:
+    search = failing("search", "boom")
+    section = search.prepared.triage.origin.section if search.prepared.triage.origin else ""
+    [group] = group_failures([_diagnosed(search, f" {section} ", first="trace_analysis")])
+    assert group.title == "tool `search`: Instruction Non-compliance"
+    assert (group.origin_name, group.cause, group.severity) == ("search", "the planner prompt forbids retries", "high")
+
+
+def test_a_diagnosis_at_a_run_triage_knows_nothing_of_names_no_place() -> None:
+    [group] = group_failures([_diagnosed(failing("search", "boom"), "R0000")])
+    assert group.title == "the final answer: Instruction Non-compliance" and group.origin_name is None
+
+
+def test_an_inconclusive_diagnosis_leaves_the_grouping_to_triage() -> None:
+    [group] = group_failures([_diagnosed(failing("search", "boom"), "R0001", inconclusive=True)])
+    assert group.category == "Service Errors" and group.cause.startswith("boom")
+
+
+def test_a_failure_with_nothing_to_say_is_its_own_kind_and_says_why_it_was_selected() -> None:
+    from refinery.analysis.pack import PackSelection
+
+    quiet = offline_result(prepare(TraceBuilder(outputs={"answer": "fine"}).build()))
+    [group] = group_failures([quiet])
+    assert (group.title, group.category, group.severity) == ("the run: Unexplained", "Unexplained", "low")
+    assert group.cause == "no run failed and no eval gap was found"
+    quiet.selection = PackSelection(reasons=["correctness = 0", "latency over 30 s"], flaky="passed 1 of 3")
+    [group] = group_failures([quiet])
+    assert group.cause == "correctness = 0"
+    assert group.members[0].flaky == "passed 1 of 3"
+
+
+def test_an_eval_gap_is_about_the_final_answer_in_the_evaluators_words() -> None:
+    [group] = group_failures([graded("answered 12 instead of 7")])
+    assert group.title == "the final answer: Eval Gap" and group.severity == "high"
+    assert "answered 12 instead of 7" in group.cause
+
+
+def test_a_group_is_as_severe_as_its_worst_member_and_ties_rank_by_severity_then_title() -> None:
+    quiet = offline_result(prepare(TraceBuilder(outputs={"answer": "fine"}).build(trace_id="quiet")))
+    limited = failing("search", "RateLimitError: 429 Too Many Requests")
+    groups = group_failures([quiet, limited])
+    # Alphabetically "the run" comes before "tool": the more severe group still leads.
+    assert [g.title for g in groups] == ["tool `search`: Rate Limiting", "the run: Unexplained"]
+    assert [g.id for g in groups] == ["G1", "G2"] and {g.total for g in groups} == {2}
+
+
+def test_members_say_who_they_are_and_whether_a_model_analysed_them() -> None:
+    result = failing("search", "boom", name="refund_flow")
+    pack = result.pack()
+    analysed = pack.model_copy(update={"status": "partial", "trace": pack.trace.model_copy(update={"id": "t2"})})
+    [group] = group_failures([pack, analysed])
+    first, second = group.members
+    assert (first.trace_id, first.name, first.analysed, first.flaky) == (pack.trace.id, "refund_flow", False, None)
+    assert first.url == pack.trace.url and (second.trace_id, second.analysed) == ("t2", True)
+
+
+def test_causes_read_alike_by_their_words_not_their_numbers_or_filler() -> None:
+    # Same category, different tools: only the cause's words can join them.
+    a = failing("search", "RateLimitError quota exceeded 429 the of")
+    b = failing("lookup", "RateLimitError quota hit 500 the of")  # 2 of 4 words shared: exactly alike enough
+    c = failing("weather", "throttled 429 429 the of to")  # shares only a number and filler with a
+    groups = group_failures([a, b, c])
+    assert sorted(g.count for g in groups) == [1, 2]
+    assert next(g for g in groups if g.count == 2).trace_ids == [a.prepared.trace.id, b.prepared.trace.id]
