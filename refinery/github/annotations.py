@@ -104,12 +104,11 @@ class Workspace:
         return self._files
 
     def find(self, text: str) -> tuple[str, int, int] | None:
-        """(path, first line, last line) where ``text``'s most distinctive line appears."""
+        """(path, first line, last line) where ``text``'s most distinctive line appears; None when no line of
+        it is long enough to place with confidence (a file holds a text line by line)."""
         needles = sorted(
             {line.strip() for line in text.splitlines() if len(line.strip()) >= MIN_NEEDLE}, key=len, reverse=True
         )
-        if not needles and len(text.strip()) >= MIN_NEEDLE:
-            needles = [text.strip()[:200]]
         for needle in needles[:3]:
             probe = needle[:200]
             for path, lines in self.files().items():

@@ -197,3 +197,139 @@ def test_jsonl_data_comes_after_source_and_a_file_that_is_not_utf8_is_skipped(tm
     (tmp_path / "b.md").write_bytes(b"\xff\xfe" + line.encode("utf-16-le"))
     assert space.find(line) == ("z.py", 1, 1)
     assert "b.md" not in space.files()
+
+
+PLANNER = "You are the planner. Split the refund request into steps and hand them to the refund agent."
+
+
+def _failed_step(run_type: str) -> AnalysisResult:
+    """A planner call that went fine, then a step of ``run_type`` that failed with its own prompt."""
+    builder = TraceBuilder("agent", inputs={"task": "refund"}, error="ValueError: amount missing")
+    builder.llm(builder.root, "plan", system=PLANNER)
+    if run_type == "llm":
+        builder.llm(builder.root, None, system=PROMPT, error="ValueError: amount missing")
+    else:
+        builder.add(
+            "refund_agent", builder.root, run_type, inputs={"system": PROMPT}, error="ValueError: amount missing"
+        )
+    return AnalysisResult(prepared=prepare(builder.build()), provider=None, model=None)
+
+
+def test_an_origin_that_is_a_model_or_agent_step_is_placed_on_its_own_prompt(tmp_path: Path) -> None:
+    space = workspace(tmp_path, {"planner.py": f'P = "{PLANNER}"\n', "refund.py": f'P = "{PROMPT}"\n'})
+    for run_type in ("llm", "agent"):
+        result = _failed_step(run_type)
+        origin = result.prepared.triage.stated_origin
+        assert origin is not None and origin.run_type == run_type
+        placed = [a for a in build_annotations([result], space) if a.title and "failure" in a.title]
+        assert [(a.path, a.start_line) for a in placed] == [("refund.py", 1)], run_type
+
+
+def test_the_origins_annotation_says_what_failed_there_and_how_sure_it_is(tmp_path: Path) -> None:
+    space = workspace(tmp_path, {"agent.py": f'SYSTEM = "{PROMPT}"\n'})
+    result = _failed_trace()
+    [placed] = build_annotations([result], space)
+    origin = result.prepared.triage.stated_origin
+    assert origin is not None
+    finding = next(f for f in result.prepared.triage.findings if f.id == origin.finding_id)
+    assert placed.message.startswith(f"{finding.category}: {finding.explanation}\n\nEvidence: {finding.evidence}")
+    assert placed.message.endswith(".") and "confidence" in placed.message
+    assert placed.title == f"Refinery: failure {annotations.origin_phrase(origin)} {origin.section} {origin.name}"
+
+
+def _with_hypothesis(result: AnalysisResult, **change: object) -> AnalysisResult:
+    from refinery.analysis.pack import StageRecord
+    from refinery.analysis.schemas import Synthesis
+
+    proposed = {"kind": "prompt", "target": "P01", "before": None, "after": "Confirm first."} | change
+    synthesis = Synthesis.model_validate(
+        {
+            "summary": "s",
+            "top_findings": [],
+            "actions_next": [],
+            "hypotheses": [
+                {
+                    "id": "H1",
+                    "title": "Confirm before refunding",
+                    "category": "Instruction Non-compliance",
+                    "origin_run_id": "R0001",
+                    "rationale": "It refunded at once.",
+                    "proposed_change": proposed,
+                    "expected_effect": "It asks first.",
+                    "how_to_verify": "Rerun the refund eval.",
+                    "confidence": 0.6,
+                }
+            ],
+        }
+    )
+    result.stages.append(StageRecord(stage="synthesis", number=4, status="ok", prompts_version="t", output=None))
+    result.outputs["synthesis"] = synthesis
+    return result
+
+
+def test_a_hypothesis_is_annotated_where_its_target_lives_with_what_it_proposes(tmp_path: Path) -> None:
+    space = workspace(
+        tmp_path,
+        {"agent.py": f'SYSTEM = "{PROMPT}"\n', "tools.py": "import x\n\ndef refund_order(id):\n    ...\n"},
+    )
+    by_ref = _with_hypothesis(_failed_trace())  # target P01: the prompt's text, found where it lives
+    [hypothesis] = [a for a in build_annotations([by_ref], space) if a.title and "H1" in a.title]
+    assert (hypothesis.path, hypothesis.start_line, hypothesis.title) == (
+        "agent.py",
+        1,
+        "Refinery H1: Confirm before refunding",
+    )
+    assert (
+        hypothesis.message == "It refunded at once.\n\nExpected effect: It asks first.\nVerify: Rerun the refund eval."
+    )
+    assert hypothesis.raw_details == "Proposed (prompt):\nConfirm first."
+    quoted = _with_hypothesis(_failed_trace(), target="the prompt", before=PROMPT)  # found by the text it quotes
+    assert [(a.path, a.start_line) for a in build_annotations([quoted], space) if "H1" in (a.title or "")] == [
+        ("agent.py", 1)
+    ]
+    tool = _with_hypothesis(_failed_trace(), kind="code", target=" refund_order ")  # a tool, by its definition
+    assert [(a.path, a.start_line) for a in build_annotations([tool], space) if "H1" in (a.title or "")] == [
+        ("tools.py", 3)
+    ]
+    nowhere = _with_hypothesis(_failed_trace(), kind="code", target="no_such_tool")
+    assert not [a for a in build_annotations([nowhere], space) if "H1" in (a.title or "")]
+
+
+def _graded_trace(eval_file: str, comment: str | None) -> AnalysisResult:
+    from refinery.trace.model import Feedback
+
+    builder = TraceBuilder("agent", inputs={"task": "refund"}, outputs={"answer": "refunded 250"})
+    feedback = [Feedback(key="correctness", score=0, comment=comment)] if comment else []
+    trace = builder.build(feedback=feedback, metadata={"eval_file": eval_file})
+    return AnalysisResult(prepared=prepare(trace), provider=None, model=None)
+
+
+def test_the_eval_files_annotation_says_why_in_the_evaluators_words_or_the_models(tmp_path: Path) -> None:
+    space = workspace(tmp_path, {"evals/test_refund.py": "def test(): ...\n", "evals/other.py": "x = 1\n"})
+    graded = _graded_trace("evals/test_refund.py", "expected a refund of 100, got 250")
+    [placed] = build_annotations([graded], space)
+    assert (placed.path, placed.start_line, placed.end_line) == ("evals/test_refund.py", 1, 1)
+    gap = next(f for f in graded.prepared.triage.findings if f.group == "evaluation")
+    assert placed.message == gap.evidence and "got 250" in placed.message
+    [silent] = build_annotations([_graded_trace("evals/test_refund.py", None)], space)
+    assert silent.message == "The eval failed."
+    summarised = _with_hypothesis(_graded_trace("evals/test_refund.py", "wrong amount"), target="nothing here")
+    [from_model] = [a for a in build_annotations([summarised], space) if a.path == "evals/test_refund.py"]
+    assert from_model.message == "s"  # the synthesis's summary
+    # One annotation per eval file, whichever trace names it; another file gets its own.
+    both = build_annotations(
+        [graded, _graded_trace("evals/test_refund.py", "again"), _graded_trace("evals/other.py", "no")], space
+    )
+    assert [a.path for a in both] == ["evals/test_refund.py", "evals/other.py"]
+
+
+def test_a_prompt_of_short_lines_is_not_placed_and_only_its_three_longest_lines_are_tried(tmp_path: Path) -> None:
+    short = "Be kind.\nBe brief.\nSay thanks."  # long enough in all, but no line reaches MIN_NEEDLE
+    assert len(short) >= annotations.MIN_NEEDLE
+    space = workspace(tmp_path, {"p.py": f'P = """{short}"""\n'})
+    assert space.find(short) is None
+    lines = [f"Rule {'x' * (40 + n)} number {n}." for n in range(4)]  # the shortest is the only one in the file
+    space = workspace(tmp_path / "b", {"q.md": lines[0] + "\n"})
+    assert space.find("\n".join(lines)) is None
+    space = workspace(tmp_path / "c", {"q.md": lines[1] + "\n"})
+    assert space.find("\n".join(lines)) == ("q.md", 1, 1)
