@@ -272,13 +272,10 @@ def context_changes(failing: RunSummary, baseline: RunSummary) -> list[ContextCh
     out: list[ContextChange] = []
     ours, theirs = failing.system_prompt, baseline.system_prompt
     if ours is not None and theirs is not None and ours != theirs:
-        diff = "".join(
+        # Lines without their ends: a prompt's last line has none, and kept ends would glue it to the next.
+        diff = "\n".join(
             difflib.unified_diff(
-                theirs.splitlines(keepends=True),
-                ours.splitlines(keepends=True),
-                fromfile="passing run",
-                tofile="this run",
-                lineterm="\n",
+                theirs.splitlines(), ours.splitlines(), fromfile="passing run", tofile="this run", lineterm=""
             )
         )
         out.append(ContextChange(what="system_prompt", detail="the system prompt differs", diff=diff))

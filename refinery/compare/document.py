@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from refinery.compare.align import Alignment
+from refinery.compare.align import Alignment, Pair
 from refinery.compare.model import Comparison, Difference
 from refinery.compare.steps import Step
 from refinery.documents.ids import numbered
@@ -60,16 +60,50 @@ def _position(alignment: Alignment, difference: Difference) -> int:
     return 0
 
 
+def _partners(pairs: Sequence[Pair], block: range, failing: Sequence[Step], baseline: Sequence[Step]) -> dict[int, int]:
+    """In a stretch of steps only one run has, each removed step with the added step of the same tool,
+    in order: the same call with other arguments or another result, shown on one row."""
+    added = [i for i in block if pairs[i].op == "added"]
+    partner: dict[int, int] = {}
+    for i in block:
+        pair = pairs[i]
+        if pair.op != "removed" or pair.failing is None:
+            continue
+        name = failing[pair.failing].name
+        match = next((a for a in added if a not in partner.values() and _name(baseline, pairs[a]) == name), None)
+        if match is not None:
+            partner[i] = match
+    return partner
+
+
+def _name(steps: Sequence[Step], pair: Pair) -> str | None:
+    return steps[pair.baseline].name if pair.baseline is not None else None
+
+
 def _side_by_side(alignment: Alignment, failing: Sequence[Step], baseline: Sequence[Step], at: int) -> str:
     rows = ["| | this run | passing run |", "|---|---|---|"]
-    lo, hi = max(0, at - CONTEXT), min(len(alignment.pairs), at + CONTEXT + 1)
-    for index in range(lo, hi):
-        pair = alignment.pairs[index]
-        here = failing[pair.failing] if pair.failing is not None else None
-        there = baseline[pair.baseline] if pair.baseline is not None else None
-        mark = "→" if index == at else ("≈" if pair.op == "moved" else ("" if pair.op == "same" else "≠"))
-        where = here.section if here else (there.section + " (passing)" if there else "")
-        rows.append(f"| {mark} {where} | {_cell(here)} | {_cell(there)} |")
+    pairs = alignment.pairs
+    lo, hi = max(0, at - CONTEXT), min(len(pairs), at + CONTEXT + 1)
+    index = lo
+    while index < hi:
+        end = index
+        while end < hi and pairs[end].op in ("removed", "added"):
+            end += 1
+        block = range(index, max(end, index + 1))
+        partner = _partners(pairs, block, failing, baseline) if end > index else {}
+        for i in block:
+            if i in partner.values():
+                continue  # shown beside its removed step
+            pair, other = pairs[i], pairs[partner[i]] if i in partner else None
+            here = failing[pair.failing] if pair.failing is not None else None
+            there = baseline[pair.baseline] if pair.baseline is not None else None
+            if other is not None and other.baseline is not None:
+                there = baseline[other.baseline]
+            marked = at == i or (i in partner and partner[i] == at)
+            mark = "→" if marked else ("≈" if pair.op == "moved" else ("" if pair.op == "same" else "≠"))
+            where = here.section if here else (there.section + " (passing)" if there else "")
+            rows.append(f"| {mark} {where} | {_cell(here)} | {_cell(there)} |")
+        index = block.stop
     return "\n".join(rows)
 
 
@@ -86,7 +120,12 @@ def render_baseline_md(
         title = "first divergence" if first else difference.kind.replace("_", " ")
         at = _position(alignment, difference)
         body = f"{difference.detail}.\n\n" + _side_by_side(alignment, failing, baseline, at)
-        sections.append(Section(id=sid, heading=f"{sid} · {title}", body=body, priority=0 if first else 1))
+        # Under a tight budget a later difference keeps its sentence and gives up its table.
+        sections.append(
+            Section(
+                id=sid, heading=f"{sid} · {title}", body=body, priority=0 if first else 1, stub=f"{difference.detail}."
+            )
+        )
     for change in comparison.changes:
         sid = numbered("B", len(sections) + 1)
         body = change.detail + ("\n\n" + fence(change.diff) if change.diff else "")

@@ -390,3 +390,77 @@ def test_a_step_replaced_and_one_more_missing_is_anchored_on_the_replacement() -
     missing = differences[1]
     assert missing.anchor is not None and missing.anchor.step == 2  # after email, where refund should have come
     assert missing.detail == 'never called refund({"id":9}), which the passing run did after email({"id":9})'
+
+
+def _three_calls_apart() -> tuple[Trace, Trace]:
+    failing = run(
+        ("get", {"id": 1}),
+        ("refund", {"id": 9, "amount": 250}),
+        ("notify", {"to": "a"}),
+        system="Refund only after checking.\nBe brief.",
+        model="gpt-4.1-mini",
+    )
+    passing = run(
+        ("get", {"id": 1}),
+        ("refund", {"id": 9, "amount": 100}),
+        ("notify", {"to": "b"}),
+        system="Refund only after checking.\nAlways confirm the amount.",
+        model="gpt-4.1",
+    )
+    return failing, passing
+
+
+def test_baseline_md_sections_are_the_differences_then_what_changed_around_the_runs() -> None:
+    text = baseline_md(*_three_calls_apart())
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## B01 · first divergence",
+        "## B02 · different arguments",
+        "## B03 · system prompt",
+        "## B04 · model",
+    ]
+    header = text.split("\n## ", 1)[0].splitlines()
+    assert header[0] == "# Against the passing run"
+    assert "differences: 2 · reads in another order: 0 · retries folded: 0  " in header
+    assert any(line.startswith("Steps (numbered from 1) are tool calls") for line in header)
+    assert "The two runs took the same steps" not in text and "tail is paired by position" not in text
+    b01 = text.split("## B01 · first divergence\n\n", 1)[1].split("\n## ", 1)[0]
+    assert b01.startswith('called refund({"amount":250,"id":9}) where the passing run called refund(')
+
+
+def test_the_same_call_with_other_arguments_is_one_row_beside_its_partner() -> None:
+    text = baseline_md(*_three_calls_apart())
+    b01 = text.split("## B01", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in b01.splitlines() if line.startswith("| ") and "R0" in line]
+    assert rows == [
+        '|  R0002 | get({"id":1}) → ok | get({"id":1}) → ok |',
+        '| → R0004 | refund({"amount":250,"id":9}) → ok | refund({"amount":100,"id":9}) → ok |',
+        '| ≠ R0006 | notify({"to":"a"}) → ok | notify({"to":"b"}) → ok |',
+    ]
+    b02 = text.split("## B02", 1)[1].split("\n## ", 1)[0]
+    assert '| → R0006 | notify({"to":"a"}) → ok | notify({"to":"b"}) → ok |' in b02
+
+
+def test_a_changed_prompts_diff_keeps_each_line_on_its_own() -> None:
+    text = baseline_md(*_three_calls_apart())
+    b03 = text.split("## B03 · system prompt\n\n", 1)[1].split("\n## ", 1)[0]
+    assert b03.startswith("the system prompt differs\n\n```")
+    assert "\n-Always confirm the amount.\n+Be brief.\n" in b03
+    assert "\n Refund only after checking.\n" in b03
+
+
+def test_with_little_room_the_first_divergence_and_the_context_stay_whole() -> None:
+    from refinery.compare import summarize
+    from refinery.compare.align import align_steps
+    from refinery.compare.document import render_baseline_md
+
+    failing, passing = _three_calls_apart()
+    compared = compare_runs(failing, passing, source="test")
+    here, there = summarize(failing).steps, summarize(passing).steps
+    full = compared.document.text
+    small = render_baseline_md(compared.comparison, align_steps(here, there), here, there, len(full) - 200).text
+    whole = full.split("## B01", 1)[1].split("\n## ", 1)[0]
+    assert whole in small  # the first divergence, in full
+    assert full.split("## B03", 1)[1] in small  # the system prompt and model, in full
+    assert full.split("## B02", 1)[1].split("\n## ", 1)[0] not in small  # the later difference gave way
+    assert '## B02 · different arguments\n\ncalled notify({"to":"a"}) where the passing run called' in small
