@@ -464,3 +464,71 @@ def test_with_little_room_the_first_divergence_and_the_context_stay_whole() -> N
     assert full.split("## B03", 1)[1] in small  # the system prompt and model, in full
     assert full.split("## B02", 1)[1].split("\n## ", 1)[0] not in small  # the later difference gave way
     assert '## B02 · different arguments\n\ncalled notify({"to":"a"}) where the passing run called' in small
+
+
+def test_the_refusal_quotes_each_example_whole_and_the_baselines_inputs() -> None:
+    import pytest
+
+    from refinery.errors import ConfigError
+
+    def task(inputs: dict[str, Any], **metadata: str) -> Trace:
+        builder = TraceBuilder("agent", inputs=inputs)
+        builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, outputs={"output": "ok"})
+        return builder.build(metadata=metadata)
+
+    with pytest.raises(ConfigError, match=r"another example \(suite:ex:2\) than the failing trace r000 \(suite:ex:1\)"):
+        compare_runs(
+            task({}, reference_example_id="suite:ex:1"), task({}, reference_example_id="suite:ex:2"), source="t"
+        )
+    # An example id on one side only says nothing: the inputs decide.
+    same = task({"q": "refund ABC123"}, reference_example_id="ex-1")
+    assert compare_runs(same, task({"q": "refund ABC123"}), source="t")
+    with pytest.raises(ConfigError) as caught:
+        compare_runs(task({"q": "refund ABC123"}), task({"q": "rembourser É" + "x" * 200}), source="t")
+    message = str(caught.value)
+    assert 'ran other inputs than the failing trace r000 ({"q": "rembourser É' in message  # as written, not \\u00c9
+    kept = 120 - len('{"q": "rembourser É')  # the inputs are cut at 120 characters
+    assert "É" + "x" * kept + "…)." in message and "x" * (kept + 1) not in message
+    assert caught.value.hint and "--baseline-trace-id" in caught.value.hint
+
+
+def test_what_changed_around_the_runs_is_said_in_full() -> None:
+    def changes(here: dict[str, Any], there: dict[str, Any], **fields: Any) -> dict[str, str]:
+        found = compare_runs(_with_llm(here, **fields), _with_llm(there), source="t").comparison.changes
+        return {c.what: c.diff or c.detail for c in found}
+
+    diff = changes({"system": "Be brief."}, {"system": "Be exact."})["system_prompt"]
+    assert diff.startswith("--- passing run\n+++ this run\n")
+    assert changes({"messages": []}, {"system": "Be exact."}) == {
+        "system_prompt": "only the passing run has a system prompt"
+    }
+    # A key set on one side only is a change, shown with its absence.
+    assert changes({"messages": []}, {"messages": []}, metadata={"invocation_params": {"seed": 7}}) == {
+        "parameters": "model parameters differ (passing → this run): seed: None → 7"
+    }
+
+
+def test_models_are_compared_only_when_both_runs_name_theirs_and_all_are_listed() -> None:
+    def models(*names: str) -> Trace:
+        builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+        for name in names:
+            builder.llm(builder.root, None, model=name)
+        builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, outputs={"output": "ok"})
+        return builder.build()
+
+    found = compare_runs(models("gpt-4.1", "o3"), models("gpt-4.1-mini", "o3"), source="t").comparison.changes
+    assert [c.detail for c in found if c.what == "model"] == [
+        "this run used gpt-4.1, o3; the passing run gpt-4.1-mini, o3"
+    ]
+    assert not [c for c in compare_runs(models(), models("o3"), source="t").comparison.changes if c.what == "model"]
+
+
+def test_several_tools_offered_to_one_run_alone_are_listed_together() -> None:
+    def offered(*names: str) -> Trace:
+        tools = [{"type": "function", "function": {"name": n}} for n in names]
+        builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+        builder.add("model", builder.root, "llm", inputs={"messages": [], "tools": tools}, outputs={"output": "ok"})
+        return builder.build()
+
+    found = compare_runs(offered("a", "b", "c"), offered("c", "d", "e"), source="t").comparison.changes
+    assert [c.detail for c in found] == ["only this run was offered a, b; only the passing run was offered d, e"]
