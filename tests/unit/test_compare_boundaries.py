@@ -532,3 +532,50 @@ def test_several_tools_offered_to_one_run_alone_are_listed_together() -> None:
 
     found = compare_runs(offered("a", "b", "c"), offered("c", "d", "e"), source="t").comparison.changes
     assert [c.detail for c in found] == ["only this run was offered a, b; only the passing run was offered d, e"]
+
+
+def test_steps_are_tool_calls_agent_turns_and_failed_model_calls_with_their_own_words() -> None:
+    from refinery.compare.steps import extract_steps
+
+    builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+    builder.llm(builder.root, "thinking")  # a model call that went fine is no step
+    builder.add("ChatOpenAI", builder.root, "llm", status="error", model="gpt-4.1", outputs=None)
+    builder.add("planner", builder.root, "agent", agent="Planner", outputs={"content": "hand it over"})
+    builder.add("anon", builder.root, "agent", outputs={"content": "x"})
+    builder.add(
+        "search", builder.root, "retriever", inputs={"query": "refund"}, outputs={"output": {"hits": ["É"] * 80}}
+    )
+    builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, error="Timeout\nat line 3")
+    builder.add("note", builder.root, "tool", inputs={"arguments": {}}, outputs={"text": "a   b\n c"})
+    trace = builder.build()
+    steps = extract_steps(trace)
+    assert [(s.kind, s.name) for s in steps] == [
+        ("llm", "gpt-4.1"),
+        ("agent", "Planner"),
+        ("agent", "anon"),
+        ("retriever", "search"),
+        ("tool", "refund"),
+        ("tool", "note"),
+    ]
+    assert steps[0].error == "error (no message)" and steps[0].args == ""  # errored, with no text
+    assert steps[1].agent == "Planner" and steps[1].args == ""
+    assert steps[4].error == "Timeout"  # the first line of the error
+    hits = steps[3].output
+    assert hits.startswith('{"hits": ["É", "É"') and len(hits) == 160  # as written, cut at 160
+    assert steps[5].output == '{"text": "a b\\n c"}'  # no "output" key: the whole outputs, spaces folded
+    assert steps[1].output == '{"content": "hand it over"}'
+
+
+def test_baseline_md_counts_agent_turns_and_retriever_calls_as_what_the_run_did() -> None:
+    def turns(n: int) -> Trace:
+        builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+        for i in range(n):
+            builder.add("turn", builder.root, "agent", agent=f"A{i}", outputs={"content": f"turn {i}"})
+        builder.add("search", builder.root, "retriever", inputs={"query": "refund"}, outputs={"output": "x"})
+        return builder.build()
+
+    text = baseline_md(turns(2), turns(1))
+    assert (
+        "this run: 1 tool call, 0 model calls, 2 agent turns; the passing run: 1 tool call, 0 model calls, 1 agent turn"
+        in text
+    )
