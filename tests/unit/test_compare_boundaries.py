@@ -579,3 +579,49 @@ def test_baseline_md_counts_agent_turns_and_retriever_calls_as_what_the_run_did(
         "this run: 1 tool call, 0 model calls, 2 agent turns; the passing run: 1 tool call, 0 model calls, 1 agent turn"
         in text
     )
+
+
+def test_every_text_of_a_baseline_goes_through_the_redactor_and_absent_ones_stay_absent() -> None:
+    from refinery.compare import summarize
+    from refinery.compare.summary import redact_summary
+
+    builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+    builder.llm(builder.root, None, system="Be exact.", model="gpt-4.1", metadata={"invocation_params": {"seed": 1}})
+    builder.add("turn", builder.root, "agent", agent="Planner", outputs={"content": "go"})
+    builder.add("refund", builder.root, "tool", inputs={"arguments": {"id": 9}}, error="denied")
+    builder.add("notify", builder.root, "tool", inputs={"arguments": {"id": 9}}, outputs={"output": "sent"})
+    summary = summarize(builder.build())
+    shown = redact_summary(summary, lambda t: f"<{t}>", lambda v: ("value", v))
+    turn, refund, notify = shown.steps
+    assert (turn.name, turn.agent, turn.output) == ("<Planner>", "<Planner>", '<{"content": "go"}>')
+    assert (refund.name, refund.args, refund.error) == ("<refund>", '<{"id":9}>', "<denied>")
+    assert notify.error is None and refund.agent is None  # nothing to redact stays nothing
+    assert shown.system_prompt == "<Be exact.>" and shown.models == ["<gpt-4.1>"]
+    assert shown.root_inputs == ("value", summary.root_inputs) and shown.parameters == ("value", summary.parameters)
+    assert shown.tools == {f"<{t}>" for t in summary.tools}
+    bare = summarize(run(("refund", {"id": 9})))
+    assert redact_summary(bare, lambda t: f"<{t}>", lambda v: v).system_prompt is None
+
+
+def test_runs_too_far_apart_are_paired_by_position_past_the_edit_limit(monkeypatch: Any) -> None:
+    from refinery.compare import align, summarize
+
+    monkeypatch.setattr(align, "MAX_EDITS", 2)
+    failing = run(("get", {"id": 0}), ("a", {}), ("b", {}), ("c", {}), ("done", {"id": 1}))
+    passing = run(("get", {"id": 0}), ("x", {}), ("y", {}), ("done", {"id": 1}))
+    compared = compare_runs(failing, passing, source="test")
+    assert compared.comparison.truncated
+    alignment = align.align_steps(summarize(failing).steps, summarize(passing).steps)
+    assert [(p.op, p.failing, p.baseline) for p in alignment.pairs] == [
+        ("same", 0, 0),
+        ("removed", 1, None),
+        ("added", None, 1),
+        ("removed", 2, None),
+        ("added", None, 2),
+        ("removed", 3, None),
+        ("same", 4, 3),
+    ]
+    assert alignment.truncated and alignment.edits == 5
+    assert "The runs differ in too many steps to align them all: the tail is paired by position." in (
+        compared.document.text
+    )
