@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,68 @@ def test_escaped_text_is_read_as_what_it_stands_for() -> None:
         Redactor().text('{\\"password\\": \\"Hunter2-escaped\\"}')
         == '{\\"password\\": \\"[REDACTED:sensitive_field]\\"}'
     )
+
+
+def _everything(text: str) -> Any:
+    """A trace with ``text`` in every field a trace has: runs, feedback, warnings, trace-level values."""
+    builder = TraceBuilder(root_name="agent", inputs={"q": text}, outputs={"a": text}, metadata={"m": text})
+    builder.add(
+        "step",
+        builder.root,
+        "llm",
+        agent=f"planner {text}",
+        model=f"gpt {text}",
+        error=f"failed: {text}",
+        inputs={"messages": [{"role": "user", "content": text}]},
+        outputs={"content": text},
+        events=[{"name": "retry", "detail": text}],
+        tags=[f"tag {text}"],
+    )
+    return builder.build(
+        feedback=[Feedback(key="correctness", score=0, value=text, comment=text, source=f"grader {text}")],
+        project=f"proj {text}",
+        experiment=f"exp {text}",
+        metadata={"note": text},
+        reference_outputs={"answer": text},
+        warnings=[TraceWarning(code="orphan", message=f"run {text}", run_ids=["r1", "r2"], count=2)],
+    )
+
+
+def test_a_trace_without_a_secret_comes_back_exactly_as_it_was() -> None:
+    trace = _everything("Refund 120 € for booking ABC123 — confirmed by Ana.")
+    assert Redactor().trace(trace).model_dump() == trace.model_dump()
+
+
+def test_a_secret_in_any_field_of_a_trace_is_gone_and_counted() -> None:
+    key = "sk-proj-" + "Zq9" * 12
+    redactor = Redactor()
+    out = redactor.trace(_everything(key)).model_dump_json()
+    assert key not in out and out.count("[REDACTED:") >= 17
+    # A field named for a secret: its value goes, once counted per field, whatever the value says.
+    redactor = Redactor()
+    value = redactor.value({"password": "hunter22", "nested": {"api_key": "abc123", "name": "Ana"}})
+    assert value == {
+        "password": "[REDACTED:sensitive_field]",
+        "nested": {"api_key": "[REDACTED:sensitive_field]", "name": "Ana"},
+    }
+    assert redactor.stats.counts["sensitive_field"] == 2 and redactor.stats.total == 2
+
+
+def test_json_held_in_a_string_is_redacted_by_field_and_keeps_its_other_text_as_written() -> None:
+    redactor = Redactor()
+    held = json.dumps({"password": "hunter22", "note": "café ÉTÉ"}, ensure_ascii=False)
+    assert json.loads(redactor.value(held)) == {"password": "[REDACTED:sensitive_field]", "note": "café ÉTÉ"}
+    assert "café ÉTÉ" in redactor.value(held)  # not re-escaped as \\u00e9
+    clean = '{"note": "café"}'
+    assert redactor.value(clean) is clean or redactor.value(clean) == clean  # nothing to redact: as it came
+    # Seven characters are never JSON worth walking; a secret in them is still found as text.
+    assert Redactor().value('{"a":1}') == '{"a":1}'
+
+
+def test_a_long_trace_checks_for_cancellation_every_two_hundred_runs() -> None:
+    builder = TraceBuilder("agent")
+    for n in range(400):
+        builder.add(f"step{n}", builder.root, "tool", outputs={"output": "ok"})
+    calls: list[int] = []
+    Redactor(checkpoint=lambda: calls.append(1)).trace(builder.build())
+    assert len(calls) == 3  # runs 0, 200 and 400 of 401 (every 201st would be two)
