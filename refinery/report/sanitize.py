@@ -43,9 +43,8 @@ def break_references(text: str) -> str:
 
 
 def _inert(text: str, hosts: tuple[str, ...]) -> str:
-    text = visible(text)
     """The substitutions every Markdown line needs, leaving its layout (indentation, lists) alone."""
-    text = strip_ansi(text).replace("\t", " ")
+    text = strip_ansi(visible(text)).replace("\t", " ")
     text = _IMAGE.sub(lambda m: m.group(1) or "image", text)
 
     def link(match: re.Match[str]) -> str:
@@ -84,7 +83,7 @@ def inline_code(text: str, limit: int = 120) -> str:
     text = _WS.sub(" ", strip_ansi(str(text))).strip().replace("`", "'")
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return f"`{text}`" if text else "``"
+    return f"`{text}`"
 
 
 def fenced(text: str, limit: int = 4000) -> str:
@@ -131,7 +130,7 @@ def plain_line(text: str, limit: int = 255) -> str:
     the safe set. Mentions and cross-references are broken as in ``prose``.
     """
     text = _WS.sub(" ", strip_ansi(str(text))).strip()
-    text = _PLAIN_UNSAFE.sub("", text.replace("`", "'").replace("'", ""))
+    text = _PLAIN_UNSAFE.sub("", text)  # quotes and backticks among the rest
     text = _WS.sub(" ", text).strip()
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"

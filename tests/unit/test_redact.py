@@ -337,3 +337,11 @@ def test_a_long_trace_checks_for_cancellation_every_two_hundred_runs() -> None:
     calls: list[int] = []
     Redactor(checkpoint=lambda: calls.append(1)).trace(builder.build())
     assert len(calls) == 3  # runs 0, 200 and 400 of 401 (every 201st would be two)
+
+
+def test_a_secret_used_as_a_key_is_redacted_every_time_it_appears() -> None:
+    key = "ghp_" + "b" * 36
+    redactor = Redactor()
+    runs = redactor.value([{key: 1, "name": "a"}, {key: 2, "name": "b"}])
+    assert key not in json.dumps(runs) and all("name" in r for r in runs)
+    assert redactor.stats.total == 2

@@ -76,3 +76,32 @@ def test_a_plain_line_keeps_only_what_no_shell_runs_and_is_cut_at_its_limit() ->
     assert plain_line("score 0.5, 3/4 = 75% #1") == f"score 0.5, 3/4 = 75% #{ZERO_WIDTH}1"
     assert plain_line("e" * 10, limit=10) == "e" * 10
     assert plain_line("word " * 5, limit=12) == "word word w…"
+
+
+def test_a_document_line_keeps_allowed_links_and_shows_tabs_as_spaces() -> None:
+    doc = "See [the run](https://github.com/o/r/actions/runs/1)\tand [bait](https://evil.io/x)."
+    assert sanitize_markdown(doc) == "See [the run](https://github.com/o/r/actions/runs/1) and bait."
+    assert sanitize_markdown("[ok](https://mirror.example/x)", hosts=("mirror.example",)) == (
+        "[ok](https://mirror.example/x)"
+    )
+
+
+def test_a_bare_link_to_elsewhere_is_shown_as_code_cut_at_two_hundred_characters() -> None:
+    url = "https://evil.io/" + "a" * 300
+    shown = prose(f"go {url}", limit=2000)
+    assert shown == f"go `{url[:199]}…`"
+
+
+def test_a_code_block_ends_only_at_a_fence_of_its_own_kind_indented_or_not() -> None:
+    doc = "```\n<b>kept</b>\n\n```python not a fence\n<i>still code</i>\n  ```\n<b>prose</b>"
+    lines = sanitize_markdown(doc).split("\n")
+    assert lines[1] == "<b>kept</b>" and lines[4] == "<i>still code</i>"  # a blank line does not close it
+    assert lines[5] == "  ```" and lines[6] == "&lt;b&gt;prose&lt;/b&gt;"  # the indented fence closed it
+    tilde = sanitize_markdown("~~~~\n```\n<b>x</b>\n~~~~\n<b>y</b>").split("\n")
+    assert tilde[2] == "<b>x</b>" and tilde[4] == "&lt;b&gt;y&lt;/b&gt;"
+
+
+def test_a_plain_line_at_its_limit_is_whole_and_one_cut_before_a_space_has_no_space_before_the_mark() -> None:
+    assert plain_line("a" * 255) == "a" * 255
+    assert plain_line("word " * 60, limit=11) == "word word…"
+    assert plain_line("tab\there") == "tab here"
