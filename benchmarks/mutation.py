@@ -71,24 +71,17 @@ SKIPPED = {"skipped", "not checked", "caught by type check"}
 
 
 def _copy_repository(work: Path) -> None:
-    """Every file git knows of, without the Node tools (the tests find them through
-    REFINERY_NODE_TOOLS: mutmut would copy half a gigabyte of them into every work tree)."""
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    for name in listed:
-        if name.startswith(("tests/tools/", "benchmarks/out/")) or not (ROOT / name).is_file():
-            continue
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, work / name)
+    """The committed repository (HEAD), without the Node tools (the tests find them through
+    REFINERY_NODE_TOOLS: mutmut would copy half a gigabyte of them into every work tree). Not the
+    working tree: a file being edited while a group starts would be scored half-written, and the
+    score is recorded against HEAD's commit."""
+    _checkout_of(work, "HEAD")
 
 
 def _checkout_of(work: Path, ref: str) -> None:
-    """The repository as it was at ``ref``, code and tests (the "before" figures), in place of today's."""
-    shutil.rmtree(work)
+    """The repository as it was at ``ref``, code and tests, in place of whatever ``work`` held."""
+    if work.exists():
+        shutil.rmtree(work)
     work.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "x", "--exclude=tests/tools/*", "-C", str(work)], input=archive, check=True)
