@@ -214,18 +214,22 @@ def run(
     """Run the chosen groups, keep their scores in mutation.json and their survivors in
     mutation-survivors.md, then print the table. ``before``: a commit whose code and tests give the
     "before" figures instead (its survivors are not written)."""
-    stored = json.loads(SCORES.read_text()) if SCORES.exists() else {"before": {}, "after": {}}
     survivors: dict[str, list[dict[str, str]]] = {}
+    scored: dict[str, dict[str, Any]] = {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
+        commit = _commit() if before is None else before  # what the work copy is made from, now
         result = run_group(
             name, GROUPS[name], children=children, tests_of=before, resume=resume or harvest, harvest=harvest
         )
         found = result.pop("survivors")
-        result["commit"] = _commit() if before is None else before
+        result["commit"] = commit
         if before is None:
             survivors[name] = found
-        stored["before" if before else "after"][name] = result
+        scored[name] = result
+    # Read again at the end: another group's run may have written its scores meanwhile.
+    stored = json.loads(SCORES.read_text()) if SCORES.exists() else {"before": {}, "after": {}}
+    stored["before" if before else "after"].update(scored)
     SCORES.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
     if survivors:
         _write_survivors(survivors)
