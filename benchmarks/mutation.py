@@ -59,7 +59,15 @@ GROUPS: dict[str, Group] = {
     ),
     "cost": Group(("refinery/analysis/cost.py",), (*FAST_TESTS, "tests/integration/test_limits.py")),
     "redaction": Group(("refinery/documents/redact.py", "refinery/report/sanitize.py")),
-    "readers": Group(("refinery/trace/bounds.py", "refinery/trace/files/*")),
+    # The producers' own files, written by their packages against the loopback fake, are the readers' tests.
+    "readers": Group(
+        ("refinery/trace/bounds.py", "refinery/trace/files/*"),
+        (
+            *FAST_TESTS,
+            "tests/integration/test_genai_producers.py",
+            "tests/integration/test_langsmith_batch_producer.py",
+        ),
+    ),
     # The action's own run (test_changes, behind Prism) takes 25 s a mutant: the unit tests decide here.
     "annotations": Group(("refinery/github/annotations.py", "refinery/analysis/grouping.py")),
 }
