@@ -127,3 +127,17 @@ def test_what_is_not_a_regular_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty.json").write_text("  \n")
     with pytest.raises(TraceFormatError, match="is empty"):
         read_json_document(tmp_path / "empty.json")
+
+
+def test_a_large_gzip_is_read_in_chunks_and_a_corrupt_one_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "big.json.gz"
+    document = json.dumps({"id": "t1", "pad": "x" * 3_000_000}).encode()  # many chunks out of a small input
+    path.write_bytes(gzip.compress(document))
+    assert read_bounded(path, InputLimits(max_bytes=len(document))) == document
+    with pytest.raises(TraceFormatError, match="decompressed"):
+        read_bounded(path, InputLimits(max_bytes=len(document) - 1))
+    broken = bytearray(gzip.compress(document))
+    broken[20:40] = b"\xff" * 20
+    path.write_bytes(bytes(broken))
+    with pytest.raises(TraceFormatError, match=rf"{path.name} looks gzipped but cannot be decompressed"):
+        read_bounded(path, InputLimits())

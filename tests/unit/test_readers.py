@@ -344,3 +344,55 @@ def test_a_swe_agent_0x_trajectory_without_message_types_loads_its_actions_as_to
     assert [t.inputs["command"] for t in tools] == [step["action"] for step in data["trajectory"]]
     assert all(t.outputs for t in tools)  # each action with the observation that came back
     assert detect_format(data) == "swe-agent"  # not the multi-agent history it also looks like
+
+
+def test_otlp_attribute_values_of_every_kind_are_read_as_written() -> None:
+    from refinery.trace.files.otlp import _any_value
+
+    kvlist = {"values": [{"key": "a", "value": {"intValue": "7"}}, {"key": "b", "value": {"boolValue": False}}]}
+    assert _any_value({"stringValue": "x"}) == "x"
+    assert _any_value({"intValue": "9007199254740993"}) == 9007199254740993  # int64 as a string, exactly
+    assert _any_value({"doubleValue": 0.25}) == 0.25 and _any_value({"boolValue": True}) is True
+    assert _any_value({"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": 2}]}}) == ["a", 2]
+    assert _any_value({"arrayValue": None}) == [] and _any_value({"kvlistValue": None}) == {}
+    assert _any_value({"kvlistValue": kvlist}) == {"a": 7, "b": False}
+    assert _any_value({"bytesValue": "aGk="}) == "aGk=" and _any_value({}) is None and _any_value(3) == 3
+
+
+def test_a_refinery_trace_that_does_not_validate_names_the_field_and_how_to_remake_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"id": "t", "source": "file", "runs": [{"id": "r", "name": 5}]}))
+    with pytest.raises(TraceFormatError) as caught:
+        load_trace_files(path)
+    assert "Not a valid Refinery trace: runs.0." in str(caught.value)
+    assert caught.value.hint == "Re-create it with `refinery fetch --out`."
+    path.write_text(json.dumps({"id": "t", "source": "file", "runs": []}))
+    with pytest.raises(TraceFormatError, match="The Refinery trace has no runs") as empty:
+        load_trace_files(path)
+    assert empty.value.hint == "Re-create it with `refinery fetch --out`."
+
+
+def test_langsmith_feedback_keeps_its_key_score_value_comment_source_and_run() -> None:
+    from refinery.trace.files.langsmith_export import feedback_from_langsmith
+
+    item = {
+        "key": "correctness",
+        "score": 0,
+        "value": "wrong",
+        "comment": "expected 7",
+        "feedback_source": {"type": "model"},
+        "source": "api",
+        "run_id": "0f0e",
+    }
+    got = feedback_from_langsmith(item)
+    assert (got.key, got.score, got.value, got.comment, got.source, got.run_id) == (
+        "correctness",
+        0.0,
+        "wrong",
+        "expected 7",
+        "model",
+        "0f0e",
+    )
+    bare = feedback_from_langsmith({"score": True, "source": "api", "feedback_source": "n/a"})
+    assert (bare.key, bare.score, bare.source, bare.run_id, bare.invalid_score) == ("unnamed", 1.0, "api", None, None)
+    assert feedback_from_langsmith({"key": "k", "score": "high"}).invalid_score == "high"
