@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +232,85 @@ def test_the_patch_applies_to_a_file_without_a_final_newline(tmp_path: Path) -> 
     assert patch.startswith("diff --git a/prompts/agent.md b/prompts/agent.md\n--- a/prompts/agent.md\n")
     assert applied(repo, patch) == BASE
     assert not (repo / "prompts" / "agent.md").read_text().endswith("\n")  # the file keeps its ending
+
+
+# -- fixes the model proposes --------------------------------------------------------------------
+
+
+def model_fix(start: int, original: list[str], replacement: list[str], end: int | None = None, path: str = "") -> Any:
+    from refinery.changes.fix import ProposedFix
+
+    return ProposedFix(
+        hypothesis="H1: Answer in full",
+        path=path or "prompts/agent.md",
+        start_line=start,
+        end_line=end if end is not None else start + len(original) - 1,
+        original=original,
+        replacement=replacement,
+    )
+
+
+def test_a_model_fix_is_kept_only_exactly_as_the_checkout_holds_its_lines(tmp_path: Path) -> None:
+    from refinery.changes.fix import check_model_fixes
+
+    head = [BASE[0], BASE[1], "Never cancel anything.", BASE[3]]
+    repo, hunks = pull_request(tmp_path, head, context=0)
+    proposed = [
+        model_fix(3, ["Never cancel anything."], [BASE[2]]),  # in the diff: the changed line
+        model_fix(4, [BASE[3]], ["Answer in full."]),  # outside a zero-context diff
+        model_fix(1, ["Not what line 1 says."], ["x"]),
+        model_fix(4, [BASE[3]], ["y"], end=9),  # a range past the end of the file: its lines disagree
+        model_fix(2, [], ["z"], end=1),  # replaces nothing: no line to anchor it on
+        model_fix(1, [BASE[0]], [BASE[0]]),
+        model_fix(3, ["Never cancel anything."], ["Never cancel."]),  # overlaps the first
+        model_fix(1, ["x"], ["y"], path="../outside.md"),
+        model_fix(1, [BASE[0]], ["key: ghp_" + "C" * 36]),
+    ]
+    fixes, notes = check_model_fixes(proposed, hunks, repo, REDACT, [])
+    assert [(f.start_line, f.replacement, f.in_diff, f.source) for f in fixes] == [
+        (3, [BASE[2]], True, "model"),
+        (4, ["Answer in full."], False, "model"),
+    ]
+    assert fixes[0].hypothesis == "H1: Answer in full"
+    assert [n.split(" was dropped: ", 1)[1] if " was dropped: " in n else n for n in notes] == [
+        "lines 1–1 of prompts/agent.md in the checkout are not the lines it replaces.",
+        "its line range and its original lines disagree (a fix replaces at least one line).",
+        "its line range and its original lines disagree (a fix replaces at least one line).",
+        "it changes nothing.",
+        "it overlaps the lines of another fix.",
+        "../outside.md is not a file in the checkout.",
+        "the lines it would restore to prompts/agent.md hold a secret.",
+    ]
+    assert notes[0].startswith("The model's fix 3 (H1, prompts/agent.md) was dropped")
+    # The same fix as one already made is said once and not shown twice.
+    again, said = check_model_fixes(proposed[:1], hunks, repo, REDACT, fixes[:1])
+    assert again == [] and said == ["The model's fix 1 (H1, prompts/agent.md) repeats a fix already made."]
+    # Without a checkout nothing can be checked, so nothing is shown.
+    none, why = check_model_fixes(proposed[:1], hunks, None, REDACT, [])
+    assert none == [] and "there is no checkout to check it against" in why[0]
+
+
+def test_each_fix_is_verified_on_its_own_against_one_control(tmp_path: Path) -> None:
+    from refinery.changes.fix import Fix
+    from refinery.changes.verify import VerifyRequest, verify_fixes
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [restore], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    other = Fix(
+        path="prompts/agent.md",
+        start_line=3,
+        end_line=3,
+        original=[BASE[3]],
+        replacement=["Answer in full."],
+        hypothesis="H2: Answer in full",
+        source="model",
+    )
+    log = tmp_path / "runs.log"
+    command = f'pwd >> {log}; grep -qF "{BASE[2]}" prompts/agent.md'
+    request = VerifyRequest(command=command, runs=2)
+    patches = [fix_patch([restore], repo), fix_patch([other], repo)]
+    first, second = verify_fixes(repo, patches, request, REDACT, {"PATH": "/usr/bin:/bin"})
+    assert (first.verdict, first.passes, first.control_passes) == ("verified", 2, 0)
+    assert (second.verdict, second.passes, second.control_passes) == ("refuted", 0, 0)
+    worktrees = [Path(line).name for line in log.read_text().splitlines()]
+    assert worktrees == ["fix-1", "fix-1", "fix-2", "fix-2", "control", "control"]  # the control ran once for both
