@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from refinery.changes.model import Hunk, Suspect
 from refinery.changes.verify import Verification
+from refinery.words import plural
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _trimmed(start: int, original: list[str], replacement: list[str]) -> tuple[i
     return start, original, replacement
 
 
-def revert_fix(hunk: Hunk, suspect: Suspect, head: list[str]) -> Fix | str:
+def revert_fix(hunk: Hunk, head: list[str]) -> Fix | str:
     """Put back what ``hunk`` removed, as a fix on ``head`` (the file's lines now); a reason when it can't."""
     sides = _sides(hunk)
     if sides is None:
@@ -107,7 +108,8 @@ def revert_fix(hunk: Hunk, suspect: Suspect, head: list[str]) -> Fix | str:
         line = head[hunk.new_start - 1] if hunk.new_start <= len(head) else ""
         start, original, replacement = hunk.new_start, [line], [line, *old]
     start, original, replacement = _trimmed(start, original, replacement)
-    words = "; ".join(suspect.evidence[:1]) or suspect.reason
+    # What it does, in the reader's terms: why the change is blamed is said beside the suspect already.
+    did = f"{hunk.change_id} took out of" if not hunk.added else f"{hunk.change_id} reworded in"
     last = hunk.new_start + hunk.new_lines - 1
     return Fix(
         in_diff=hunk.new_lines > 0 and hunk.new_start <= start and start + len(original) - 1 <= last,
@@ -116,7 +118,7 @@ def revert_fix(hunk: Hunk, suspect: Suspect, head: list[str]) -> Fix | str:
         end_line=start + len(original) - 1,
         original=original,
         replacement=replacement,
-        hypothesis=f"Restore the prompt lines {hunk.change_id} took out: {words}.",
+        hypothesis=f"Restore the {'line' if len(hunk.removed) == 1 else plural(len(hunk.removed), 'line')} {did} {hunk.path}",
         source="revert-suspect",
         change_id=hunk.change_id,
     )
@@ -159,7 +161,7 @@ def propose_fixes(
     head = head_lines(root, hunk.path)
     if isinstance(head, str):
         return [], [f"The fix restoring {hunk.change_id} was dropped: {head}."]
-    fix = revert_fix(hunk, suspect, head)
+    fix = revert_fix(hunk, head)
     if isinstance(fix, str):
         return [], [f"The fix restoring {hunk.change_id} was dropped: {fix}."]
     problem = check_fix(fix, head, redact)

@@ -186,6 +186,15 @@ def _groups(entries: list[TraceEntry]) -> list[str]:
     return [*lines, "", "**Each trace:**", ""]
 
 
+def _fix_verdict(pack: HypothesisPack, hypothesis_id: str) -> str:
+    """``; your eval refuted its fix`` when the hypothesis's own fix was re-run; empty otherwise."""
+    said = {"verified": "your eval verified its fix", "refuted": "your eval refuted its fix"}
+    for fix in pack.fixes:
+        if fix.source == "model" and fix.hypothesis.startswith(f"{hypothesis_id}:") and fix.verification:
+            return f"; {said.get(fix.verification.verdict, 'its fix is not confirmed')}"
+    return ""
+
+
 def _lead(
     entries: list[TraceEntry], clusters: Sequence[FailureGroup] = (), langsmith_host: str | None = None
 ) -> list[str]:
@@ -197,7 +206,10 @@ def _lead(
         if pack.summary is not None:
             lines.append(f"- {name}: {prose(pack.summary, 400)}")
             for hypothesis in pack.hypotheses[:2]:
-                lines.append(f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f})")
+                tried = _fix_verdict(pack, hypothesis.id)
+                lines.append(
+                    f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f}{tried})"
+                )
         elif pack.triage.origin is not None and pack.triage.origin.stated:
             origin = pack.triage.origin
             category = next((f.category for f in pack.triage.findings if f.id == origin.finding_id), "failure")

@@ -154,7 +154,7 @@ def test_the_cli_ranks_a_diff_file_and_a_git_range_alike(tmp_path: Path, monkeyp
     )
     assert packs[1]["fixes"] == packs[0]["fixes"] and packs[0]["fix_notes"] == []
     report = (tmp_path / "out0" / "report.md").read_text()
-    assert "Suggested fix: Restore the prompt lines" in report and f"+{RULE}" in report
+    assert "Suggested fix: Restore the line C02 took out of prompts/agent.md" in report and f"+{RULE}" in report
     subprocess.run(["git", "-C", str(repo), "apply", "--check", str(tmp_path / "out0" / "fix.patch")], check=True)
     git(repo, "apply", str(tmp_path / "out0" / "fix.patch"))
     restored = (repo / "prompts" / "agent.md").read_text().splitlines()
@@ -220,7 +220,9 @@ def test_the_action_reads_the_prs_files_through_githubs_contract_and_names_the_s
         assert "**Likely from your change to `prompts/agent.md` L3** (removed: `" + RULE[:40] in body
         # The fix, checked against the workspace's head checkout, is in the comment as a diff to read,
         # and on the diff as a suggested change on the line the rule followed (the head commit's).
-        assert "<summary>Suggested fix: Restore the prompt lines" in body and f"+{RULE}" in body
+        assert (
+            "<summary>Suggested fix: Restore the line C02 took out of prompts/agent.md" in body and f"+{RULE}" in body
+        )
         [suggested] = fake.review_comments_on(2)
         assert (suggested["path"], suggested["line"], suggested["side"]) == ("prompts/agent.md", 2, "RIGHT")
         assert suggested["commit_id"] == HEAD and suggested["start_line"] is None
@@ -299,7 +301,7 @@ def test_the_action_verifies_the_fix_with_the_users_eval_and_leads_with_the_verd
         code, log = run_action(env)
         assert code == 0, log
         body = fake.comments_on(2)[0]["body"]
-        assert "**Verified fix:** Restore the prompt lines" in body
+        assert "**Verified fix:** Restore the line C02 took out of prompts/agent.md" in body
         assert "your eval passes 2 of 2, 0 of 2 without." in body
         pack = json.loads(
             next((workspace / "checkout" / "refinery-artifacts").glob("trace-*/hypothesis-pack.json")).read_text()

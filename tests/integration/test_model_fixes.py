@@ -108,9 +108,13 @@ def test_the_models_fixes_are_checked_and_each_is_verified_on_its_own(tmp_path: 
     [note] = pack["fix_notes"]
     assert note.startswith("The model's fix 2 (H2, prompts/agent.md) was dropped: lines 2–2 of prompts/agent.md")
     # The comment leads with the fix that works and shows the refuted one for what it is.
-    assert "**Verified fix:** Restore the prompt lines" in body and "your eval passes 2 of 2, 0 of 2 without." in body
+    assert (
+        "**Verified fix:** Restore the line C02 took out of prompts/agent.md" in body
+        and "your eval passes 2 of 2, 0 of 2 without." in body
+    )
     assert "(proposed by the model; refuted: your eval passes 0 of 2, 0 of 2 without):" in body
     assert "A line the prompt does not hold" not in body  # a dropped fix is never shown
+    assert "try **Tighten the fare rule** (confidence 0.40; your eval refuted its fix)" in body
     # fix.patch holds both checked fixes, and git takes it.
     patch = (folder / "fix.patch").read_text()
     assert f"+{RULE}" in patch and "+Never refund more than the fare paid, minus the booking fee." in patch

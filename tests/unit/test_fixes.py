@@ -79,7 +79,7 @@ def test_a_removed_rule_is_put_back_where_it_was(tmp_path: Path, context: int) -
     assert (fix.path, fix.start_line, fix.end_line) == ("prompts/agent.md", 2, 2)
     assert fix.original == [BASE[1]] and fix.replacement == [BASE[1], BASE[2]]
     assert fix.source == "revert-suspect" and fix.change_id == hunk.change_id
-    assert "basic, economy" in fix.hypothesis
+    assert fix.hypothesis == f"Restore the line {hunk.change_id} took out of prompts/agent.md"
     assert applied(repo, fix_patch(fixes, repo)) == BASE
 
 
