@@ -396,3 +396,74 @@ def test_langsmith_feedback_keeps_its_key_score_value_comment_source_and_run() -
     bare = feedback_from_langsmith({"score": True, "source": "api", "feedback_source": "n/a"})
     assert (bare.key, bare.score, bare.source, bare.run_id, bare.invalid_score) == ("unnamed", 1.0, "api", None, None)
     assert feedback_from_langsmith({"key": "k", "score": "high"}).invalid_score == "high"
+
+
+def test_openhands_events_keep_each_action_its_observation_its_response_and_the_cost(real_traces: Path) -> None:
+    raw = json.loads((real_traces / "openhands" / "basic.json").read_text())
+    task, edit, observed, finish = raw
+    [trace] = load_trace_files(real_traces / "openhands" / "basic.json")
+    assert trace.root.inputs == {"task": task["message"]} and trace.root.outputs == {"output": finish["message"]}
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert [r.name for r in tools] == ["str_replace_editor", "finish"]
+    run = tools[0]
+    assert run.inputs == edit["args"] and run.outputs == {"output": observed["content"], "extras": observed["extras"]}
+    assert run.metadata["tool_call_id"] == edit["tool_call_metadata"]["tool_call_id"]
+    assert (run.metadata["action"], run.metadata["event_id"], run.status) == ("edit", "3", "success")
+    assert run.start_time is not None and run.end_time is not None and run.end_time > run.start_time
+    response = edit["tool_call_metadata"]["model_response"]
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert len(llms) == 2  # one per model response, not per action
+    assert llms[0].outputs == {"content": response["choices"][0]["message"]["content"]}
+    assert llms[0].model == response["model"]
+    assert llms[0].total_tokens == response["usage"]["total_tokens"]
+    # The same stream where the edit failed, its observation paired by tool-call id alone, and a cost.
+    failed = copy.deepcopy(raw)
+    failed[2] = {**observed, "observation": "error", "content": "ERROR: permission denied", "cause": None}
+    failed.insert(3, {"id": 99, "source": "environment", "observation": "agent_state_changed", "cause": 42})
+    failed[-1]["llm_metrics"] = {"accumulated_cost": 0.0123}
+    failed[1]["llm_metrics"] = {"accumulated_cost": 0.005}
+    from refinery.trace.files.openhands import load_openhands
+
+    [broken] = load_openhands(failed)
+    edit_run = next(r for r in broken.runs if r.name == "str_replace_editor")
+    assert edit_run.error == "ERROR: permission denied" and edit_run.status == "error"
+    assert broken.root.cost == 0.0123 and len(broken.runs) == len(trace.runs)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "swe-agent/function_calling_simple.traj",
+        "swe-agent/humanevalfix-python-0.traj",
+        "swe-agent/6e44b9__sweagenttestrepo-1c2844.traj",
+    ],
+)
+def test_swe_agent_actions_keep_their_thought_command_arguments_and_observation(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    [trace] = load_trace_files(real_traces / path)
+    history = raw["history"]
+    system = next(m["content"] for m in history if m["message_type"] == "system_prompt")
+    actions = [(i, m) for i, m in enumerate(history) if m["message_type"] == "action"]
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert len(llms) == len(actions)
+    for (index, message), llm, tool in zip(actions, llms, tools, strict=True):
+        assert llm.inputs == {"system": system} and llm.agent == message["agent"] == tool.agent
+        assert llm.outputs == {"content": message.get("thought") or message.get("content"), "action": message["action"]}
+        calls = message.get("tool_calls") or []
+        name = calls[0]["function"]["name"] if calls else message["action"].split()[0]
+        assert tool.name == name and tool.inputs["command"] == message["action"]
+        if calls:
+            assert tool.inputs["arguments"] == json.loads(calls[0]["function"]["arguments"])
+            assert tool.metadata["tool_call_id"] == calls[0]["id"]
+        following = history[index + 1] if index + 1 < len(history) else None
+        if following is not None and following["message_type"] == "observation":
+            assert tool.outputs == {"output": following["content"]} and tool.status == "success"
+    first_observation = next(m for m in history if m["message_type"] == "observation")
+    assert trace.root.inputs == {"task": first_observation["content"]}
+    info = raw.get("info", {})
+    assert trace.root.outputs == ({"submission": info["submission"]} if info.get("submission") else None)
+    assert trace.root.cost == info.get("model_stats", {}).get("instance_cost")
+    if info.get("exit_status"):
+        assert trace.feedback[0].score == (1.0 if info["exit_status"].startswith("submitted") else 0.0)
+        assert "submission" not in trace.metadata and trace.metadata["exit_status"] == info["exit_status"]
