@@ -467,3 +467,58 @@ def test_swe_agent_actions_keep_their_thought_command_arguments_and_observation(
     if info.get("exit_status"):
         assert trace.feedback[0].score == (1.0 if info["exit_status"].startswith("submitted") else 0.0)
         assert "submission" not in trace.metadata and trace.metadata["exit_status"] == info["exit_status"]
+
+
+@pytest.mark.parametrize(
+    "path", ["mini-swe-agent/django__django-10914.traj.json", "mini-swe-agent/astropy__astropy-12907.traj.json"]
+)
+def test_mini_swe_agent_keeps_its_instance_verdict_submission_and_cost(real_traces: Path, path: str) -> None:
+    raw = json.loads((real_traces / path).read_text())
+    info = raw["info"]
+    [trace] = load_trace_files(real_traces / path)
+    assert trace.source == "file:mini-swe-agent"
+    assert trace.root.outputs == {"submission": info["submission"]}
+    assert trace.root.cost == info["model_stats"]["instance_cost"]
+    [verdict] = trace.feedback
+    assert (verdict.key, verdict.value, verdict.source) == ("exit_status", info["exit_status"], "mini-swe-agent")
+    assert verdict.score == 1.0 and verdict.fails_below == 1.0  # "Submitted", in any case, is a submission
+    assert trace.metadata["instance_id"] == raw["instance_id"]
+    assert trace.metadata["trajectory_format"] == raw["trajectory_format"]
+    assert trace.metadata["mini_version"] == info["mini_version"]
+    assert "submission" not in trace.metadata and "config" not in trace.metadata
+    stuck = {**raw, "info": {**info, "exit_status": "LimitsExceeded", "submission": ""}}
+    from refinery.trace.files.mini_swe_agent import load_mini_swe_agent
+
+    [failed] = load_mini_swe_agent(stuck)
+    assert failed.feedback[0].score == 0.0 and failed.root.outputs != {"submission": ""}
+
+
+def test_otel_js_spans_keep_exact_times_parents_by_either_field_events_and_errors(real_traces: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from refinery.trace.files.otel_js import load_otel_js
+
+    raw = json.loads((real_traces / "otel-js-spans" / "ai-generateText-doGenerate.json").read_text())
+    parent = copy.deepcopy(raw[0])
+    child = copy.deepcopy(raw[0])
+    trace_id, parent_id = parent["spanContext"]["traceId"], parent["spanContext"]["spanId"]
+    child["name"] = "ai.toolCall"
+    child["spanContext"] = {"traceId": trace_id, "spanId": "00000000000000c1"}
+    child["parentSpanContext"] = {"traceId": trace_id, "spanId": parent_id}  # the JS SDK 2.x field
+    child["status"] = {"code": 2, "message": "tool failed: timeout"}
+    child["events"] = [{"name": "retry", "time": [1770131993, 5], "attributes": {"attempt": 2}}]
+    grandchild = copy.deepcopy(child)
+    grandchild["spanContext"] = {"traceId": trace_id, "spanId": "00000000000000c2"}
+    grandchild.pop("parentSpanContext")
+    grandchild["parentSpanId"] = "00000000000000c1"  # the 1.x field
+    grandchild["status"] = {"code": 1}
+    [trace] = load_otel_js([parent, child, grandchild])
+    runs = {r.name: r for r in trace.runs}
+    seconds, nanos = parent["startTime"]
+    start = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
+    assert runs["ai.generateText.doGenerate"].start_time == start
+    tool_runs = [r for r in trace.runs if r.name == "ai.toolCall"]
+    failed, fine = tool_runs
+    assert failed.parent_id == trace.root.id and fine.parent_id == failed.id
+    assert failed.is_error and "tool failed: timeout" in (failed.error or "") and not fine.is_error
+    assert failed.events and failed.events[0]["name"] == "retry"
