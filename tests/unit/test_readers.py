@@ -522,3 +522,38 @@ def test_otel_js_spans_keep_exact_times_parents_by_either_field_events_and_error
     assert failed.parent_id == trace.root.id and fine.parent_id == failed.id
     assert failed.is_error and "tool failed: timeout" in (failed.error or "") and not fine.is_error
     assert failed.events and failed.events[0]["name"] == "retry"
+
+
+def test_phoenix_spans_keep_names_times_parents_and_text_and_the_console_shape_reads_alike(real_traces: Path) -> None:
+    from datetime import datetime
+
+    from refinery.trace.files.span_records import load_span_records
+
+    raw = json.loads((real_traces / "phoenix/pxi_suggestion_traces.json").read_text())
+    spans = raw["accepted_prompt_edit"]
+    [trace] = [t for t in load_span_records({"data": spans}) if t.id == spans[0]["context"]["trace_id"]]
+    by_span = {s["context"]["span_id"]: s for s in spans if s["context"]["trace_id"] == trace.id}
+    assert len(trace.runs) == len(by_span)
+    for run in trace.runs:
+        span = by_span[run.id]
+        assert run.name == span["name"]
+        assert run.start_time == datetime.fromisoformat(span["start_time"])
+        assert run.end_time == datetime.fromisoformat(span["end_time"])
+    # The console exporter's form of one of them: 0x ids, status under "status", the kind as "kind".
+    span = spans[1]
+    console = {
+        "name": span["name"],
+        "context": {"trace_id": "0x" + span["context"]["trace_id"], "span_id": "0x" + span["context"]["span_id"]},
+        "kind": span["span_kind"],
+        "parent_id": None,
+        "start_time": span["start_time"],
+        "end_time": span["end_time"],
+        "status": {"status_code": "ERROR", "description": "boom"},
+        "attributes": span["attributes"],
+        "events": [{"name": "exception", "timestamp": span["end_time"], "attributes": {"exception.message": "boom"}}],
+    }
+    [alone] = load_span_records([console])
+    run = alone.runs[0]
+    assert alone.id == span["context"]["trace_id"] and run.name == span["name"]
+    assert run.is_error and "boom" in (run.error or "")
+    assert run.events and run.events[0]["name"] == "exception"
