@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -557,3 +558,31 @@ def test_phoenix_spans_keep_names_times_parents_and_text_and_the_console_shape_r
     assert alone.id == span["context"]["trace_id"] and run.name == span["name"]
     assert run.is_error and "boom" in (run.error or "")
     assert run.events and run.events[0]["name"] == "exception"
+
+
+def test_an_unreadable_file_says_where_and_what_it_holds(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "t",\n  "runs": [1, 2,,]}')
+    with pytest.raises(TraceFormatError) as caught:
+        load_trace_files(bad)
+    assert f"{bad} is not valid JSON: Expecting value at line 2, column 17." in str(caught.value)
+    assert caught.value.hint == "Give a JSON or JSONL trace file (optionally gzipped)."
+    strange = tmp_path / "strange.json"
+    keys = {f"k{n}": n for n in range(10)}
+    for data, said in (
+        (keys, "an object with keys k0, k1, k2, k3, k4, k5, k6, k7."),
+        ([1, {"b": 1, "a": 2}], "a list of 2 items whose first object has keys a, b."),
+        ([1, 2], "a list of 2 items."),
+        ("text", "a JSON str."),
+    ):
+        strange.write_text(json.dumps(data))
+        with pytest.raises(TraceFormatError, match=re.escape(f"Unknown trace format: the file holds {said}")):
+            load_trace_files(strange)
+
+
+def test_concatenated_json_values_are_read_one_after_another_with_whitespace_between(tmp_path: Path) -> None:
+    from refinery.trace.files import _concatenated
+
+    assert _concatenated(' {"a": 1}\n\n {"b": 2}  ') == [{"a": 1}, {"b": 2}]
+    assert _concatenated("") == [] and _concatenated('{"a": 1} {') is None
+    assert _concatenated(f'{{"n": {"9" * 40}}}') == [{"n": "9" * 40}]  # a huge integer kept as its digits
