@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from refinery.compare.align import Alignment, align_steps
+from refinery.compare.align import align_steps
 from refinery.compare.diverge import context_changes, find_differences, first_divergence
 from refinery.compare.document import render_baseline_md
 from refinery.compare.model import Comparison
@@ -31,9 +31,10 @@ class Compared:
 
     comparison: Comparison
     document: Document
-    alignment: Alignment
     steps: list[Step]
+    """This run's steps, as aligned."""
     baseline_steps: list[Step]
+    """The passing run's steps, as aligned."""
 
 
 def check_same_task(failing: RunSummary, baseline: RunSummary) -> None:
@@ -99,7 +100,7 @@ def compare_runs(failing: Trace | RunSummary, baseline: Trace | RunSummary, *, s
         )
         comparison.divergence.baseline_section = f"B{first:02d}" if first <= 40 else None
     document = render_baseline_md(comparison, alignment, ours, theirs, BASELINE_BUDGET)
-    return Compared(comparison, document, alignment, ours, theirs)
+    return Compared(comparison, document, ours, theirs)
 
 
 __all__ = ["Compared", "Comparison", "RunSummary", "check_same_task", "compare_runs", "summarize"]

@@ -625,3 +625,41 @@ def test_runs_too_far_apart_are_paired_by_position_past_the_edit_limit(monkeypat
     assert "The runs differ in too many steps to align them all: the tail is paired by position." in (
         compared.document.text
     )
+
+
+def test_a_run_that_repeats_the_passing_runs_last_step_has_one_extra_step_not_two() -> None:
+    from refinery.compare import align, summarize
+
+    here = summarize(run(("get", {"id": 1}), ("refund", {"id": 9}), ("refund", {"id": 9}))).steps
+    there = summarize(run(("get", {"id": 1}), ("refund", {"id": 9}))).steps
+    pairs = [(p.op, p.failing, p.baseline) for p in align.align_steps(here, there).pairs]
+    assert pairs == [("same", 0, 0), ("same", 1, 1), ("removed", 2, None)]
+    pairs = [(p.op, p.failing, p.baseline) for p in align.align_steps(there, here).pairs]
+    assert pairs == [("same", 0, 0), ("same", 1, 1), ("added", None, 2)]
+    compared = compare_runs(
+        run(("get", {"id": 1}), ("refund", {"id": 9}), ("refund", {"id": 9})),
+        run(("get", {"id": 1}), ("refund", {"id": 9})),
+        source="test",
+    )
+    assert [s.name for s in compared.steps] == ["get", "refund", "refund"]
+    assert [s.name for s in compared.baseline_steps] == ["get", "refund"]
+
+
+def test_a_table_cell_shows_the_error_the_output_the_attempts_and_a_missing_side() -> None:
+    failing = run(
+        ("lookup", {"id": 1}, "429 Too Many Requests"),
+        ("lookup", {"id": 1}, None, "row | one\nrow two"),
+        ("refund", {"id": 9}, "denied:\nno | funds"),
+    )
+    passing = run(
+        ("lookup", {"id": 1}, None, "row | one\nrow two"), ("refund", {"id": 9}, None, "done"), ("notify", {})
+    )
+    text = baseline_md(failing, passing)
+    rows = [line for line in text.split("## B01", 1)[1].split("\n## ", 1)[0].splitlines() if line.startswith("| ")]
+    # The retried lookup as its last attempt, with the count; pipes escaped, lines joined.
+    assert rows[1] == (
+        '|  R0004 | lookup({"id":1}) → row \\| one row two (2 attempts) | lookup({"id":1}) → row \\| one row two |'
+    )
+    assert rows[2] == '| → R0006 | refund({"id":9}) ✗ denied: | refund({"id":9}) → done |'  # the error's first line
+    assert rows[3] == "| ≠ R0006 (passing) | — | notify({}) → ok |"  # a step only the passing run took
+    assert "(1 attempts)" not in text
