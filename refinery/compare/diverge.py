@@ -1,7 +1,8 @@
 """From an alignment to the differences, the first divergence, and what changed around the runs.
 
-Inside each stretch the diff marks as changed, the failing run's steps and the baseline's are
-paired in order: the same tool with other arguments is ``different_arguments``, another tool
+The steps the diff marks as changed are paired: a call with the same tool's call in its stretch,
+or, for a state-changing call, in another stretch (reads moved around it split the stretches);
+that is ``different_arguments``. What is left in a stretch is paired in order, another tool
 ``different_tool``; what is left over is an ``extra_step`` (only this run) or a
 ``missing_step`` (only the passing run). A step both runs took that failed only here is an
 ``error``. The first divergence is the first difference in the failing run's order that
@@ -31,11 +32,13 @@ def find_differences(
     """Every difference, in the order of the alignment; ``other`` names the baseline in the details."""
     out: list[Difference] = []
     pairs = alignment.pairs
+    stretches = _stretches(pairs)
+    partner = _same_tool(stretches, pairs, failing, baseline)
+    taken = {t.index for t in partner.values()}
     i = 0
     last_failing: Step | None = None
-    while i < len(pairs):
-        pair = pairs[i]
-        if pair.op in ("same", "moved"):
+    for begin, end in [*stretches, (len(pairs), len(pairs))]:
+        for pair in pairs[i:begin]:  # steps both runs took
             here, there = failing[pair.failing or 0], baseline[pair.baseline or 0]
             if here.error and not there.error:
                 out.append(
@@ -47,69 +50,84 @@ def find_differences(
                     )
                 )
             last_failing = here
-            i += 1
-            continue
-        j = i
-        while j < len(pairs) and pairs[j].op in ("removed", "added"):
-            j += 1
-        out.extend(_stretch(pairs[i:j], failing, baseline, last_failing, other))
-        for pair in pairs[i:j]:
+        out.extend(_stretch(pairs[begin:end], failing, baseline, last_failing, other, partner, taken))
+        for pair in pairs[begin:end]:
             if pair.failing is not None:
                 last_failing = failing[pair.failing]
-        i = j
-    return _pair_across(out, failing, baseline, other)
-
-
-def _pair_across(
-    differences: list[Difference], failing: Sequence[Step], baseline: Sequence[Step], other: str
-) -> list[Difference]:
-    """A state-changing call missing in one stretch and the same tool's extra call in another are one call
-    made with other arguments: reads moved around it split the stretches, not the behaviour."""
-    out = list(differences)
-    for missing in [d for d in differences if d.kind == "missing_step" and d.baseline is not None]:
-        there = baseline[missing.baseline.step - 1] if missing.baseline else None
-        if there is None or there.is_read or there.reasoning:
-            continue
-        extra = next(
-            (
-                d
-                for d in out
-                if d.kind == "extra_step" and d.failing is not None and failing[d.failing.step - 1].name == there.name
-            ),
-            None,
-        )
-        if extra is None or extra.failing is None or missing not in out:
-            continue
-        here = failing[extra.failing.step - 1]
-        out[out.index(extra)] = Difference(
-            kind="different_arguments",
-            failing=extra.failing,
-            baseline=step_ref(there),
-            detail=f"called {here.label} where {other} called {there.label}",
-        )
-        out.remove(missing)
+        i = end
     return out
 
 
-def _stretch(
-    stretch: list[Pair], failing: Sequence[Step], baseline: Sequence[Step], before: Step | None, other: str
-) -> list[Difference]:
-    """Pair the stretch's steps: the same tool first (other arguments), then by position (another tool)."""
-    removed = [failing[p.failing] for p in stretch if p.op == "removed" and p.failing is not None]
-    added = [baseline[p.baseline] for p in stretch if p.op == "added" and p.baseline is not None]
+def _stretches(pairs: Sequence[Pair]) -> list[tuple[int, int]]:
+    """The runs of pairs the diff marks as changed (removed or added), as [begin, end) ranges."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(pairs):
+        if pairs[i].op in ("removed", "added"):
+            j = i
+            while j < len(pairs) and pairs[j].op in ("removed", "added"):
+                j += 1
+            out.append((i, j))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _same_tool(
+    stretches: list[tuple[int, int]], pairs: Sequence[Pair], failing: Sequence[Step], baseline: Sequence[Step]
+) -> dict[int, Step]:
+    """Each changed step of this run with the passing run's call of the same tool: in its own stretch
+    first; then, for a state-changing call, in another stretch. Reads moved around a call split the
+    stretches, not the behaviour: one call made with other arguments is never two unrelated steps,
+    nor paired with another tool only because it stood in the same place."""
     partner: dict[int, Step] = {}
-    free = list(added)
-    for here in removed:
-        same = next((t for t in free if (t.kind, t.name) == (here.kind, here.name)), None)
+    used: set[int] = set()
+
+    def removed(begin: int, end: int) -> list[Step]:
+        return [failing[p.failing] for p in pairs[begin:end] if p.op == "removed" and p.failing is not None]
+
+    def added(begin: int, end: int) -> list[Step]:
+        return [baseline[p.baseline] for p in pairs[begin:end] if p.op == "added" and p.baseline is not None]
+
+    def pair(here: Step, candidates: list[Step]) -> None:
+        same = next((t for t in candidates if t.index not in used and (t.kind, t.name) == (here.kind, here.name)), None)
         if same is not None:
             partner[here.index] = same
-            free.remove(same)
+            used.add(same.index)
+
+    for begin, end in stretches:
+        for here in removed(begin, end):
+            pair(here, added(begin, end))
+    writes = [t for begin, end in stretches for t in added(begin, end) if not (t.is_read or t.reasoning)]
+    for begin, end in stretches:
+        for here in removed(begin, end):
+            if here.index not in partner and not (here.is_read or here.reasoning):
+                pair(here, writes)
+    return partner
+
+
+def _stretch(
+    stretch: Sequence[Pair],
+    failing: Sequence[Step],
+    baseline: Sequence[Step],
+    before: Step | None,
+    other: str,
+    partner: dict[int, Step],
+    taken: set[int],
+) -> list[Difference]:
+    """The stretch's differences: each step with its same-tool partner (other arguments), then the rest
+    paired by position (another tool); what is left over is extra or missing."""
+    removed = [failing[p.failing] for p in stretch if p.op == "removed" and p.failing is not None]
+    free = [baseline[p.baseline] for p in stretch if p.op == "added" and p.baseline is not None]
+    free = [t for t in free if t.index not in taken]
+    mine = dict(partner)
     for here in removed:
-        if here.index not in partner and free and not here.is_read and not free[0].is_read:
-            partner[here.index] = free.pop(0)
+        if here.index not in mine and free and not here.is_read and not free[0].is_read:
+            mine[here.index] = free.pop(0)
     out: list[Difference] = []
     for here in removed:
-        there = partner.get(here.index)
+        there = mine.get(here.index)
         if there is None:
             out.append(_extra(here, other))
         else:

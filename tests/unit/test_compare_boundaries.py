@@ -663,3 +663,18 @@ def test_a_table_cell_shows_the_error_the_output_the_attempts_and_a_missing_side
     assert rows[2] == '| → R0006 | refund({"id":9}) ✗ denied: | refund({"id":9}) → done |'  # the error's first line
     assert rows[3] == "| ≠ R0006 (passing) | — | notify({}) → ok |"  # a step only the passing run took
     assert "(1 attempts)" not in text
+
+
+def test_calls_made_with_other_arguments_pair_with_their_own_tool_across_moved_reads_never_with_another() -> None:
+    failing = run(("get_order", {"id": 1}), ("refund", {"a": 2}), ("get_user", {"u": 1}), ("notify", {"t": 2}))
+    passing = run(("refund", {"a": 1}), ("get_order", {"id": 1}), ("notify", {"t": 1}), ("get_user", {"u": 1}))
+    comparison = compare_runs(failing, passing, source="test").comparison
+    assert [(d.kind, d.detail) for d in comparison.differences] == [
+        ("different_arguments", 'called refund({"a":2}) where the passing run called refund({"a":1})'),
+        ("different_arguments", 'called notify({"t":2}) where the passing run called notify({"t":1})'),
+    ]
+    # A read is not paired across: a search with other terms elsewhere is a read more and a read less.
+    failing = run(("get_order", {"id": 1}), ("search_x", {"q": 2}), ("refund", {"a": 2}))
+    passing = run(("search_x", {"q": 1}), ("refund", {"a": 1}), ("get_order", {"id": 1}))
+    kinds = [d.kind for d in compare_runs(failing, passing, source="test").comparison.differences]
+    assert kinds == ["missing_step", "extra_step", "different_arguments"]
