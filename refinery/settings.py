@@ -61,6 +61,7 @@ SOURCES: dict[str, Source] = {
     "verify_runs": Source(("REFINERY_VERIFY_RUNS",), "verify-runs"),
     "verify_timeout": Source(("REFINERY_VERIFY_TIMEOUT",), "verify-timeout"),
     "verify_results_file": Source(("REFINERY_VERIFY_RESULTS_FILE",), "verify-results-file"),
+    "verify_budget": Source(("REFINERY_VERIFY_BUDGET",), "verify-budget"),
     "since": Source(("REFINERY_SINCE",), "since"),
     "provider": Source(("REFINERY_PROVIDER",), "provider"),
     "fallback": Source(("REFINERY_FALLBACK",), "fallback"),
@@ -166,6 +167,9 @@ class Settings(BaseModel):
     """Seconds per verification run."""
     verify_results_file: str | None = None
     """A results file the verify command writes (relative to the worktree); else its exit code decides."""
+    verify_budget: float | None = Field(default=None, ge=1)
+    """Seconds for all of the run's verification, shared by every fix (what the job has left for it); runs
+    past it are not started and the verdicts say so. Default: 2 × runs × timeout."""
     merge_from: list[str] = Field(default_factory=list)
     """Packs (files, directories or globs) from a fan-out's matrix jobs: merge them instead of analysing."""
     since: str | None = None

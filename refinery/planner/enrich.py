@@ -177,18 +177,30 @@ def _log_enrichment(triaged: Triaged, log: Log) -> None:
         log(f"{name}: against passing run {comparison.trace} ({comparison.source}): {comparison.summary}")
 
 
+def verify_deadline(settings: Settings) -> float:
+    """When the run's verification must be done (``time.monotonic()``): ``verify-budget`` seconds from
+    now, shared by every trace's fixes; without one, time for each run of one fix and its control."""
+    budget = settings.verify_budget or 2 * settings.verify_runs * settings.verify_timeout
+    return time.monotonic() + budget
+
+
 def verify_prepared(
-    prepared: Prepared, root: Path, settings: Settings, selection: PackSelection | None, env: dict[str, str]
+    prepared: Prepared,
+    root: Path,
+    settings: Settings,
+    selection: PackSelection | None,
+    env: dict[str, str],
+    deadline: float | None = None,
 ) -> Prepared:
-    """``prepared`` with its fixes' verification: the user's eval without and with them, in worktrees of
-    ``root``, within ``verify-runs`` × 2 × ``verify-timeout`` seconds; its output redacted."""
+    """``prepared`` with its fixes' verification: the user's eval without and with each, in worktrees of
+    ``root``, by ``deadline`` (``verify_deadline`` when none is given); its output redacted."""
     assert settings.verify_command is not None
     runs, timeout = settings.verify_runs, settings.verify_timeout
     request = VerifyRequest(
         command=settings.verify_command,
         runs=runs,
         timeout_s=timeout,
-        deadline=time.monotonic() + 2 * runs * timeout,
+        deadline=deadline if deadline is not None else verify_deadline(settings),
         results_file=settings.verify_results_file,
         example_id=(selection.example_id if selection else None) or "",
         trace_id=prepared.trace.id,

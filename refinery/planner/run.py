@@ -25,6 +25,7 @@ from refinery.planner.enrich import (
     OptionalSteps,
     enrich_representatives,
     proposed_fixes,
+    verify_deadline,
     verify_prepared,
 )
 from refinery.planner.request import RunRequest
@@ -63,6 +64,8 @@ class Planner:
         self.log = log
         self.state = RunState()
         self.steps = OptionalSteps(log.warning, self.state.warnings)
+        self._verify_by: float | None = None
+        """When all verification must be done: set when the first fix is verified (``verify-budget``)."""
 
     @property
     def uses_model(self) -> bool:
@@ -169,6 +172,11 @@ class Planner:
         for publisher in self.services.publishers:
             publisher.start(report)
 
+    def _verify_deadline(self) -> float:
+        if self._verify_by is None:
+            self._verify_by = verify_deadline(self.settings)
+        return self._verify_by
+
     def _verify(self, plan: Plan) -> None:
         """Re-run the user's eval without and with each representative's fixes, when asked (an optional step)."""
         command = self.settings.verify_command
@@ -191,6 +199,7 @@ class Planner:
                         self.settings,
                         triaged.selection,
                         self.request.verify_env,
+                        self._verify_deadline(),
                     ),
                     kind="verify",
                 )
@@ -248,6 +257,7 @@ class Planner:
                             self.settings,
                             result.selection,
                             self.request.verify_env,
+                            self._verify_deadline(),
                         ),
                         kind="verify",
                     )

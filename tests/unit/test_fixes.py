@@ -314,3 +314,23 @@ def test_each_fix_is_verified_on_its_own_against_one_control(tmp_path: Path) -> 
     assert (second.verdict, second.passes, second.control_passes) == ("refuted", 0, 0)
     worktrees = [Path(line).name for line in log.read_text().splitlines()]
     assert worktrees == ["fix-1", "fix-1", "fix-2", "fix-2", "control", "control"]  # the control ran once for both
+
+
+def test_the_verification_budget_is_one_deadline_for_the_run_and_runs_past_it_are_not_started(tmp_path: Path) -> None:
+    import time
+
+    from refinery.changes.verify import VerifyRequest, verify_fixes
+    from refinery.planner.enrich import verify_deadline
+    from refinery.wiring import load_settings
+
+    settings = load_settings({"REFINERY_VERIFY_BUDGET": "30", "REFINERY_VERIFY_RUNS": "2"}, {})
+    assert settings.verify_budget == 30
+    assert 29 < verify_deadline(settings) - time.monotonic() <= 30
+    default = load_settings({"REFINERY_VERIFY_RUNS": "2", "REFINERY_VERIFY_TIMEOUT": "10"}, {})
+    assert 39 < verify_deadline(default) - time.monotonic() <= 40  # 2 runs with and 2 without, 10 s each
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    late = VerifyRequest(command="true", runs=2, deadline=time.monotonic() - 1)
+    [verdict] = verify_fixes(repo, [fix_patch([fix], repo)], late, REDACT, {"PATH": "/usr/bin:/bin"})
+    assert (verdict.verdict, verdict.runs, verdict.control_runs) == ("inconclusive", 0, 0)
+    assert "the job's time ran out after 0 + 0 of 4 runs" in verdict.note
