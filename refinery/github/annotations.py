@@ -100,7 +100,7 @@ class Workspace:
                 if relative not in self.exclude:
                     self._files[relative] = text.splitlines()
             # Source before data: a prompt is defined in code or a template, merely copied into JSON.
-            self._files = dict(sorted(self._files.items(), key=lambda kv: kv[0].endswith((".json", ".jsonl"))))
+            self._files = dict(sorted(self._files.items(), key=lambda kv: kv[0].endswith(".json")))
         return self._files
 
     def find(self, text: str) -> tuple[str, int, int] | None:
