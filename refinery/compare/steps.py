@@ -108,11 +108,6 @@ def reasoning_tools(trace: Trace) -> set[str]:
     }
 
 
-def is_reasoning_name(name: str) -> bool:
-    """Whether a tool's name alone says it only thinks or computes (for steps with no declaration)."""
-    return bool(_REASONING_VERB.match(name))
-
-
 def is_read_name(name: str) -> bool:
     """Whether a tool's name says it reads state (``get_…``, ``search_…``, ``check_…``) rather than changes it."""
     return bool(_READ.match(name))

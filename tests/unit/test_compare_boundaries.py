@@ -678,3 +678,52 @@ def test_calls_made_with_other_arguments_pair_with_their_own_tool_across_moved_r
     passing = run(("search_x", {"q": 1}), ("refund", {"a": 1}), ("get_order", {"id": 1}))
     kinds = [d.kind for d in compare_runs(failing, passing, source="test").comparison.differences]
     assert kinds == ["missing_step", "extra_step", "different_arguments"]
+
+
+def test_a_difference_without_its_steps_is_still_one_sentence_from_its_detail() -> None:
+    from refinery.compare.diverge import divergence_sentence
+    from refinery.compare.model import Difference, StepRef
+
+    there = StepRef(section="R0004", run_id="r4", step=2, label="refund({})")
+    bare = Difference(kind="different_tool", detail="called a where the passing run called b")
+    assert divergence_sentence(bare, 3) == "Called a where the passing run called b."
+    failed = Difference(
+        kind="error", baseline=there, detail="refund({}) failed here (x); in the passing run it succeeded"
+    )
+    assert divergence_sentence(failed, 3) == "Refund({}) failed here (x); in the passing run it succeeded."
+
+
+def test_a_step_missing_before_anything_was_done_says_first() -> None:
+    failing = run(("refund", {"id": 9}))
+    passing = run(("get_order", {"id": 9}), ("refund", {"id": 9}))
+    [missing] = compare_runs(failing, passing, source="test").comparison.differences
+    assert missing.detail == 'never called get_order({"id":9}), which the passing run did first'
+
+
+def test_a_tool_that_declares_it_changes_nothing_is_reasoning_and_a_prompt_in_parts_is_read_as_written() -> None:
+    from refinery.compare import summarize
+    from refinery.compare.steps import reasoning_tools
+
+    def offered(description: str) -> Trace:
+        tools = [{"type": "function", "function": {"name": "scribble", "description": description}}]
+        system = [{"type": "text", "text": "Réponds en français."}, {"type": "image", "url": "x"}]
+        builder = TraceBuilder("agent", inputs={"task": "refund booking ABC123"})
+        builder.add(
+            "model",
+            builder.root,
+            "llm",
+            inputs={"messages": [{"role": "system", "content": system}], "tools": tools},
+            outputs={"output": "ok"},
+        )
+        builder.add("scribble", builder.root, "tool", inputs={"arguments": {}}, outputs={"output": "ok"})
+        builder.add("chain", builder.root, "chain", metadata={"invocation_params": {"temperature": 1}})
+        return builder.build()
+
+    assert reasoning_tools(offered("Jot a note. It will not obtain new information or change anything.")) == {
+        "scribble"
+    }
+    assert reasoning_tools(offered("Jot a note in the shared log.")) == set()
+    summary = summarize(offered("x"))
+    assert summary.system_prompt is not None and "Réponds en français." in summary.system_prompt
+    assert "\\u00e9" not in summary.system_prompt
+    assert summary.parameters == {}  # a chain's invocation parameters are not a model's
