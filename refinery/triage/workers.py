@@ -94,7 +94,9 @@ def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim
         agent=str(first.agent),
         basis="most_work",
         reason=(
-            "of the agents that did the most work the answer rests on, the one that worked first"
+            "the only agent the others handed work to"
+            if len(counts) == 1
+            else "of the agents that did the most work the answer rests on, the one that worked first"
             if sum(n == top for n in counts.values()) > 1
             else "the agent that did most of the work the answer rests on"
         ),

@@ -160,3 +160,17 @@ def test_the_model_stages_get_the_agent_claim_as_a_lead_not_a_fact() -> None:
     digest = triage_digest(run_triage(magentic(surfer_turns=3)))
     line = next(line for line in digest.splitlines() if line.startswith("- agent lead"))
     assert "(low confidence, right " in line and "a lead, not a fact" in line and "WebSurfer" in line
+
+
+def test_a_single_worker_is_said_to_be_the_only_one_the_others_handed_work_to() -> None:
+    trace = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Plan: search the web for dojos near the exchange."},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo nearby today."},
+        ]
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.reason == "the only agent the others handed work to"
+    assert claim.work_steps == claim.all_work_steps == 1
