@@ -342,9 +342,24 @@ def test_a_swe_agent_0x_trajectory_without_message_types_loads_its_actions_as_to
     [trace] = load_trace_files(path)
     assert trace.source == "file:swe-agent" and trace.id == "old-run"
     tools = [r for r in trace.runs if r.run_type == "tool"]
-    assert [t.inputs["command"] for t in tools] == [step["action"] for step in data["trajectory"]]
-    assert all(t.outputs for t in tools)  # each action with the observation that came back
+    steps = data["trajectory"]
+    assert [t.inputs["command"] for t in tools] == [step["action"] for step in steps]
+    # Each action with the observation that came back, and the thought that led to it.
+    assert [t.outputs for t in tools] == [{"output": step["observation"]} for step in steps]
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert [r.outputs["content"] for r in llms if r.outputs] == [s.get("thought") or s.get("response") for s in steps]
+    system = next(m["content"] for m in data["history"] if m.get("role") == "system")
+    assert all(r.inputs == {"system": system} for r in llms)
+    task = next(m["content"] for m in data["history"] if m.get("role") == "user")
+    assert trace.root.inputs == {"task": task}
     assert detect_format(data) == "swe-agent"  # not the multi-agent history it also looks like
+    # A step that kept only its raw response: that is its thought.
+    data["trajectory"][0].pop("thought", None)
+    data["trajectory"][0]["response"] = "I will look for the file first."
+    path.write_text(json.dumps(data))
+    [again] = load_trace_files(path)
+    first = next(r for r in again.runs if r.run_type == "llm")
+    assert first.outputs is not None and first.outputs["content"] == "I will look for the file first."
 
 
 def test_otlp_attribute_values_of_every_kind_are_read_as_written() -> None:
