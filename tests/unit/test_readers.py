@@ -601,3 +601,23 @@ def test_concatenated_json_values_are_read_one_after_another_with_whitespace_bet
     assert _concatenated(' {"a": 1}\n\n {"b": 2}  ') == [{"a": 1}, {"b": 2}]
     assert _concatenated("") == [] and _concatenated('{"a": 1} {') is None
     assert _concatenated(f'{{"n": {"9" * 40}}}') == [{"n": "9" * 40}]  # a huge integer kept as its digits
+
+
+def test_tau2_tool_calls_keep_their_names_arguments_results_and_whose_they_are(real_traces: Path) -> None:
+    from refinery.trace.roles import Roles
+
+    path = real_traces / "tau2-bench/telecom-gpt-4o-first4.json"
+    raw = json.loads(path.read_text())
+    traces = {t.id: t for t in load_trace_files(path)}
+    for sim in raw["simulations"]:
+        trace = traces[sim["id"]]
+        roles = Roles.of(trace)
+        results = {m.get("id"): m.get("content") for m in sim["messages"] if m["role"] == "tool"}
+        calls = [(m["role"], c) for m in sim["messages"] for c in (m.get("tool_calls") or [])]
+        tools = [r for r in trace.runs if r.run_type == "tool"]
+        for (role, call), run in zip(calls, tools, strict=True):
+            assert run.name == call["name"]
+            assert run.inputs.get("arguments", run.inputs) == (call.get("arguments") or {})
+            assert (run.outputs or {}).get("output", run.error) == results.get(call["id"]) or run.is_error
+            # The user simulator's own device actions are the user's, never the agent's.
+            assert roles.acts(run) == (role == "assistant")
