@@ -621,3 +621,32 @@ def test_tau2_tool_calls_keep_their_names_arguments_results_and_whose_they_are(r
             assert (run.outputs or {}).get("output", run.error) == results.get(call["id"]) or run.is_error
             # The user simulator's own device actions are the user's, never the agent's.
             assert roles.acts(run) == (role == "assistant")
+
+
+def test_a_span_tree_with_durations_instead_of_end_times_keeps_how_long_each_took() -> None:
+    from datetime import timedelta
+
+    from refinery.trace.files.otlp import load_otlp
+
+    tree = {
+        "trace_id": "t1",
+        "spans": [
+            {
+                "span_id": "a",
+                "name": "agent",
+                "start_time": "2026-01-01T00:00:00Z",
+                "duration": "PT1M2.5S",
+                "child_spans": [
+                    {"span_id": "b", "name": "search", "start_time": "2026-01-01T00:00:01Z", "duration": 2_500_000_000},
+                    {"span_id": "c", "name": "long", "start_time": "2026-01-01T00:00:02Z", "duration": "P1DT2H"},
+                    {"span_id": "d", "name": "unknown", "start_time": "2026-01-01T00:00:03Z", "duration": "soon"},
+                ],
+            }
+        ],
+    }
+    [trace] = load_otlp(tree)
+    took = {r.name: (r.end_time - r.start_time if r.end_time and r.start_time else None) for r in trace.runs}
+    assert took["agent"] == timedelta(minutes=1, seconds=2.5)
+    assert took["search"] == timedelta(seconds=2.5)  # nanoseconds
+    assert took["long"] == timedelta(days=1, hours=2)
+    assert took["unknown"] is None
