@@ -650,3 +650,30 @@ def test_a_span_tree_with_durations_instead_of_end_times_keeps_how_long_each_too
     assert took["search"] == timedelta(seconds=2.5)  # nanoseconds
     assert took["long"] == timedelta(days=1, hours=2)
     assert took["unknown"] is None
+
+
+def test_a_batch_patch_updates_its_post_field_by_field_and_one_for_an_earlier_batch_is_kept() -> None:
+    from refinery.trace.files.langsmith_batch import merge_batch
+
+    post = {"id": "r1", "name": "agent", "outputs": None, "extra": {"metadata": {"a": 1}}, "end_time": None}
+    merged = merge_batch(
+        {
+            "post": [post, {"id": "r2", "name": "tool"}],
+            "patch": [
+                {"id": "r1", "outputs": {"output": "done"}, "extra": {"metadata": {"b": 2}}, "end_time": None},
+                {"id": "r9", "outputs": {"output": "late"}},  # posted in an earlier batch
+            ],
+        }
+    )
+    assert merged[0] == {
+        "id": "r1",
+        "name": "agent",
+        "outputs": {"output": "done"},
+        "extra": {"metadata": {"b": 2}},  # a dict value replaces the field's keys it names, one level deep
+        "end_time": None,  # None in a patch leaves the field as posted
+    }
+    assert merged[1] == {"id": "r2", "name": "tool"} and merged[2] == {"id": "r9", "outputs": {"output": "late"}}
+    assert post["outputs"] is None  # the payload itself is not changed
+    # A patch without an id applies to the posts in order.
+    [first] = merge_batch({"post": [{"name": "a"}], "patch": [{"outputs": {"x": 1}}]})
+    assert first == {"name": "a", "outputs": {"x": 1}}
