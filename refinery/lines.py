@@ -92,4 +92,6 @@ def elide_middle(text: str, limit: int) -> str:
     keep = max(limit // 2, 1)
     head = _token_end(text, keep)
     tail = max(head, _token_start(text, len(text) - keep))
+    if tail == head:  # one token longer than the limit: kept whole, with no marker of nothing elided
+        return text
     return f"{text[:head]}[… {tail - head} chars elided …]{text[tail:]}"

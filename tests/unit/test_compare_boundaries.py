@@ -419,10 +419,15 @@ def test_baseline_md_sections_are_the_differences_then_what_changed_around_the_r
         "## B03 · system prompt",
         "## B04 · model",
     ]
-    header = text.split("\n## ", 1)[0].splitlines()
-    assert header[0] == "# Against the passing run"
-    assert "differences: 2 · reads in another order: 0 · retries folded: 0  " in header
-    assert any(line.startswith("Steps (numbered from 1) are tool calls") for line in header)
+    header = [line.rstrip() for line in text.split("\n## ", 1)[0].splitlines() if line.strip()]
+    assert header == [
+        "# Against the passing run",
+        "passing run: `r000` (test)",
+        "this run: 3 tool calls, 3 model calls; the passing run: 3 tool calls, 3 model calls",
+        "differences: 2 · reads in another order: 0 · retries folded: 0",
+        "Steps (numbered from 1) are tool calls, agent turns and failed model calls; R… ids are this run's "
+        "trace.md sections.",
+    ]
     assert "The two runs took the same steps" not in text and "tail is paired by position" not in text
     b01 = text.split("## B01 · first divergence\n\n", 1)[1].split("\n## ", 1)[0]
     assert b01.startswith('called refund({"amount":250,"id":9}) where the passing run called refund(')
@@ -464,6 +469,11 @@ def test_with_little_room_the_first_divergence_and_the_context_stay_whole() -> N
     assert full.split("## B03", 1)[1] in small  # the system prompt and model, in full
     assert full.split("## B02", 1)[1].split("\n## ", 1)[0] not in small  # the later difference gave way
     assert '## B02 · different arguments\n\ncalled notify({"to":"a"}) where the passing run called' in small
+    shortened = render_baseline_md(compared.comparison, align_steps(here, there), here, there, len(full) - 200)
+    assert (shortened.kind, shortened.section_ids) == ("baseline", ["B01", "B02", "B03", "B04"])
+    assert shortened.notes[0].endswith(
+        "1 reduced to a one-line summary; the 3 sections of the failure's evidence are in full."
+    )
 
 
 def test_the_refusal_quotes_each_example_whole_and_the_baselines_inputs() -> None:
@@ -622,9 +632,8 @@ def test_runs_too_far_apart_are_paired_by_position_past_the_edit_limit(monkeypat
         ("same", 4, 3),
     ]
     assert alignment.truncated and alignment.edits == 5
-    assert "The runs differ in too many steps to align them all: the tail is paired by position." in (
-        compared.document.text
-    )
+    lines = [line.rstrip() for line in compared.document.text.splitlines()]
+    assert "The runs differ in too many steps to align them all: the tail is paired by position." in lines
 
 
 def test_a_run_that_repeats_the_passing_runs_last_step_has_one_extra_step_not_two() -> None:
@@ -727,3 +736,42 @@ def test_a_tool_that_declares_it_changes_nothing_is_reasoning_and_a_prompt_in_pa
     assert summary.system_prompt is not None and "Réponds en français." in summary.system_prompt
     assert "\\u00e9" not in summary.system_prompt
     assert summary.parameters == {}  # a chain's invocation parameters are not a model's
+
+
+def test_the_header_says_exactly_what_is_not_shown_and_why() -> None:
+    def last_lines(text: str) -> list[str]:
+        header = [line.rstrip() for line in text.split("\n## ", 1)[0].splitlines() if line.strip()]
+        return header[5:]
+
+    same_steps = baseline_md(run(("refund", {"id": 9}), model="gpt-4.1-mini"), run(("refund", {"id": 9}), model="o3"))
+    assert last_lines(same_steps) == ["The two runs took the same steps; only what is listed below differs."]
+    count = MAX_SECTIONS + 2
+    many = baseline_md(
+        run(*[("write_row", {"n": n, "v": "a"}) for n in range(count)]),
+        run(*[("write_row", {"n": n, "v": "b"}) for n in range(count)]),
+    )
+    assert last_lines(many) == ["2 later differences are not shown."]
+
+
+def test_a_long_error_or_output_is_shortened_in_its_cell_and_stays_on_one_line() -> None:
+    error = " ".join(f"e{n:02d}" for n in range(40))  # 159 characters of words
+    output = " ".join(f"o{n:02d}" for n in range(40))
+    failing = run(("lookup", {"id": 1}, None, output), ("refund", {"id": 9}, error))
+    passing = run(("lookup", {"id": 1}, None, "x"), ("refund", {"id": 9}, None, "done"))
+    text = baseline_md(failing, passing)
+    row = next(line for line in text.splitlines() if line.startswith("| → "))
+    shown_error = row.split(" ✗ ", 1)[1].split(" | ", 1)[0]
+    assert shown_error.startswith("e00 e01") and shown_error.endswith("e38 e39") and "chars elided" in shown_error
+    assert len(shown_error.split("[…", 1)[0]) <= 41  # half of 80 characters, to the end of a word
+    first = next(line for line in text.splitlines() if line.startswith("|  R0002"))
+    shown_output = first.split(" → ", 1)[1].split(" | ", 1)[0]
+    assert shown_output.startswith("o00") and "chars elided" in shown_output
+    assert len(shown_output.split("[…", 1)[0]) <= 31  # half of 60
+
+
+def test_a_tool_name_with_a_line_break_cannot_break_the_table() -> None:
+    text = baseline_md(
+        run(("look\nup", {"id": 1}), ("refund", {"id": 2})), run(("look\nup", {"id": 1}), ("refund", {"id": 3}))
+    )
+    rows = [line for line in text.split("## B01", 1)[1].splitlines() if line.startswith("|  R0002")]
+    assert rows and rows[0].count(" | ") == 2 and "look up" in rows[0]

@@ -345,3 +345,13 @@ def test_a_secret_used_as_a_key_is_redacted_every_time_it_appears() -> None:
     runs = redactor.value([{key: 1, "name": "a"}, {key: 2, "name": "b"}])
     assert key not in json.dumps(runs) and all("name" in r for r in runs)
     assert redactor.stats.total == 2
+
+
+def test_one_token_longer_than_the_limit_is_kept_whole_without_a_marker_of_nothing_elided() -> None:
+    from refinery.lines import elide_middle
+
+    token = "Zq9" * 40
+    assert elide_middle(token, 60) == token
+    words = "alpha " * 30
+    cut = elide_middle(words, 60)
+    assert "chars elided" in cut and len(cut) < len(words) and "[… 0 chars" not in cut
