@@ -93,6 +93,14 @@ def _checkout_of(work: Path, ref: str) -> None:
     work.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "x", "--exclude=tests/tools/*", "-C", str(work)], input=archive, check=True)
+    made = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True)
+    (work.parent / f"{work.name}.commit").write_text(made.stdout.strip() or ref)
+
+
+def copied_commit(work: Path) -> str | None:
+    """The commit a group's work copy was made from (a resumed or harvested run is scored under it)."""
+    marker = work.parent / f"{work.name}.commit"
+    return marker.read_text().strip() if marker.exists() else None
 
 
 def _configure(work: Path, group: Group) -> None:
@@ -226,12 +234,11 @@ def run(
     scored: dict[str, dict[str, Any]] = {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
-        commit = _commit() if before is None else before  # what the work copy is made from, now
         result = run_group(
             name, GROUPS[name], children=children, tests_of=before, resume=resume or harvest, harvest=harvest
         )
         found = result.pop("survivors")
-        result["commit"] = commit
+        result["commit"] = before or copied_commit(OUT / name) or _commit()
         if before is None:
             survivors[name] = found
         scored[name] = result
