@@ -110,3 +110,67 @@ def test_the_evaluators_words_alone_score_just_under_the_claim_and_name_no_suspe
     assert best.path == "prompts/agent.md" and best.evidence  # ranked first, with what it matched
     assert likely is not None and likely - 0.1 < best.score < likely
     assert best.band == "none"  # below the calibrated band: ranked, not blamed
+
+
+def _used_by(ranked: list[rank.Suspect], path: str) -> rank.Suspect:
+    return next(s for s in ranked if s.path == path)
+
+
+def test_a_config_change_to_the_model_or_its_parameters_and_an_eval_file_change_are_used() -> None:
+    builder = TraceBuilder(
+        "agent",
+        inputs={"task": "cancel reservation ZFA04Y"},
+        metadata={"test_file": "./evals/test_cancel.py::test_one"},
+    )
+    builder.llm(builder.root, None, system=PROMPT, model="gpt-4.1")
+    builder.add(
+        "cancel_reservation",
+        builder.root,
+        "tool",
+        inputs={"arguments": {"reservation_id": "ZFA04Y"}},
+        error="PolicyError",
+    )
+    prepared = prepare(builder.build())
+    used = trace_usage(prepared.trace, prepared.triage)
+    assert used.models == {"gpt-4.1"} and used.eval_files == {"evals/test_cancel.py"}
+    changes = diff(
+        ("config/agent.yaml", "@@ -1,2 +1,2 @@\n-model: gpt-4.1\n+model: gpt-4.1-mini\n temperature: 0\n"),
+        ("config/limits.yaml", "@@ -1 +1 @@\n-temperature: 0\n+temperature: 1\n"),
+        ("config/other.yaml", "@@ -1 +1 @@\n-retries: 1\n+retries: 2\n"),
+        ("evals/test_cancel.py", "@@ -1 +1 @@\n-assert refused\n+assert refused or cancelled\n"),
+        ("docs/model.md", "@@ -1 +1 @@\n-gpt-4.1 is used\n+gpt-4.1-mini is used\n"),
+    )
+    ranked = rank_changes(read_unified_diff(changes, "d"), used)
+    assert _used_by(ranked, "config/agent.yaml").used == ["model"]
+    assert "changes the model or its parameters" in _used_by(ranked, "config/agent.yaml").reason
+    assert _used_by(ranked, "config/limits.yaml").used == ["model"]  # a parameter, in a config file
+    assert _used_by(ranked, "config/other.yaml").used == []
+    assert _used_by(ranked, "evals/test_cancel.py").used == ["eval file"]
+    assert "changes the eval file" in _used_by(ranked, "evals/test_cancel.py").reason
+    assert _used_by(ranked, "docs/model.md").used == []  # a model named in prose is not its configuration
+
+
+def test_a_changed_line_of_a_tool_description_touches_that_tool() -> None:
+    builder = TraceBuilder("agent", inputs={"task": "cancel reservation ZFA04Y"})
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "cancel_reservation",
+                "description": "Cancel a reservation by its id, if policy allows.",
+            },
+        }
+    ]
+    builder.add("model", builder.root, "llm", inputs={"messages": [], "tools": tools}, outputs={"output": "ok"})
+    builder.add("cancel_reservation", builder.root, "tool", inputs={"arguments": {"reservation_id": "Z"}}, error="x")
+    prepared = prepare(builder.build())
+    used = trace_usage(prepared.trace, prepared.triage)
+    assert used.tool_text == {"cancel a reservation by its id, if policy allows.": "cancel_reservation"}
+    changes = diff(
+        (
+            "tools/cancel.py",
+            '@@ -1 +1 @@\n-"Cancel a reservation by its id, if policy allows."\n+"Cancel a reservation."\n',
+        )
+    )
+    [suspect] = rank_changes(read_unified_diff(changes, "d"), used)
+    assert suspect.used == ["tool cancel_reservation"]
