@@ -334,3 +334,27 @@ def test_the_verification_budget_is_one_deadline_for_the_run_and_runs_past_it_ar
     [verdict] = verify_fixes(repo, [fix_patch([fix], repo)], late, REDACT, {"PATH": "/usr/bin:/bin"})
     assert (verdict.verdict, verdict.runs, verdict.control_runs) == ("inconclusive", 0, 0)
     assert "the job's time ran out after 0 + 0 of 4 runs" in verdict.note
+
+
+def test_with_a_results_file_the_verdict_is_the_files_not_the_exit_code(tmp_path: Path) -> None:
+    import json
+
+    from refinery.changes.verify import VerifyRequest, verify_fixes
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    record = {"task_id": 1, "trial": 0, "info": {"task": {"actions": []}}, "traj": []}
+    passed, failed = json.dumps([{**record, "reward": 1.0}]), json.dumps([{**record, "reward": 0.0}])
+    # The eval exits 1 every time; the file it writes says whether the example passed.
+    command = (
+        f"if grep -qF '{BASE[2]}' prompts/agent.md; then echo '{passed}' > out/results.json; "
+        f"else echo '{failed}' > out/results.json; fi; exit 1"
+    )
+    setup = f"mkdir -p out; {command}"
+    request = VerifyRequest(command=setup, runs=1, results_file="out/results.json")
+    [verdict] = verify_fixes(repo, [fix_patch([fix], repo)], request, REDACT, {"PATH": "/usr/bin:/bin"})
+    assert (verdict.verdict, verdict.passes, verdict.control_passes) == ("verified", 1, 0)
+    for broken in ("true", "mkdir -p out; echo 'not json' > out/results.json"):  # no file, or one unreadable
+        request = VerifyRequest(command=broken, runs=1, results_file="out/results.json")
+        [nothing] = verify_fixes(repo, [fix_patch([fix], repo)], request, REDACT, {"PATH": "/usr/bin:/bin"})
+        assert (nothing.passes, nothing.control_passes) == (0, 0)
