@@ -186,6 +186,12 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     )
     out.para("**Agent claims from the work done** (`most_work`): named / right, per half.")
     out.table(["half", "named", "right", "precision"], _claim_rows(claims), right=1)
+    count = agent_counts(claims, "most_work")
+    out.figure(
+        "Agent named when no step is (the worker that did most of the work), both halves",
+        f"{count.precision} ({count.right}/{count.named})",
+        "above naming the first or last agent to speak",
+    )
     out.para("**Precision and coverage per confidence level** (coverage: origins at the level / labelled cases).")
     out.table(["half", "level", "named", "right", "precision", "coverage %"], _level_rows(scored), right=2)
     stated = [o for _, o in scored if o is not None and o.stated]
