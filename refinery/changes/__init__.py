@@ -31,11 +31,6 @@ class Ranked:
     suspects: list[Suspect]
     document: Document
 
-    @property
-    def top(self) -> Suspect | None:
-        """The best suspect, when its band allows a claim; else no suspect is claimed."""
-        return claimed(self.suspects)
-
 
 def claimed(suspects: list[Suspect]) -> Suspect | None:
     """The suspect Refinery names as the cause: the best one, when its band allows a claim."""
