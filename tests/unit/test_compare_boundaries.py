@@ -775,3 +775,23 @@ def test_a_tool_name_with_a_line_break_cannot_break_the_table() -> None:
     )
     rows = [line for line in text.split("## B01", 1)[1].splitlines() if line.startswith("|  R0002")]
     assert rows and rows[0].count(" | ") == 2 and "look up" in rows[0]
+
+
+def test_the_arrow_marks_the_differences_own_row_a_missing_step_and_a_moved_read_included() -> None:
+    failing = run(("get_user", {"u": 1}), ("get_order", {"id": 1}), ("refund", {"id": 9}))
+    passing = run(("get_order", {"id": 1}), ("get_user", {"u": 1}), ("refund", {"id": 9}), ("notify", {"t": 1}))
+    text = baseline_md(failing, passing)
+    section = text.split("## B01", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "R0" in line]
+    marked = [row for row in rows if row.startswith("| → ")]
+    assert marked == ['| → R0008 (passing) | — | notify({"t":1}) → ok |']  # the step only the passing run took
+    assert any(row.startswith("| ≈ ") for row in rows)  # a read done in another order
+
+
+def test_arguments_that_are_not_an_object_are_not_compared_key_by_key() -> None:
+    from refinery.compare.diverge import argument_change
+
+    assert argument_change('{"a":1,"b":"é"}', '{"a":2,"b":"é"}') == ("a=1", "a=2", ["b"])
+    assert argument_change('{"a":"é"}', '{"a":"e"}') == ('a="é"', 'a="e"', [])  # as written, not \\u00e9
+    assert argument_change('{"a":{"x":1}}', '{"b":1}') == ('a={"x":1}, no b', "no a, b=1", [])
+    assert argument_change("[1, 2]", '{"a":1}') is None and argument_change("not json", "{}") is None
