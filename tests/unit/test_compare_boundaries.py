@@ -795,3 +795,20 @@ def test_arguments_that_are_not_an_object_are_not_compared_key_by_key() -> None:
     assert argument_change('{"a":"é"}', '{"a":"e"}') == ('a="é"', 'a="e"', [])  # as written, not \\u00e9
     assert argument_change('{"a":{"x":1}}', '{"b":1}') == ('a={"x":1}, no b', "no a, b=1", [])
     assert argument_change("[1, 2]", '{"a":1}') is None and argument_change("not json", "{}") is None
+
+
+def test_a_difference_in_thinking_alone_is_no_divergence_and_a_read_beside_it_is() -> None:
+    only_thinking = compare_runs(
+        run(("think", {"thought": "check the fare"}), ("refund", {"id": 9})),
+        run(("think", {"thought": "check the policy"}), ("refund", {"id": 9})),
+        source="test",
+    ).comparison
+    assert [d.kind for d in only_thinking.differences] == ["different_arguments"]
+    assert only_thinking.divergence is None
+    with_a_read = compare_runs(
+        run(("think", {"thought": "check the fare"}), ("get_fare", {"id": 9}), ("refund", {"id": 9})),
+        run(("think", {"thought": "check the policy"}), ("refund", {"id": 9})),
+        source="test",
+    ).comparison
+    assert with_a_read.divergence is not None and with_a_read.divergence.kind == "extra_step"
+    assert "get_fare" in with_a_read.divergence.detail
