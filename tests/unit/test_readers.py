@@ -677,3 +677,20 @@ def test_a_batch_patch_updates_its_post_field_by_field_and_one_for_an_earlier_ba
     # A patch without an id applies to the posts in order.
     [first] = merge_batch({"post": [{"name": "a"}], "patch": [{"outputs": {"x": 1}}]})
     assert first == {"name": "a", "outputs": {"x": 1}}
+
+
+def test_an_openhands_conversation_keeps_each_agent_message_and_its_finish(real_traces: Path) -> None:
+    from refinery.trace.files.openhands import load_openhands
+
+    raw = json.loads((real_traces / "openhands" / "basic_interactions.json").read_text())
+    [trace] = load_openhands(raw)
+    assert (trace.id, trace.root.name, trace.source) == ("openhands", "openhands", "file:openhands")
+    assert trace.root.inputs == {"task": raw[0]["message"]}  # the first user message is the task
+    agent_messages = [e for e in raw if e["source"] == "agent"]
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert [r.name for r in llms] == ["agent"] * len(agent_messages)
+    assert [r.outputs["content"] for r in llms if r.outputs][:2] == [e["message"] for e in agent_messages[:2]]
+    [finish] = [r for r in trace.runs if r.run_type == "tool"]
+    assert (finish.name, finish.status, finish.inputs) == ("finish", "success", agent_messages[-1]["args"])
+    assert trace.root.outputs == {"output": agent_messages[-1]["message"]}
+    assert [r.start_time is not None for r in llms] == [True] * len(llms)
