@@ -694,3 +694,41 @@ def test_an_openhands_conversation_keeps_each_agent_message_and_its_finish(real_
     assert (finish.name, finish.status, finish.inputs) == ("finish", "success", agent_messages[-1]["args"])
     assert trace.root.outputs == {"output": agent_messages[-1]["message"]}
     assert [r.start_time is not None for r in llms] == [True] * len(llms)
+
+
+def test_tau2_simulations_keep_the_evaluators_reasons_the_task_and_the_run_facts(real_traces: Path) -> None:
+    path = real_traces / "tau2-bench/telecom-gpt-4o-first4.json"
+    raw = json.loads(path.read_text())
+    traces = {t.id: t for t in load_trace_files(path)}
+    tasks = {t["id"]: t for t in raw["tasks"]}
+    for sim in raw["simulations"]:
+        trace = traces[sim["id"]]
+        info = sim["reward_info"]
+        [reward] = trace.feedback
+        assert (reward.key, reward.source, reward.fails_below, reward.composed) == ("reward", "tau2-bench", 1.0, True)
+        assert reward.run_id == trace.root.id
+        expected_reasons = []
+        if isinstance(info.get("db_check"), dict):
+            matched = info["db_check"]["db_match"]
+            expected_reasons.append(f"database {'matches' if matched else 'does not match'} the expected state")
+        expected_reasons += [
+            f"unmet: {c['env_assertion']['func_name']}"
+            for c in info.get("env_assertions") or []
+            if c.get("met") is False
+        ]
+        expected_reasons += [
+            f"expected action not taken: {c['action']['name']}"
+            for c in info.get("action_checks") or []
+            if c.get("action_match") is False
+        ]
+        assert reward.comment == ("; ".join(expected_reasons) or None)
+        instructions = tasks[sim["task_id"]]["user_scenario"]["instructions"]
+        assert trace.metadata["question"] == (
+            instructions if isinstance(instructions, str) else json.dumps(instructions)
+        )
+        assert (trace.metadata["task_id"], trace.metadata["trial"]) == (sim["task_id"], sim["trial"])
+        for key in ("termination_reason", "agent_cost", "user_cost", "duration", "seed"):
+            assert trace.metadata[key] == sim[key]
+        assert trace.metadata["agent_info"] == raw["info"]["agent_info"]
+        assert trace.root.cost == sim["agent_cost"] and trace.root.start_time is None
+        assert trace.source == "file:tau2-bench"
