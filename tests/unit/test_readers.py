@@ -732,3 +732,26 @@ def test_tau2_simulations_keep_the_evaluators_reasons_the_task_and_the_run_facts
         assert trace.metadata["agent_info"] == raw["info"]["agent_info"]
         assert trace.root.cost == sim["agent_cost"] and trace.root.start_time is None
         assert trace.source == "file:tau2-bench"
+
+
+def test_a_who_and_when_log_keeps_each_message_its_speaker_prompt_and_the_labels_apart() -> None:
+    from tests.conftest import SHARED
+
+    path = SHARED / "datasets" / "who-and-when" / "algorithm-generated" / "1.json"
+    if not path.is_file():
+        pytest.skip(f"../shared is absent: no Who&When logs at {path.parent} (set REFINERY_SHARED_DIR)")
+    raw = json.loads(path.read_text())
+    [trace] = load_trace_files(path)
+    assert trace.id == raw["question_ID"] and trace.root.inputs == {"question": raw["question"]}
+    steps = trace.runs[1:]
+    assert len(steps) == len(raw["history"])
+    for step, (run, msg) in enumerate(zip(steps, raw["history"], strict=True)):
+        assert run.outputs == {"content": msg["content"]} and run.run_type == "agent"
+        assert run.metadata["step"] == step and run.metadata["role"] == msg["role"]
+        speaker = msg.get("name") or msg["role"]
+        assert run.agent == speaker and run.name == speaker
+        prompt = raw["system_prompt"].get(speaker)
+        assert run.inputs == ({"system": prompt} if prompt else {})
+    # The annotation is ground truth for scoring: kept as labels, never shown to the analysis.
+    assert trace.labels["mistake_agent"] == raw["mistake_agent"] and "mistake_agent" not in trace.metadata
+    assert trace.feedback[0].score == 0.0 and trace.feedback[0].comment == f"Expected answer: {raw['ground_truth']}"
