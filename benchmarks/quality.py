@@ -59,10 +59,16 @@ def strip_ground_truth(trace: Any) -> Any:
 
 
 def triage_method(prepared: Any) -> list[Blame]:
-    origin = prepared.triage.origin
+    """What the report names, first: the stated origin, else the stated agent claim (an agent with no
+    step: where its work starts is a place to read, not a claim); then the lead and the other findings."""
+    triage = prepared.triage
+    origin = triage.origin
     blames = []
+    claim = triage.stated_agent
+    if triage.stated_origin is None and claim is not None:
+        blames.append(Blame(claim.agent, None, None, None))
     if origin is not None:
-        category = next((f.category for f in prepared.triage.findings if f.id == origin.finding_id), None)
+        category = next((f.category for f in triage.findings if f.id == origin.finding_id), None)
         blames.append(Blame(origin.agent, origin.step, origin.run_id, category))
     seen = {b.run_id for b in blames}
     for finding in prepared.triage.findings:
@@ -136,7 +142,7 @@ def _who_and_when_scores(
             continue
         first = blames[0]
         named += 1
-        agent += first.agent == trace.labels.get("mistake_agent")
+        agent += (first.agent or "").lower() == str(trace.labels.get("mistake_agent") or "").lower()
         # Step 0 of our trace is the root; the dataset counts history entries from 0.
         step += first.step is not None and str(first.step - 1) == str(trace.labels.get("mistake_step"))
     return len(paths), agent, step, named
@@ -150,7 +156,8 @@ def who_and_when(out: Results, paths: list[Path], methods: Mapping[str, Method],
     out.para(
         f"**Who&When** ({len(paths)} failed multi-agent runs with annotated `mistake_agent` / `mistake_step`): "
         "accuracy of the first agent / step each method names, in %. *named* counts the logs where the method "
-        "named any step at all. The answer can change what triage names only through the reference-mismatch "
+        "named anything at all. Triage names, first, what the report names: its stated origin, else the agent "
+        "its work claim names (an agent, no step); then its lead and other findings. The answer can change what triage names only through the reference-mismatch "
         "finding it adds; it is the model rows where having it matters."
     )
     rows = []
