@@ -211,7 +211,7 @@ def run_case(case: FixCase, scratch: Path) -> CaseResult:
     """The action on the case's pull request, with verification, and what became of each fix."""
     from tests.fakes.github_api import FakeGitHub
     from tests.fakes.openai_api import FakeOpenAI, Step, reply
-    from tests.integration.test_action_run import HEAD, action_env, pr_event, run_action
+    from tests.integration.test_action_run import HEAD, run_action, verify_checkout_env
 
     counter = scratch / f"flaky-{uuid.uuid4().hex}"
     repo, base, head = make_repository(scratch / "git", case, FLAKY.format(counter=counter) if case.flaky else EVAL)
@@ -219,23 +219,12 @@ def run_case(case: FixCase, scratch: Path) -> CaseResult:
         github.add_pull(2, HEAD, files=pr_files(repo, base, head))
         if case.synthesis is not None:
             openai.script(Step("auto"), Step("auto"), Step("auto"), reply(case.synthesis))
-        env = action_env(
-            scratch,
-            github,
-            "pull_request",
-            pr_event(github.repo),
-            trace_file="results.json",
-            verify_runs="3",
-            openai_api_key=openai.api_key,
-            base_url=openai.url + "/v1",
-            model="gpt-4.1",
+        env = verify_checkout_env(
+            scratch, github, openai, repo, "bash eval.sh", trace_file="results.json", verify_runs="3"
         )
-        env["INPUT_VERIFY-COMMAND"] = "bash eval.sh"
-        checkout = scratch / "checkout"
-        subprocess.run(["git", "clone", "-q", str(repo), str(checkout)], check=True)
+        checkout = Path(env["GITHUB_WORKSPACE"])
         subprocess.run(["python3", "agent.py", "results.json"], cwd=checkout, check=True)  # the failing run
         counter.unlink(missing_ok=True)
-        env["GITHUB_WORKSPACE"] = str(checkout)
         started = time.perf_counter()
         code, log = run_action(env)
         seconds = time.perf_counter() - started

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,19 @@ def langsmith_inputs(fake: Any, **inputs: str) -> dict[str, str]:
 def model_inputs(openai: FakeOpenAI, model: str = "gpt-4.1") -> dict[str, str]:
     """Inputs that run the four stages on the fake OpenAI."""
     return {"openai_api_key": openai.api_key, "base_url": openai.url + "/v1", "model": model}
+
+
+def verify_checkout_env(
+    tmp_path: Path, github: FakeGitHub, openai: FakeOpenAI, repo: Path, command: str, **inputs: str
+) -> dict[str, str]:
+    """A pull_request run on a clone of ``repo`` (the workspace), four stages on the fake OpenAI, and
+    ``command`` as verify-command."""
+    env = action_env(tmp_path, github, "pull_request", pr_event(github.repo), **model_inputs(openai), **inputs)
+    env["INPUT_VERIFY-COMMAND"] = command
+    checkout = Path(env["GITHUB_WORKSPACE"]) / "checkout"
+    subprocess.run(["git", "clone", "-q", str(repo), str(checkout)], check=True)
+    env["GITHUB_WORKSPACE"] = str(checkout)
+    return env
 
 
 def first_pack(env: dict[str, str]) -> dict[str, Any]:

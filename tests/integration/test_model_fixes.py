@@ -20,7 +20,7 @@ from refinery.cli import cli
 from tests.fakes import openai_api as F
 from tests.fakes.github_api import FakeGitHub, require_node_tools
 from tests.fakes.openai_api import FakeOpenAI
-from tests.integration.test_action_run import HEAD, action_env, pr_event, run_action
+from tests.integration.test_action_run import HEAD, run_action, verify_checkout_env
 from tests.integration.test_changes import AFTER, RULE, _files, failing_trace, make_repo
 
 FARE = "Never refund more than the fare paid."
@@ -71,21 +71,8 @@ def test_the_models_fixes_are_checked_and_each_is_verified_on_its_own(tmp_path: 
     with FakeGitHub() as github, FakeOpenAI() as openai:
         github.add_pull(2, HEAD, files=_files(repo, base, head))
         openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-        env = action_env(
-            tmp_path,
-            github,
-            "pull_request",
-            pr_event(github.repo),
-            trace_file="failing.json",
-            verify_runs="2",
-            openai_api_key=openai.api_key,
-            base_url=openai.url + "/v1",
-            model="gpt-4.1",
-        )
-        env["INPUT_VERIFY-COMMAND"] = EVAL
-        checkout = Path(env["GITHUB_WORKSPACE"]) / "checkout"
-        subprocess.run(["git", "clone", "-q", str(repo), str(checkout)], check=True)
-        env["GITHUB_WORKSPACE"] = str(checkout)
+        env = verify_checkout_env(tmp_path, github, openai, repo, EVAL, trace_file="failing.json", verify_runs="2")
+        checkout = Path(env["GITHUB_WORKSPACE"])
         (checkout / "failing.json").write_text(failing_trace(AFTER).model_dump_json())
         code, log = run_action(env)
         assert code == 0, log
