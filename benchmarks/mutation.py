@@ -33,12 +33,13 @@ SURVIVORS = ROOT / "benchmarks" / "mutation-survivors.md"
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.json"
 GOAL = 0.90
 
-# Tests that need no loopback service: a mutant runs them in a fork in well under a second.
-FAST_TESTS = [
-    "tests/unit",
-    "tests/integration/test_divergence_sentences.py",
-    "tests/integration/test_attribution.py",
-]
+
+def _unit(*names: str) -> tuple[str, ...]:
+    return tuple(f"tests/unit/test_{name}.py" for name in names)
+
+
+def _integration(*names: str) -> tuple[str, ...]:
+    return tuple(f"tests/integration/test_{name}.py" for name in names)
 
 
 @dataclass(frozen=True)
@@ -47,29 +48,43 @@ class Group:
 
     sources: tuple[str, ...]
     """Globs under the repository, as mutmut's ``only_mutate`` reads them."""
-    tests: tuple[str, ...] = tuple(FAST_TESTS)
+    tests: tuple[str, ...]
+    """The group's own tests: the tests written for these modules, not every test that happens to
+    pass through them. A mutant that only a distant test (a whole action run) notices is a gap in
+    the module's tests, and running the whole suite for every survivor is what made one run take
+    hours."""
 
 
 GROUPS: dict[str, Group] = {
-    "compare": Group(("refinery/compare/*",)),
-    "changes": Group(("refinery/changes/*",), (*FAST_TESTS, "tests/integration/test_changes.py")),
-    "selection": Group(
-        ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),
-        (*FAST_TESTS, "tests/integration/test_langsmith_source.py", "tests/integration/test_planner.py"),
+    "compare": Group(
+        ("refinery/compare/*",),
+        (*_unit("compare", "compare_boundaries"), *_integration("divergence_sentences")),
     ),
-    "cost": Group(("refinery/analysis/cost.py",), (*FAST_TESTS, "tests/integration/test_limits.py")),
-    "redaction": Group(("refinery/documents/redact.py", "refinery/report/sanitize.py")),
-    # The producers' own files, written by their packages against the loopback fake, are the readers' tests.
-    "readers": Group(
-        ("refinery/trace/bounds.py", "refinery/trace/files/*"),
+    "changes": Group(
+        ("refinery/changes/*",),
         (
-            *FAST_TESTS,
-            "tests/integration/test_genai_producers.py",
-            "tests/integration/test_langsmith_batch_producer.py",
+            *_unit("changes_edges", "diff_reading", "rank_boundaries", "fixes"),
+            *_integration("attribution"),
         ),
     ),
-    # The action's own run (test_changes, behind Prism) takes 25 s a mutant: the unit tests decide here.
-    "annotations": Group(("refinery/github/annotations.py", "refinery/analysis/grouping.py")),
+    "selection": Group(
+        ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),
+        (*_unit("collect", "selection_rules"), *_integration("langsmith_source")),
+    ),
+    "cost": Group(("refinery/analysis/cost.py",), (*_unit("cost"), *_integration("limits"))),
+    "redaction": Group(
+        ("refinery/documents/redact.py", "refinery/report/sanitize.py"),
+        _unit("redact", "redact_linear", "sanitize_edges", "gitleaks_rules", "untrusted_text"),
+    ),
+    # The producers' own files, written by their packages against the loopback fakes, are the readers' tests.
+    "readers": Group(
+        ("refinery/trace/bounds.py", "refinery/trace/files/*"),
+        (*_unit("readers", "bounds", "files"), *_integration("genai_producers", "langsmith_batch_producer")),
+    ),
+    "annotations": Group(
+        ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
+        _unit("annotations", "grouping"),
+    ),
 }
 """The issue's module groups; ``--module`` picks one."""
 
