@@ -79,7 +79,10 @@ GROUPS: dict[str, Group] = {
     # The producers' own files, written by their packages against the loopback fakes, are the readers' tests.
     "readers": Group(
         ("refinery/trace/bounds.py", "refinery/trace/files/*"),
-        (*_unit("readers", "bounds", "files"), *_integration("genai_producers", "langsmith_batch_producer")),
+        (
+            *_unit("readers", "bounds", "files", "langsmith_export"),
+            *_integration("genai_producers", "langsmith_batch_producer"),
+        ),
     ),
     "annotations": Group(
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),

@@ -755,3 +755,105 @@ def test_a_who_and_when_log_keeps_each_message_its_speaker_prompt_and_the_labels
     # The annotation is ground truth for scoring: kept as labels, never shown to the analysis.
     assert trace.labels["mistake_agent"] == raw["mistake_agent"] and "mistake_agent" not in trace.metadata
     assert trace.feedback[0].score == 0.0 and trace.feedback[0].comment == f"Expected answer: {raw['ground_truth']}"
+
+
+def test_each_tau_bench_record_keeps_its_reward_checks_expected_actions_and_task(real_traces: Path) -> None:
+    raw = json.loads((real_traces / TAU).read_text())
+    for record, trace in zip(raw, load_trace_files(real_traces / TAU), strict=True):
+        info, task = record["info"], record["info"]["task"]
+        assert trace.id == f"tau-bench-task{record['task_id']}-trial{record['trial']}"
+        assert trace.source == "file:tau-bench" and trace.root.name == f"task {record['task_id']}"
+        reward, *checks = trace.feedback
+        assert (reward.key, reward.score, reward.fails_below, reward.source) == (
+            "reward",
+            record["reward"],
+            1.0,
+            "tau-bench",
+        )
+        assert reward.run_id == trace.root.id and reward.composed and reward.informational
+        recorded_checks = {k: v for k, v in info["reward_info"]["info"].items() if k.startswith("r_")}
+        assert {c.key: c.score for c in checks} == recorded_checks
+        assert all(c.fails_below == 1.0 and c.run_id == trace.root.id and c.composed and c.comment for c in checks)
+        # The comment says what the reward is made of: the checks and the penalties, not the data hash.
+        assert reward.comment is not None and reward.comment.startswith(f"reward {info['reward_info']['reward']}")
+        for key, value in recorded_checks.items():
+            assert f"{key}: {value}" in reward.comment
+        assert "hash" not in reward.comment
+        penalty = info["reward_info"]["components"]["efficiency_penalty"]
+        assert f"efficiency_penalty {penalty:+g}" in reward.comment and "steps" not in reward.comment
+        expected = {k: task[k] for k in ("actions", "outputs") if task[k]}
+        assert trace.reference_outputs == (expected or None)
+        assert trace.metadata["task_id"] == record["task_id"] and trace.metadata["trial"] == record["trial"]
+        assert (trace.metadata["question"], trace.metadata["user_id"]) == (task["instruction"], task["user_id"])
+        assert trace.metadata["source"] == info["source"] and trace.metadata["user_cost"] == info["user_cost"]
+        assert "task" not in trace.metadata and "reward_info" not in trace.metadata
+
+
+def test_a_tau_bench_record_without_trial_info_or_a_numeric_reward_still_loads_what_it_has(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    record = json.loads((real_traces / TAU).read_text())[8]
+    bare = {"task_id": record["task_id"], "reward": "n/a", "traj": record["traj"]}
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps([bare]))
+    (trace,) = load_trace_files(path)
+    assert trace.id == f"tau-bench-task{record['task_id']}-trial0" and trace.metadata["trial"] == 0
+    (reward,) = trace.feedback
+    assert (reward.score, reward.invalid_score, reward.comment, reward.informational) == (None, "n/a", None, False)
+    assert trace.reference_outputs is None and "question" not in trace.metadata and "user_id" not in trace.metadata
+
+
+def _who_and_when(subset: str, name: str) -> Path:
+    from tests.conftest import SHARED
+
+    path = SHARED / "datasets" / "who-and-when" / subset / name
+    if not path.is_file():
+        pytest.skip(f"../shared is absent: no Who&When logs at {path.parent} (set REFINERY_SHARED_DIR)")
+    return path
+
+
+def test_a_hand_crafted_magentic_one_log_names_each_speaker_by_its_role_and_the_asker_as_the_user() -> None:
+    path = _who_and_when("hand-crafted", "1.json")
+    raw = json.loads(path.read_text())
+    [trace] = load_trace_files(path)
+    assert trace.id == raw["question_ID"] and trace.source == "file:history"
+    assert (trace.root.name, trace.root.run_type) == ("task", "chain")
+    steps = trace.runs[1:]
+    for run, msg in zip(steps, raw["history"], strict=True):
+        # "Orchestrator (thought)" and "Orchestrator (-> WebSurfer)" are one agent, the Orchestrator.
+        assert run.agent == msg["role"].split(" (")[0].strip()
+        assert run.metadata["role"] == msg["role"] and "name" not in run.metadata
+        assert (run.actor == "user") == (msg["role"] == "human")
+    assert steps[0].actor == "user" and steps[0].agent == "human"
+    # is_corrected is this subset's verdict; the expected answer is the reference.
+    (verdict,) = trace.feedback
+    assert (verdict.key, verdict.score, verdict.source) == ("correctness", float(raw["is_corrected"]), "dataset")
+    assert trace.reference_outputs == {"answer": raw["ground_truth"]}
+    assert set(trace.labels) == {"mistake_agent", "mistake_step", "mistake_reason"}
+    assert trace.metadata == {"question": raw["question"], "question_ID": raw["question_ID"]}
+
+
+def test_an_algorithm_generated_log_keeps_each_speakers_name_and_lists_the_agents_with_prompts() -> None:
+    path = _who_and_when("algorithm-generated", "1.json")
+    raw = json.loads(path.read_text())
+    [trace] = load_trace_files(path)
+    assert trace.metadata["agents"] == sorted(raw["system_prompt"]) and trace.metadata["level"] == raw["level"]
+    for run, msg in zip(trace.runs[1:], raw["history"], strict=True):
+        assert run.metadata["name"] == msg["name"]
+        # A named speaker with the user role is an agent of the group, not the person who asked.
+        assert run.actor != "user"
+
+
+def test_a_history_without_question_id_or_verdict_takes_its_id_and_says_no_verdict(tmp_path: Path) -> None:
+    log = {"id": "run-7", "history": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(log))
+    [trace] = load_trace_files(path)
+    assert trace.id == "run-7" and trace.root.inputs == {} and trace.feedback == []
+    assert trace.reference_outputs is None and trace.runs[1].actor == "user"
+    del log["id"]
+    log["is_correct"] = True
+    path.write_text(json.dumps(log))
+    [trace] = load_trace_files(path)
+    assert trace.id == "log"  # no id of its own: the file names it
+    assert [(f.score, f.comment) for f in trace.feedback] == [(1.0, None)]
