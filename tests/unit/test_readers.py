@@ -857,3 +857,76 @@ def test_a_history_without_question_id_or_verdict_takes_its_id_and_says_no_verdi
     [trace] = load_trace_files(path)
     assert trace.id == "log"  # no id of its own: the file names it
     assert [(f.score, f.comment) for f in trace.feedback] == [(1.0, None)]
+
+
+def test_a_swe_agent_trajectory_keeps_its_instance_each_steps_place_and_its_verdict(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj").read_text())
+    data["instance_id"] = "sweagent__testrepo-1"
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    assert trace.id == "sweagent__testrepo-1" and trace.root.id == "sweagent__testrepo-1"
+    assert (trace.root.name, trace.root.run_type) == ("swe-agent", "chain")
+    actions = [i for i, m in enumerate(data["history"]) if m["message_type"] == "action"]
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert [r.metadata["message_index"] for r in llms] == actions == [r.metadata["message_index"] for r in tools]
+    assert all(r.name == r.agent == data["history"][r.metadata["message_index"]]["agent"] for r in llms)
+    stats = data["info"]["model_stats"]
+    assert (trace.root.prompt_tokens, trace.root.completion_tokens) == (stats["tokens_sent"], stats["tokens_received"])
+    assert trace.root.total_tokens == stats["tokens_sent"] + stats["tokens_received"]
+    (verdict,) = trace.feedback
+    assert (verdict.key, verdict.score, verdict.value) == ("exit_status", 1.0, "submitted")
+    assert (verdict.source, verdict.fails_below) == ("swe-agent", 1.0)
+    # An exit other than a submission fails the run; tokens only received still add up.
+    data["info"]["exit_status"] = "exit_format"
+    data["info"]["model_stats"] = {"tokens_sent": 0, "tokens_received": 12}
+    data["info"].pop("instance_id", None)
+    data["info"]["instance_id"] = data.pop("instance_id")
+    path.write_text(json.dumps(data))
+    [failed] = load_trace_files(path)
+    assert failed.id == "sweagent__testrepo-1" and [f.score for f in failed.feedback] == [0.0]
+    assert (failed.root.prompt_tokens, failed.root.completion_tokens, failed.root.total_tokens) == (None, 12, 12)
+    assert not any(w.code == "missing_time" for w in failed.warnings)  # a trajectory records no times
+
+
+def test_swe_agent_tool_calls_written_as_a_repr_or_with_unparsed_arguments_keep_what_they_hold(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "swe-agent" / "function_calling_simple.traj").read_text())
+    first, second = [m for m in data["history"] if m["message_type"] == "action"][:2]
+    first["tool_calls"] = repr(first["tool_calls"])  # how some versions stored them
+    second["tool_calls"][0]["function"]["arguments"] = "not json {"
+    path = tmp_path / "calls.traj"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    tools = [r for r in trace.runs if r.run_type == "tool"]
+    assert tools[0].name == eval(first["tool_calls"])[0]["function"]["name"]
+    assert tools[0].inputs["arguments"] == json.loads(eval(first["tool_calls"])[0]["function"]["arguments"])
+    assert tools[1].inputs["arguments"] == {"arguments": "not json {"}
+    second["tool_calls"][0]["function"]["arguments"] = ["a", "list"]
+    first["tool_calls"] = "[{'broken'"
+    path.write_text(json.dumps(data))
+    [again] = load_trace_files(path)
+    tools = [r for r in again.runs if r.run_type == "tool"]
+    assert tools[1].inputs["arguments"] == {}
+    # An unreadable repr is no tool call: the action itself is the command run.
+    assert tools[0].name == first["action"].split()[0] and "arguments" not in tools[0].inputs
+
+
+def test_a_swe_agent_0x_trajectory_without_a_system_prompt_or_task_still_loads_its_steps(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj").read_text())
+    data["history"] = [
+        {"role": "assistant", "content": m["content"]} for m in data["history"] if m["role"] == "assistant"
+    ]
+    path = tmp_path / "bare.traj"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert len(llms) == len(data["trajectory"]) and all(r.inputs == {} for r in llms)
+    assert trace.root.inputs == {}
+    assert [r.name for r in llms] == ["assistant"] * len(llms)

@@ -37,21 +37,19 @@ def _history_of(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The messages to read: the history as written, or, when its messages carry no ``message_type`` (0.x),
     the ``trajectory`` steps as action and observation messages (the system prompt kept from the history)."""
     history = [m for m in data["history"] if isinstance(m, dict)]
-    if all("message_type" in m for m in history[:5]):
+    if any("message_type" in m for m in history):  # 0.x wrote none at all
         return history
     system = next((m for m in history if m.get("role") == "system"), None)
     out: list[dict[str, Any]] = (
         [{"message_type": "system_prompt", "content": system.get("content")}] if system is not None else []
     )
     task = next((m for m in history if m.get("role") == "user"), None)
-    if task is not None:
-        out.append({"message_type": "task", "content": task.get("content")})
+    if task is not None:  # neither action nor observation: the first such message is the task
+        out.append({"content": task.get("content")})
     for step in data.get("trajectory") or []:
         if isinstance(step, dict):
             thought = step.get("thought") or step.get("response")
-            out.append(
-                {"message_type": "action", "role": "assistant", "thought": thought, "action": step.get("action")}
-            )
+            out.append({"message_type": "action", "thought": thought, "action": step.get("action")})
             out.append({"message_type": "observation", "content": step.get("observation")})
     return out
 
@@ -89,7 +87,7 @@ def load_swe_agent(data: dict[str, Any]) -> list[Trace]:
         if kind == "system_prompt":
             system = str(content)
             continue
-        if kind == "action" or msg.get("role") == "assistant":
+        if kind == "action":
             step = f"{trace_id}:m{index:05d}"
             drafts.append(
                 {
