@@ -930,3 +930,41 @@ def test_a_swe_agent_0x_trajectory_without_a_system_prompt_or_task_still_loads_i
     assert len(llms) == len(data["trajectory"]) and all(r.inputs == {} for r in llms)
     assert trace.root.inputs == {}
     assert [r.name for r in llms] == ["assistant"] * len(llms)
+
+
+def test_an_openhands_stream_keeps_each_steps_event_its_unanswered_tools_and_its_last_word(real_traces: Path) -> None:
+    from refinery.trace.files.openhands import load_openhands
+
+    raw = json.loads((real_traces / "openhands" / "basic.json").read_text())
+    task, edit, observed, finish = raw
+    [trace] = load_openhands(raw)
+    assert trace.root.run_type == "chain"
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert [r.metadata["event_id"] for r in llms] == [str(edit["id"]), str(finish["id"])]
+    response = edit["tool_call_metadata"]["model_response"]
+    assert llms[0].id == f"openhands:llm:{response['id']}"
+    # Two actions from one model response are one LLM step; without a response id each action is its own.
+    twin = {**copy.deepcopy(edit), "id": 30}
+    twin["tool_call_metadata"]["tool_call_id"] = "toolu_twin"
+    [again] = load_openhands([task, edit, twin, observed, finish])
+    assert sum(r.run_type == "llm" for r in again.runs) == len(llms)
+    twin_run = next(r for r in again.runs if r.metadata.get("event_id") == "30" and r.run_type == "tool")
+    assert twin_run.status == "pending" and twin_run.outputs is None  # no observation came back for it
+    bare = copy.deepcopy(edit)
+    del bare["tool_call_metadata"]["model_response"]
+    bare["args"] = "raw argument text"
+    answer = {"id": 7, "source": "agent", "action": "message", "message": "The game is written.", "args": {}}
+    [other] = load_openhands([task, bare, observed, answer])
+    assert [r.id for r in other.runs if r.run_type == "llm"] == [
+        "openhands:llm:openhands:e3",
+        "openhands:llm:openhands:e7",
+    ]
+    tool = next(r for r in other.runs if r.run_type == "tool")
+    assert tool.inputs == {"args": "raw argument text"}
+    # A stream that ends in the agent's message, with no finish: that message is its answer.
+    assert other.root.outputs == {"output": "The game is written."}
+    # An error observation with no text still fails its tool, and says it was an error.
+    failing = {**observed, "observation": "error", "content": ""}
+    [broken] = load_openhands([task, edit, failing, finish])
+    edit_run = next(r for r in broken.runs if r.name == "str_replace_editor")
+    assert (edit_run.status, edit_run.error) == ("error", "error")
