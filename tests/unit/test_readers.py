@@ -968,3 +968,44 @@ def test_an_openhands_stream_keeps_each_steps_event_its_unanswered_tools_and_its
     [broken] = load_openhands([task, edit, failing, finish])
     edit_run = next(r for r in broken.runs if r.name == "str_replace_editor")
     assert (edit_run.status, edit_run.error) == ("error", "error")
+
+
+def test_tau2s_domain_policy_is_the_agents_system_prompt_unless_the_simulation_wrote_its_own(real_traces: Path) -> None:
+    from refinery.trace.files.tau2_bench import load_tau2_bench
+
+    raw = json.loads((real_traces / "tau2-bench/telecom-gpt-4o-first4.json").read_text())
+    policy = raw["info"]["environment_info"]["policy"]
+    trace = load_tau2_bench(raw)[0]
+    sim = raw["simulations"][0]
+    assert trace.root.name == f"task {sim['task_id']}" and trace.root.metadata["system_prompt"] == policy
+    agent_steps = [r for r in trace.runs if r.run_type == "llm" and r.name == "assistant"]
+    assert agent_steps and all(r.inputs["system"] == policy for r in agent_steps)
+    # The policy is read as the transcript's first message, in front of the simulation's own.
+    assert agent_steps[0].metadata["message_index"] == 1 + next(
+        i for i, m in enumerate(sim["messages"]) if m["role"] == "assistant"
+    )
+    own = copy.deepcopy(raw)
+    own["simulations"][0]["messages"].insert(1, {"role": "system", "content": "Be brief."})
+    [mine, *_] = load_tau2_bench(own)
+    assert mine.root.metadata["system_prompt"] == "Be brief."
+    none = copy.deepcopy(raw)
+    none["info"]["environment_info"]["policy"] = "   "
+    [bare, *_] = load_tau2_bench(none)
+    assert "system_prompt" not in bare.root.metadata
+    assert all("system" not in r.inputs for r in bare.runs if r.run_type == "llm")
+
+
+def test_a_tau2_simulation_without_id_trial_or_known_task_is_named_by_its_task_and_has_no_reference(
+    real_traces: Path,
+) -> None:
+    from refinery.trace.files.tau2_bench import load_tau2_bench
+
+    raw = json.loads((real_traces / "tau2-bench/telecom-gpt-4o-first4.json").read_text())
+    sim = copy.deepcopy(raw["simulations"][0])
+    del sim["id"], sim["trial"]
+    sim["task_id"] = "unlisted"
+    sim["reward_info"] = None
+    [trace] = load_tau2_bench({"simulations": [sim], "tasks": raw["tasks"], "info": raw["info"]})
+    assert trace.id == "tau2-unlisted-trial0" and trace.metadata["trial"] == 0
+    assert trace.reference_outputs is None and "question" not in trace.metadata
+    assert [(f.score, f.comment) for f in trace.feedback] == [(None, None)]
