@@ -9,6 +9,7 @@ import copy
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1009,3 +1010,59 @@ def test_a_tau2_simulation_without_id_trial_or_known_task_is_named_by_its_task_a
     assert trace.id == "tau2-unlisted-trial0" and trace.metadata["trial"] == 0
     assert trace.reference_outputs is None and "question" not in trace.metadata
     assert [(f.score, f.comment) for f in trace.feedback] == [(None, None)]
+
+
+def test_phoenix_spans_keep_their_parents_kinds_and_status_and_the_console_shape_its_own(real_traces: Path) -> None:
+    from datetime import datetime
+
+    from refinery.trace.files.span_records import load_span_records
+
+    raw = json.loads((real_traces / "phoenix/pxi_suggestion_traces.json").read_text())
+    spans = raw["accepted_prompt_edit"]
+    [trace] = [t for t in load_span_records({"data": spans}) if t.id == spans[0]["context"]["trace_id"]]
+    by_span = {s["context"]["span_id"]: s for s in spans}
+    for run in trace.runs:
+        span = by_span[run.id]
+        assert run.parent_id == span["parent_id"]
+        assert run.run_type == span["span_kind"].lower()  # AGENT, LLM, TOOL
+        assert run.status == "success" and run.metadata["otel.span_kind"] == span["span_kind"]
+        # Phoenix keeps the OpenInference kind beside the attributes; the run carries it as one.
+        assert run.metadata["openinference.span.kind"] == span["span_kind"]
+    # A kind the attributes already state is theirs, not overwritten by the record's.
+    stated = {**spans[1], "attributes": {**(spans[1].get("attributes") or {}), "openinference.span.kind": "RETRIEVER"}}
+    [own] = load_span_records([stated])
+    assert own.runs[0].metadata["openinference.span.kind"] == "RETRIEVER"
+
+    # The console exporter's records: 0x-prefixed ids and parent, the status and its description nested,
+    # the kind as "kind", an event with its time.
+    def console(span: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        record = {
+            "name": span["name"],
+            "context": {k: "0x" + v for k, v in span["context"].items()},
+            "kind": "SpanKind.INTERNAL",
+            "parent_id": "0x" + span["parent_id"] if span["parent_id"] else None,
+            "start_time": span["start_time"],
+            "end_time": span["end_time"],
+            "status": {"status_code": "UNSET"},
+            "attributes": span["attributes"],
+        }
+        return {**record, **changes}
+
+    root, span = spans[0], spans[2]
+    failing = console(
+        span,
+        status={"status_code": "ERROR", "description": "tool timed out"},
+        events=[{"name": "retry", "timestamp": span["start_time"]}],
+    )
+    [pair] = load_span_records([console(root), failing])
+    run = next(r for r in pair.runs if r.id == span["context"]["span_id"])
+    assert run.parent_id == span["parent_id"] == root["context"]["span_id"]
+    assert run.status == "error" and run.error == "tool timed out"
+    assert run.metadata["otel.span_kind"] == "SpanKind.INTERNAL"
+    assert "openinference.span.kind" not in run.metadata  # the console record has no OpenInference kind
+    assert [e["name"] for e in run.events] == ["retry"]
+    assert datetime.fromisoformat(run.events[0]["time"]) == datetime.fromisoformat(span["start_time"])
+    # A span's status message written beside its code (Phoenix) is its error too.
+    flat = {**span, "status_code": "ERROR", "status_message": "rate limited"}
+    [again] = load_span_records([flat])
+    assert [r.error for r in again.runs if r.id == span["context"]["span_id"]] == ["rate limited"]
