@@ -521,14 +521,16 @@ def test_otel_js_spans_keep_exact_times_parents_by_either_field_events_and_error
     trace_id, parent_id = parent["spanContext"]["traceId"], parent["spanContext"]["spanId"]
     child["name"] = "ai.toolCall"
     child["spanContext"] = {"traceId": trace_id, "spanId": "00000000000000c1"}
-    child["parentSpanContext"] = {"traceId": trace_id, "spanId": parent_id}  # the JS SDK 2.x field
+    child["parentSpanId"] = parent_id  # the JS SDK 1.x field
     child["status"] = {"code": 2, "message": "tool failed: timeout"}
     child["events"] = [{"name": "retry", "time": [1770131993, 5], "attributes": {"attempt": 2}}]
+    child["kind"] = 2  # SpanKind.CLIENT
     grandchild = copy.deepcopy(child)
     grandchild["spanContext"] = {"traceId": trace_id, "spanId": "00000000000000c2"}
-    grandchild.pop("parentSpanContext")
-    grandchild["parentSpanId"] = "00000000000000c1"  # the 1.x field
+    grandchild.pop("parentSpanId")
+    grandchild["parentSpanContext"] = {"traceId": trace_id, "spanId": "00000000000000c1"}  # the 2.x field
     grandchild["status"] = {"code": 1}
+    grandchild["events"] = [{"name": "done", "time": None}]
     [trace] = load_otel_js([parent, child, grandchild])
     runs = {r.name: r for r in trace.runs}
     seconds, nanos = parent["startTime"]
@@ -538,7 +540,12 @@ def test_otel_js_spans_keep_exact_times_parents_by_either_field_events_and_error
     failed, fine = tool_runs
     assert failed.parent_id == trace.root.id and fine.parent_id == failed.id
     assert failed.is_error and "tool failed: timeout" in (failed.error or "") and not fine.is_error
-    assert failed.events and failed.events[0]["name"] == "retry"
+    assert failed.events == [{"name": "retry", "time": str(1770131993 * 1_000_000_000 + 5), "attempt": 2}]
+    assert fine.events == [{"name": "done", "time": ""}]  # no time recorded: none invented
+    assert failed.metadata["otel.kind"] == 2
+    # A span the exporter wrote without a status is not an error.
+    [unset] = load_otel_js([{k: v for k, v in raw[1].items() if k != "status"}])
+    assert unset.root.status == "success"
 
 
 def test_phoenix_spans_keep_names_times_parents_and_text_and_the_console_shape_reads_alike(real_traces: Path) -> None:
