@@ -141,3 +141,22 @@ def test_a_large_gzip_is_read_in_chunks_and_a_corrupt_one_says_so(tmp_path: Path
     path.write_bytes(bytes(broken))
     with pytest.raises(TraceFormatError, match=rf"{path.name} looks gzipped but cannot be decompressed"):
         read_bounded(path, InputLimits())
+
+
+def test_a_cut_gzip_says_what_to_do_and_a_gzip_bomb_stops_without_inflating_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "t.json.gz"
+    path.write_bytes(gzip.compress(b'{"id": "t1"}' * 100)[:-12])
+    with pytest.raises(TraceFormatError) as cut:
+        read_bounded(path, InputLimits())
+    assert cut.value.hint == "Re-create or re-download it."
+    path.write_bytes(gzip.compress(b"0" * 64_000_000, compresslevel=1))  # 64 MB of zeros in ~300 KB
+    tracemalloc.start()
+    try:
+        with pytest.raises(TraceFormatError, match="decompressed"):
+            read_bounded(path, InputLimits(max_bytes=1_000_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16_000_000  # read a chunk at a time, never the whole 64 MB

@@ -1073,3 +1073,80 @@ def test_phoenix_spans_keep_their_parents_kinds_and_status_and_the_console_shape
     flat = {**span, "status_code": "ERROR", "status_message": "rate limited"}
     [again] = load_span_records([flat])
     assert [r.error for r in again.runs if r.id == span["context"]["span_id"]] == ["rate limited"]
+
+
+def test_the_tau2_user_simulators_tokens_and_cost_are_not_counted_as_the_agents(real_traces: Path) -> None:
+    from refinery.trace.files.tau2_bench import load_tau2_bench
+
+    raw = json.loads((real_traces / "tau2-bench/telecom-gpt-4o-first4.json").read_text())
+    sim = raw["simulations"][0]
+    [trace, *_] = load_tau2_bench(raw)
+    simulator = [r for r in trace.runs if r.name == "user_simulator"]
+    assert simulator and all(r.prompt_tokens is None and r.cost is None for r in simulator)
+    agent_cost = sum(m.get("cost") or 0 for m in sim["messages"] if m["role"] == "assistant")
+    assert sum(r.cost or 0 for r in trace.runs if r.run_type == "llm") == pytest.approx(agent_cost)
+    # A user message with an empty list of tool calls is still the user speaking, not the simulator acting.
+    quiet = copy.deepcopy(raw)
+    first_user = next(m for m in quiet["simulations"][0]["messages"] if m["role"] == "user")
+    first_user["tool_calls"] = []
+    [again, *_] = load_tau2_bench(quiet)
+    assert sum(r.name == "user_simulator" for r in again.runs) == len(simulator)
+
+
+def test_a_mini_swe_agent_file_without_instance_or_stats_is_named_by_the_file_and_claims_no_verdict(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "mini-swe-agent/django__django-10914.traj.json").read_text())
+    data.pop("instance_id", None)
+    data["info"]["exit_status"] = None
+    data["info"]["model_stats"] = "n/a"
+    path = tmp_path / "local-run.traj.json"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    assert trace.root.name == "mini-swe-agent" and trace.source == "file:mini-swe-agent"
+    assert trace.id == "local-run" and trace.feedback == [] and trace.root.cost is None
+
+
+def test_gen_ai_system_instructions_read_as_the_text_of_their_parts() -> None:
+    from refinery.trace.files.genai import system_text
+
+    parts = [{"type": "text", "content": "You are TravelBot."}, {"type": "text", "content": "Cite fares."}]
+    assert system_text(parts) == "You are TravelBot.\nCite fares."
+    assert system_text(json.dumps(parts)) == "You are TravelBot.\nCite fares."  # as an attribute string
+    assert system_text([{"type": "text"}, {"type": "text", "content": "x"}]) == "\nx"
+    mixed = [{"type": "text", "content": "a"}, {"type": "image", "uri": "i.png"}]
+    assert system_text(mixed) == mixed  # not all text: kept as written
+    assert system_text("plain prompt") == "plain prompt"
+
+
+def test_a_named_trace_missing_from_a_file_lists_what_the_file_holds(real_traces: Path) -> None:
+    from refinery.errors import TraceNotFound
+    from refinery.trace.files import load_trace_file
+
+    path = real_traces / TAU
+    ids = [t.id for t in load_trace_files(path)]
+    with pytest.raises(TraceNotFound) as missing:
+        load_trace_file(path, trace_id="nope")
+    assert missing.value.hint == f"It holds: {', '.join(ids[:10])}."
+    with pytest.raises(TraceFormatError) as several:
+        load_trace_file(path)
+    assert several.value.hint == f"Choose one with --trace-id (for example {ids[0]})."
+    assert load_trace_file(path, trace_id=ids[3]).id == ids[3]
+
+
+@pytest.mark.parametrize(
+    ("payload", "is_batch"),
+    [
+        ({"post": [{"id": "a"}]}, True),
+        ({"patch": [{"id": "a"}]}, True),
+        ({"post": [], "patch": []}, False),
+        ({"post": [{"id": "a"}], "patch": "later"}, False),
+        ({"post": [{"id": "a"}, "b"]}, False),
+        ({"post": [{"id": "a"}], "runs": []}, False),
+    ],
+)
+def test_a_batch_payload_is_posts_or_patches_of_run_objects_and_nothing_else(payload: dict, is_batch: bool) -> None:
+    from refinery.trace.files.langsmith_batch import is_langsmith_batch
+
+    assert is_langsmith_batch(payload) is is_batch
+    assert is_langsmith_batch([payload, payload]) is is_batch
