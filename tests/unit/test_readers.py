@@ -1150,3 +1150,74 @@ def test_a_batch_payload_is_posts_or_patches_of_run_objects_and_nothing_else(pay
 
     assert is_langsmith_batch(payload) is is_batch
     assert is_langsmith_batch([payload, payload]) is is_batch
+
+
+def test_a_span_tree_gives_children_their_nesting_parent_unless_they_name_their_own() -> None:
+    from refinery.trace.files.otlp import load_otlp
+
+    tree = {
+        "trace_id": "t1",
+        "spans": [
+            "not a span",
+            {
+                "span_id": "a",
+                "name": "agent",
+                "child_spans": [
+                    {"span_id": "b", "name": "plan", "child_spans": [{"span_id": "c", "name": "search"}]},
+                    {"span_id": "d", "name": "answer", "parent_span_id": "b"},
+                ],
+            },
+        ],
+    }
+    [trace] = load_otlp(tree)
+    assert {r.id: r.parent_id for r in trace.runs} == {"a": None, "b": "a", "c": "b", "d": "b"}
+    assert trace.id == "t1" and all(r.trace_id == "t1" for r in trace.runs)
+
+
+def test_chat_token_counts_keep_zero_and_refuse_what_cannot_be_a_count() -> None:
+    def tokens(prompt: Any) -> Any:
+        messages = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello", "usage": {"prompt_tokens": prompt, "completion_tokens": 0}},
+        ]
+        [trace] = load_chat({"messages": messages})
+        step = next(r for r in trace.runs if r.run_type == "llm")
+        return step.prompt_tokens, step.completion_tokens
+
+    assert tokens(12) == (12, 0)
+    assert tokens(10**12 - 1) == (10**12 - 1, 0)
+    assert tokens(10**12) == (None, 0)
+    assert tokens(-1) == (None, 0)
+    assert tokens(True) == (None, 0)
+    assert tokens("12") == (None, 0)
+
+
+def test_a_speaker_is_named_by_name_else_its_role_without_the_parenthesis_else_unknown() -> None:
+    from refinery.trace.files.chat import agent_of
+
+    assert agent_of({"name": "Planner", "role": "assistant"}) == "Planner"
+    assert agent_of({"role": "Orchestrator (-> WebSurfer)"}) == "Orchestrator"
+    assert agent_of({"role": "WebSurfer"}) == "WebSurfer"
+    assert agent_of({"role": "(thought)"}) == "(thought)"  # nothing outside the parenthesis: kept whole
+    assert agent_of({}) == "unknown"
+
+
+def test_console_records_with_numbers_json_cannot_hold_keep_them_as_written(tmp_path: Path) -> None:
+    record = {"name": "s", "context": {"trace_id": "0x01", "span_id": "0x02"}, "parent_id": None}
+    text = (
+        json.dumps(record)[:-1]
+        + ', "attributes": {"score": NaN, "big": 1e400}}\n'
+        + json.dumps({**record, "context": {"trace_id": "0x01", "span_id": "0x03"}, "parent_id": "0x02"})
+    )
+    path = tmp_path / "console.txt"
+    path.write_text(text)
+    [trace] = load_trace_files(path)
+    first = next(r for r in trace.runs if r.id == "02")
+    assert (first.metadata["score"], first.metadata["big"]) == ("NaN", "1e400")
+
+
+@pytest.mark.parametrize("marker", ["run_type", "child_runs", "dotted_order"])
+def test_a_run_record_is_recognised_as_langsmith_by_any_field_only_langsmith_writes(marker: str) -> None:
+    record = {"id": "r1", "name": "agent", "trace_id": "r1", marker: [] if marker == "child_runs" else "chain"}
+    assert detect_format([record]) == "langsmith"
+    assert detect_format({"runs": [record]}) == "langsmith"
