@@ -129,7 +129,15 @@ def _configure(work: Path, group: Group) -> None:
         "also_copy": [t for t in tops if t != "tests"],
         "pytest_add_cli_args_test_selection": list(group.tests),
         # The architecture tests read the source, which mutmut rewrites into trampolines.
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "--ignore=tests/unit/test_architecture.py"],
+        # benchmarks.mutation_order: a mutant's tests run fastest first, so a kill comes early.
+        "pytest_add_cli_args": [
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "benchmarks.mutation_order",
+            "-q",
+            "--ignore=tests/unit/test_architecture.py",
+        ],
         # Workers fork from a server that has collected the tests once: about twice the mutants a
         # second of forking mutmut's own process, which re-collects them for every mutant.
         "process_isolation": "forkserver",

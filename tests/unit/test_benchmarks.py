@@ -169,3 +169,19 @@ def test_a_mutants_key_survives_renumbering_and_the_report_leaves_equivalents_ou
     mutation._write_survivors({"compare": []})
     written = (tmp_path / "survivors.md").read_text()
     assert "## compare\n\nNone." in written and "### `n1` (survived" in written
+
+
+def test_a_mutants_tests_run_fastest_first_by_the_durations_mutmut_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from benchmarks import mutation_order
+
+    items = [SimpleNamespace(nodeid=n) for n in ("slow", "unmeasured", "fast")]
+    monkeypatch.chdir(tmp_path)
+    mutation_order.pytest_collection_modifyitems(None, None, items)
+    assert [i.nodeid for i in items] == ["slow", "unmeasured", "fast"]  # no stats yet: left as collected
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": {"slow": 1.2, "fast": 0.01}}))
+    mutation_order.pytest_collection_modifyitems(None, None, items)
+    assert [i.nodeid for i in items] == ["unmeasured", "fast", "slow"]
