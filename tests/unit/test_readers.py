@@ -1083,6 +1083,9 @@ def test_the_tau2_user_simulators_tokens_and_cost_are_not_counted_as_the_agents(
     [trace, *_] = load_tau2_bench(raw)
     simulator = [r for r in trace.runs if r.name == "user_simulator"]
     assert simulator and all(r.prompt_tokens is None and r.cost is None for r in simulator)
+    # tau2's calls are kept in OpenAI's form, as every reader writes them: {id, type, function}.
+    written = [c for r in simulator for c in (r.outputs or {}).get("tool_calls") or []]
+    assert written and all(set(c) == {"id", "type", "function"} and c["type"] == "function" for c in written)
     agent_cost = sum(m.get("cost") or 0 for m in sim["messages"] if m["role"] == "assistant")
     assert sum(r.cost or 0 for r in trace.runs if r.run_type == "llm") == pytest.approx(agent_cost)
     # A user message with an empty list of tool calls is still the user speaking, not the simulator acting.
@@ -1221,3 +1224,54 @@ def test_a_run_record_is_recognised_as_langsmith_by_any_field_only_langsmith_wri
     record = {"id": "r1", "name": "agent", "trace_id": "r1", marker: [] if marker == "child_runs" else "chain"}
     assert detect_format([record]) == "langsmith"
     assert detect_format({"runs": [record]}) == "langsmith"
+
+
+def test_gen_ai_parts_messages_read_as_chat_messages_with_nothing_dropped() -> None:
+    from refinery.trace.files.genai import normalize_messages
+
+    assistant = {
+        "role": "assistant",
+        "finish_reason": "tool_call",
+        "parts": [
+            {"type": "reasoning", "content": "The user wants a fare."},
+            {"type": "reasoning"},
+            {"type": "text", "content": "Let me search."},
+            "stray",
+            {"type": "text"},
+            {"type": "tool_call", "id": "c1", "name": "search", "arguments": {"to": "JFK"}},
+            {"type": "tool_call", "id": "c2", "name": "lookup", "arguments": '{"raw": true}'},
+            {"type": "tool_call", "id": "c3", "name": "now"},
+            {"type": "uri", "uri": "https://x/y.png", "modality": "image"},
+        ],
+    }
+    [message] = normalize_messages(json.dumps([assistant])) or []
+    assert message["role"] == "assistant" and message["finish_reason"] == "tool_call"
+    assert message["reasoning"] == "The user wants a fare.\n"
+    assert message["content"] == 'Let me search.\n\n{"type": "uri", "uri": "https://x/y.png", "modality": "image"}'
+    assert [
+        (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"]
+    ] == [
+        ("c1", "search", {"to": "JFK"}),
+        ("c2", "lookup", {"raw": True}),
+        ("c3", "now", {}),
+    ]
+    responses = {
+        "role": "tool",
+        "parts": [
+            {"type": "tool_call_response", "id": "c1", "response": {"fare": 397.8}},
+            {"type": "tool_call_response", "id": "c2", "result": "found"},
+            {"type": "tool_call_response", "id": "c3", "response": "noon"},
+        ],
+    }
+    assert normalize_messages([responses]) == [
+        {"role": "tool", "tool_call_id": "c1", "content": '{"fare": 397.8}'},
+        {"role": "tool", "tool_call_id": "c2", "content": "found"},
+        {"role": "tool", "tool_call_id": "c3", "content": "noon"},
+    ]
+    # One message given alone, a message already in chat form, and a message with no parts or role.
+    assert normalize_messages({"role": "user", "parts": [{"type": "text", "content": "hi"}]}) == [
+        {"role": "user", "content": "hi"}
+    ]
+    assert normalize_messages([{"role": "user", "content": "plain"}, "junk"]) == [{"role": "user", "content": "plain"}]
+    assert normalize_messages([{"parts": []}]) == [{"role": "unknown", "content": None}]
+    assert normalize_messages([]) is None and normalize_messages("[]") is None and normalize_messages(["junk"]) is None

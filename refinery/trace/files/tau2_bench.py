@@ -37,6 +37,7 @@ def _openai_message(msg: dict[str, Any]) -> dict[str, Any]:
         out["tool_calls"] = [
             {
                 "id": call.get("id"),
+                "type": "function",
                 "function": {"name": call.get("name"), "arguments": json.dumps(call.get("arguments") or {})},
             }
             for call in calls
