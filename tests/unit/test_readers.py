@@ -1275,3 +1275,120 @@ def test_gen_ai_parts_messages_read_as_chat_messages_with_nothing_dropped() -> N
     assert normalize_messages([{"role": "user", "content": "plain"}, "junk"]) == [{"role": "user", "content": "plain"}]
     assert normalize_messages([{"parts": []}]) == [{"role": "unknown", "content": None}]
     assert normalize_messages([]) is None and normalize_messages("[]") is None and normalize_messages(["junk"]) is None
+
+
+def _model_call(call_ids: list[str], name: str = "search", start: str = "2026-01-01T00:00:01Z") -> dict[str, Any]:
+    calls = [{"id": c, "type": "function", "function": {"name": name, "arguments": '{"q": "fare"}'}} for c in call_ids]
+    return {
+        "id": "llm1",
+        "parent_id": "root",
+        "trace_id": "t",
+        "name": "chat gpt-4o",
+        "run_type": "llm",
+        "start_time": start,
+        "outputs": {"messages": [{"role": "assistant", "content": None, "tool_calls": calls}]},
+    }
+
+
+def test_a_tool_call_takes_the_tool_span_that_ran_it_once_and_only_after_it_was_asked_for() -> None:
+    from refinery.trace.files.genai import add_tool_runs
+
+    def span(sid: str, start: str | None, run_type: str = "chain", name: str = "search") -> dict[str, Any]:
+        return {
+            "id": sid,
+            "parent_id": "root",
+            "trace_id": "t",
+            "name": name,
+            "run_type": run_type,
+            "start_time": start,
+        }
+
+    earlier = span("early", "2026-01-01T00:00:00Z")  # ran before the model asked: not this call's
+    same_time = span("same", "2026-01-01T00:00:01Z")
+    untimed = span("untimed", None)
+    other_model = span("llm-named-search", "2026-01-01T00:00:02Z", run_type="llm")
+    drafts = add_tool_runs([_model_call(["c1", "c2", "c3"]), other_model, earlier, same_time, untimed])
+    by_call = {d["metadata"]["tool_call_id"]: d for d in drafts if (d.get("metadata") or {}).get("tool_call_id")}
+    assert by_call["c1"]["id"] == "same" and by_call["c2"]["id"] == "untimed"  # each span runs one call
+    assert by_call["c1"]["run_type"] == "tool" and by_call["c1"]["inputs"] == {"arguments": {"q": "fare"}}
+    # No span left that could have run the third call: a run of its own, waiting for a result.
+    assert by_call["c3"]["id"] == "llm1:call2" and by_call["c3"]["status"] == "pending"
+    assert by_call["c3"]["metadata"]["from_model_output"] is True
+    assert other_model["run_type"] == "llm" and earlier["run_type"] == "chain"
+
+
+def test_a_tool_call_answered_by_a_span_with_its_id_or_by_a_later_message_is_not_run_twice() -> None:
+    from refinery.trace.files.genai import add_tool_runs
+
+    answered = {
+        "id": "tool-span",
+        "parent_id": "root",
+        "trace_id": "t",
+        "name": "search",
+        "run_type": "tool",
+        "metadata": {"gen_ai.tool.call.id": "c1"},
+    }
+    follow_up = {
+        "id": "llm2",
+        "parent_id": "root",
+        "trace_id": "t",
+        "name": "chat",
+        "run_type": "llm",
+        "inputs": {"messages": [{"role": "tool", "tool_call_id": "c2", "content": "397.8"}]},
+    }
+    drafts = add_tool_runs([_model_call(["c1", "c2"]), answered, follow_up])
+    made = [d for d in drafts if (d.get("metadata") or {}).get("from_model_output")]
+    assert [(d["metadata"]["tool_call_id"], d["outputs"], d["status"]) for d in made] == [
+        ("c2", {"output": "397.8"}, None)
+    ]
+    for key in ("tool_call.id", "tool.id", "tool_call_id"):
+        other = {**answered, "metadata": {key: "c1"}}
+        assert not any(
+            d["metadata"]["tool_call_id"] == "c1"
+            for d in add_tool_runs([_model_call(["c1"]), other])
+            if (d.get("metadata") or {}).get("from_model_output")
+        )
+
+
+def test_otlp_requests_of_logs_and_spans_in_any_order_and_the_old_scope_name_all_load() -> None:
+    from refinery.trace.files.otlp import load_otlp
+
+    def span(span_id: str, parent: str | None = None) -> dict[str, Any]:
+        return {
+            "traceId": "a" * 32,
+            "spanId": span_id,
+            **({"parentSpanId": parent} if parent else {}),
+            "name": f"chat {span_id}",
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}],
+            "startTimeUnixNano": "1770131992000000000",
+            "endTimeUnixNano": "1770131993000000000",
+        }
+
+    logs = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "spanId": "b1",
+                                "eventName": "gen_ai.user.message",
+                                "body": {
+                                    "kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "hi"}}]}
+                                },
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    current = {"resourceSpans": [{"scopeSpans": [{"spans": [span("a1")]}]}]}
+    old = {"resourceSpans": [{"instrumentationLibrarySpans": [{"spans": [span("b1", "a1"), "junk"]}]}]}
+    [trace] = load_otlp([logs, current, old])
+    assert {r.id: r.parent_id for r in trace.runs} == {"a1": None, "b1": "a1"}
+    assert trace.source == "file:otlp"
+    # The log record tied to the model call is its input message.
+    assert next(r for r in trace.runs if r.id == "b1").inputs["messages"] == [{"role": "user", "content": "hi"}]
+    [spans_only] = load_otlp([current, old])
+    assert "messages" not in next(r for r in spans_only.runs if r.id == "b1").inputs
