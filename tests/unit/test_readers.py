@@ -1392,3 +1392,89 @@ def test_otlp_requests_of_logs_and_spans_in_any_order_and_the_old_scope_name_all
     assert next(r for r in trace.runs if r.id == "b1").inputs["messages"] == [{"role": "user", "content": "hi"}]
     [spans_only] = load_otlp([current, old])
     assert "messages" not in next(r for r in spans_only.runs if r.id == "b1").inputs
+
+
+def _transcript() -> list[dict[str, Any]]:
+    call = {"id": "c1", "type": "function", "function": {"name": "search", "arguments": '{"to": "JFK"}'}}
+    return [
+        {"role": "developer", "content": [{"type": "input_text", "text": "You are TravelBot."}]},
+        {"role": "system", "content": "A second system message is conversation, not the prompt."},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Cheapest fare"}, {"type": "input_text", "text": "to JFK?"}],
+        },
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "397.8"},
+        {"role": "tool", "tool_call_id": "c1", "name": "search", "content": "a second answer to one call"},
+        {"role": "tool", "content": "a result for no call"},
+        {
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "It is"}, {"type": "image_url", "image_url": {"url": "x"}}],
+            "tool_calls": [{"id": "c2", "function": {"name": "book", "arguments": "not json"}}],
+        },
+        {"role": "user", "name": "alice", "content": "Thanks!"},
+    ]
+
+
+def test_an_openai_transcript_reads_prompt_question_steps_tools_and_what_did_not_pair() -> None:
+    [trace] = load_chat({"id": "conv-1", "messages": _transcript()})
+    assert trace.root.metadata["system_prompt"] == "You are TravelBot."  # developer parts, as text
+    assert trace.root.inputs == {"input": "Cheapest fare\nto JFK?"}  # the first user message, parts joined
+    llms = [r for r in trace.runs if r.run_type == "llm"]
+    assert [r.inputs["system"] for r in llms] == ["You are TravelBot."] * 2
+    assert llms[0].inputs["messages"] == [
+        {"role": "system", "content": "A second system message is conversation, not the prompt."},
+        {"role": "user", "content": "Cheapest fare\nto JFK?"},
+    ]
+    # A mix of text and an image is kept as the parts it is.
+    assert llms[1].outputs is not None and isinstance(llms[1].outputs["content"], list)
+    tools = {r.id: r for r in trace.runs if r.run_type == "tool"}
+    search = tools["conv-1:m00003:call0"]
+    assert (search.name, search.inputs, search.outputs, search.status) == (
+        "search",
+        {"to": "JFK"},
+        {"output": "397.8"},
+        "success",
+    )
+    # A second result for an answered call, and a result for no call, are runs of their own.
+    second, stray = tools["conv-1:m00005"], tools["conv-1:m00006"]
+    assert (second.name, second.metadata["tool_call_id"], second.outputs) == (
+        "search",
+        "c1",
+        {"output": "a second answer to one call"},
+    )
+    assert (stray.name, stray.metadata["tool_call_id"], stray.metadata["message_index"]) == ("tool", None, 6)
+    assert stray.parent_id == trace.root.id
+    book = tools["conv-1:m00007:call0"]
+    assert book.inputs == {"arguments": "not json"} and book.status == "pending"
+    tail = next(r for r in trace.runs if r.run_type == "prompt")
+    assert (tail.id, tail.name) == ("conv-1:tail", "unanswered messages")
+    assert tail.inputs == {"messages": [{"role": "user", "content": "Thanks!", "name": "alice"}]}
+    warnings = {w.code: w for w in trace.warnings}
+    assert (warnings["unanswered_tool_call"].run_ids, warnings["unanswered_tool_call"].count) == (
+        ["conv-1:m00007:call0"],
+        1,
+    )
+    assert warnings["unanswered_tool_call"].message == "Tool calls with no result in the transcript."
+    assert warnings["unmatched_tool_result"].count == 2
+    assert warnings["unmatched_tool_result"].message == "Tool results that match no call became their own runs."
+
+
+def test_many_unanswered_calls_name_five_and_count_all() -> None:
+    calls = [{"id": f"c{i}", "function": {"name": "search", "arguments": "{}"}} for i in range(7)]
+    [trace] = load_chat(
+        [{"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": calls}]
+    )
+    [warning] = [w for w in trace.warnings if w.code == "unanswered_tool_call"]
+    assert warning.count == 7 and len(warning.run_ids) == 5
+    assert not any(w.code == "unmatched_tool_result" for w in trace.warnings)
+
+
+def test_tool_arguments_that_are_not_an_object_are_kept_under_arguments() -> None:
+    from refinery.trace.files.chat import _args
+
+    assert _args({"a": 1}) == {"a": 1}
+    assert _args('{"a": 1}') == {"a": 1}
+    assert _args("[1, 2]") == {"arguments": [1, 2]}
+    assert _args("oops") == {"arguments": "oops"}
+    assert _args(None) == {"arguments": None}
