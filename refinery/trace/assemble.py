@@ -172,18 +172,20 @@ def _time_key(draft: RunDraft, seq: int) -> tuple[float, int]:
 def _choose_root(
     by_id: dict[str, RunDraft], seq: dict[str, int], trace_id: str | None, notes: list[TraceWarning]
 ) -> str:
-    if trace_id and trace_id in by_id:
-        return trace_id
     parentless = [rid for rid, d in by_id.items() if d["parent_id"] is None]
-    if len(parentless) == 1:
+    if trace_id and trace_id in by_id:
+        root = trace_id
+    elif len(parentless) == 1:
         return parentless[0]
-    candidates = parentless or [rid for rid, d in by_id.items() if d["parent_id"] not in by_id] or list(by_id)
-    root = min(candidates, key=lambda rid: _time_key(by_id[rid], seq[rid]))
-    if len(parentless) > 1:
-        others = [rid for rid in parentless if rid != root]
-        for rid in others:
-            by_id[rid]["parent_id"] = root
-        _warn(notes, "multiple_roots", f"Several runs had no parent; {root} was taken as the root.", others)
+    else:
+        candidates = parentless or [rid for rid, d in by_id.items() if d["parent_id"] not in by_id] or list(by_id)
+        root = min(candidates, key=lambda rid: _time_key(by_id[rid], seq[rid]))
+    # Every other run without a parent hangs under the root: the trace is walked from it, and a
+    # run left beside it would be dropped without a word.
+    others = [rid for rid in parentless if rid != root]
+    for rid in others:
+        by_id[rid]["parent_id"] = root
+    _warn(notes, "multiple_roots", f"Several runs had no parent; {root} was taken as the root.", others)
     return root
 
 

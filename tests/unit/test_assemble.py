@@ -142,3 +142,15 @@ def test_a_very_deep_chain_does_not_hit_the_recursion_limit() -> None:
     trace = assemble_trace(chain, source="test", times_expected=False)
     assert trace.runs[-1].id == "r4999"
     assert trace.depth("r4999") == 4999
+
+
+def test_a_second_run_without_parent_is_kept_under_the_named_root_and_said() -> None:
+    drafts = [
+        {"id": "root", "name": "agent", "parent_id": None},
+        {"id": "step", "name": "llm", "parent_id": "root"},
+        {"id": "loose", "name": "tool", "parent_id": None},
+    ]
+    trace = assemble_trace(drafts, source="test", trace_id="root")
+    assert {r.id: r.parent_id for r in trace.runs} == {"root": None, "step": "root", "loose": "root"}
+    [warning] = [w for w in trace.warnings if w.code == "multiple_roots"]
+    assert warning.run_ids == ["loose"] and "root was taken as the root" in warning.message

@@ -1478,3 +1478,63 @@ def test_tool_arguments_that_are_not_an_object_are_kept_under_arguments() -> Non
     assert _args("[1, 2]") == {"arguments": [1, 2]}
     assert _args("oops") == {"arguments": "oops"}
     assert _args(None) == {"arguments": None}
+
+
+def test_a_transcript_without_question_or_answer_has_neither_and_takes_its_id_from_trace_id() -> None:
+    messages = [
+        {"role": "assistant", "content": None, "model": "gpt-4o", "tool_calls": [{"id": "c1", "function": {}}]},
+    ]
+    [trace] = load_chat({"trace_id": "run-9", "messages": messages})
+    assert trace.id == "run-9" and "trace_id" not in trace.metadata
+    assert trace.root.inputs == {} and trace.root.outputs is None and trace.root.name == "conversation"
+    [step] = [r for r in trace.runs if r.run_type == "llm"]
+    assert step.model == "gpt-4o" and step.metadata["role"] == "assistant" and step.metadata["message_index"] == 0
+    assert step.outputs == {"content": None, "tool_calls": messages[0]["tool_calls"]}
+    assert step.inputs == {"messages": []}
+    [tool] = [r for r in trace.runs if r.run_type == "tool"]
+    assert (tool.name, tool.metadata["tool_call_id"]) == ("tool", "c1")
+    [unnamed] = load_chat([{"role": "user", "content": "hi"}])
+    assert unnamed.id == "chat" and unnamed.root.inputs == {"input": "hi"}
+
+
+def test_an_openhands_observation_pairs_with_its_action_by_cause_alone(real_traces: Path) -> None:
+    from refinery.trace.files.openhands import load_openhands
+
+    task, edit, observed, finish = json.loads((real_traces / "openhands" / "basic.json").read_text())
+    bare = {k: v for k, v in observed.items() if k != "tool_call_metadata"}  # linked by its cause only
+    [trace] = load_openhands([task, edit, bare, finish])
+    run = next(r for r in trace.runs if r.name == "str_replace_editor")
+    assert run.outputs == {"output": observed["content"], "extras": observed["extras"]} and run.status == "success"
+    stray = {**bare, "cause": 999}  # neither cause nor call id: the agent's state, not a result
+    [unpaired] = load_openhands([task, edit, stray, finish])
+    assert next(r for r in unpaired.runs if r.name == "str_replace_editor").status == "pending"
+    # A model response without choices still gives its step, with the event's message.
+    odd = copy.deepcopy(edit)
+    odd["tool_call_metadata"]["model_response"]["choices"] = "none"
+    odd["message"] = "editing"
+    [again] = load_openhands([task, odd, observed, finish])
+    assert next(r for r in again.runs if r.run_type == "llm").outputs == {"content": "editing"}
+
+
+def test_langsmith_records_without_a_trace_id_join_the_largest_trace() -> None:
+    big, small = _langsmith_export("looping-agent.json")["runs"], _langsmith_export("wrong-answer.json")["runs"]
+    stray = {**copy.deepcopy(small[1]), "id": "stray-run", "trace_id": None, "parent_run_id": None}
+    from refinery.trace.files.langsmith_export import load_langsmith
+
+    traces = {t.id: t for t in load_langsmith([*small, stray, *big])}
+    big_root = next(r for r in big if r["parent_run_id"] is None)
+    assert "stray-run" in {r.id for r in traces[big_root["trace_id"]].runs}
+    assert all("stray-run" not in {r.id for r in t.runs} for k, t in traces.items() if k != big_root["trace_id"])
+    # Records none of which carry a trace id are one trace, named by its root.
+    lone = [{**copy.deepcopy(r), "trace_id": None} for r in small]
+    [trace] = load_langsmith({"runs": [*lone, 7, "x"], "example": "not an example"})
+    root = next(r for r in small if r["parent_run_id"] is None)
+    assert trace.id == root["id"] and trace.reference_outputs is None
+    [skipped] = [w for w in trace.warnings if w.code == "skipped_record"]
+    assert skipped.count == 2 and skipped.message == "2 non-object records were ignored."
+
+
+def _langsmith_export(name: str) -> dict[str, Any]:
+    path = Path(__file__).resolve().parents[2] / "examples" / name
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

@@ -235,7 +235,6 @@ def load_chat(data: Any) -> list[Trace]:
         assemble_trace(
             [root, *transcript.drafts],
             source="file:chat",
-            trace_id=transcript.trace_id,
             times_expected=False,
             warnings=warnings,
             metadata=meta,
@@ -316,7 +315,6 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
         assemble_trace(
             drafts,
             source="file:history",
-            trace_id=root_id,
             times_expected=False,
             feedback=feedback,
             reference_outputs=reference,

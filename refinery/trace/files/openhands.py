@@ -104,4 +104,4 @@ def load_openhands(data: list[dict[str, Any]]) -> list[Trace]:
             target["status"] = None
     costs = [e["llm_metrics"].get("accumulated_cost") for e in data if isinstance(e.get("llm_metrics"), dict)]
     root["cost"] = next((c for c in reversed(costs) if isinstance(c, (int, float))), None)
-    return [assemble_trace(drafts, source="file:openhands", trace_id=trace_id, times_expected=False)]
+    return [assemble_trace(drafts, source="file:openhands", times_expected=False)]

@@ -143,7 +143,5 @@ def load_swe_agent(data: dict[str, Any]) -> list[Trace]:
             )
         )
     meta = {k: v for k, v in info.items() if k not in ("submission",)}
-    trace = assemble_trace(
-        drafts, source="file:swe-agent", trace_id=trace_id, times_expected=False, feedback=feedback, metadata=meta
-    )
+    trace = assemble_trace(drafts, source="file:swe-agent", times_expected=False, feedback=feedback, metadata=meta)
     return [trace]
