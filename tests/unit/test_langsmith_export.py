@@ -268,3 +268,24 @@ def test_an_empty_id_or_trace_id_reads_as_no_id_not_the_word_none() -> None:
     draft = draft_from_langsmith({"name": "x"})
     assert (draft["id"], draft["trace_id"], draft["parent_id"], draft["status"]) == ("", "", None, None)
     assert (draft["inputs"], draft["outputs"], draft["tags"], draft["events"]) == ({}, None, [], [])
+
+
+def test_the_services_status_wins_over_what_the_times_suggest_and_tags_are_kept() -> None:
+    record = _llm_record()
+    record.update(parent_run_id=None, status="success", end_time=None, outputs=None, tags=["eval", "v2"])
+    run = _one(record)
+    assert run.status == "success" and run.tags == ["eval", "v2"]  # no end time, yet the service says done
+    record.update(status="error", error=None)
+    assert _one(record).status == "error"  # failed without an error text
+    record.update(status="queued")
+    assert _one(record).status == "pending"  # a status the service may add: judged from the times
+
+
+def test_a_nested_child_that_names_its_own_parent_keeps_it() -> None:
+    data = _export("rate-limit-cascade.json")
+    roots = _nest(data["runs"])
+    child = roots[0]["child_runs"][0]
+    moved = {**copy.deepcopy(child), "id": "moved-run", "parent_run_id": roots[0]["id"], "child_runs": []}
+    child["child_runs"].append(moved)  # nested under the child, yet it names the root as its parent
+    (trace,) = load_langsmith(roots)
+    assert trace.get(moved["id"]).parent_id == roots[0]["id"]

@@ -531,7 +531,12 @@ def test_otel_js_spans_keep_exact_times_parents_by_either_field_events_and_error
     grandchild["parentSpanContext"] = {"traceId": trace_id, "spanId": "00000000000000c1"}  # the 2.x field
     grandchild["status"] = {"code": 1}
     grandchild["events"] = [{"name": "done", "time": None}]
-    [trace] = load_otel_js([parent, child, grandchild])
+    great = copy.deepcopy(child)  # a third level, linked by the 1.x field to a span that is not the root
+    great["spanContext"] = {"traceId": trace_id, "spanId": "00000000000000c3"}
+    great["parentSpanId"] = "00000000000000c2"
+    great["name"] = "ai.toolCall.retry"
+    [trace] = load_otel_js([parent, child, grandchild, great])
+    assert next(r for r in trace.runs if r.name == "ai.toolCall.retry").parent_id == "00000000000000c2"
     runs = {r.name: r for r in trace.runs}
     seconds, nanos = parent["startTime"]
     start = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
@@ -1061,9 +1066,11 @@ def test_phoenix_spans_keep_their_parents_kinds_and_status_and_the_console_shape
         status={"status_code": "ERROR", "description": "tool timed out"},
         events=[{"name": "retry", "timestamp": span["start_time"]}],
     )
-    [pair] = load_span_records([console(root), failing])
+    below = console(spans[3], parent_id="0x" + span["context"]["span_id"])  # a child of the child, not the root
+    [pair] = load_span_records([console(root), failing, below])
     run = next(r for r in pair.runs if r.id == span["context"]["span_id"])
     assert run.parent_id == span["parent_id"] == root["context"]["span_id"]
+    assert next(r for r in pair.runs if r.id == spans[3]["context"]["span_id"]).parent_id == run.id
     assert run.status == "error" and run.error == "tool timed out"
     assert run.metadata["otel.span_kind"] == "SpanKind.INTERNAL"
     assert "openinference.span.kind" not in run.metadata  # the console record has no OpenInference kind
@@ -1207,10 +1214,12 @@ def test_a_speaker_is_named_by_name_else_its_role_without_the_parenthesis_else_u
 
 def test_console_records_with_numbers_json_cannot_hold_keep_them_as_written(tmp_path: Path) -> None:
     record = {"name": "s", "context": {"trace_id": "0x01", "span_id": "0x02"}, "parent_id": None}
+    # Pretty-printed one after another, as the console exporter writes them: not JSONL.
+    first = json.dumps({**record, "attributes": {"score": "@NaN", "big": "@1e400"}}, indent=4)
     text = (
-        json.dumps(record)[:-1]
-        + ', "attributes": {"score": NaN, "big": 1e400}}\n'
-        + json.dumps({**record, "context": {"trace_id": "0x01", "span_id": "0x03"}, "parent_id": "0x02"})
+        first.replace('"@NaN"', "NaN").replace('"@1e400"', "1e400")
+        + "\n"
+        + json.dumps({**record, "context": {"trace_id": "0x01", "span_id": "0x03"}, "parent_id": "0x02"}, indent=4)
     )
     path = tmp_path / "console.txt"
     path.write_text(text)
@@ -1538,3 +1547,58 @@ def _langsmith_export(name: str) -> dict[str, Any]:
     path = Path(__file__).resolve().parents[2] / "examples" / name
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def test_tau2_rewards_tasks_and_messages_in_the_forms_a_harness_may_write(real_traces: Path) -> None:
+    from refinery.trace.files.tau2_bench import load_tau2_bench
+
+    raw = json.loads((real_traces / "tau2-bench/telecom-gpt-4o-first4.json").read_text())
+    sim = copy.deepcopy(raw["simulations"][0])
+    sim["trial"] = 3
+    sim["reward_info"] = {"reward": "pending"}
+    sim["messages"].insert(1, {"role": "user", "content": "one more thing"})  # no usage, no cost
+    task = copy.deepcopy(next(t for t in raw["tasks"] if t["id"] == sim["task_id"]))
+    task["evaluation_criteria"] = ["not", "a", "dict"]
+    task["user_scenario"]["instructions"] = "Ask why data does not work abroad."
+    [trace] = load_tau2_bench({"simulations": [sim], "tasks": [task], "info": {"agent_info": "n/a"}})
+    assert trace.metadata["trial"] == 3 and trace.metadata["question"] == "Ask why data does not work abroad."
+    [reward] = trace.feedback
+    assert (reward.score, reward.invalid_score) == (None, "pending")
+    assert trace.reference_outputs is None and "agent_info" not in trace.metadata
+    assert trace.root.start_time is None  # a transcript records no times of its own
+
+
+def test_a_tau_bench_reward_comment_lists_checks_penalties_and_bonuses_in_order_and_stays_short(
+    real_traces: Path,
+) -> None:
+    from refinery.trace.files.tau_bench import load_tau_bench
+
+    raw = json.loads((real_traces / TAU).read_text())
+    record = next(r for r in raw if r["info"]["reward_info"]["components"]["resilience_bonus"])
+    [trace] = load_tau_bench([record])
+    info = record["info"]["reward_info"]
+    checks = [f"{k}: {v}" for k, v in info["info"].items() if not k.endswith("hash")]
+    components = info["components"]
+    expected = [f"reward {info['reward']}", *checks]
+    expected += [f"efficiency_penalty {components['efficiency_penalty']:+g}"]
+    expected += [f"resilience_bonus {components['resilience_bonus']:+g}"]
+    assert trace.feedback[0].comment == "; ".join(expected)
+    long = copy.deepcopy(record)
+    long["info"]["reward_info"]["info"] = {f"check_{i}": "x" * 50 for i in range(100)}
+    [big] = load_tau_bench([long])
+    assert big.feedback[0].comment is not None and len(big.feedback[0].comment) == 2000
+
+
+def test_swe_agent_steps_without_a_command_run_no_tool_and_tokens_sent_alone_add_up(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    data = json.loads((real_traces / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj").read_text())
+    actions = [m for m in data["history"] if m["message_type"] == "action"]
+    actions[0]["action"] = ""
+    actions[0]["tool_calls"] = None
+    data["info"]["model_stats"] = {"tokens_sent": 40, "tokens_received": 0}
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps(data))
+    [trace] = load_trace_files(path)
+    assert sum(r.run_type == "tool" for r in trace.runs) == len(actions) - 1
+    assert (trace.root.prompt_tokens, trace.root.completion_tokens, trace.root.total_tokens) == (40, None, 40)

@@ -118,7 +118,7 @@ def _flatten(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     while stack:
         run, parent = stack.pop()
         children = run.get("child_runs") or []
-        record = {k: v for k, v in run.items() if k != "child_runs"}
+        record = dict(run)  # its child_runs stay: the mapping reads none of them
         if parent is not None and not record.get("parent_run_id"):
             record["parent_run_id"] = parent
         flat.append(record)

@@ -28,7 +28,7 @@ def is_tau2_bench(data: Any) -> bool:
 
 
 def _openai_message(msg: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in msg.items() if k not in ("tool_calls", "id")}
+    out = dict(msg)  # tau2's own keys (id, turn_idx, raw_data) are read by nobody and do no harm
     calls = msg.get("tool_calls")
     if msg.get("role") == "tool":
         out["tool_call_id"] = msg.get("id")
@@ -92,7 +92,7 @@ def _one(sim: dict[str, Any], tasks: dict[str, dict[str, Any]], info: Any) -> Tr
         meta["question"] = instructions if isinstance(instructions, str) else json.dumps(instructions)
     if isinstance(info, dict) and isinstance(info.get("agent_info"), dict):
         meta["agent_info"] = info["agent_info"]
-    root = trace.root.model_copy(update={"cost": sim.get("agent_cost"), "start_time": None})
+    root = trace.root.model_copy(update={"cost": sim.get("agent_cost")})
     runs = _mark_simulator([root, *trace.runs[1:]])
     return trace.model_copy(
         update={

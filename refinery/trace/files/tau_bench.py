@@ -103,11 +103,9 @@ def _reward_comment(reward_info: Any) -> str | None:
     """What tau-bench says the reward is made of (which actions or outputs were missing)."""
     if not isinstance(reward_info, dict):
         return None
-    parts = []
     info = reward_info.get("info")
-    if isinstance(info, dict):
-        # A data hash tells a reader nothing; the checks and their values do.
-        parts += [f"{key}: {value}" for key, value in info.items() if not key.endswith("hash")]
+    # A data hash tells a reader nothing; the checks and their values do.
+    parts = [f"{k}: {v}" for k, v in info.items() if not k.endswith("hash")] if isinstance(info, dict) else []
     components = reward_info.get("components")
     if isinstance(components, dict):
         parts += [f"{k} {v:+g}" for k, v in components.items() if k.endswith(("penalty", "bonus")) and _number(v)]
