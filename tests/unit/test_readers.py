@@ -1602,3 +1602,77 @@ def test_swe_agent_steps_without_a_command_run_no_tool_and_tokens_sent_alone_add
     [trace] = load_trace_files(path)
     assert sum(r.run_type == "tool" for r in trace.runs) == len(actions) - 1
     assert (trace.root.prompt_tokens, trace.root.completion_tokens, trace.root.total_tokens) == (40, None, 40)
+
+
+def test_openllmetrys_flattened_prompt_and_completion_read_as_messages() -> None:
+    from refinery.trace.files.genai import flattened_messages
+
+    attrs = {
+        "gen_ai.prompt.0.role": "system",
+        "gen_ai.prompt.0.content": "You are TravelBot.",
+        "gen_ai.prompt.1.content": "Cheapest fare?",  # no role written: a prompt message is the user's
+        "gen_ai.prompt.2.role": "tool",
+        "gen_ai.prompt.2.content": "397.8",
+        "gen_ai.prompt.2.tool_call_id": "c0",
+        "gen_ai.prompt.x.content": "not a position",
+        "gen_ai.prompt.3": "no field",
+        "gen_ai.completion.0.finish_reason": "tool_calls",
+        "gen_ai.completion.0.tool_calls.1.name": "book",
+        "gen_ai.completion.0.tool_calls.1.id": "c2",
+        "gen_ai.completion.0.tool_calls.0.name": "search",
+        "gen_ai.completion.0.tool_calls.0.id": "c1",
+        "gen_ai.completion.0.tool_calls.0.arguments": '{"to": "JFK"}',
+        "gen_ai.completion.0.tool_calls.x.name": "ignored",
+    }
+    assert flattened_messages(attrs, "gen_ai.prompt") == [
+        {"role": "system", "content": "You are TravelBot."},
+        {"role": "user", "content": "Cheapest fare?"},
+        {"role": "tool", "content": "397.8", "tool_call_id": "c0"},
+    ]
+    [completion] = flattened_messages(attrs, "gen_ai.completion") or []
+    assert completion["role"] == "assistant" and completion["content"] is None  # no role written: the model's
+    assert completion["finish_reason"] == "tool_calls"
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in completion["tool_calls"]] == [
+        ("c1", "search", '{"to": "JFK"}'),
+        ("c2", "book", "{}"),
+    ]
+    assert flattened_messages({"gen_ai.prompt.0.tool_calls.0.function.name": "x"}, "gen_ai.prompt") == [
+        {
+            "role": "user",
+            "content": None,
+            "tool_calls": [{"id": None, "type": "function", "function": {"name": None, "arguments": "{}"}}],
+        }
+    ]
+    assert flattened_messages({"other.0.content": "x"}, "gen_ai.prompt") is None
+
+
+def test_gen_ai_events_read_as_the_calls_messages_and_its_choices() -> None:
+    from refinery.trace.files.genai import event_messages
+
+    events = [
+        {"name": "gen_ai.system.message", "content": "You are TravelBot."},
+        {"event.name": "gen_ai.user.message", "body": {"content": "Cheapest fare?"}},
+        {"name": "gen_ai.tool.message", "body": {"content": '{"fare": 397.8}', "id": "c1"}},
+        {"name": "gen_ai.other", "content": "ignored"},
+        {
+            "name": "gen_ai.choice",
+            "body": {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"content": "It is 397.8.", "tool_calls": [{"id": "c2", "function": {"name": "book"}}]},
+            },
+        },
+        {"name": "gen_ai.choice", "role": "assistant", "content": "flat choice"},
+    ]
+    inputs, outputs = event_messages(events)
+    assert inputs == [
+        {"role": "system", "content": "You are TravelBot."},
+        {"role": "user", "content": "Cheapest fare?"},
+        {"role": "tool", "content": {"fare": 397.8}, "tool_call_id": "c1"},
+    ]
+    assert outputs[0]["role"] == "assistant" and outputs[0]["finish_reason"] == "stop"
+    assert outputs[0]["content"] == "It is 397.8."
+    assert [c["function"]["name"] for c in outputs[0]["tool_calls"]] == ["book"]
+    assert outputs[1] == {"role": "assistant", "content": "flat choice"}
+    _, tool_choice = event_messages([{"name": "gen_ai.choice", "body": {"message": {"role": "tool", "content": "x"}}}])
+    assert tool_choice[0]["role"] == "tool"
