@@ -160,3 +160,16 @@ def test_a_cut_gzip_says_what_to_do_and_a_gzip_bomb_stops_without_inflating_whol
     finally:
         tracemalloc.stop()
     assert peak < 16_000_000  # read a chunk at a time, never the whole 64 MB
+
+
+def test_epoch_numbers_are_read_in_the_unit_their_size_says_and_the_first_day_is_a_date() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from refinery.trace.bounds import _MIN_EPOCH, epoch_any_unit, epoch_datetime
+
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    assert epoch_any_unit(1e11) == start + timedelta(seconds=1e11)  # the largest value read as seconds
+    assert epoch_any_unit(1e11 + 0.5) == start + timedelta(seconds=1e8 + 0.0005)  # just past it: milliseconds
+    assert epoch_any_unit(1_770_131_992_000_000_000) == start + timedelta(seconds=1_770_131_992)  # nanoseconds
+    assert epoch_any_unit(1e21) is None  # past nanoseconds of year 9999: no unit makes it a time
+    assert epoch_datetime(_MIN_EPOCH) == datetime(1, 1, 2, tzinfo=UTC)

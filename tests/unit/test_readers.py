@@ -1257,6 +1257,7 @@ def test_gen_ai_parts_messages_read_as_chat_messages_with_nothing_dropped() -> N
     assert message["role"] == "assistant" and message["finish_reason"] == "tool_call"
     assert message["reasoning"] == "The user wants a fare.\n"
     assert message["content"] == 'Let me search.\n\n{"type": "uri", "uri": "https://x/y.png", "modality": "image"}'
+    assert all(c["type"] == "function" for c in message["tool_calls"])  # OpenAI's form, as every reader writes it
     assert [
         (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"]
     ] == [
@@ -1676,3 +1677,93 @@ def test_gen_ai_events_read_as_the_calls_messages_and_its_choices() -> None:
     assert outputs[1] == {"role": "assistant", "content": "flat choice"}
     _, tool_choice = event_messages([{"name": "gen_ai.choice", "body": {"message": {"role": "tool", "content": "x"}}}])
     assert tool_choice[0]["role"] == "tool"
+
+
+@pytest.mark.parametrize(
+    ("parts", "roles"),
+    [
+        (
+            [{"type": "tool_call", "id": "c1", "name": "f"}, {"type": "tool_call_response", "id": "c0", "response": 1}],
+            ["assistant", "tool"],
+        ),
+        (
+            [{"type": "tool_call_response", "id": "c0", "response": 1}, {"type": "text", "content": "done"}],
+            ["assistant", "tool"],
+        ),
+        (
+            [{"type": "tool_call_response", "id": "c0", "response": 1}, {"type": "reasoning", "content": "hm"}],
+            ["assistant", "tool"],
+        ),
+        ([{"type": "tool_call_response", "id": "c0", "response": 1}], ["tool"]),
+    ],
+)
+def test_a_parts_message_that_also_answers_a_tool_keeps_its_own_words_first(parts: list, roles: list) -> None:
+    from refinery.trace.files.genai import normalize_messages
+
+    assert [m["role"] for m in normalize_messages([{"role": "assistant", "parts": parts}]) or []] == roles
+
+
+def test_a_gen_ai_event_message_has_tool_calls_only_when_it_made_some_and_an_id_only_as_a_tool() -> None:
+    from refinery.trace.files.genai import event_messages
+
+    inputs, _ = event_messages(
+        [
+            {"name": "gen_ai.user.message", "body": {"content": "hi", "id": "u1", "tool_calls": []}},
+            {"name": "gen_ai.tool.message", "body": {"content": "ok", "id": "c1"}},
+        ]
+    )
+    assert inputs == [{"role": "user", "content": "hi"}, {"role": "tool", "content": "ok", "tool_call_id": "c1"}]
+
+
+def test_what_a_file_holds_is_described_by_at_most_eight_keys(tmp_path: Path) -> None:
+    from refinery.trace.files import describe_shape
+
+    keys = {f"k{i}": i for i in range(9)}
+    assert describe_shape(keys) == "an object with keys " + ", ".join(sorted(keys)[:8])
+    assert describe_shape([1, keys]) == "a list of 2 items whose first object has keys " + ", ".join(sorted(keys)[:8])
+    assert describe_shape([1]) == "a list of 1 items" and describe_shape(3) == "a JSON int"
+
+
+def test_a_forced_format_on_a_file_of_no_known_format_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text('{"foo": 1}')
+    with pytest.raises(TraceFormatError) as caught:
+        load_trace_files(path, "chat")
+    assert caught.value.hint == "Use --format auto (it would read this file as no known format)."
+
+
+def test_a_refinery_trace_without_runs_or_with_bad_fields_names_the_first_problem(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"id": "t1", "source": "x", "runs": []}))
+    with pytest.raises(TraceFormatError) as empty:
+        load_trace_files(path, "refinery")
+    assert empty.value.message == "The Refinery trace has no runs."
+    bad = {"id": "t1", "source": "x", "runs": [{"id": 1, "trace_id": "t1", "name": "a", "order": "first"}]}
+    path.write_text(json.dumps(bad))
+    with pytest.raises(TraceFormatError) as invalid:
+        load_trace_files(path, "refinery")
+    assert invalid.value.message.startswith("Not a valid Refinery trace: runs.0.id:")
+
+
+def test_a_lone_surrogate_in_a_file_becomes_the_replacement_character(tmp_path: Path) -> None:
+    path = tmp_path / "chat.json"
+    path.write_text('[{"role": "user", "content": "bad \\ud800 text"}, {"role": "assistant", "content": "ok"}]')
+    [trace] = load_trace_files(path)
+    assert trace.root.inputs == {"input": "bad \ufffd text"}
+
+
+def test_a_file_bigger_than_the_limit_given_is_refused_by_name(real_traces: Path) -> None:
+    from refinery.trace.bounds import InputLimits
+    from refinery.trace.files import load_trace_file
+
+    with pytest.raises(TraceFormatError, match="limit"):
+        load_trace_file(real_traces / "openhands" / "basic.json", limits=InputLimits(max_bytes=100))
+
+
+def test_log_records_that_are_not_objects_or_name_no_span_are_skipped() -> None:
+    from refinery.trace.files.otlp import load_otlp
+
+    span = {"traceId": "a" * 32, "spanId": "b1", "name": "chat", "startTimeUnixNano": "1770131992000000000"}
+    logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": ["junk", {"eventName": "gen_ai.user.message"}]}]}]}
+    [trace] = load_otlp([logs, {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}])
+    assert [r.id for r in trace.runs] == ["b1"]

@@ -45,7 +45,7 @@ def _any_value(value: Any) -> Any:
     if "arrayValue" in value:
         return [_any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
     if "kvlistValue" in value:
-        return _attributes((value["kvlistValue"] or {}).get("values", []))
+        return _attributes((value["kvlistValue"] or {}).get("values"))
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
@@ -74,8 +74,6 @@ def _nanos(value: Any) -> datetime | None:
 
 
 def _duration(value: Any) -> timedelta | None:
-    if value in (None, ""):
-        return None
     if isinstance(value, (int, float)):
         return timedelta(microseconds=value / 1000)  # nanoseconds
     match = _ISO_DURATION.match(str(value))
@@ -286,9 +284,7 @@ def load_otlp(data: Any) -> list[Trace]:
     payloads = data if isinstance(data, list) else [data]
     logs = _log_events(payloads)
     drafts: list[RunDraft] = []
-    for payload in payloads:
-        if "resourceLogs" in payload and "resourceSpans" not in payload:
-            continue
+    for payload in payloads:  # a logs-only request holds no spans: its records were read above
         if "resourceSpans" in payload:
             drafts.extend(_otlp_spans(payload, logs))
         else:
