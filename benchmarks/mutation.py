@@ -344,6 +344,13 @@ def report(out: Results, stored: dict[str, dict[str, dict[str, Any]]] | None = N
             ]
         )
     out.table(["group", "modules", "before", "after", "equivalent", "no tests", "time", "commit"], rows, right=2)
+    finished = [row for row in stored["after"].values() if not row.get("unchecked")]
+    if len(finished) == len(GROUPS):
+        total = sum(int(row["seconds"]) for row in finished) / 60
+        out.para(
+            f"The whole run, every group one after another with two workers: {total:.0f} min "
+            f"({'within' if total <= 60 else 'over'} the hour this 2-core machine allows)."
+        )
     equivalents = [e for row in stored["after"].values() for e in row.get("equivalents", [])]
     if equivalents:
         out.para("Equivalent mutants (left out of the score):")

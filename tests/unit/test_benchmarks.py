@@ -163,6 +163,14 @@ def test_a_mutants_key_survives_renumbering_and_the_report_leaves_equivalents_ou
     assert "| cost | analysis/cost.py | 2/9 (22%) | 9/10 (90%) | 1 | 0 | 2 min | abc1234 |" in text
     assert f"- `{first}`: the cap is checked again below" in text
     assert "| compare | compare/* | not run | not run |" in text
+    assert "The whole run" not in text  # not every group has been run
+    every = {name: {"killed": 9, "scored": 10, "seconds": 600, "commit": "abc1234"} for name in mutation.GROUPS}
+    full = Results(echo=False)
+    mutation.report(full, {"before": {}, "after": every})
+    minutes = 10 * len(mutation.GROUPS)
+    assert f"The whole run, every group one after another with two workers: {minutes} min (over the hour" in "\n".join(
+        full.lines
+    )
     # Survivors of the groups run are rewritten; another group's section is kept.
     monkeypatch.setattr(mutation, "SURVIVORS", tmp_path / "survivors.md")
     mutation._write_survivors({"cost": [{"name": "n1", "status": "survived", "key": first, "diff": diff}]})
