@@ -80,7 +80,7 @@ GROUPS: dict[str, Group] = {
     "readers": Group(
         ("refinery/trace/bounds.py", "refinery/trace/files/*"),
         (
-            *_unit("readers", "bounds", "files", "langsmith_export"),
+            *_unit("readers", "bounds", "files", "langsmith_export", "span_attributes"),
             *_integration("genai_producers", "langsmith_batch_producer"),
         ),
     ),
