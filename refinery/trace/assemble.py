@@ -45,6 +45,8 @@ def _as_utc(value: Any) -> datetime | None:
         # Epoch seconds, or milli/micro/nanoseconds for large values; out of range is no time at all.
         return epoch_any_unit(value)
     text = str(value).strip().replace("Z", "+00:00")
+    if text.isdigit():  # an epoch written as text; fromisoformat would read "11111111" as 1111-11-11
+        return epoch_any_unit(float(text))
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -154,3 +154,21 @@ def test_a_second_run_without_parent_is_kept_under_the_named_root_and_said() -> 
     assert {r.id: r.parent_id for r in trace.runs} == {"root": None, "step": "root", "loose": "root"}
     [warning] = [w for w in trace.warnings if w.code == "multiple_roots"]
     assert warning.run_ids == ["loose"] and "root was taken as the root" in warning.message
+
+
+def test_a_time_written_as_digits_is_an_epoch_not_a_compact_iso_date() -> None:
+    from datetime import UTC, datetime
+
+    trace = assemble_trace(
+        [
+            {"id": "a", "name": "a", "start_time": "1767225600"},
+            {"id": "b", "name": "b", "parent_id": "a", "start_time": "11111111"},
+            {"id": "c", "name": "c", "parent_id": "a", "start_time": "1" * 400},
+        ],
+        source="test",
+    )
+    assert trace.get("a").start_time == datetime(2026, 1, 1, tzinfo=UTC)
+    assert trace.get("b").start_time == datetime.fromtimestamp(11111111, UTC)  # not the year 1111
+    assert trace.get("c").start_time is None
+    [bad] = [w for w in trace.warnings if w.code == "bad_time"]
+    assert bad.run_ids == ["c"]

@@ -140,3 +140,31 @@ def test_snake_case_span_attributes_and_a_span_without_id_are_read_too() -> None
     [trace] = load_otlp({"trace_id": "t1", "spans": [record]})
     assert trace.root.run_type == "tool" and trace.root.name == "search"
     assert any(w.code == "missing_id" for w in trace.warnings)  # given a positional id, and said
+
+
+def test_span_times_in_nanoseconds_or_iso_with_or_without_a_zone_read_as_utc() -> None:
+    from datetime import UTC, datetime
+
+    expected = datetime(2026, 1, 1, tzinfo=UTC)
+    for given in ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00+00:00", "1767225600000000000"):
+        assert read_span({}, start_time=given).start_time == expected
+    assert read_span({}, start_time=1767225600000000000).start_time == expected
+    assert read_span({}, start_time="1" * 400).start_time is None  # digits past any date: no time
+
+
+def test_events_in_each_exporters_form_feed_the_messages_and_the_error() -> None:
+    events = [
+        "junk",
+        {"event_attributes": {"event.name": "gen_ai.user.message", "content": "snake-case event"}},
+        {"eventName": "gen_ai.assistant.message", "body": {"content": "a decoded body", "role": "assistant"}},
+        {"event_name": "exception", "event_attributes": {"exception.type": "ValueError", "exception.message": "bad"}},
+    ]
+    run = read_span({"gen_ai.operation.name": "chat"}, events=events, status="not an object")
+    assert run.inputs["messages"][0] == {"role": "user", "content": "snake-case event"}
+    assert run.inputs["messages"][1]["role"] == "assistant"
+    assert run.error == "ValueError: bad" and run.status == "error"
+
+
+def test_an_openinference_message_without_a_role_says_so() -> None:
+    run = read_span({"llm.input_messages.0.message.content": "hi", "openinference.span.kind": "LLM"})
+    assert run.inputs["messages"] == [{"role": "unknown", "content": "hi"}]

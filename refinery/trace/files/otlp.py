@@ -62,12 +62,12 @@ def _attributes(items: Any) -> dict[str, Any]:
 
 
 def _nanos(value: Any) -> datetime | None:
-    if value in (None, "", 0, "0"):
+    if value in (None, 0, "0"):  # an unset OTLP time is zero, not the epoch
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return epoch_datetime(float(value) / 1e9) if len(str(value)) <= 30 else None
+        return epoch_datetime(float(value) / 1e9)  # too many digits: infinite, so no time
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(value))  # "Z" included, since Python 3.11
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
