@@ -173,8 +173,7 @@ def propose_fixes(
 def _in_diff(fix: Fix, hunks: list[Hunk]) -> bool:
     """Whether every line the fix replaces is a line of a hunk's new side (so it can be suggested there)."""
     return any(
-        h.path == fix.path
-        and h.new_lines > 0
+        h.path == fix.path  # a hunk that only removes spans no new line, so the range below holds none
         and h.new_start <= fix.start_line
         and fix.end_line < h.new_start + h.new_lines
         for h in hunks

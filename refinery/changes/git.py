@@ -31,8 +31,6 @@ def _has_merge_base(workspace: Path, base: str, head: str) -> bool:
 def ensure_history(workspace: Path, base: str, head: str) -> list[str]:
     """Make ``base...head`` computable: fetch the base and deepen a shallow clone. Returns what it did."""
     done: list[str] = []
-    if _has_merge_base(workspace, base, head):
-        return done
     if _git(workspace, "cat-file", "-e", f"{base}^{{commit}}").returncode != 0:
         fetched = _git(workspace, "fetch", "--no-tags", "--depth=1", "origin", base)
         done.append(f"fetched {base[:12]}" if fetched.returncode == 0 else f"could not fetch {base[:12]}")

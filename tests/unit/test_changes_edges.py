@@ -139,3 +139,36 @@ def test_a_shallow_checkout_that_cannot_fetch_says_to_set_fetch_depth(repo: Path
     with pytest.raises(ConfigError, match="no common history") as caught:
         read_git_range(clone, f"{base}...HEAD")
     assert "fetch-depth to 0" in (caught.value.hint or "")
+
+
+def test_a_full_checkout_reads_its_range_without_fetching_and_whatever_the_users_git_config(repo: Path) -> None:
+    git(repo, "config", "color.ui", "always")
+    git(repo, "config", "color.diff", "always")
+    git(repo, "config", "diff.external", "/bin/false")  # a diff tool of the user's own is not run
+    git(repo, "checkout", "-q", "pr")
+    git(repo, "mv", "prompt.md", "rules.md")
+    (repo / "rules.md").write_text((repo / "rules.md").read_text() + "rule 9\n")
+    git(repo, "commit", "-q", "-am", "rename the prompt and add a rule")
+    changes = read_git_range(repo, "main...pr")
+    assert changes.notes == []  # the base is there: nothing fetched, nothing deepened
+    renamed = [h for h in changes.hunks if h.path == "rules.md"]
+    assert [(h.old_path, h.added, h.removed) for h in renamed] == [("prompt.md", ["rule 9"], [])]  # not delete + add
+    assert all("\x1b[" not in h.text for h in changes.hunks)
+    with pytest.raises(ConfigError) as caught:
+        read_git_range(repo, "...pr")
+    assert caught.value.hint == "Write it as A..B or A...B."
+
+
+def test_a_checkout_without_the_history_names_both_ends_and_what_to_set(repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "--branch", "pr", f"file://{repo}", str(clone)], check=True)
+    git(clone, "remote", "set-url", "origin", str(tmp_path / "gone"))
+    base, head = git(repo, "rev-parse", "main"), git(repo, "rev-parse", "pr")
+    with pytest.raises(ConfigError) as caught:
+        read_git_range(clone, f"{base}...{head}")
+    assert caught.value.message == (
+        f"The checkout has no common history for {base[:12]}...{head[:12]}, and it could not be fetched."
+    )
+    assert caught.value.hint == (
+        "Set fetch-depth to 0 on actions/checkout (its own input), or give the changes with --diff FILE."
+    )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from refinery.changes import diff
 from refinery.changes.diff import read_file_patches, read_unified_diff, redact_changes
 
@@ -116,3 +118,35 @@ def test_redaction_reaches_file_names_skipped_files_and_notes() -> None:
     assert hunk.added == ["b=[REDACTED]"] and hunk.removed == ["a=[REDACTED]"] and "SECRET" not in hunk.text
     assert shown.source == "diff [REDACTED].diff" and shown.notes == ["[REDACTED] note"]
     assert shown.skipped == ["[REDACTED].bin: binary"]
+
+
+def test_the_apis_per_file_patches_keep_their_source_and_a_renamed_files_old_name() -> None:
+    changes = read_file_patches(
+        [("rules.md", "@@ -1 +1 @@\n-a\n+b", "prompt.md"), ("new.md", "@@ -0,0 +1 @@\n+x", None)], "api"
+    )
+    assert changes.source == "api"
+    assert [(h.path, h.old_path) for h in changes.hunks] == [("rules.md", "prompt.md"), ("new.md", None)]
+
+
+def test_the_claim_is_the_best_suspect_only_when_its_band_allows_one() -> None:
+    from refinery.changes import claim_threshold, claimed
+    from refinery.changes.model import Suspect
+    from refinery.changes.rank import thresholds
+
+    def suspect(band: str, score: float) -> Suspect:
+        return Suspect(change_id="C01", path="p.md", start_line=1, end_line=1, score=score, reason="r", band=band)
+
+    assert claimed([]) is None
+    assert claimed([suspect("none", 0.2), suspect("likely", 0.9)]) is None  # the best is no claim: nothing is
+    best = suspect("possible", 0.5)
+    assert claimed([best, suspect("likely", 0.9)]) is best
+    assert claim_threshold() == thresholds()["possible"]  # the lowest band that claims, as learned
+
+
+def test_the_lowest_claim_score_is_the_possible_bands_else_the_likely_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import refinery.changes as changes
+
+    monkeypatch.setattr(changes, "thresholds", lambda: {"possible": 0.3, "likely": 0.6})
+    assert changes.claim_threshold() == 0.3
+    monkeypatch.setattr(changes, "thresholds", lambda: {"possible": None, "likely": 0.6})
+    assert changes.claim_threshold() == 0.6

@@ -3,6 +3,8 @@ checked against the checkout, and written as a patch that `git apply` takes."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -193,7 +195,9 @@ def test_a_verification_stopped_part_way_kills_the_eval_and_reports_what_finishe
     repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
     [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
     # With the fix the eval passes at once; without it, it hangs, as a stuck eval would, until stopped.
-    command = f'grep -qF "{BASE[2]}" prompts/agent.md || sleep 31.7'
+    # A sleep only this test process starts: another run of the suite (a mutation worker) has its own.
+    hang = f"sleep 31.{os.getpid()}"
+    command = f'grep -qF "{BASE[2]}" prompts/agent.md || {hang}'
 
     from refinery.analysis.control import Cancelled
 
@@ -216,7 +220,7 @@ def test_a_verification_stopped_part_way_kills_the_eval_and_reports_what_finishe
     still = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            still += [cmdline] if cmdline.read_bytes().replace(b"\0", b" ").strip() == b"sleep 31.7" else []
+            still += [cmdline] if cmdline.read_bytes().replace(b"\0", b" ").strip() == hang.encode() else []
         except OSError:
             continue  # a process that ended while we looked
     assert still == []  # the eval's process group was killed, not left running
@@ -283,11 +287,12 @@ def test_a_model_fix_is_kept_only_exactly_as_the_checkout_holds_its_lines(tmp_pa
     ]
     assert notes[0].startswith("The model's fix 3 (H1, prompts/agent.md) was dropped")
     # The same fix as one already made is said once and not shown twice.
-    again, said = check_model_fixes(proposed[:1], hunks, repo, REDACT, fixes[:1])
-    assert again == [] and said == ["The model's fix 1 (H1, prompts/agent.md) repeats a fix already made."]
-    # Without a checkout nothing can be checked, so nothing is shown.
-    none, why = check_model_fixes(proposed[:1], hunks, None, REDACT, [])
-    assert none == [] and "there is no checkout to check it against" in why[0]
+    again, said = check_model_fixes(proposed[:2], hunks, repo, REDACT, fixes[:1])
+    assert said == ["The model's fix 1 (H1, prompts/agent.md) repeats a fix already made."]
+    assert [f.start_line for f in again] == [4]  # the one after the repeat is still checked and kept
+    # Without a checkout nothing can be checked, so nothing is shown, and each fix says why.
+    none, why = check_model_fixes(proposed[:2], hunks, None, REDACT, [])
+    assert none == [] and len(why) == 2 and all("there is no checkout to check it against" in w for w in why)
 
 
 def test_each_fix_is_verified_on_its_own_against_one_control(tmp_path: Path) -> None:
@@ -358,3 +363,20 @@ def test_with_a_results_file_the_verdict_is_the_files_not_the_exit_code(tmp_path
         request = VerifyRequest(command=broken, runs=1, results_file="out/results.json")
         [nothing] = verify_fixes(repo, [fix_patch([fix], repo)], request, REDACT, {"PATH": "/usr/bin:/bin"})
         assert (nothing.passes, nothing.control_passes) == (0, 0)
+
+
+def test_a_run_under_way_is_cut_at_the_deadline_and_what_it_wrote_to_stderr_is_kept(tmp_path: Path) -> None:
+    import time
+
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    command = 'echo "eval starting" >&2; sleep 20'
+    started = time.monotonic()
+    request = VerifyRequest(command=command, runs=1, timeout_s=60, deadline=time.monotonic() + 1.5)
+    result = verify_fix(repo, fix_patch([fix], repo), request, REDACT, {"PATH": "/usr/bin:/bin"})
+    assert time.monotonic() - started < 10  # not the 60 s timeout, nor the 20 s the eval wanted
+    assert result.passes == 0 and result.runs >= 1
+    assert "eval starting" in result.note  # stderr is part of what the run said
+    assert re.search(r"\[stopped after [01] s\]", result.note)  # cut at the deadline, under 1.5 s in
