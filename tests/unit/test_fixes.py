@@ -380,3 +380,98 @@ def test_a_run_under_way_is_cut_at_the_deadline_and_what_it_wrote_to_stderr_is_k
     assert result.passes == 0 and result.runs >= 1
     assert "eval starting" in result.note  # stderr is part of what the run said
     assert re.search(r"\[stopped after [01] s\]", result.note)  # cut at the deadline, under 1.5 s in
+
+
+def test_the_eval_gets_the_examples_ids_and_inputs_and_the_checkout_keeps_no_trace_of_the_runs(tmp_path: Path) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    branches = git(repo, "branch", "--list")
+    command = (
+        'test "$REFINERY_EXAMPLE_ID" = ex-7 && test "$REFINERY_TRACE_ID" = tr-1 '
+        '&& grep -q \'"when": "2026-01-01 00:00:00"\' "$REFINERY_INPUTS" '
+        f'&& grep -qF "{BASE[2]}" prompts/agent.md'
+    )
+    from datetime import datetime
+
+    request = VerifyRequest(
+        command=command, runs=2, example_id="ex-7", trace_id="tr-1", inputs={"when": datetime(2026, 1, 1)}
+    )
+    result = verify_fix(repo, fix_patch([fix], repo), request, REDACT, {"PATH": "/usr/bin:/bin"})
+    assert (result.verdict, result.passes, result.runs, result.control_passes, result.control_runs) == (
+        "verified",
+        2,
+        2,
+        0,
+        2,
+    )
+    assert result.note == ""  # every run done, the failure reproduced without the fix
+    assert len(result.durations) == 4 and all(d == round(d, 2) for d in result.durations)
+    assert git(repo, "branch", "--list") == branches  # no branch left behind by a worktree
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_fix_that_does_not_help_says_how_its_last_run_ended_without_secrets_or_colours(tmp_path: Path) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    secret = "ghp_" + "D" * 36
+    command = f"printf '\\033[31mFAILED\\033[0m  test_refund\\n  token {secret}\\n'; exit 1"
+    result = verify_fix(
+        repo, fix_patch([fix], repo), VerifyRequest(command=command, runs=1), REDACT, {"PATH": "/usr/bin:/bin"}
+    )
+    assert result.verdict == "refuted"
+    assert result.note.startswith("the last failing run with the fix ended: FAILED test_refund token ")
+    assert secret not in result.note and "\x1b" not in result.note
+
+
+def test_a_failure_that_does_not_reproduce_without_the_fix_is_said_first(tmp_path: Path) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    result = verify_fix(
+        repo, fix_patch([fix], repo), VerifyRequest(command="true", runs=3), REDACT, {"PATH": "/usr/bin:/bin"}
+    )
+    assert result.verdict == "inconclusive" and result.note == "the failure did not reproduce without the fix"
+    flaky = VerifyRequest(command='test "$(basename "$PWD")" != control || test -e flake', runs=3)
+    (repo / "flake").write_text("")  # untracked: no worktree has it, so the control always fails
+    assert verify_fix(repo, fix_patch([fix], repo), flaky, REDACT, {"PATH": "/usr/bin:/bin"}).note == ""
+
+
+def test_a_fix_that_does_not_apply_says_why_and_a_folder_that_is_no_repository_says_what_is_needed(
+    tmp_path: Path,
+) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fix
+    from refinery.errors import ConfigError
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    patch = fix_patch([fix], repo)
+    (repo / "prompts" / "agent.md").write_text("rewritten\n")
+    git(repo, "commit", "-q", "-am", "moved on")
+    with pytest.raises(ConfigError) as stale:
+        verify_fix(repo, patch, VerifyRequest(command="true", runs=1), REDACT, {"PATH": "/usr/bin:/bin"})
+    assert stale.value.message.startswith("The fix does not apply to the checkout: error: patch failed")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(ConfigError) as none:
+        verify_fix(plain, patch, VerifyRequest(command="true", runs=1), REDACT, {"PATH": "/usr/bin:/bin"})
+    assert none.value.message.startswith(f"Cannot make a worktree of {plain}: fatal:")
+    assert none.value.hint == "Verification needs the checkout to be a git repository (actions/checkout)."
+
+
+def test_two_fixes_that_both_work_are_each_measured_against_the_run_without_any(tmp_path: Path) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fixes
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [restore], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    patch = fix_patch([restore], repo)
+    command = f'grep -qF "{BASE[2]}" prompts/agent.md'
+    results = verify_fixes(
+        repo, [patch, patch], VerifyRequest(command=command, runs=2), REDACT, {"PATH": "/usr/bin:/bin"}
+    )
+    assert [(r.verdict, r.passes, r.control_passes, r.control_runs) for r in results] == [("verified", 2, 0, 2)] * 2
