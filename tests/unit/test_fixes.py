@@ -475,3 +475,12 @@ def test_two_fixes_that_both_work_are_each_measured_against_the_run_without_any(
         repo, [patch, patch], VerifyRequest(command=command, runs=2), REDACT, {"PATH": "/usr/bin:/bin"}
     )
     assert [(r.verdict, r.passes, r.control_passes, r.control_runs) for r in results] == [("verified", 2, 0, 2)] * 2
+
+
+def test_fixes_are_numbered_from_f1_in_the_order_given(tmp_path: Path) -> None:
+    from refinery.changes.fix import numbered
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert fix.id == "F1"
+    assert [f.id for f in numbered([fix, fix, fix])] == ["F1", "F2", "F3"]
