@@ -484,3 +484,61 @@ def test_fixes_are_numbered_from_f1_in_the_order_given(tmp_path: Path) -> None:
     [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
     assert fix.id == "F1"
     assert [f.id for f in numbered([fix, fix, fix])] == ["F1", "F2", "F3"]
+
+
+@pytest.mark.parametrize("context", [3, 0])
+def test_a_reworded_rule_is_fixed_on_the_lines_the_diff_shows(tmp_path: Path, context: int) -> None:
+    weakened = "Avoid cancelling old basic economy reservations if possible."
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], weakened, BASE[3]], context=context)
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert (fix.start_line, fix.original, fix.replacement, fix.in_diff) == (3, [weakened], [BASE[2]], True)
+    assert fix.hypothesis == f"Restore the line {hunk.change_id} reworded in prompts/agent.md"
+
+
+def test_two_removed_rules_are_both_put_back_and_said_as_two_lines(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[3]], context=0)
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert fix.hypothesis == f"Restore the 2 lines {hunk.change_id} took out of prompts/agent.md"
+    assert fix.in_diff is False  # a pure removal has no line of the new side to suggest on
+    assert applied(repo, fix_patch([fix], repo)) == BASE
+
+
+def test_fixes_far_apart_in_one_file_are_one_patch_and_without_git_difflib_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from refinery.changes.fix import Fix
+
+    repo, _ = pull_request(tmp_path, [*BASE[:3], "Answer in full."])
+    lines = (repo / "prompts" / "agent.md").read_text().splitlines()
+    (repo / "prompts" / "agent.md").write_text(
+        "\n".join([*lines, *(f"filler {n}" for n in range(20)), "Last rule."]) + "\n"
+    )
+    git(repo, "commit", "-q", "-am", "longer")
+
+    def fix(line: int, old: str, new: str) -> Fix:
+        return Fix(
+            path="prompts/agent.md",
+            start_line=line,
+            end_line=line,
+            original=[old],
+            replacement=[new],
+            hypothesis="H1",
+            source="model",
+        )
+
+    fixes = [fix(1, BASE[0], "You are the airline's agent."), fix(25, "Last rule.", "The last rule.")]
+    patch = fix_patch(fixes, repo)
+    assert patch.count("\n@@ ") == 2  # both changes, not only the last hunk
+    assert fix_patch([fix(1, BASE[0], BASE[0])], repo) == ""  # a fix that changes nothing is no patch
+    (tmp_path / "outside.md").write_text(BASE[0] + "\n")
+    outside = fix(1, BASE[0], "x").model_copy(update={"path": "../outside.md"})
+    missing = fix(1, BASE[0], "x").model_copy(update={"path": "prompts/gone.md"})
+    assert fix_patch([outside, missing], repo) == ""  # a file outside the checkout, or not in it, is never patched
+    empty = tmp_path / "no-git"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    without_git = fix_patch(fixes, repo)
+    monkeypatch.undo()
+    assert without_git.count("\n@@ ") == 2 and "--- a/prompts/agent.md" in without_git
+    after = applied(repo, without_git)
+    assert after[0] == "You are the airline's agent." and after[-1] == "The last rule."
