@@ -275,6 +275,28 @@ def run(
     if survivors:
         _write_survivors(survivors)
     report(out, stored)
+    section = Results(echo=False)
+    report(section, stored)
+    update_results(RESULTS, section.lines)
+
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+HEADING = "## Mutation testing"
+
+
+def update_results(path: Path, lines: list[str]) -> None:
+    """Put the mutation section into RESULTS.md in place (the rest of the file, measured by
+    ``python -m benchmarks all``, is left as it is), or add it at the end."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    section = "\n".join(lines).strip() + "\n"
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        return
+    end = text.find("\n## ", start + len(HEADING))
+    path.write_text(text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else ""))
 
 
 def _write_survivors(survivors: dict[str, list[dict[str, str]]]) -> None:

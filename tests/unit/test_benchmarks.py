@@ -193,3 +193,23 @@ def test_a_mutants_tests_run_fastest_first_by_the_durations_mutmut_measured(
     (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": {"slow": 1.2, "fast": 0.01}}))
     mutation_order.pytest_collection_modifyitems(None, None, items)
     assert [i.nodeid for i in items] == ["unmeasured", "fast", "slow"]
+
+
+def test_a_mutation_run_rewrites_only_its_own_section_of_results(tmp_path: Path) -> None:
+    from benchmarks import mutation
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results\n\n## Redaction\n\nfast\n\n## Mutation testing\n\nold table\n\n## Quality\n\nkept\n")
+    mutation.update_results(path, ["## Mutation testing", "", "new table", ""])
+    assert (
+        path.read_text()
+        == "# Results\n\n## Redaction\n\nfast\n\n## Mutation testing\n\nnew table\n\n## Quality\n\nkept\n"
+    )
+    last = tmp_path / "LAST.md"
+    last.write_text("# Results\n\n## Mutation testing\n\nold\n")
+    mutation.update_results(last, ["## Mutation testing", "", "new", ""])
+    assert last.read_text() == "# Results\n\n## Mutation testing\n\nnew\n"
+    none = tmp_path / "NONE.md"
+    none.write_text("# Results\n\n## Quality\n\nkept\n")
+    mutation.update_results(none, ["## Mutation testing", "", "new"])
+    assert none.read_text() == "# Results\n\n## Quality\n\nkept\n\n## Mutation testing\n\nnew\n"
