@@ -172,3 +172,40 @@ def test_a_checkout_without_the_history_names_both_ends_and_what_to_set(repo: Pa
     assert caught.value.hint == (
         "Set fetch-depth to 0 on actions/checkout (its own input), or give the changes with --diff FILE."
     )
+
+
+def test_changes_md_at_its_edges_names_itself_says_how_to_cite_and_keeps_the_top_five_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(document, "MAX_SECTIONS", 3)
+    text, suspects = _suspects(3)
+    changes = read_unified_diff(text, "diff pr.diff")
+    changes.skipped = [f"v{n}.lock: vendored or generated" for n in range(20)]
+    doc = render_changes_md(changes, suspects, 60_000)
+    assert (doc.name, doc.kind) == ("changes.md", "changes")
+    assert doc.text.startswith("# The pull request's changes")
+    assert (
+        "Each section is one hunk of the pull request, best-ranked against the failure first; cite it as C01…."
+        in doc.text
+    )
+    assert "not shown" not in doc.text  # exactly as many hunks as sections: none left out
+    assert "v19.lock: vendored or generated" in doc.text and "; and" not in doc.text  # twenty: all named
+    assert "renamed from" not in doc.text  # no file was renamed
+    changes.skipped.append("v20.lock: vendored or generated")
+    assert "v19.lock: vendored or generated; and 1 more" in render_changes_md(changes, suspects, 60_000).text
+
+
+def test_under_a_tight_budget_the_five_best_hunks_stay_whole_and_the_rest_become_stubs() -> None:
+    text, suspects = _suspects(8)
+    changes = read_unified_diff(text, "diff pr.diff")
+    full = render_changes_md(changes, suspects, 60_000)
+    # The loosest budget that still makes three of the eight hunks one-line summaries.
+    tight = next(
+        doc
+        for cut in range(1, len(full.text))
+        if (doc := render_changes_md(changes, suspects, len(full.text) - cut)).text.count("```text") == 5
+    )
+    kept = [n for n in range(8) if f"-old {n}\n+new {n}" in tight.text]
+    assert kept == [0, 1, 2, 3, 4]  # the five best keep their diff
+    assert all(f"rank {n + 1} · score" in tight.text for n in range(8))  # every hunk still citable
+    assert "the 5 sections of the failure's evidence are in full" in tight.notes[0]
