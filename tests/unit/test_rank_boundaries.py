@@ -174,3 +174,40 @@ def test_a_changed_line_of_a_tool_description_touches_that_tool() -> None:
     )
     [suspect] = rank_changes(read_unified_diff(changes, "d"), used)
     assert suspect.used == ["tool cancel_reservation"]
+
+
+def _shop_usage(failure_output: str) -> rank.Usage:
+    builder = TraceBuilder("agent", inputs={"task": "modify order 12"})
+    builder.llm(
+        builder.root, None, system="You are the shop agent.\nModify only pending orders; never touch delivered ones."
+    )
+    details = {"arguments": {"order_id": "12"}}
+    builder.add(
+        "get_order_details", builder.root, "tool", inputs=details, outputs={"output": '{"status": "delivered"}'}
+    )
+    builder.add("modify_pending_order_items", builder.root, "tool", inputs=details, outputs={"output": failure_output})
+    builder.add("cancel_pending_order", builder.root, "tool", inputs=details, outputs={"output": "kept"})
+    builder.llm(builder.root, "Done.", system="You are the shop agent.")
+    feedback = [
+        Feedback(key="correctness", score=0.5, comment="modified a delivered order"),
+        Feedback(key="style", score=1.0, comment="polite tone"),
+        Feedback(key="reward", score=0.0, comment="composite of the checks", composed=True),
+    ]
+    trace = builder.build(feedback)
+    expected = {"answer": "refund_amount 397", "actions": [{"name": "exchange_delivered_order_items", "kwargs": {}}]}
+    prepared = prepare(trace.model_copy(update={"reference_outputs": expected}))
+    return trace_usage(prepared.trace, prepared.triage)
+
+
+def test_the_failures_own_words_come_from_the_failing_call_the_evaluator_and_what_was_expected() -> None:
+    usage = _shop_usage("Error: non-pending order cannot be modified")
+    assert {"modify", "item", "pend"} <= usage.action and "modify" in usage.verbs
+    assert {"non", "pend", "cannot"} <= usage.values  # what the tool said went wrong
+    assert "exchang" in usage.verbs  # the expected action it did not take
+    assert usage.said == {"modify", "deliver", "order"}  # a failing score's comment; not a passing or composed one
+    assert usage.expected == {"refund", "amount"}  # the expected answer; the actions speak through the departure
+    assert usage.other_verbs == {"cancel"}  # the other write tool; reads (get_) are not verbs that change state
+    quiet = _shop_usage("Items modified.")
+    assert not ({"non", "cannot"} & quiet.values)  # an output that reports no failure is not the failure's words
+    spaced = _shop_usage("   EXCEPTION raised: order locked")
+    assert "lock" in spaced.values
