@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{2,}")
+WORD = re.compile(r"[^\W\d_][^\W_]{2,}")
+"""A letter, then two or more letters or digits, in any script: "Zürich" is one word, not "rich"."""
 STOP = frozenset(
     ["the", "and", "first", "last", "next", "now", "still", "even", "well", "much", "many", "for", "you", "your", "yours", "with", "that", "this", "these", "those", "are", "not", "from", "was", "were", "but", "have", "has", "had", "any", "all", "can", "could", "use", "used", "when", "then", "than", "into", "its", "will", "would", "must", "should", "shall", "may", "might", "always", "never", "only", "also", "just", "very", "more", "most", "less", "least", "some", "such", "each", "every", "other", "others", "there", "here", "where", "which", "what", "who", "whom", "whose", "why", "how", "about", "above", "below", "over", "under", "again", "further", "once", "both", "few", "own", "same", "too", "out", "off", "per", "via", "being", "been", "does", "did", "doing", "done", "them", "they", "their", "theirs", "him", "his", "her", "hers", "she", "our", "ours", "ourselves", "yourself", "itself", "myself", "before", "after", "until", "while", "during", "because", "since", "though", "although", "unless", "whether", "either", "neither", "true", "false", "none", "null", "nil", "def", "self", "import", "const", "let", "var", "function", "void", "new", "else", "elif", "try", "except", "finally", "raise", "throw", "async", "await", "lambda", "yield"]
 )  # fmt: skip

@@ -209,3 +209,15 @@ def test_under_a_tight_budget_the_five_best_hunks_stay_whole_and_the_rest_become
     assert kept == [0, 1, 2, 3, 4]  # the five best keep their diff
     assert all(f"rank {n + 1} · score" in tight.text for n in range(8))  # every hunk still citable
     assert "the 5 sections of the failure's evidence are in full" in tight.notes[0]
+
+
+def test_words_in_any_script_are_whole_words() -> None:
+    assert words_of("Zürich office, Ελλάδα route, 東京駅 desk") == {
+        "zürich",
+        "offic",
+        "ελλάδα",
+        "rout",
+        "東京駅",
+        "desk",
+    }
+    assert surface_words("Zürich_office") == {"zürich": "zürich", "office": "office"}

@@ -150,3 +150,11 @@ def test_the_lowest_claim_score_is_the_possible_bands_else_the_likely_bands(monk
     assert changes.claim_threshold() == 0.3
     monkeypatch.setattr(changes, "thresholds", lambda: {"possible": None, "likely": 0.6})
     assert changes.claim_threshold() == 0.6
+
+
+def test_a_renamed_files_old_name_is_redacted_too_and_an_unrenamed_file_has_none() -> None:
+    text = git_diff("cfg/new.txt", "@@ -1 +1 @@\n-a\n+b\n", old="cfg/SECRET.txt") + git_diff(
+        "x.md", "@@ -1 +1 @@\n-a\n+b\n"
+    )
+    shown = redact_changes(read_unified_diff(text, "d"), lambda s: s.replace("SECRET", "[REDACTED]"))
+    assert [(h.path, h.old_path) for h in shown.hunks] == [("cfg/new.txt", "cfg/[REDACTED].txt"), ("x.md", None)]

@@ -211,3 +211,11 @@ def test_the_failures_own_words_come_from_the_failing_call_the_evaluator_and_wha
     assert not ({"non", "cannot"} & quiet.values)  # an output that reports no failure is not the failure's words
     spaced = _shop_usage("   EXCEPTION raised: order locked")
     assert "lock" in spaced.values
+
+
+def test_expected_values_keep_their_own_letters() -> None:
+    builder = TraceBuilder("agent", inputs={"task": "find the office"})
+    builder.llm(builder.root, "It is in Basel.", system=PROMPT)
+    trace = builder.build([Feedback(key="correctness", score=0.0)])
+    prepared = prepare(trace.model_copy(update={"reference_outputs": {"answer": {"city": "Zürich"}}}))
+    assert "zürich" in trace_usage(prepared.trace, prepared.triage).expected  # not "z\\u00fcrich"
