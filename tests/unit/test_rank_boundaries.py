@@ -219,3 +219,29 @@ def test_expected_values_keep_their_own_letters() -> None:
     trace = builder.build([Feedback(key="correctness", score=0.0)])
     prepared = prepare(trace.model_copy(update={"reference_outputs": {"answer": {"city": "Zürich"}}}))
     assert "zürich" in trace_usage(prepared.trace, prepared.triage).expected  # not "z\\u00fcrich"
+
+
+def test_each_hunk_says_in_words_what_it_touched_of_the_trace_and_of_the_failure() -> None:
+    reworded = (
+        "prompts/agent.md",
+        "@@ -3 +3 @@\n-Never cancel a basic economy reservation that is older than 24 hours.\n"
+        "+Never cancel a basic economy reservation that is older than 48 hours.\n",
+    )
+    changes = read_unified_diff(diff(RULE_REMOVED, reworded, README_FIX), "d")
+    reasons = {s.path + s.change_id: s.reason for s in rank_changes(changes, usage())}
+    removed, changed, readme = (reasons[k] for k in sorted(reasons, key=lambda k: k[-3:]))
+    assert removed.startswith("removed lines from the prompt the trace used (P01)")
+    assert changed.startswith("changed lines in the prompt the trace used (P01)")
+    assert (
+        readme.startswith("touches nothing the trace used") and "its words match nothing of what went wrong" in readme
+    )
+
+
+@pytest.mark.parametrize("key", ["test_file", "eval_file", "ls_test_file", "test_path", "eval_path", "file"])
+def test_the_eval_file_is_read_from_each_key_producers_write_it_under(key: str) -> None:
+    builder = TraceBuilder("agent", inputs={"task": "x"})
+    builder.llm(builder.root, "done", system=PROMPT)
+    trace = builder.build([Feedback(key="correctness", score=0.0)])
+    trace = trace.model_copy(update={"metadata": {key: "./tests/evals/test_agent.py::test_refund[case 3]"}})
+    prepared = prepare(trace)
+    assert trace_usage(prepared.trace, prepared.triage).eval_files == {"tests/evals/test_agent.py"}
