@@ -221,3 +221,20 @@ def test_words_in_any_script_are_whole_words() -> None:
         "desk",
     }
     assert surface_words("Zürich_office") == {"zürich": "zürich", "offic": "office"}  # a stem, quoted as written
+
+
+@pytest.mark.parametrize(
+    ("word", "stemmed"),
+    [
+        ("policies", "policy"),
+        ("carried", "carry"),
+        ("tied", "tied"),  # too short for -ied
+        ("dies", "dies"),
+        ("matches", "match"),
+        ("goes", "goes"),
+        ("enable", "enabl"),
+        ("bike", "bike"),  # four letters keep their e
+    ],
+)
+def test_stems_take_off_endings_only_where_enough_of_the_word_is_left(word: str, stemmed: str) -> None:
+    assert stem(word) == stemmed

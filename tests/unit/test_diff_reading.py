@@ -158,3 +158,17 @@ def test_a_renamed_files_old_name_is_redacted_too_and_an_unrenamed_file_has_none
     )
     shown = redact_changes(read_unified_diff(text, "d"), lambda s: s.replace("SECRET", "[REDACTED]"))
     assert [(h.path, h.old_path) for h in shown.hunks] == [("cfg/new.txt", "cfg/[REDACTED].txt"), ("x.md", None)]
+
+
+def test_file_names_with_spaces_quotes_or_a_timestamp_are_read_as_git_and_diff_write_them() -> None:
+    text = (
+        'diff --git "a/my prompts/agent v2.md" "b/my prompts/agent v2.md"\n'
+        '--- "a/my prompts/agent v2.md"\n+++ "b/my prompts/agent v2.md"\n@@ -1 +1 @@\n-a\n+b\n'
+        "--- a/notes file.md\t2026-01-01 00:00:00\n+++ b/notes file.md\t2026-01-02 00:00:00\n@@ -1 +1 @@\n-c\n+d\n"
+        '--- a/"odd.md\n+++ b/"odd.md\n@@ -1 +1 @@\n-e\n+f\n'
+    )
+    assert [h.path for h in read_unified_diff(text, "d").hunks] == [
+        "my prompts/agent v2.md",
+        "notes file.md",
+        '"odd.md',
+    ]
