@@ -152,7 +152,9 @@ def read_unified_diff(text: str, source: str) -> ChangeSet:
         elif line.startswith("Binary files ") and line.endswith(" differ"):
             flush()
             path, patch = None, []
-            name = line.split(" and ", 1)[-1].removesuffix(" differ")
+            pair = line.removeprefix("Binary files ").removesuffix(" differ")
+            _, new_side, after = pair.rpartition(" and b/")  # a name may hold " and " itself
+            name = "b/" + after if new_side else pair.split(" and ", 1)[-1]
             reader.changes.skipped.append(f"{_file_path('+++ ' + name) or name}: binary")
         elif line.startswith("--- ") and index + 1 < len(lines) and lines[index + 1].startswith("+++ "):
             flush()

@@ -172,3 +172,21 @@ def test_file_names_with_spaces_quotes_or_a_timestamp_are_read_as_git_and_diff_w
         "notes file.md",
         '"odd.md',
     ]
+
+
+def test_a_hunk_ends_where_its_counts_say_and_the_next_file_is_read_and_binary_names_may_hold_and() -> None:
+    text = (
+        "diff --git a/x.md b/x.md\n--- a/x.md\n+++ b/x.md\n@@ -1 +1,2 @@\n-a\n+b\n+c\n"
+        "diff --git a/y.md b/y.md\n--- a/y.md\n+++ b/y.md\n@@ -1,2 +1 @@\n-d\n-e\n+f\n"
+        "diff --git a/cats and dogs.png b/cats and dogs.png\n"
+        "Binary files a/cats and dogs.png and b/cats and dogs.png differ\n"
+        "Binary files /dev/null and b/new.png differ\n"
+        "--- a/z.md\n+++ b/z.md\n@@ -1 +1 @@\n-g\n\\ No newline at end of file\n+h\n\\ No newline at end of file\n"
+    )
+    changes = read_unified_diff(text, "d")
+    assert [(h.path, h.removed, h.added) for h in changes.hunks] == [
+        ("x.md", ["a"], ["b", "c"]),
+        ("y.md", ["d", "e"], ["f"]),
+        ("z.md", ["g"], ["h"]),
+    ]
+    assert changes.skipped == ["cats and dogs.png: binary", "new.png: binary"]
