@@ -34,10 +34,17 @@ def real_traces() -> Path:
     return folder
 
 
+_TEST_SETUP = {"REFINERY_SHARED_DIR", "REFINERY_NODE_TOOLS"}
+"""Where the tests find ../shared and the Node tools (a copy of the tests elsewhere, as the mutation
+benchmark makes, points back at them): the suite's own setup, not a setting of Refinery's."""
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests must not pick up a developer's real keys or send traces anywhere.
     for name in list(os.environ):
+        if name in _TEST_SETUP:
+            continue
         if name.startswith(("LANGSMITH_", "LANGCHAIN_", "OPENAI_", "INPUT_", "GITHUB_", "REFINERY_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
