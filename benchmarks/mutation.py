@@ -81,7 +81,7 @@ GROUPS: dict[str, Group] = {
     # mutant and would take hours here; they stay in the suite.
     "readers": Group(
         ("refinery/trace/bounds.py", "refinery/trace/files/*"),
-        _unit("readers", "bounds", "files", "langsmith_export", "span_attributes", "assemble"),
+        _unit("readers", "bounds", "files", "langsmith_export", "span_attributes"),
     ),
     "annotations": Group(
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
