@@ -34,7 +34,7 @@ def real_traces() -> Path:
     return folder
 
 
-_TEST_SETUP = {"REFINERY_SHARED_DIR", "REFINERY_NODE_TOOLS"}
+_TEST_SETUP = {"REFINERY_SHARED_DIR", "REFINERY_NODE_TOOLS", "REFINERY_TESTS_WITHOUT_CONTRACT"}
 """Where the tests find ../shared and the Node tools (a copy of the tests elsewhere, as the mutation
 benchmark makes, points back at them): the suite's own setup, not a setting of Refinery's."""
 

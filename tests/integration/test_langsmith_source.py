@@ -209,7 +209,7 @@ def test_prism_rejects_a_request_the_real_api_would_refuse(fake_langsmith: FakeL
     import requests
 
     if not fake_langsmith.contract:
-        pytest.skip("../shared is absent: no LangSmith OpenAPI description to check against")
+        pytest.skip("no contract in front of the fake: ../shared is absent, or REFINERY_TESTS_WITHOUT_CONTRACT is set")
     too_big = requests.post(
         f"{fake_langsmith.url}/runs/query",
         json={"limit": 1000, "is_root": True},
@@ -224,7 +224,7 @@ def test_prism_rejects_a_response_the_real_api_would_never_send(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not fake_langsmith.contract:
-        pytest.skip("../shared is absent: no LangSmith OpenAPI description to check against")
+        pytest.skip("no contract in front of the fake: ../shared is absent, or REFINERY_TESTS_WITHOUT_CONTRACT is set")
     public = fake_langsmith._public_run
     # A run without its status and trace id: RunSchema requires both.
     monkeypatch.setattr(
