@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from refinery.cli import cli
@@ -80,3 +81,26 @@ def test_nothing_to_read_says_what_to_give(tmp_path: Path) -> None:
     done = analyze(tmp_path)
     assert done.exit_code == 2
     assert "Nothing to read." in done.output + done.stderr and "--trace-file" in done.output + done.stderr
+
+
+def test_a_file_past_the_input_limit_is_refused_by_name_and_the_others_are_still_read(
+    real_traces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.json"
+    record = json.loads((real_traces / TAU).read_text())[8]
+    padded = json.dumps([record])
+    big.write_text(padded + " " * (1024 * 1024 + 1 - len(padded)))  # one byte past a mebibyte
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps([record]))
+    monkeypatch.setenv("REFINERY_MAX_INPUT_MB", "1")
+    done = analyze(tmp_path, str(big), str(small))
+    assert done.exit_code == 1  # not everything could be analysed, and the run says so
+    assert f"{big} holds more than 1 MB of trace data (decompressed)." in done.output + done.stderr
+    assert selected(tmp_path) == {"tau-bench-task8-trial0": "failed"}  # read from the small file
+
+
+def test_a_named_trace_missing_from_the_files_says_what_they_hold(real_traces: Path, tmp_path: Path) -> None:
+    done = analyze(tmp_path, str(real_traces / TAU), "--trace-id", "no-such-trace")
+    assert done.exit_code != 0
+    text = done.output + done.stderr
+    assert "has no trace no-such-trace" in text and "It holds: tau-bench-task0-trial0, tau-bench-task1-trial0" in text
