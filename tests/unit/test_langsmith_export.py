@@ -289,3 +289,19 @@ def test_a_nested_child_that_names_its_own_parent_keeps_it() -> None:
     child["child_runs"].append(moved)  # nested under the child, yet it names the root as its parent
     (trace,) = load_langsmith(roots)
     assert trace.get(moved["id"]).parent_id == roots[0]["id"]
+
+
+def test_langsmith_records_without_a_trace_id_join_the_largest_trace() -> None:
+    big, small = _export("looping-agent.json")["runs"], _export("wrong-answer.json")["runs"]
+    stray = {**copy.deepcopy(small[1]), "id": "stray-run", "trace_id": None, "parent_run_id": None}
+    traces = {t.id: t for t in load_langsmith([*small, stray, *big])}
+    big_root = next(r for r in big if r["parent_run_id"] is None)
+    assert "stray-run" in {r.id for r in traces[big_root["trace_id"]].runs}
+    assert all("stray-run" not in {r.id for r in t.runs} for k, t in traces.items() if k != big_root["trace_id"])
+    # Records none of which carry a trace id are one trace, named by its root.
+    lone = [{**copy.deepcopy(r), "trace_id": None} for r in small]
+    [trace] = load_langsmith({"runs": [*lone, 7, "x"], "example": "not an example"})
+    root = next(r for r in small if r["parent_run_id"] is None)
+    assert trace.id == root["id"] and trace.reference_outputs is None
+    [skipped] = [w for w in trace.warnings if w.code == "skipped_record"]
+    assert skipped.count == 2 and skipped.message == "2 non-object records were ignored."

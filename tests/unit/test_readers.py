@@ -1526,30 +1526,6 @@ def test_an_openhands_observation_pairs_with_its_action_by_cause_alone(real_trac
     assert next(r for r in again.runs if r.run_type == "llm").outputs == {"content": "editing"}
 
 
-def test_langsmith_records_without_a_trace_id_join_the_largest_trace() -> None:
-    big, small = _langsmith_export("looping-agent.json")["runs"], _langsmith_export("wrong-answer.json")["runs"]
-    stray = {**copy.deepcopy(small[1]), "id": "stray-run", "trace_id": None, "parent_run_id": None}
-    from refinery.trace.files.langsmith_export import load_langsmith
-
-    traces = {t.id: t for t in load_langsmith([*small, stray, *big])}
-    big_root = next(r for r in big if r["parent_run_id"] is None)
-    assert "stray-run" in {r.id for r in traces[big_root["trace_id"]].runs}
-    assert all("stray-run" not in {r.id for r in t.runs} for k, t in traces.items() if k != big_root["trace_id"])
-    # Records none of which carry a trace id are one trace, named by its root.
-    lone = [{**copy.deepcopy(r), "trace_id": None} for r in small]
-    [trace] = load_langsmith({"runs": [*lone, 7, "x"], "example": "not an example"})
-    root = next(r for r in small if r["parent_run_id"] is None)
-    assert trace.id == root["id"] and trace.reference_outputs is None
-    [skipped] = [w for w in trace.warnings if w.code == "skipped_record"]
-    assert skipped.count == 2 and skipped.message == "2 non-object records were ignored."
-
-
-def _langsmith_export(name: str) -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "examples" / name
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
 def test_tau2_rewards_tasks_and_messages_in_the_forms_a_harness_may_write(real_traces: Path) -> None:
     from refinery.trace.files.tau2_bench import load_tau2_bench
 
