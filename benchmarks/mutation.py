@@ -69,7 +69,7 @@ GROUPS: dict[str, Group] = {
     ),
     "selection": Group(
         ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),
-        (*_unit("collect", "selection_rules"), *_integration("langsmith_source")),
+        (*_unit("collect", "selection_rules"), *_integration("langsmith_source", "langsmith_selection")),
     ),
     "cost": Group(("refinery/analysis/cost.py",), (*_unit("cost"), *_integration("limits"))),
     "redaction": Group(

@@ -23,7 +23,7 @@ from refinery.errors import RefineryError, SourceError, TraceFetchError, TraceNo
 from refinery.trace.assemble import assemble_trace
 from refinery.trace.files.langsmith_export import draft_from_langsmith, feedback_from_langsmith
 from refinery.trace.model import Trace, TraceWarning
-from refinery.trace.source import SelectedTrace, SelectionCriteria, stats_reasons, stats_unknown
+from refinery.trace.source import SelectedTrace, SelectionCriteria, stats_passed, stats_reasons
 from refinery.words import plural
 
 
@@ -212,7 +212,7 @@ class LangSmithSource:
                 for key in criteria.feedback_keys
             ]
             query_filter = f"or({', '.join(clauses)})"
-        groups: dict[str, list[tuple[Any, list[str]]]] = {}
+        groups: dict[str, list[tuple[Any, list[str], bool]]] = {}
         self.notes = []
         with _translated(f"project {self._project!r}", self._endpoint):
             roots = self._client.list_runs(
@@ -228,8 +228,9 @@ class LangSmithSource:
                     break
                 example = str(root.reference_example_id) if root.reference_example_id else None
                 reasons = stats_reasons(root.error, root.feedback_stats, criteria)
-                groups.setdefault(example or f"trace:{root.id}", []).append((root, reasons))
-        selected = [self._selected(key, runs) for key, runs in groups.items() if any(r for _, r in runs)]
+                passed = stats_passed(root.error, root.feedback_stats, criteria)
+                groups.setdefault(example or f"trace:{root.id}", []).append((root, reasons, passed))
+        selected = [self._selected(key, runs) for key, runs in groups.items() if any(r for _, r, _ in runs)]
         selected.sort(key=lambda s: s.start_time.timestamp() if s.start_time else 0.0, reverse=True)
         return selected[: criteria.limit]
 
@@ -242,12 +243,7 @@ class LangSmithSource:
                 reference_example_id=example_id,
                 select=list(_SELECT),
             )
-            passing = [
-                r
-                for r in roots
-                if not stats_reasons(r.error, r.feedback_stats, criteria)
-                and not stats_unknown(r.feedback_stats, criteria)
-            ]
+            passing = [r for r in roots if stats_passed(r.error, r.feedback_stats, criteria)]
         passing.sort(key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
         return str(passing[0].trace_id or passing[0].id) if passing else None
 
@@ -264,9 +260,11 @@ class LangSmithSource:
         return str(found.id)
 
     @staticmethod
-    def _selected(key: str, runs: list[tuple[Any, list[str]]]) -> SelectedTrace:
-        failed = sorted((r for r, why in runs if why), key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
-        root, reasons = next((r, why) for r, why in runs if r is failed[0])
+    def _selected(key: str, runs: list[tuple[Any, list[str], bool]]) -> SelectedTrace:
+        """One failing example (or trace): its newest failing repetition, and which repetitions are known
+        to have passed (an unscored one is neither, and makes no example flaky)."""
+        failed = sorted((r for r, why, _ in runs if why), key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
+        root, reasons = next((r, why) for r, why, _ in runs if r is failed[0])
         return SelectedTrace(
             trace_id=str(root.trace_id or root.id),
             name=root.name,
@@ -276,7 +274,7 @@ class LangSmithSource:
             example_id=None if key.startswith("trace:") else key,
             repetitions=len(runs),
             failed_trace_ids=[str(r.trace_id or r.id) for r in failed],
-            passed_trace_ids=[str(r.trace_id or r.id) for r, why in runs if not why],
+            passed_trace_ids=[str(r.trace_id or r.id) for r, _, passed in runs if passed],
         )
 
 

@@ -155,6 +155,18 @@ def stats_reasons(error: str | None, feedback_stats: dict[str, Any] | None, crit
     return reasons
 
 
+def stats_passed(error: str | None, feedback_stats: dict[str, Any] | None, criteria: SelectionCriteria) -> bool:
+    """Whether a run is known to have passed: no error, no failing or unreadable score, and at least one
+    score on the keys that decide. A run nobody scored (an evaluator that crashed) is unknown, and is
+    never a passing baseline nor a passing repetition."""
+    if stats_reasons(error, feedback_stats, criteria) or stats_unknown(feedback_stats, criteria):
+        return False
+    return any(
+        isinstance(stats, dict) and score_of(stats.get("avg"))[0] is not None and criteria.counts(key)
+        for key, stats in (feedback_stats or {}).items()
+    )
+
+
 class FileTraceSource:
     """Traces from one local file (any supported format)."""
 

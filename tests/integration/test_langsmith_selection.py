@@ -1,0 +1,191 @@
+"""Choosing what to analyse from LangSmith, as the user of `refinery analyze` sees it: a project's failing
+traces and why each was chosen, ids fetched by name whatever their verdict, an experiment's flaky
+example, the cap on what is read, and the passing repetition a baseline is taken from. The real
+langsmith SDK posts the runs and reads them back from the fake LangSmith API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from langsmith.run_trees import RunTree
+
+from examples import agents
+from refinery.cli import cli
+from refinery.errors import SourceError, TraceFetchError
+from refinery.trace.source import SelectionCriteria
+from refinery.wiring import build_langsmith_source, load_settings
+from tests.fakes.langsmith_api import FakeLangSmith
+
+
+def analyze(fake: FakeLangSmith, out: Path, *args: str) -> Result:
+    env = {"LANGSMITH_API_KEY": fake.api_key, "LANGSMITH_ENDPOINT": fake.url}
+    return CliRunner().invoke(cli, ["analyze", "--offline", "--out", str(out), *args], env=env, catch_exceptions=False)
+
+
+def chosen(out: Path) -> dict[str, tuple[str, list[str]]]:
+    """Each analysed trace's id, with its verdict and the reasons it was chosen, from its pack."""
+    packs = [json.loads(p.read_text()) for p in out.glob("**/hypothesis-pack.json")]
+    return {p["trace"]["id"]: (p["selection"]["verdict"], p["selection"]["reasons"]) for p in packs}
+
+
+def scored_root(
+    client: Any, project: str, example: str, key: str, score: float | None, *, error: str | None = None
+) -> str:
+    """One repetition of an example as an evaluator leaves it: a root run and its score."""
+    root = RunTree(
+        name="rep", run_type="chain", inputs={}, project_name=project, ls_client=client, reference_example_id=example
+    )
+    root.post()
+    root.end(outputs={"a": 1}, error=error)
+    root.patch()
+    client.flush()
+    if score is not None:
+        session = client.read_project(project_name=project).id
+        client.create_feedback(root.id, key=key, score=score, trace_id=root.id, session_id=session)
+    return str(root.id)
+
+
+def test_a_projects_failing_traces_are_fetched_and_each_says_why_it_was_chosen(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT, "--since", "2h")
+    assert done.exit_code == 0, done.output
+    packs = chosen(tmp_path)
+    assert set(packs) == {recorded["wrong_answer"], recorded["rate_limited"]}  # the looping run passed
+    assert packs[recorded["wrong_answer"]] == ("failed", ["feedback correctness=0 ≤ 0.5"])
+    verdict, [reason] = packs[recorded["rate_limited"]]
+    assert verdict == "failed" and reason.startswith("error: ToolError('HTTP 429")
+    assert "2 traces triaged, 2 failing of 2 read" in done.stdout
+    log = done.stderr.splitlines()
+    assert log[0].startswith(f"selecting failing traces of {agents.PROJECT!r} started since 20")
+    assert f"selected {recorded['wrong_answer']}: feedback correctness=0 ≤ 0.5" in log
+    assert log.index(f"selected {recorded['wrong_answer']}: feedback correctness=0 ≤ 0.5") == 1  # newest first
+
+
+def test_max_select_on_a_project_keeps_the_newest_failure(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT, "--max-select", "1")
+    assert done.exit_code == 0, done.output
+    assert list(chosen(tmp_path)) == [recorded["wrong_answer"]]
+    assert done.stderr.splitlines()[0] == f"selecting failing traces of {agents.PROJECT!r}"  # no window given
+
+
+def test_ids_named_are_fetched_whatever_their_verdict_and_counted(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    ids = ("--trace-id", recorded["looping"], "--trace-id", recorded["wrong_answer"])
+    done = analyze(fake_langsmith, tmp_path / "both", *ids)
+    assert done.exit_code == 0, done.output
+    packs = chosen(tmp_path / "both")
+    verdict, [reason] = packs[recorded["wrong_answer"]]
+    # Read whole, the trace's feedback comment says what was expected.
+    assert verdict == "failed" and reason.startswith("feedback correctness=0 ≤ 0.5 (Expected 397.8")
+    assert packs[recorded["looping"]][0] == "unknown"  # no error, and nobody scored it
+    assert "2 traces triaged, 1 failing of 2 read" in done.stdout
+
+    capped = analyze(fake_langsmith, tmp_path / "one", *ids, "--max-select", "1")
+    assert list(chosen(tmp_path / "one")) == [recorded["looping"]]  # the first named, no other fetched
+    assert "[1/1 " in capped.stderr
+    fetched = {p.split("/runs/")[1] for m, p, _ in fake_langsmith.requests if m == "GET" and p.startswith("/runs/")}
+    assert recorded["rate_limited"] not in fetched
+
+
+def test_an_id_langsmith_does_not_have_is_named_and_the_others_are_analysed(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    missing = "00000000-0000-4000-8000-00000000abcd"
+    done = analyze(fake_langsmith, tmp_path, "--trace-id", missing, "--trace-id", recorded["wrong_answer"])
+    assert list(chosen(tmp_path)) == [recorded["wrong_answer"]]
+    assert missing in done.output and "no such run" in done.output
+
+
+def test_an_experiments_flaky_example_is_chosen_once_and_said_flaky(
+    fake_langsmith: FakeLangSmith, tmp_path: Path
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    example = str(agents.new_id("example-flaky"))
+    reps = [scored_root(client, "exp-flaky", example, "correctness", score) for score in (1, 0, 1)]
+    # An example whose other repetition nobody scored is not flaky: that one is unknown, not passing.
+    unscored = str(agents.new_id("example-unscored"))
+    failed, _ = (scored_root(client, "exp-flaky", unscored, "correctness", score) for score in (0, None))
+    done = analyze(fake_langsmith, tmp_path, "--experiment", "exp-flaky")
+    assert done.exit_code == 0, done.output
+    assert set(chosen(tmp_path)) == {reps[1], failed}
+    assert f"selected {reps[1]}: feedback correctness=0 ≤ 0.5 (flaky: failed 1 of 3 repetitions)" in done.stderr
+    assert f"selected {failed}: feedback correctness=0 ≤ 0.5\n" in done.stderr
+
+
+def test_past_the_scan_limit_the_newest_roots_are_read_and_the_user_told(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("refinery.trace.langsmith.SCAN_LIMIT", 2)
+    done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT)
+    # The two newest roots are the wrong answer and the loop; the older rate-limited failure is not read.
+    assert list(chosen(tmp_path)) == [recorded["wrong_answer"]]
+    assert "warning: Only the newest 2 root runs were read; narrow with `since`." in done.stderr.splitlines()
+
+
+def source_of(fake: FakeLangSmith, project: str | None = agents.PROJECT, *, allow_partial: bool = False) -> Any:
+    settings = load_settings({"LANGSMITH_API_KEY": fake.api_key, "LANGSMITH_ENDPOINT": fake.url})
+    return build_langsmith_source(settings, project=project, allow_partial=allow_partial)
+
+
+def test_the_baseline_is_the_newest_repetition_that_passed(fake_langsmith: FakeLangSmith) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    example = str(agents.new_id("example-baseline"))
+    older_pass = scored_root(client, "main-evals", example, "correctness", 1)
+    newer_pass = scored_root(client, "main-evals", example, "correctness", 0.9)
+    scored_root(client, "main-evals", example, "correctness", 1, error="Timeout")  # errored: no baseline
+    scored_root(client, "main-evals", example, "helpfulness", 1)  # not scored on the key: unknown
+    scored_root(client, "main-evals", example, "correctness", 0.2)  # newest, failed
+    source = source_of(fake_langsmith)
+    criteria = SelectionCriteria(feedback_keys=["correctness"])
+    assert source.find_passing_run("main-evals", example, criteria) == newer_pass
+    assert older_pass != newer_pass
+    other = str(agents.new_id("example-never-passed"))
+    scored_root(client, "main-evals", other, "correctness", 0)
+    assert source.find_passing_run("main-evals", other, criteria) is None
+    with pytest.raises(SourceError, match="no project 'nope'") as caught:
+        source.find_passing_run("nope", example, criteria)
+    assert "experiment" in (caught.value.hint or "")
+
+
+def test_selecting_without_a_project_says_which_setting_to_give(fake_langsmith: FakeLangSmith) -> None:
+    with pytest.raises(SourceError, match="No project to select from") as caught:
+        source_of(fake_langsmith, project=None).select_failing(SelectionCriteria())
+    assert "langsmith-project" in (caught.value.hint or "")
+
+
+def test_a_trace_with_runs_whose_parents_are_missing_is_refused_unless_partial_is_allowed(
+    fake_langsmith: FakeLangSmith,
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    root = RunTree(name="root", run_type="chain", inputs={}, project_name=agents.PROJECT, ls_client=client)
+    lost = root.create_child(name="never-posted", run_type="chain", inputs={})
+    leaf = lost.create_child(name="leaf", run_type="tool", inputs={})
+    for run in (root, leaf):
+        run.end(outputs={})
+        run.post()
+    client.flush()
+    with pytest.raises(TraceFetchError, match=r"1 run whose parents are missing") as caught:
+        source_of(fake_langsmith).fetch_trace(str(root.id))
+    assert "--allow-partial" in (caught.value.hint or "")
+    trace = source_of(fake_langsmith, allow_partial=True).fetch_trace(str(root.id))
+    assert trace.partial and {r.name for r in trace.runs} == {"root", "leaf"}
+
+
+def test_a_reference_example_that_is_gone_leaves_the_trace_without_reference_outputs(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    gone = str(agents.new_id("deleted-example"))
+    run_id = scored_root(client, agents.PROJECT, gone, "correctness", 0)
+    trace = source_of(fake_langsmith).fetch_trace(run_id)
+    assert trace.reference_outputs is None and "example_inputs" not in trace.metadata
+    kept = source_of(fake_langsmith).fetch_trace(recorded["wrong_answer"])
+    assert kept.reference_outputs == {"answer": "397.8"}
