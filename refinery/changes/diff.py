@@ -43,6 +43,16 @@ def _file_path(line: str) -> str | None:
     return name[2:] if name[:2] in ("a/", "b/") else name
 
 
+def _binary_name(pair: str) -> str:
+    """The file of git's ``Binary files A and B differ``: B, or A when B is /dev/null (a deleted file).
+    A name may hold " and " itself, so the sides are found by what starts them (``b/``, ``/dev/null``)."""
+    old, deleted, _ = pair.rpartition(" and /dev/null")
+    if deleted:
+        return old
+    _, new_side, after = pair.rpartition(" and b/")
+    return "b/" + after if new_side else pair.split(" and ", 1)[-1]
+
+
 class _Reader:
     def __init__(self, source: str) -> None:
         self.changes = ChangeSet(source=source)
@@ -152,9 +162,7 @@ def read_unified_diff(text: str, source: str) -> ChangeSet:
         elif line.startswith("Binary files ") and line.endswith(" differ"):
             flush()
             path, patch = None, []
-            pair = line.removeprefix("Binary files ").removesuffix(" differ")
-            _, new_side, after = pair.rpartition(" and b/")  # a name may hold " and " itself
-            name = "b/" + after if new_side else pair.split(" and ", 1)[-1]
+            name = _binary_name(line.removeprefix("Binary files ").removesuffix(" differ"))
             reader.changes.skipped.append(f"{_file_path('+++ ' + name) or name}: binary")
         elif line.startswith("--- ") and index + 1 < len(lines) and lines[index + 1].startswith("+++ "):
             flush()

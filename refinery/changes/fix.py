@@ -110,9 +110,10 @@ def revert_fix(hunk: Hunk, head: list[str]) -> Fix | str:
     start, original, replacement = _trimmed(start, original, replacement)
     # What it does, in the reader's terms: why the change is blamed is said beside the suspect already.
     did = f"{hunk.change_id} took out of" if not hunk.added else f"{hunk.change_id} reworded in"
-    last = hunk.new_start + hunk.new_lines - 1
     return Fix(
-        in_diff=hunk.new_lines > 0 and hunk.new_start <= start and start + len(original) - 1 <= last,
+        # The lines replaced are the hunk's own new side (trimmed), which the diff shows; a removal
+        # without context has no new side, and its anchor line is outside the diff.
+        in_diff=hunk.new_lines > 0,
         path=hunk.path,
         start_line=start,
         end_line=start + len(original) - 1,

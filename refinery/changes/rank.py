@@ -314,8 +314,8 @@ def _score(hunk: Hunk, usage: Usage) -> tuple[Suspect, float]:
     ):
         score += REMOVED_BONUS
     evidence = match.said(kinds)
-    if not used:
-        reasons.insert(0, "touches nothing the trace used")
+    if not used:  # then _used gave no reason either
+        reasons = ["touches nothing the trace used"]
     if not evidence:
         reasons.append("its words match nothing of what went wrong")
     suspect = Suspect(

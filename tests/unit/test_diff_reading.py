@@ -190,3 +190,23 @@ def test_a_hunk_ends_where_its_counts_say_and_the_next_file_is_read_and_binary_n
         ("z.md", ["g"], ["h"]),
     ]
     assert changes.skipped == ["cats and dogs.png: binary", "new.png: binary"]
+
+
+def test_a_deleted_binary_is_named_by_its_old_name_and_a_diff_without_prefixes_by_its_new_one() -> None:
+    text = (
+        "diff --git a/old logo.png b/old logo.png\ndeleted file mode 100644\n"
+        "Binary files a/old logo.png and /dev/null differ\n"
+        "diff --git icon.png icon.png\nBinary files icon.png and icon@2x.png differ\n"
+        "Binary files a/sand and b/sand and stone.bin differ\n"
+    )
+    assert read_unified_diff(text, "d").skipped == [
+        "old logo.png: binary",
+        "icon@2x.png: binary",
+        "sand and stone.bin: binary",
+    ]
+
+
+def test_a_diff_that_starts_with_its_file_header_as_diff_u_writes_it_is_read_from_the_first_line() -> None:
+    text = "--- a/prompt.md\t2026-12-01 10:00:00\n+++ b/prompt.md\t2026-12-02 10:00:00\n@@ -1 +1 @@\n-Be kind.\n+Be brief.\n"
+    [hunk] = read_unified_diff(text, "d").hunks
+    assert (hunk.path, hunk.removed, hunk.added) == ("prompt.md", ["Be kind."], ["Be brief."])

@@ -80,6 +80,7 @@ def test_a_removed_rule_is_put_back_where_it_was(tmp_path: Path, context: int) -
     # Anchored on the line before the gap, on the PR's head: line 2 stays, the rule follows it.
     assert (fix.path, fix.start_line, fix.end_line) == ("prompts/agent.md", 2, 2)
     assert fix.original == [BASE[1]] and fix.replacement == [BASE[1], BASE[2]]
+    assert fix.in_diff is (context > 0)  # without context the anchor line is not in the diff to suggest on
     assert fix.source == "revert-suspect" and fix.change_id == hunk.change_id
     assert fix.hypothesis == f"Restore the line {hunk.change_id} took out of prompts/agent.md"
     assert applied(repo, fix_patch(fixes, repo)) == BASE
@@ -542,3 +543,53 @@ def test_fixes_far_apart_in_one_file_are_one_patch_and_without_git_difflib_write
     assert without_git.count("\n@@ ") == 2 and "--- a/prompts/agent.md" in without_git
     after = applied(repo, without_git)
     assert after[0] == "You are the airline's agent." and after[-1] == "The last rule."
+
+
+def test_a_fix_of_exactly_the_largest_size_is_shown_and_one_line_or_character_more_is_not() -> None:
+    from refinery.changes.fix import MAX_FIX_CHARS, MAX_FIX_LINES, Fix, check_fix
+
+    def checked(replacement: list[str]) -> str | None:
+        fix = Fix(
+            path="prompts/agent.md",
+            start_line=1,
+            end_line=1,
+            original=["x"],
+            replacement=replacement,
+            hypothesis="Restore the rule.",
+            source="revert-suspect",
+            change_id="C01",
+        )
+        return check_fix(fix, ["x"], REDACT)
+
+    assert checked(["rule"] * MAX_FIX_LINES) is None
+    assert checked(["rule"] * (MAX_FIX_LINES + 1)) == f"it is larger than {MAX_FIX_LINES} lines or 6,000 characters"
+    assert checked(["r" * MAX_FIX_CHARS]) is None
+    assert checked(["r" * (MAX_FIX_CHARS + 1)]) is not None
+    # A line already redacted upstream is a secret's place: restoring it would write the placeholder in.
+    assert checked(["Use the key [REDACTED:openai-key] for refunds."]) == (
+        "the lines it would restore to prompts/agent.md hold a secret"
+    )
+    assert (
+        checked(["x", "y"]) is None
+        and check_fix(
+            Fix(
+                path="p",
+                start_line=0,
+                end_line=0,
+                original=[],
+                replacement=["a"],
+                hypothesis="h",
+                source="revert-suspect",
+            ),
+            ["x"],
+            REDACT,
+        )
+        == "lines 0–0 of p in the checkout are not the lines it replaces"
+    )
+
+
+def test_a_removal_past_the_end_of_a_checkout_that_changed_since_is_dropped_with_a_note(tmp_path: Path) -> None:
+    repo, [hunk] = pull_request(tmp_path, BASE[:3], context=0)  # the last line taken out
+    (repo / "prompts/agent.md").write_text(BASE[0] + "\n")  # the checkout moved on: two lines fewer
+    fixes, [note] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    assert fixes == [] and "lines 3–3 of prompts/agent.md in the checkout are not the lines it replaces" in note

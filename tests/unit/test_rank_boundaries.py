@@ -245,3 +245,113 @@ def test_the_eval_file_is_read_from_each_key_producers_write_it_under(key: str) 
     trace = trace.model_copy(update={"metadata": {key: "./tests/evals/test_agent.py::test_refund[case 3]"}})
     prepared = prepare(trace)
     assert trace_usage(prepared.trace, prepared.triage).eval_files == {"tests/evals/test_agent.py"}
+
+
+def _prompt_usage(system: str) -> rank.Usage:
+    """A trace that ran ``system`` as its prompt and failed on a call nobody's words describe."""
+    builder = TraceBuilder("agent", inputs={"task": "x"})
+    builder.llm(builder.root, None, system=system)
+    builder.add("lookup", builder.root, "tool", inputs={"arguments": {"q": "x"}}, error="boom")
+    prepared = prepare(builder.build())
+    return trace_usage(prepared.trace, prepared.triage)
+
+
+def _used_of(usage: rank.Usage, path: str, body: str) -> list[str]:
+    [suspect] = rank_changes(read_unified_diff(diff((path, body)), "d"), usage)
+    return suspect.used
+
+
+def test_a_prompt_line_written_as_a_template_is_the_line_the_trace_rendered_from_it() -> None:
+    used = _prompt_usage(
+        "Before calling cancel_reservation, confirm the cancellation reason with Alice Smith.\n"
+        "Never cancel a basic economy reservation that is older than 24 hours."
+    )
+    template = "Before calling cancel_reservation, confirm the cancellation reason with {customer}."
+    # The code holds the template; the trace holds what it rendered. Alike enough: the same line.
+    assert _used_of(used, "prompts/agent.py", f"@@ -1 +1 @@\n-{template}\n+{template} Be brief.\n")[0] == (
+        "system prompt P01"
+    )
+    # Sharing the word "cancel" with both lines is not being one of them.
+    assert _used_of(used, "prompts/agent.py", "@@ -1 +1 @@\n-Cancel when asked to.\n+Cancel when told to.\n") == []
+
+
+def test_a_long_templated_rule_is_matched_whatever_its_characters_repeat() -> None:
+    rule = (
+        "When the customer asks to change a flight, first read the reservation, then check that the new flight "
+        "departs after the current time, that the cabin class stays the same, and that {name} agrees explicitly "
+        "to the fare difference before you call update_reservation_flights."
+    )
+    assert len(rule) > 200  # difflib's autojunk would drop the letters that repeat most in a line this long
+    used = _prompt_usage("You are the airline agent.\n" + rule.replace("{name}", "Alice"))
+    assert _used_of(used, "prompts/agent.py", f"@@ -1 +1 @@\n-{rule}\n+{rule} Always.\n")[0] == "system prompt P01"
+
+
+def test_the_shortest_prompt_lines_that_count_are_twelve_characters() -> None:
+    used = _prompt_usage("You are the shop agent of ACME.\nBe very kind\nNo refunds.")
+    assert _used_of(used, "p.md", "@@ -2 +2 @@\n-Be very kind\n+Be very kind!\n")[0] == "system prompt P01"
+    assert _used_of(used, "p.md", "@@ -3 +3 @@\n-No refunds.\n+No refund.\n") == []  # 11: too short to tell
+
+
+def test_a_sentence_of_a_prompt_kept_on_one_line_is_found_from_twenty_characters() -> None:
+    used = _prompt_usage("You are the shop agent. Refund no gift card. Offer store credit instead when asked.")
+    sentence = "Refund no gift card."
+    assert len(sentence) == 20
+    assert _used_of(used, "p.py", f"@@ -1 +1 @@\n-{sentence}\n+Refund gift cards.\n") == ["system prompt P01"]
+    assert _used_of(used, "p.py", "@@ -1 +1 @@\n-Offer store credit\n+Offer a refund\n") == []  # 18 characters
+
+
+def test_a_prompt_line_that_names_a_tool_is_both_and_stays_a_prompt_line() -> None:
+    used = _prompt_usage("You are the agent.\nAlways call lookup before you answer any question.")
+    [suspect] = rank_changes(
+        read_unified_diff(diff(("p.md", "@@ -2 +1,0 @@\n-Always call lookup before you answer any question.\n")), "d"),
+        used,
+    )
+    assert suspect.used == ["system prompt P01", "tool lookup"]
+    assert suspect.reason.startswith("removed lines from the prompt the trace used (P01); touches the tool lookup")
+    assert suspect.score == rank.BASE["prompt"]  # a prompt line's worth, not a tool's: its words are not evidence
+
+
+def test_a_tool_named_in_camel_case_is_found_in_the_changed_code() -> None:
+    builder = TraceBuilder("agent", inputs={"task": "x"})
+    builder.add("GetWeather", builder.root, "tool", inputs={"arguments": {"city": "Bern"}}, error="timeout")
+    prepared = prepare(builder.build())
+    used = trace_usage(prepared.trace, prepared.triage)
+    assert _used_of(used, "tools.py", "@@ -1 +1 @@\n-class GetWeather:\n+class GetWeather(Tool):\n") == [
+        "tool GetWeather"
+    ]
+
+
+def test_a_rule_taken_out_is_worse_than_one_reworded_only_when_it_is_about_the_failure() -> None:
+    unrelated = "Greet the customer by their first name."
+    system = PROMPT + "\n" + unrelated
+    builder = TraceBuilder("agent", inputs={"task": "cancel reservation ZFA04Y"})
+    builder.llm(builder.root, None, system=system)
+    builder.add("cancel_reservation", builder.root, "tool", inputs={"arguments": {"reservation_id": "Z"}}, error="x")
+    prepared = prepare(builder.build([Feedback(key="correctness", score=0.0, comment="cancelled a basic economy")]))
+    used = trace_usage(prepared.trace, prepared.triage)
+    removed, reworded = (
+        rank_changes(read_unified_diff(diff(("p.md", f"@@ -5 +5{tail} @@\n-{unrelated}\n{added}")), "d"), used)[0]
+        for tail, added in ((",0", ""), ("", "+Greet the customer by name.\n"))
+    )
+    assert not removed.evidence and removed.score == reworded.score == rank.BASE["prompt"]
+
+
+def test_a_suspect_shows_its_first_three_lines_each_way_and_scores_at_most_one() -> None:
+    lines = [f'refuse(cancel_reservation, "ZFA04Y", fare="basic economy", hours={n})' for n in (24, 25, 26, 27)]
+    body = "@@ -1,4 +1,4 @@\n" + "".join(f"-{line}\n" for line in lines) + "".join(f"+{line}!\n" for line in lines)
+    comment = "cancelled a basic economy reservation older than 24 hours; ZFA04Y is protected"
+    builder = TraceBuilder("agent", inputs={"task": "cancel reservation ZFA04Y"})
+    builder.llm(builder.root, None, system="You are the airline agent.")
+    builder.add(
+        "cancel_reservation",
+        builder.root,
+        "tool",
+        inputs={"arguments": {"reservation_id": "ZFA04Y"}},
+        error="PolicyError: basic economy older than 24 hours",
+    )
+    trace = builder.build([Feedback(key="correctness", score=0.0, comment=comment)])
+    prepared = prepare(trace.model_copy(update={"reference_outputs": {"answer": "basic economy reservation kept"}}))
+    used = trace_usage(prepared.trace, prepared.triage)
+    [suspect] = rank_changes(read_unified_diff(diff(("tools/cancel_reservation.py", body)), "d"), used)
+    assert suspect.removed == lines[:3] and suspect.added == [f"{line}!" for line in lines[:3]]
+    assert suspect.used == ["tool cancel_reservation"] and suspect.score == 1.0
