@@ -355,3 +355,53 @@ def test_a_suspect_shows_its_first_three_lines_each_way_and_scores_at_most_one()
     [suspect] = rank_changes(read_unified_diff(diff(("tools/cancel_reservation.py", body)), "d"), used)
     assert suspect.removed == lines[:3] and suspect.added == [f"{line}!" for line in lines[:3]]
     assert suspect.used == ["tool cancel_reservation"] and suspect.score == 1.0
+
+
+def _shop_run(item: str, then: str) -> TraceBuilder:
+    """A shop agent that read the order, exchanged ``item``, then called ``then``."""
+    builder = TraceBuilder("agent", inputs={"task": "exchange the lamp of order 12"})
+    builder.llm(builder.root, None, system="You are the shop agent.")
+    builder.add("get_order_details", builder.root, "tool", inputs={"arguments": {"order_id": "12"}}, outputs={})
+    builder.add(
+        "exchange_delivered_order_items",
+        builder.root,
+        "tool",
+        inputs={"arguments": {"order_id": "12", "item_ids": [item]}},
+        outputs={"output": "exchanged"},
+    )
+    builder.add(then, builder.root, "tool", inputs={"arguments": {"order_id": "12"}}, outputs={"output": "ok"})
+    return builder
+
+
+def test_where_the_run_left_its_passing_run_gives_the_action_and_the_values_it_got_wrong() -> None:
+    from refinery.compare import compare_runs
+
+    failing = _shop_run("desk_lamp_blue", "send_confirmation_email").build(
+        [
+            Feedback(key="correctness", score=0.0, comment="wrong colour"),
+            Feedback(key="tone", score=0.2, comment="curt"),
+        ]
+    )
+    passing = _shop_run("desk_lamp_red", "notify_warehouse").build([Feedback(key="correctness", score=1.0)])
+    comparison = compare_runs(failing, passing, source="baseline").comparison
+    assert len(comparison.differences) >= 2  # the exchange's item, then the last call
+    prepared = prepare(failing)
+    used = trace_usage(prepared.trace, prepared.triage, comparison)
+    assert {"exchang", "deliver", "item"} <= used.action and "exchang" in used.verbs
+    assert {"blue", "red"} <= used.values  # the argument that differed, both ways
+    assert not {"notify", "warehous", "send", "email"} & used.action  # only the first departure speaks
+    assert {"wrong", "colour", "curt"} <= used.said  # every failing score's comment
+    without = trace_usage(prepared.trace, prepared.triage)
+    assert not {"blue", "red"} & without.values and "exchang" not in without.verbs
+
+
+def test_expected_values_are_gathered_from_every_key_and_a_retrievers_error_is_the_failures_words() -> None:
+    builder = TraceBuilder("agent", inputs={"task": "find the refund policy"})
+    builder.llm(builder.root, None, system="You are the support agent.")
+    builder.add("policy_search", builder.root, "retriever", inputs={"query": "refund"}, error="IndexMissing: shard_7")
+    trace = builder.build([Feedback(key="correctness", score=0.0)])
+    expected = {"answer": "refunds within thirty days", "source_doc": "policy_handbook"}
+    prepared = prepare(trace.model_copy(update={"reference_outputs": expected}))
+    used = trace_usage(prepared.trace, prepared.triage)
+    assert {"refund", "thirty", "days", "policy", "handbook"} <= used.expected
+    assert {"indexmiss", "shard"} <= used.values and {"policy", "search"} <= used.action
