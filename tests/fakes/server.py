@@ -20,7 +20,9 @@ class LoopbackServer:
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever notices a shutdown at its next poll: 0.5 s by default, paid by every test
+        # that starts a fake (and by every mutant a mutation run tests through one).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def __enter__(self) -> LoopbackServer:
         self._thread.start()
