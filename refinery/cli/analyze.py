@@ -20,7 +20,13 @@ from refinery.interrupts import cancel_on_signals
 from refinery.planner.request import RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.state import RunState
-from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import (
+    agent_sentence,
+    failure_subject,
+    origin_phrase,
+    precision_note,
+    unnamed_reason,
+)
 from refinery.wiring import RunOptions, diff_reader
 from refinery.words import plural
 
@@ -97,7 +103,10 @@ def _present_one(state: RunState) -> None:
     echo(f"wrote {outcome.artifacts.report} ({plural(len(prepared.triage.findings), 'finding')}, {result.status})")
     if origin:
         agent = f" by {origin.agent}" if origin.agent else ""
-        echo(f"the failure {origin_phrase(origin)} {origin.section} {origin.name}{agent} ({origin.reason})")
+        subject = failure_subject(result.selection.verdict if result.selection else None)
+        echo(
+            f"{subject[0].lower()}{subject[1:]} {origin_phrase(origin)} {origin.section} {origin.name}{agent} ({origin.reason})"
+        )
         echo(f"  {precision_note(origin)}")
     else:
         echo(unnamed_reason(prepared.triage.checked, prepared.triage.origin))

@@ -108,7 +108,13 @@ def _origin_text(pack: HypothesisPack) -> str | None:
         return None
     finding = next((f for f in pack.triage.findings if f.id == origin.finding_id), None)
     category = (finding.category if finding else "failure").lower()
-    return f"{origin_phrase(origin)} {origin.section} {prose(origin.name, 60)} ({category})"
+    return f"{_if_failed(pack)}{origin_phrase(origin)} {origin.section} {prose(origin.name, 60)} ({category})"
+
+
+def _if_failed(pack: HypothesisPack) -> str:
+    """A run not known to have failed (nobody scored it, or it passed) is not said to have a failure."""
+    verdict = pack.selection.verdict if pack.selection else "failed"
+    return "" if verdict == "failed" else "if it failed, "
 
 
 def _agent_text(pack: HypothesisPack) -> str | None:
@@ -214,7 +220,7 @@ def _lead(
             origin = pack.triage.origin
             category = next((f.category for f in pack.triage.findings if f.id == origin.finding_id), "failure")
             lines.append(
-                f"- {name}: {origin_phrase(origin)} {origin.section} {inline_code(origin.name, 60)}, "
+                f"- {name}: {_if_failed(pack)}{origin_phrase(origin)} {origin.section} {inline_code(origin.name, 60)}, "
                 f"{category.lower()} ({origin.confidence} confidence)"
             )
         elif (claim := pack.triage.agent) is not None and claim.stated and claim.basis != "origin":

@@ -15,7 +15,13 @@ from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, prose, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
-from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import (
+    agent_sentence,
+    failure_subject,
+    origin_phrase,
+    precision_note,
+    unnamed_reason,
+)
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -74,14 +80,14 @@ def _quoted(evidence: str, limit: int) -> str:
     return inline_code(evidence.rstrip(". "), limit)
 
 
-def _summary(trace: Trace, triage: TriageReport) -> str:
+def _summary(trace: Trace, triage: TriageReport, verdict: str | None) -> str:
     parts = [f"{plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored."]
     origin = triage.stated_origin
     if origin:
         finding = next(f for f in triage.findings if f.id == origin.finding_id)
         agent = f" (agent {inline_code(origin.agent)})" if origin.agent else ""
         parts.append(
-            f"The failure {origin_phrase(origin)} **{origin.section}** {inline_code(origin.name)}{agent}: "
+            f"{failure_subject(verdict)} {origin_phrase(origin)} **{origin.section}** {inline_code(origin.name)}{agent}: "
             f"{finding.category.lower()}, {_quoted(finding.evidence, 160)} ({precision_note(origin)})."
         )
     else:
@@ -131,7 +137,8 @@ def render_offline_report(trace: Trace, triage: TriageReport, context: ReportCon
     """report.md for a trace analysed by triage alone."""
     context = context or ReportContext()
     out = [*report_title(trace), *verdict_lines(context.selection)]
-    out += [f"**Summary.** {_summary(trace, triage)}", "", *origin_line(triage)]
+    verdict = context.selection.verdict if context.selection else None
+    out += [f"**Summary.** {_summary(trace, triage, verdict)}", "", *origin_line(triage)]
     out += baseline_section(context.comparison)
     out += changes_section(context.suspects, context.fixes, context.fix_notes)
     out += triage_sections(trace, triage, context)

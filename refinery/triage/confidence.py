@@ -130,6 +130,12 @@ def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: 
     )
 
 
+def failure_subject(verdict: str | None) -> str:
+    """What the origin sentence is about: "The failure" only for a run known to have failed (or one
+    whose verdict was not asked); a run nobody judged, or one that passed, is not called a failure."""
+    return "The failure" if verdict in (None, "failed") else "If this run failed, the failure"
+
+
 def origin_phrase(origin: Origin) -> str:
     """``starts at`` / ``most likely starts at`` / ``possibly starts at``, by the origin's level."""
     return PHRASE[origin.confidence]

@@ -86,11 +86,20 @@ def test_ids_named_are_fetched_whatever_their_verdict_and_counted(
     # Read whole, the trace's feedback comment says what was expected.
     assert verdict == "failed" and reason.startswith("feedback correctness=0 ≤ 0.5 (Expected 397.8")
     assert packs[recorded["looping"]][0] == "unknown"  # no error, and nobody scored it
+    # Nothing says the loop failed: its origin is said on that condition, never as "the failure".
+    [loop_report] = [
+        p.with_name("report.md")
+        for p in (tmp_path / "both").glob("**/hypothesis-pack.json")
+        if json.loads(p.read_text())["trace"]["id"] == recorded["looping"]
+    ]
+    summary = next(line for line in loop_report.read_text().splitlines() if line.startswith("**Summary.**"))
+    assert "If this run failed, the failure most likely starts at **R0005** `lookup_booking`" in summary
     assert "2 traces triaged, 1 failing of 2 read" in done.stdout
 
     capped = analyze(fake_langsmith, tmp_path / "one", *ids, "--max-select", "1")
     assert list(chosen(tmp_path / "one")) == [recorded["looping"]]  # the first named, no other fetched
     assert "[1/1 " in capped.stderr
+    assert "if this run failed, the failure most likely starts at R0005 lookup_booking" in capped.stdout
     fetched = {p.split("/runs/")[1] for m, p, _ in fake_langsmith.requests if m == "GET" and p.startswith("/runs/")}
     assert recorded["rate_limited"] not in fetched
 
