@@ -210,7 +210,7 @@ def _verification(
         tail = strip_ansi(redact(failing))[-OUTPUT_TAIL:]
         notes.append("the last failing run with the fix ended: " + " ".join(tail.split())[-OUTPUT_TAIL:])
     verdict = verdict_of(passes, len(fixed), control_passes, len(control)) if fixed and control else "inconclusive"
-    if verdict == "inconclusive" and control and control_passes * 3 > len(control):
+    if control_passes * 3 > len(control):  # then the verdict is inconclusive, and this says why
         notes.insert(0, "the failure did not reproduce without the fix")
     return Verification(
         verdict=verdict,

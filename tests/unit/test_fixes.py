@@ -593,3 +593,22 @@ def test_a_removal_past_the_end_of_a_checkout_that_changed_since_is_dropped_with
     (repo / "prompts/agent.md").write_text(BASE[0] + "\n")  # the checkout moved on: two lines fewer
     fixes, [note] = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
     assert fixes == [] and "lines 3–3 of prompts/agent.md in the checkout are not the lines it replaces" in note
+
+
+@pytest.mark.parametrize(("control_passes", "said"), [(2, False), (3, True)])
+def test_the_failure_counts_as_not_reproduced_from_more_than_a_third_of_the_control_runs(
+    tmp_path: Path, control_passes: int, said: bool
+) -> None:
+    from refinery.changes.verify import VerifyRequest, verify_fix
+
+    repo, [hunk] = pull_request(tmp_path, [BASE[0], BASE[1], BASE[3]])
+    [fix], _ = propose_fixes(suspect(hunk), [hunk], repo, REDACT)
+    # Runs 1-6 are with the fix (3 pass: inconclusive), runs 7-12 the control (the first few pass).
+    count = tmp_path / "count"
+    passing = "|".join(str(n) for n in (1, 2, 3, *range(7, 7 + control_passes)))
+    command = f"n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}; case $n in {passing}) exit 0;; esac; exit 1"
+    result = verify_fix(
+        repo, fix_patch([fix], repo), VerifyRequest(command=command, runs=6), REDACT, {"PATH": "/usr/bin:/bin"}
+    )
+    assert (result.verdict, result.passes, result.control_passes) == ("inconclusive", 3, control_passes)
+    assert result.note.startswith("the failure did not reproduce without the fix") is said
