@@ -198,3 +198,88 @@ def test_a_reference_example_that_is_gone_leaves_the_trace_without_reference_out
     assert trace.reference_outputs is None and "example_inputs" not in trace.metadata
     kept = source_of(fake_langsmith).fetch_trace(recorded["wrong_answer"])
     assert kept.reference_outputs == {"answer": "397.8"}
+
+
+def test_only_the_named_projects_runs_are_selected(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    elsewhere = scored_root(client, "another-team", str(agents.new_id("theirs")), "correctness", 0)
+    done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT)
+    assert done.exit_code == 0 and elsewhere not in chosen(tmp_path) and len(chosen(tmp_path)) == 2
+
+
+def test_selecting_without_a_project_says_exactly_which_setting_to_give(fake_langsmith: FakeLangSmith) -> None:
+    with pytest.raises(SourceError) as caught:
+        source_of(fake_langsmith, project=None).select_failing(SelectionCriteria())
+    assert caught.value.message == "No project to select from."
+    assert caught.value.hint == "Set `langsmith-project` or `experiment` (CLI: --project, --experiment)."
+
+
+def test_examples_are_listed_by_their_newest_failure_not_their_newest_run(fake_langsmith: FakeLangSmith) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    early, late = (str(agents.new_id(f"example-{n}")) for n in ("early", "late"))
+    early_failure = scored_root(client, "exp-order", early, "correctness", 0)
+    late_failure = scored_root(client, "exp-order", late, "correctness", 0)
+    scored_root(client, "exp-order", early, "correctness", 1)  # the newest run of all, and it passed
+    selected = source_of(fake_langsmith, "exp-order").select_failing(SelectionCriteria())
+    assert [s.trace_id for s in selected] == [late_failure, early_failure]
+
+
+def test_a_repetition_that_errored_is_no_passing_one_whatever_its_score(fake_langsmith: FakeLangSmith) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    example = str(agents.new_id("example-errored"))
+    failed = scored_root(client, "exp-errored", example, "correctness", 0)
+    scored_root(client, "exp-errored", example, "correctness", 1, error="TimeoutError: tool took too long")
+    settings = load_settings({"LANGSMITH_API_KEY": fake_langsmith.api_key, "LANGSMITH_ENDPOINT": fake_langsmith.url})
+    source = build_langsmith_source(settings, project="exp-errored", experiment=True)
+    [selected] = source.select_failing(SelectionCriteria())
+    assert selected.failed_trace_ids[-1] == failed and selected.passed_trace_ids == []
+    assert selected.flaky_note is None and selected.repetitions == 2
+
+
+def test_exactly_the_scan_limit_of_roots_is_read_whole_without_a_warning(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("refinery.trace.langsmith.SCAN_LIMIT", 3)  # the project holds three roots
+    source = source_of(fake_langsmith)
+    selected = source.select_failing(SelectionCriteria())
+    assert {s.trace_id for s in selected} == {recorded["wrong_answer"], recorded["rate_limited"]}
+    assert source.notes == []
+
+
+def test_a_trace_fetched_by_a_child_carries_its_root_id_project_and_dataset(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    dataset = client.create_dataset("support-evals")
+    example = client.create_example(inputs={"q": "refund?"}, outputs={"a": "no"}, dataset_id=dataset.id)
+    root = RunTree(
+        name="case",
+        run_type="chain",
+        inputs={"q": "refund?"},
+        project_name=agents.PROJECT,
+        ls_client=client,
+        reference_example_id=str(example.id),
+    )
+    child = root.create_child(name="answer", run_type="llm", inputs={})
+    for run in (root, child):
+        run.end(outputs={"a": "yes"})
+        run.post()
+    client.flush()
+    trace = source_of(fake_langsmith).fetch_trace(str(child.id))
+    assert trace.id == str(root.id) and trace.project == agents.PROJECT
+    assert trace.metadata["dataset_id"] == str(dataset.id) and trace.reference_outputs == {"a": "no"}
+
+
+def test_feedback_the_sdk_cannot_read_falls_back_to_the_runs_mean_scores() -> None:
+    # Outside the contract (a score that is a word), as a proxy or an older server may answer: the
+    # trace is still read, its scores taken from the run's feedback_stats, and said to come from there.
+    with FakeLangSmith(contract=False) as fake:
+        client = agents.sdk_client(fake.direct_url, fake.api_key)
+        run_id = scored_root(client, agents.PROJECT, str(agents.new_id("worded")), "correctness", 0)
+        fake.feedback.append({"id": str(agents.new_id("word")), "run_id": run_id, "key": "grade", "score": "B"})
+        trace = source_of(fake).fetch_trace(run_id)
+    assert [(f.key, f.score, f.source, f.run_id) for f in trace.feedback] == [
+        ("correctness", 0.0, "feedback_stats", run_id)
+    ]

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from refinery.cli import cli
+from refinery.trace.source import SelectionCriteria
 
 TAU = "tau-bench/grok-3-airline-first24.json"
 FAILING = [f"tau-bench-task{n}-trial0" for n in (8, 14, 15, 19, 20)]
@@ -104,3 +105,95 @@ def test_a_named_trace_missing_from_the_files_says_what_they_hold(real_traces: P
     assert done.exit_code != 0
     text = done.output + done.stderr
     assert "has no trace no-such-trace" in text and "It holds: tau-bench-task0-trial0, tau-bench-task1-trial0" in text
+
+
+def test_a_pattern_that_matches_nothing_before_the_file_stops_nothing(real_traces: Path, tmp_path: Path) -> None:
+    done = analyze(tmp_path, str(tmp_path / "missing-*.json"), str(real_traces / TAU))
+    assert done.exit_code == 1 and set(selected(tmp_path)) == set(FAILING)
+
+
+@pytest.mark.parametrize("kind", ["pattern", "file"])
+def test_the_one_input_that_cannot_be_read_is_the_runs_error_said_once(tmp_path: Path, kind: str) -> None:
+    bad = tmp_path / "broken.json"
+    if kind == "file":
+        bad.write_text("{not json")
+    done = analyze(tmp_path, str(bad))
+    text = done.output  # stdout and stderr as the terminal shows them
+    assert done.exit_code != 0 and "error: " in text
+    # Said once, as the run's own error with what to do: not as an input left out of an analysis.
+    assert text.count("broken.json") == 1 and text.count("error: ") == 1
+    assert "Not analysed" not in text and "inputs could not be read" not in text
+
+
+def test_the_counts_say_how_many_were_read_and_failed_whatever_chose_them(real_traces: Path, tmp_path: Path) -> None:
+    for name in ("all", "named", "exact"):
+        (tmp_path / name).mkdir()
+    every = analyze(tmp_path / "all", str(real_traces / TAU), "--all", "--max-select", "10")
+    assert "(10 traces triaged, 5 failing of 24 read;" in every.output
+    named = analyze(
+        tmp_path / "named", str(real_traces / TAU), "--trace-id", "tau-bench-task0-trial0", "--trace-id", FAILING[0]
+    )
+    assert "(2 traces triaged, 5 failing of 24 read;" in named.output
+    exact = analyze(tmp_path / "exact", str(real_traces / TAU), "--max-select", "5")
+    assert "max-select" not in exact.output + exact.stderr  # every failure kept: nothing to say
+
+
+def test_one_trace_read_is_not_announced_as_a_count(real_traces: Path, tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps([json.loads((real_traces / TAU).read_text())[8]]))
+    done = analyze(tmp_path, str(one))
+    assert done.exit_code == 0 and "read;" not in done.stderr and "1 trace read" not in done.output + done.stderr
+
+
+def _root_runs(tmp_path: Path) -> Path:
+    """LangSmith root runs written as JSONL: a pass, then three failures a day apart, then a child run."""
+    runs = [{"id": "a", "trace_id": "a", "name": "ok", "run_type": "chain", "start_time": "2026-01-01T00:00:00Z"}]
+    for day, run_id in enumerate("bcd", start=2):
+        start = f"2026-01-{day:02d}T00:00:00Z"
+        runs.append(
+            {
+                "id": run_id,
+                "trace_id": run_id,
+                "name": f"case {run_id}",
+                "run_type": "chain",
+                "start_time": start,
+                "error": f"{run_id} failed",
+            }
+        )
+    runs.append(
+        {
+            "id": "d1",
+            "trace_id": "d",
+            "parent_run_id": "d",
+            "name": "step",
+            "run_type": "tool",
+            "start_time": "2026-01-04T00:00:01Z",
+        }
+    )
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs))
+    return path
+
+
+def select(tmp_path: Path, *args: str) -> list[str]:
+    done = CliRunner().invoke(cli, ["select", "--trace-file", str(_root_runs(tmp_path)), "--json", *args])
+    assert done.exit_code == 0, done.output
+    return [s["trace_id"] for s in json.loads(done.stdout)]
+
+
+def test_select_from_a_file_keeps_the_failures_newest_first_since_a_time_and_up_to_the_limit(tmp_path: Path) -> None:
+    assert select(tmp_path) == ["d", "c", "b"]
+    assert select(tmp_path, "--since", "2026-01-03T00:00:00Z") == ["d", "c"]  # a failure at the time itself counts
+    assert select(tmp_path, "--max-select", "2") == ["d", "c"]
+
+
+def test_a_trace_is_fetched_from_a_file_by_its_id_or_any_of_its_runs(tmp_path: Path) -> None:
+    from refinery.errors import TraceNotFound
+    from refinery.trace.source import FileTraceSource
+
+    source = FileTraceSource(_root_runs(tmp_path))
+    by_run = source.fetch_trace("d1")
+    assert by_run.id == "d" and [r.id for r in by_run.runs] == ["d", "d1"]
+    assert source.fetch_raw("d")["id"] == "d" and source.find_passing_run("exp", "example", SelectionCriteria()) is None
+    with pytest.raises(TraceNotFound, match=r"Trace zz is not in .*runs\.jsonl\."):
+        source.fetch_trace("zz")
