@@ -55,8 +55,7 @@ def load_one_trace(
     if services is None:
         settings = cli_settings(ctx, allow_partial=allow_partial or None)
         services = cli_services(settings, RunOptions(use_model=False))
-    assert services.sources is not None  # built lazily: a missing key is named when it is first needed
-    return services.sources().fetch_trace(trace_id)
+    return services.sources().fetch_trace(trace_id)  # its client is built here: a missing key is named now
 
 
 def pick_trace_file(positional: str | None, option: str | None) -> str | None:

@@ -42,9 +42,7 @@ def fetch(ctx: click.Context, trace_id: str, out: str | None, raw: bool, allow_p
     with handle_errors(ctx):
         check_trace_ids([trace_id])
         settings = cli_settings(ctx, allow_partial=allow_partial or None)
-        sources = cli_services(settings, RunOptions(use_model=False)).sources
-        assert sources is not None  # built lazily: a missing key is named when it is first needed
-        source = sources()
+        source = cli_services(settings, RunOptions(use_model=False)).sources()
         redactor = Redactor(known_secrets=settings.secret_values()) if redact else None
         if raw:
             records = source.fetch_raw(trace_id)
@@ -122,9 +120,7 @@ def select(  # noqa: PLR0913 (one parameter per option, as click passes them)
                 raise ConfigError(
                     "No project to select from.", hint="Pass --project, --experiment or set LANGSMITH_PROJECT."
                 )
-            sources = cli_services(settings, RunOptions(use_model=False)).sources
-            assert sources is not None  # built lazily: a missing key is named when it is first needed
-            source = sources(target, experiment=bool(experiment))
+            source = cli_services(settings, RunOptions(use_model=False)).sources(target, experiment=bool(experiment))
         selected = source.select_failing(criteria)
         for note in source.notes:
             echo(f"warning: {note}", err=True)

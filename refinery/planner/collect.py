@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from refinery.errors import ConfigError, RefineryError
 from refinery.planner.request import RunRequest
-from refinery.planner.services import Services, SourceFactory
+from refinery.planner.services import Services
 from refinery.settings import Settings
 from refinery.trace.bounds import InputLimits
 from refinery.trace.collect import Collected, fetch_each, load_trace_glob
@@ -53,8 +53,8 @@ def collect_and_select(request: RunRequest, settings: Settings, services: Servic
     if request.files:
         return _from_files(request, settings, criteria, log)
     if request.trace_ids:
-        collected = fetch_each(_sources(services)(), list(request.trace_ids[: settings.max_select]))
-        collected.source = _sources(services)()
+        collected = fetch_each(services.sources(), list(request.trace_ids[: settings.max_select]))
+        collected.source = services.sources()
         chosen = {t.id: verdict_of(t, criteria) for t in collected.traces}
         failing = sum(s.verdict == "failed" for s in chosen.values())
         return Selection(collected.traces, chosen, len(collected.traces), failing, collected)
@@ -65,12 +65,6 @@ def collect_and_select(request: RunRequest, settings: Settings, services: Servic
         hint="Give a trace file (FILE or --trace-file FILE) or --trace-id ID (action inputs `trace-file`, "
         "`trace-id`), or a LangSmith project or experiment to select failing traces from.",
     )
-
-
-def _sources(services: Services) -> SourceFactory:
-    if services.sources is None:
-        raise ConfigError("This run reads no traces from LangSmith.", hint="Give a trace file.")
-    return services.sources
 
 
 def _from_files(request: RunRequest, settings: Settings, criteria: SelectionCriteria, log: Log) -> Selection:
@@ -129,7 +123,7 @@ def _named(traces: list[Trace], ids: tuple[str, ...], collected: Collected) -> l
 
 def _from_project(request: RunRequest, services: Services, criteria: SelectionCriteria, log: Log) -> Selection:
     assert request.project is not None
-    source = _sources(services)(request.project, experiment=request.experiment)
+    source = services.sources(request.project, experiment=request.experiment)
     log(
         f"selecting failing traces of {request.project!r}"
         + (f" started since {request.since.isoformat()}" if request.since else "")

@@ -22,11 +22,11 @@ from refinery.changes.fix import ProposedFix, fix_patch
 from refinery.changes.model import ChangeSet
 from refinery.changes.verify import VerifyRequest, verify_fixes
 from refinery.documents.redact import Redactor
-from refinery.errors import ConfigError, RefineryError
+from refinery.errors import RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, add_fixes, enrich
 from refinery.planner.collect import Selection
 from refinery.planner.request import BaselineRequest
-from refinery.planner.services import Services, SourceFactory
+from refinery.planner.services import Services
 from refinery.planner.triage import Triaged
 from refinery.settings import Settings
 from refinery.trace.baseline import baseline_in_experiment, baseline_in_file, check_passed, passing_twin
@@ -92,7 +92,7 @@ class BaselineFinder:
         if request.trace_id:
             return self._by_id(request.trace_id), "baseline-trace-id"
         if request.experiment:
-            source = self._sources()(request.experiment, experiment=True)
+            source = self.services.sources(request.experiment, experiment=True)
             return baseline_in_experiment(source, request.experiment, trace, self.criteria), "baseline-experiment"
         passed = triaged.selection.passed_trace_ids if triaged.selection else []
         pool = {t.id: t for t in self.selection.collected.pool}
@@ -115,14 +115,7 @@ class BaselineFinder:
         for trace in self.selection.collected.pool:
             if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):
                 return trace
-        return self._sources()().fetch_trace(trace_id)
-
-    def _sources(self) -> SourceFactory:
-        if self.services.sources is None:
-            raise ConfigError(
-                "The baseline is on LangSmith, and no LangSmith key is set.", hint="Set LANGSMITH_API_KEY."
-            )
-        return self.services.sources
+        return self.services.sources().fetch_trace(trace_id)
 
 
 def enrich_representatives(

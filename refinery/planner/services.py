@@ -38,8 +38,9 @@ class Services:
     """The run's cost cap, shared by every trace."""
     gate: RateGate
     """The run's request rate gate, shared by every provider."""
-    sources: SourceFactory | None = None
-    """LangSmith, when a key is set (traces by id, selection in a project, baselines)."""
+    sources: SourceFactory
+    """LangSmith (traces by id, selection in a project, baselines). Its client is built on first use,
+    so a run that reads files needs no key, and a missing key is named where one is first needed."""
     make_provider: ProviderFactory | None = None
     """The model stages' provider; None runs the triage alone."""
     read_changes: ChangeReader | None = None

@@ -283,3 +283,34 @@ def test_feedback_the_sdk_cannot_read_falls_back_to_the_runs_mean_scores() -> No
     assert [(f.key, f.score, f.source, f.run_id) for f in trace.feedback] == [
         ("correctness", 0.0, "feedback_stats", run_id)
     ]
+
+
+def test_each_refusal_says_what_was_being_read(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
+    settings = load_settings(
+        {"LANGSMITH_API_KEY": "lsv2_wrong", "LANGSMITH_ENDPOINT": fake_langsmith.url}, {"langsmith_max_retries": 0}
+    )
+    wrong_key = build_langsmith_source(settings, project=agents.PROJECT)
+    with pytest.raises(SourceError) as selecting:
+        wrong_key.select_failing(SelectionCriteria())
+    assert selecting.value.message == f"LangSmith rejected the API key while reading project {agents.PROJECT!r} (401)."
+    with pytest.raises(SourceError) as baseline:
+        wrong_key.find_passing_run("main-evals", "ex-1", SelectionCriteria())
+    assert baseline.value.message == "LangSmith rejected the API key while reading example ex-1 in 'main-evals' (401)."
+    fake_langsmith.fail("POST", "^/runs/query$", 401, times=5)
+    with pytest.raises(TraceFetchError) as runs:
+        source_of(fake_langsmith).fetch_trace(recorded["looping"])
+    assert runs.value.message == (
+        f"Fetching trace {recorded['looping']} stopped after 0 runs: LangSmith rejected the API key while reading "
+        f"the runs of trace {recorded['looping']} (401). Set a valid LANGSMITH_API_KEY (action input "
+        "`langsmith-api-key`)."
+    )
+
+
+def test_an_unreachable_langsmith_is_named_by_its_address_whatever_was_being_read() -> None:
+    settings = load_settings(
+        {"LANGSMITH_API_KEY": "k", "LANGSMITH_ENDPOINT": "http://127.0.0.1:9"}, {"langsmith_max_retries": 0}
+    )
+    source = build_langsmith_source(settings, project="p")
+    with pytest.raises(SourceError) as caught:
+        source.find_passing_run("p", "ex-1", SelectionCriteria())
+    assert caught.value.message == "Cannot reach LangSmith at http://127.0.0.1:9 while reading example ex-1 in 'p'."
