@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from refinery.trace.model import Feedback, Trace
 from refinery.trace.source import SelectionCriteria, select_from_traces, stats_reasons, stats_unknown, verdict_of
 from tests.builders import TraceBuilder
@@ -116,3 +118,43 @@ def test_langsmith_feedback_stats_follow_the_same_rule() -> None:
     assert stats_reasons("boom", None, criteria) == ["error: boom"]
     assert stats_unknown({"correctness": {"avg": "NaN"}}, criteria)
     assert not stats_unknown({"correctness": {"avg": 0.2}, "style": {"avg": "NaN"}}, criteria)
+
+
+def _keyed(metadata: dict[str, Any], root: dict[str, Any], minutes: int) -> Trace:
+    builder = TraceBuilder("agent", start_time=START + timedelta(minutes=minutes), metadata=root)
+    builder.llm(builder.root)
+    return builder.build([score(0.0 if minutes == 1 else 1.0)], metadata=metadata, trace_id=f"t{minutes}")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "root", "example"),
+    [
+        ({"reference_example_id": "ex-9"}, {}, "ex-9"),  # a LangSmith run of a dataset example
+        ({"example_id": "ex-9"}, {}, "ex-9"),
+        ({"task_id": 9}, {}, "9"),  # a benchmark's task (tau-bench)
+        ({}, {"ls_reference_example_id": "ex-9"}, "ex-9"),  # a LangSmith export's root run
+    ],
+)
+def test_runs_of_one_example_are_known_by_each_key_producers_write_it_under(
+    metadata: dict[str, Any], root: dict[str, Any], example: str
+) -> None:
+    [selected] = select_from_traces([_keyed(metadata, root, m) for m in (1, 2)], SelectionCriteria())
+    assert (selected.example_id, selected.repetitions, selected.passed_trace_ids) == (example, 2, ["t2"])
+    assert selected.flaky_note == "flaky: failed 1 of 2 repetitions"
+    assert verdict_of(_keyed(metadata, root, 1), SelectionCriteria()).example_id == example
+
+
+def test_an_empty_example_id_groups_nothing() -> None:
+    [chosen] = select_from_traces([_keyed({"example_id": ""}, {}, m) for m in (1, 2)], SelectionCriteria())
+    assert (chosen.trace_id, chosen.repetitions, chosen.example_id, chosen.flaky_note) == ("t1", 1, None, None)
+
+
+def test_a_trace_judged_on_its_own_keeps_its_time_and_link_and_counts_itself_failed_only_when_it_is() -> None:
+    failed = verdict_of(trace([score(0.0)], minutes=4).model_copy(update={"url": "https://x/r/1"}), SelectionCriteria())
+    assert failed.start_time == START + timedelta(minutes=4) and failed.url == "https://x/r/1"
+    assert failed.failed_trace_ids == [failed.trace_id]
+    passed = verdict_of(trace([score(1.0)]), SelectionCriteria())
+    assert passed.verdict == "passed" and passed.failed_trace_ids == []
+    # A failure is a failure whatever else it holds: an unreadable score beside it does not make it unknown.
+    both = verdict_of(trace([score(0.0), score(None, key="style", invalid_score="high")]), SelectionCriteria())
+    assert both.verdict == "failed" and both.reasons == ["feedback correctness=0 ≤ 0.5"]
