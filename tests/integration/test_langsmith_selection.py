@@ -314,3 +314,17 @@ def test_an_unreachable_langsmith_is_named_by_its_address_whatever_was_being_rea
     with pytest.raises(SourceError) as caught:
         source.find_passing_run("p", "ex-1", SelectionCriteria())
     assert caught.value.message == "Cannot reach LangSmith at http://127.0.0.1:9 while reading example ex-1 in 'p'."
+
+
+def test_each_selected_trace_links_to_itself_and_names_its_example_only_when_it_has_one(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    example = str(agents.new_id("example-linked"))
+    of_example = scored_root(client, agents.PROJECT, example, "correctness", 0)
+    selected = {s.trace_id: s for s in source_of(fake_langsmith).select_failing(SelectionCriteria())}
+    assert selected[of_example].example_id == example
+    assert selected[recorded["rate_limited"]].example_id is None  # a trace of no example is its own unit
+    for trace_id, item in selected.items():
+        assert item.url and item.url.endswith(f"/r/{trace_id}?trace_id={trace_id}")
+        assert item.failed_trace_ids == [trace_id]
