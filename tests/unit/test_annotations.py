@@ -333,3 +333,27 @@ def test_a_prompt_of_short_lines_is_not_placed_and_only_its_three_longest_lines_
     assert space.find("\n".join(lines)) is None
     space = workspace(tmp_path / "c", {"q.md": lines[1] + "\n"})
     assert space.find("\n".join(lines)) == ("q.md", 1, 1)
+
+
+def _tool_after_two_prompts(first: str | None) -> AnalysisResult:
+    """A planner call, then the refund agent's call, then the tool that failed."""
+    builder = TraceBuilder("agent", inputs={"task": "refund"}, error="ValueError: amount missing")
+    builder.llm(builder.root, "plan", system=first)
+    builder.llm(builder.root, None, system=PROMPT)
+    builder.add("refund", builder.root, "tool", inputs={"arguments": {}}, error="ValueError: amount missing")
+    return AnalysisResult(prepared=prepare(builder.build()), provider=None, model=None)
+
+
+def test_a_failed_tool_is_placed_on_the_prompt_of_the_model_call_just_before_it(tmp_path: Path) -> None:
+    space = workspace(tmp_path, {"planner.py": f'P = "{PLANNER}"\n', "refund.py": f'P = "{PROMPT}"\n'})
+    placed = [a for a in build_annotations([_tool_after_two_prompts(PLANNER)], space) if "failure" in (a.title or "")]
+    assert [(a.path, a.start_line) for a in placed] == [("refund.py", 1)]  # not the planner's, called earlier
+
+
+def test_a_failed_tool_whose_caller_had_no_prompt_gets_no_origin_annotation(tmp_path: Path) -> None:
+    builder = TraceBuilder("agent", inputs={"task": "refund"}, error="ValueError: amount missing")
+    builder.add("refund", builder.root, "tool", inputs={"arguments": {}}, error="ValueError: amount missing")
+    result = AnalysisResult(prepared=prepare(builder.build()), provider=None, model=None)
+    assert result.prepared.triage.stated_origin is not None
+    space = workspace(tmp_path, {"refund.py": f'P = "{PROMPT}"\n'})
+    assert [a for a in build_annotations([result], space) if "failure" in (a.title or "")] == []
