@@ -405,3 +405,23 @@ def test_expected_values_are_gathered_from_every_key_and_a_retrievers_error_is_t
     used = trace_usage(prepared.trace, prepared.triage)
     assert {"refund", "thirty", "days", "policy", "handbook"} <= used.expected
     assert {"indexmiss", "shard"} <= used.values and {"policy", "search"} <= used.action
+
+
+def test_a_rule_about_another_action_is_not_evidence_however_many_nouns_it_shares() -> None:
+    from refinery.compare import compare_runs
+
+    failing = _shop_run("desk_lamp_blue", "return_delivered_order_items").build(
+        [Feedback(key="correctness", score=0.0)]
+    )
+    passing = _shop_run("desk_lamp_red", "return_delivered_order_items").build([Feedback(key="correctness", score=1.0)])
+    prepared = prepare(failing)
+    used = trace_usage(prepared.trace, prepared.triage, compare_runs(failing, passing, source="b").comparison)
+    assert "return" in used.other_verbs and "exchang" in used.verbs
+    hunks = diff(
+        ("policy/returns.md", "@@ -1 +1 @@\n-Return delivered order items only with a receipt.\n+Return items.\n"),
+        ("policy/exchanges.md", "@@ -1 +1 @@\n-Exchange delivered order items only once.\n+Exchange items.\n"),
+    )
+    ranked = {s.path: s for s in rank_changes(read_unified_diff(hunks, "d"), used)}
+    assert not any("the action that went wrong" in e for e in ranked["policy/returns.md"].evidence)
+    assert any(e.startswith("names the action that went wrong: ") for e in ranked["policy/exchanges.md"].evidence)
+    assert ranked["policy/exchanges.md"].score > ranked["policy/returns.md"].score
