@@ -45,7 +45,11 @@ def _file_path(line: str) -> str | None:
 
 def _binary_name(pair: str) -> str:
     """The file of git's ``Binary files A and B differ``: B, or A when B is /dev/null (a deleted file).
-    A name may hold " and " itself, so the sides are found by what starts them (``b/``, ``/dev/null``)."""
+    A name may hold " and " (even " and b/") itself: an unchanged name is the one whose two halves
+    match; otherwise the sides are found by what starts them (``b/``, ``/dev/null``)."""
+    half = (len(pair) - len(" and ")) // 2
+    if pair[:half].removeprefix("a/") == pair[half + len(" and ") :].removeprefix("b/"):
+        return pair[half + len(" and ") :]
     old, deleted, _ = pair.rpartition(" and /dev/null")
     if deleted:
         return old

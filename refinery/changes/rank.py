@@ -261,16 +261,12 @@ def _match(changed: set[str], usage: Usage, surface: dict[str, str] | None = Non
 
 def _used(hunk: Hunk, usage: Usage, changed_text: str) -> tuple[str, list[str], list[str]]:
     """(the kind of thing touched, what of the trace, the reasons), the strongest kind first."""
-    used: list[str] = []
+    refs = sorted({ref for ref, _ in _prompt_hits(hunk.removed + hunk.added + hunk.context, usage)})
+    used = [f"system prompt {ref}" for ref in refs]
     reasons: list[str] = []
-    kind = "none"
-    hits = _prompt_hits(hunk.removed + hunk.added + hunk.context, usage)
-    if hits:
-        refs = sorted({ref for ref, _ in hits})
-        used += [f"system prompt {ref}" for ref in refs]
-        kind = "prompt"
-        dropped = [r for r in hunk.removed if len(_normal(r)) >= 12 and not _reworded(r, hunk.added)]
-        what = "removed lines from" if dropped and not hunk.added else "changed lines in"
+    kind = "prompt" if refs else "none"
+    if refs:
+        what = "removed lines from" if not hunk.added else "changed lines in"
         reasons.append(f"{what} the prompt the trace used ({', '.join(refs)})")
     tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", changed_text))
     tools = sorted(usage.tools & tokens) + sorted(

@@ -277,18 +277,19 @@ def test_a_prompt_line_written_as_a_template_is_the_line_the_trace_rendered_from
 
 def test_a_long_templated_rule_is_matched_whatever_its_characters_repeat() -> None:
     rule = (
-        "When the customer asks to change a flight, first read the reservation, then check that the new flight "
-        "departs after the current time, that the cabin class stays the same, and that {name} agrees explicitly "
-        "to the fare difference before you call update_reservation_flights."
+        "When {customer} asks to change a flight, first read the reservation, then check that the new flight "
+        "departs after {now}, that the cabin class stays the same, and that the customer agrees to pay {fare} "
+        "before you call update_reservation_flights."
     )
     assert len(rule) > 200  # difflib's autojunk would drop the letters that repeat most in a line this long
-    used = _prompt_usage("You are the airline agent.\n" + rule.replace("{name}", "Alice"))
+    rendered = rule.format(customer="Alice Smith", now="2024-05-15 15:00", fare="$120")
+    used = _prompt_usage("You are the airline agent.\n" + rendered)
     assert _used_of(used, "prompts/agent.py", f"@@ -1 +1 @@\n-{rule}\n+{rule} Always.\n")[0] == "system prompt P01"
 
 
 def test_the_shortest_prompt_lines_that_count_are_twelve_characters() -> None:
     used = _prompt_usage("You are the shop agent of ACME.\nBe very kind\nNo refunds.")
-    assert _used_of(used, "p.md", "@@ -2 +2 @@\n-Be very kind\n+Be very kind!\n")[0] == "system prompt P01"
+    assert _used_of(used, "p.md", "@@ -2 +1,0 @@\n-Be very kind\n")[0] == "system prompt P01"
     assert _used_of(used, "p.md", "@@ -3 +3 @@\n-No refunds.\n+No refund.\n") == []  # 11: too short to tell
 
 
