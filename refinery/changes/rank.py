@@ -186,6 +186,24 @@ def trace_usage(trace: Trace, triage: TriageReport, comparison: Comparison | Non
     return usage
 
 
+def _closest_line(normal: str, candidates: set[str]) -> str | None:
+    """The prompt line most like ``normal``, if one is alike enough (``PROMPT_MATCH``); the first in
+    sorted order on a tie. A candidate whose cheap upper bounds cannot reach the best so far is skipped:
+    the full comparison is the costly part, and most lines share a word and little else."""
+    best, best_ratio = None, PROMPT_MATCH
+    for candidate in sorted(candidates):
+        # difflib's real_quick_ratio, before building a matcher: lines of too unlike lengths.
+        if 2 * min(len(normal), len(candidate)) < best_ratio * (len(normal) + len(candidate)):
+            continue
+        matcher = SequenceMatcher(None, normal, candidate, autojunk=False)
+        if matcher.quick_ratio() < best_ratio:
+            continue
+        ratio = matcher.ratio()
+        if ratio >= best_ratio and (best is None or ratio > best_ratio):
+            best, best_ratio = candidate, ratio
+    return best
+
+
 def _prompt_hits(lines: list[str], usage: Usage) -> list[tuple[str, str]]:
     """(prompt section, the changed line) for each changed line that is a line of a used prompt."""
     hits = []
@@ -195,10 +213,8 @@ def _prompt_hits(lines: list[str], usage: Usage) -> list[tuple[str, str]]:
             continue
         ref = usage.prompt_lines.get(normal)
         if ref is None:
-            candidates = {c for w in words_of(normal) for c in usage.prompt_words.get(w, ())}
-            best = max(candidates, key=lambda c: SequenceMatcher(None, normal, c, autojunk=False).ratio(), default=None)
-            if best is not None and SequenceMatcher(None, normal, best, autojunk=False).ratio() >= PROMPT_MATCH:
-                ref = usage.prompt_lines[best]
+            best = _closest_line(normal, {c for w in words_of(normal) for c in usage.prompt_words.get(w, ())})
+            ref = usage.prompt_lines[best] if best is not None else None
         if ref is None and len(normal) >= 20:
             # A prompt kept as one long line (a string in code) holds the changed line as a part.
             ref = next((r for r, whole in usage.prompt_texts.items() if normal in whole), None)
