@@ -355,3 +355,10 @@ def test_one_token_longer_than_the_limit_is_kept_whole_without_a_marker_of_nothi
     words = "alpha " * 30
     cut = elide_middle(words, 60)
     assert "chars elided" in cut and len(cut) < len(words) and "[… 0 chars" not in cut
+
+
+def test_a_configured_secret_of_six_characters_is_redacted_and_a_shorter_one_is_too_common_to() -> None:
+    redactor = Redactor(known_secrets=["k9Zq2x", "ab1de"])
+    out = redactor.text("the token k9Zq2x was sent, and so was ab1de")
+    assert "k9Zq2x" not in out and "[REDACTED" in out
+    assert "ab1de" in out  # five characters would be found inside ordinary words and ids
