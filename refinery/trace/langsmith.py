@@ -61,7 +61,7 @@ def _translated(action: str, endpoint: str) -> Iterator[None]:
 
 
 def _run_dict(run: Any) -> dict[str, Any]:
-    data: dict[str, Any] = run.model_dump() if hasattr(run, "model_dump") else dict(run)
+    data: dict[str, Any] = run.model_dump()  # the SDK's runs, feedback and examples are pydantic models
     data = {k: v for k, v in data.items() if k not in ("child_runs", "attachments", "feedback_stats")}
     # json round trip turns UUIDs/datetimes into plain values, as an export would hold them.
     return dict(json.loads(json.dumps(data, default=str)))
@@ -245,7 +245,7 @@ class LangSmithSource:
             )
             passing = [r for r in roots if stats_passed(r.error, r.feedback_stats, criteria)]
         passing.sort(key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
-        return str(passing[0].trace_id or passing[0].id) if passing else None
+        return str(passing[0].id) if passing else None  # a root run's id is its trace's
 
     def _project_id(self, name: str | None = None) -> str:
         """The project's id by name. Through list_projects: read_project sends ``include_stats=False``,
@@ -266,15 +266,15 @@ class LangSmithSource:
         failed = sorted((r for r, why, _ in runs if why), key=lambda r: _aware(r.start_time) or _EPOCH, reverse=True)
         root, reasons = next((r, why) for r, why, _ in runs if r is failed[0])
         return SelectedTrace(
-            trace_id=str(root.trace_id or root.id),
+            trace_id=str(root.id),  # a root run's id is its trace's
             name=root.name,
             start_time=_aware(root.start_time),
             url=root.url,
             reasons=reasons,
             example_id=None if key.startswith("trace:") else key,
             repetitions=len(runs),
-            failed_trace_ids=[str(r.trace_id or r.id) for r in failed],
-            passed_trace_ids=[str(r.trace_id or r.id) for r, _, passed in runs if passed],
+            failed_trace_ids=[str(r.id) for r in failed],
+            passed_trace_ids=[str(r.id) for r, _, passed in runs if passed],
         )
 
 

@@ -183,7 +183,9 @@ def test_a_trace_with_runs_whose_parents_are_missing_is_refused_unless_partial_i
     client.flush()
     with pytest.raises(TraceFetchError, match=r"1 run whose parents are missing") as caught:
         source_of(fake_langsmith).fetch_trace(str(root.id))
-    assert "--allow-partial" in (caught.value.hint or "")
+    assert caught.value.hint == (
+        "Re-run (LangSmith may still be ingesting), or set `allow-partial: true` (CLI: --allow-partial)."
+    )
     trace = source_of(fake_langsmith, allow_partial=True).fetch_trace(str(root.id))
     assert trace.partial and {r.name for r in trace.runs} == {"root", "leaf"}
 
@@ -328,3 +330,30 @@ def test_each_selected_trace_links_to_itself_and_names_its_example_only_when_it_
     for trace_id, item in selected.items():
         assert item.url and item.url.endswith(f"/r/{trace_id}?trace_id={trace_id}")
         assert item.failed_trace_ids == [trace_id]
+
+
+def test_counts_of_ids_named_say_how_many_of_them_failed(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    ids = [arg for name in ("looping", "wrong_answer", "rate_limited") for arg in ("--trace-id", recorded[name])]
+    done = analyze(fake_langsmith, tmp_path, *ids)
+    assert "3 traces triaged, 2 failing of 3 read" in done.stdout
+
+
+def test_since_narrows_a_projects_selection_to_what_started_after_it(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT, "--since", "2099-01-01T00:00:00Z")
+    assert chosen(tmp_path) == {}
+    assert done.stderr.startswith(f"selecting failing traces of {agents.PROJECT!r} started since 2099-01-01T00:00:00")
+
+
+def test_an_experiment_narrowed_to_a_key_still_counts_its_passing_repetitions(
+    fake_langsmith: FakeLangSmith, tmp_path: Path
+) -> None:
+    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    example = str(agents.new_id("example-keyed"))
+    reps = [scored_root(client, "exp-keyed", example, "correctness", score) for score in (1, 0)]
+    done = analyze(fake_langsmith, tmp_path, "--experiment", "exp-keyed", "--feedback-key", "correctness")
+    # Every root of an experiment is read (no prefilter on the key): the passing repetition is seen.
+    assert f"selected {reps[1]}: feedback correctness=0 ≤ 0.5 (flaky: failed 1 of 2 repetitions)" in done.stderr

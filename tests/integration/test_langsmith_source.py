@@ -103,13 +103,17 @@ def test_a_fetch_that_breaks_midway_is_an_error_unless_partial_is_allowed(
 ) -> None:
     trace_id = _big_trace(fake_langsmith, 150)
     fake_langsmith.fail("POST", "^/runs/query$", 400, times=1, after=1)
-    with pytest.raises(TraceFetchError, match=r"stopped after 100 runs.*--allow-partial"):
+    with pytest.raises(TraceFetchError, match=r"stopped after 100 runs") as stopped:
         source_for(fake_langsmith, retries=0).fetch_trace(trace_id)
+    assert stopped.value.hint == (
+        "Re-run, or set `allow-partial: true` (CLI: --allow-partial) to analyse what was fetched; it is marked partial."
+    )
     fake_langsmith.fail("POST", "^/runs/query$", 400, times=1, after=1)
     trace = source_for(fake_langsmith, retries=0, allow_partial=True).fetch_trace(trace_id)
     assert trace.partial
     assert len(trace.runs) == 100
-    assert trace.warnings[0].code == "partial"
+    [warning] = [w for w in trace.warnings if w.code == "partial"]
+    assert warning.count == 100 and warning.message.startswith("Only 100 runs could be fetched: LangSmith failed")
 
 
 def test_wrong_key_and_unknown_run(fake_langsmith: FakeLangSmith, recorded: dict[str, str]) -> None:
