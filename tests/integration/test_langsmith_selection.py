@@ -357,3 +357,23 @@ def test_an_experiment_narrowed_to_a_key_still_counts_its_passing_repetitions(
     done = analyze(fake_langsmith, tmp_path, "--experiment", "exp-keyed", "--feedback-key", "correctness")
     # Every root of an experiment is read (no prefilter on the key): the passing repetition is seen.
     assert f"selected {reps[1]}: feedback correctness=0 ≤ 0.5 (flaky: failed 1 of 2 repetitions)" in done.stderr
+
+
+def test_a_trace_fetched_by_one_of_its_runs_keeps_the_roots_feedback_and_reference(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    source = source_of(fake_langsmith)
+    whole = source.fetch_trace(recorded["wrong_answer"])
+    child = next(r for r in whole.runs if r.parent_id is not None)
+    by_child = source.fetch_trace(child.id)
+    assert [(f.key, f.score) for f in by_child.feedback] == [("correctness", 0.0)]
+    assert by_child.reference_outputs == {"answer": "397.8"} and by_child.id == whole.id
+
+
+def test_a_project_langsmith_does_not_have_says_where_to_look(fake_langsmith: FakeLangSmith) -> None:
+    with pytest.raises(SourceError) as caught:
+        source_of(fake_langsmith, "no-such-project").select_failing(SelectionCriteria())
+    assert caught.value.message == "LangSmith has no project 'no-such-project'."
+    assert caught.value.hint == (
+        "Check `langsmith-project` / `experiment` (CLI: --project, --experiment) and the key's workspace."
+    )

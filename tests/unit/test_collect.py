@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -197,3 +198,28 @@ def test_a_trace_is_fetched_from_a_file_by_its_id_or_any_of_its_runs(tmp_path: P
     assert source.fetch_raw("d")["id"] == "d" and source.find_passing_run("exp", "example", SelectionCriteria()) is None
     with pytest.raises(TraceNotFound, match=r"Trace zz is not in .*runs\.jsonl\."):
         source.fetch_trace("zz")
+
+
+def test_a_failing_trace_is_compared_with_its_passing_twin_from_the_same_file(tmp_path: Path) -> None:
+    def root(run_id: str, day: int, **fields: Any) -> dict[str, Any]:
+        start = f"2026-01-0{day}T00:00:00Z"
+        return {"id": run_id, "trace_id": run_id, "name": "case", "run_type": "chain", "start_time": start,
+                "reference_example_id": "ex-1", **fields}  # fmt: skip
+
+    def tool(run_id: str, parent: str, day: int, **fields: Any) -> dict[str, Any]:
+        start = f"2026-01-0{day}T00:00:01Z"
+        return {"id": run_id, "trace_id": parent, "parent_run_id": parent, "name": "lookup", "run_type": "tool",
+                "start_time": start, "inputs": {"q": "x"}, **fields}  # fmt: skip
+
+    runs = [
+        root("pass", 1, outputs={"a": 1}, feedback_stats={"correctness": {"n": 1, "avg": 1.0}}),
+        tool("pass-1", "pass", 1, outputs={"ok": True}),
+        root("fail", 2, error="lookup failed", feedback_stats={"correctness": {"n": 1, "avg": 0.0}}),
+        tool("fail-1", "fail", 2, error="TimeoutError"),
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs))
+    done = analyze(tmp_path, str(path), "--trace-id", "fail")
+    assert done.exit_code == 0, done.output
+    [pack] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("**/hypothesis-pack.json")]
+    assert pack["baseline"] is not None and pack["baseline"]["trace"] == "pass"
