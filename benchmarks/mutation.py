@@ -260,6 +260,7 @@ def run(
     "before" figures instead (its survivors are not written)."""
     survivors: dict[str, list[dict[str, str]]] = {}
     scored: dict[str, dict[str, Any]] = {}
+    kept = json.loads(SCORES.read_text())["after"] if SCORES.exists() else {}
     for name in modules:
         print(f"mutating {name} ({', '.join(GROUPS[name].sources)})", flush=True)
         result = run_group(
@@ -267,6 +268,9 @@ def run(
         )
         found = result.pop("survivors")
         result["commit"] = before or copied_commit(OUT / name) or _commit()
+        earlier = kept.get(name, {})
+        if harvest and earlier.get("commit") == result["commit"]:
+            result["seconds"] = earlier.get("seconds", 0)  # re-scored (equivalents listed since), not re-run
         if before is None:
             survivors[name] = found
         scored[name] = result

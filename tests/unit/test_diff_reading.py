@@ -199,12 +199,16 @@ def test_a_deleted_binary_is_named_by_its_old_name_and_a_diff_without_prefixes_b
         "diff --git icon.png icon.png\nBinary files icon.png and icon@2x.png differ\n"
         "Binary files a/sand and b/sand and stone.bin differ\n"
         "Binary files a/cats and b/dogs.png and b/cats and b/dogs.png differ\n"  # a folder named "cats and b"
+        "Binary files a/old and new.png and b/logo.png differ\n"  # renamed from a name holding " and "
+        "Binary files /dev/null and b/salt and pepper.png differ\n"  # added, its name holding " and "
     )
     assert read_unified_diff(text, "d").skipped == [
         "old logo.png: binary",
         "icon@2x.png: binary",
         "sand and stone.bin: binary",
         "cats and b/dogs.png: binary",
+        "logo.png: binary",
+        "salt and pepper.png: binary",
     ]
 
 

@@ -426,3 +426,17 @@ def test_a_rule_about_another_action_is_not_evidence_however_many_nouns_it_share
     assert not any("the action that went wrong" in e for e in ranked["policy/returns.md"].evidence)
     assert any(e.startswith("names the action that went wrong: ") for e in ranked["policy/exchanges.md"].evidence)
     assert ranked["policy/exchanges.md"].score > ranked["policy/returns.md"].score
+
+
+def test_a_changed_line_is_the_prompt_line_most_like_it_wherever_that_line_sorts() -> None:
+    builder = TraceBuilder("agent", inputs={"task": "refund"})
+    builder.llm(
+        builder.root, None, system="Confirm the refund amount with the customer first.\nBe kind to every customer."
+    )
+    builder.llm(builder.root, None, system="Confirm the refund amount with a customer first.")
+    builder.add("lookup", builder.root, "tool", inputs={"arguments": {}}, error="boom")
+    prepared = prepare(builder.build())
+    used = trace_usage(prepared.trace, prepared.triage)
+    # Alike enough to both rules (0.98 and 0.94), and to the first one most; a shorter line sorts first.
+    changed = "@@ -1 +1 @@\n-Confirm the refund amount with the customer first!\n+Confirm the amount.\n"
+    assert _used_of(used, "prompts/refund.md", changed) == ["system prompt P01"]
