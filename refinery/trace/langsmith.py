@@ -162,7 +162,6 @@ class LangSmithSource:
         raw = self.fetch_raw(trace_id)
         drafts = [draft_from_langsmith(r) for r in raw["runs"]]
         warnings_ = [TraceWarning.model_validate(raw["partial"])] if raw["partial"] else []
-        root_id = str(drafts[0]["trace_id"] or drafts[0]["id"])
         example = raw["example"] or {}
         metadata: dict[str, Any] = {}
         if example.get("dataset_id"):
@@ -172,7 +171,6 @@ class LangSmithSource:
         trace = assemble_trace(
             drafts,
             source="langsmith",
-            trace_id=root_id,
             feedback=[feedback_from_langsmith(f) for f in raw["feedback"]],
             warnings=warnings_,
             url=raw["url"],
@@ -184,7 +182,7 @@ class LangSmithSource:
         missing = [w for w in trace.warnings if w.code == "orphan"]
         if missing and not self._allow_partial:
             raise TraceFetchError(
-                f"Trace {root_id} came back with {plural(missing[0].count, 'run')} whose parents are missing.",
+                f"Trace {trace.id} came back with {plural(missing[0].count, 'run')} whose parents are missing.",
                 hint="Re-run (LangSmith may still be ingesting), or set `allow-partial: true` (CLI: --allow-partial).",
             )
         if missing:

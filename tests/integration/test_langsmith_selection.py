@@ -377,3 +377,11 @@ def test_a_project_langsmith_does_not_have_says_where_to_look(fake_langsmith: Fa
     assert caught.value.hint == (
         "Check `langsmith-project` / `experiment` (CLI: --project, --experiment) and the key's workspace."
     )
+
+
+def test_the_raw_records_name_the_project_they_came_from(
+    fake_langsmith: FakeLangSmith, recorded: dict[str, str]
+) -> None:
+    raw = source_of(fake_langsmith).fetch_raw(recorded["wrong_answer"])
+    assert raw["project_id"] == fake_langsmith.session_id(agents.PROJECT)
+    assert raw["runs"][0]["id"] == recorded["wrong_answer"] and raw["partial"] is None

@@ -82,7 +82,10 @@ def test_a_pattern_that_matches_nothing_is_named_and_the_others_are_read(real_tr
 def test_nothing_to_read_says_what_to_give(tmp_path: Path) -> None:
     done = analyze(tmp_path)
     assert done.exit_code == 2
-    assert "Nothing to read." in done.output + done.stderr and "--trace-file" in done.output + done.stderr
+    assert done.output.strip() == (
+        "error: Nothing to read. Give a trace file (FILE or --trace-file FILE) or --trace-id ID (action inputs "
+        "`trace-file`, `trace-id`), or a LangSmith project or experiment to select failing traces from."
+    )
 
 
 def test_a_file_past_the_input_limit_is_refused_by_name_and_the_others_are_still_read(
@@ -223,3 +226,24 @@ def test_a_failing_trace_is_compared_with_its_passing_twin_from_the_same_file(tm
     assert done.exit_code == 0, done.output
     [pack] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("**/hypothesis-pack.json")]
     assert pack["baseline"] is not None and pack["baseline"]["trace"] == "pass"
+
+
+HELD = ", ".join(f"tau-bench-task{n}-trial0" for n in range(10))
+"""The first ten traces of the tau-bench file, as a message lists what a file holds."""
+
+
+def test_of_ids_named_in_a_file_one_missing_is_named_with_what_the_file_holds_and_a_run_id_finds_its_trace(
+    real_traces: Path, tmp_path: Path
+) -> None:
+    from refinery.trace.files import load_trace_files
+
+    [trace] = [t for t in load_trace_files(real_traces / TAU) if t.id == FAILING[0]]
+    done = analyze(tmp_path, str(real_traces / TAU), "--trace-id", "nope", "--trace-id", trace.runs[3].id)
+    assert done.exit_code == 1  # something asked for was not analysed
+    assert f"trace nope: not in the files read (they hold: {HELD})." in done.output
+    assert set(selected(tmp_path)) == {FAILING[0]}  # the run's id found the trace that holds it
+
+
+def test_an_id_no_file_holds_lists_the_first_ten_traces_of_every_file_read(real_traces: Path, tmp_path: Path) -> None:
+    done = analyze(tmp_path, str(real_traces / TAU), str(real_traces / TAU), "--trace-id", "nope")
+    assert f"{real_traces / TAU}, {real_traces / TAU} has no trace nope. It holds: {HELD}." in done.output

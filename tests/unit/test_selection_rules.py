@@ -158,3 +158,25 @@ def test_a_trace_judged_on_its_own_keeps_its_time_and_link_and_counts_itself_fai
     # A failure is a failure whatever else it holds: an unreadable score beside it does not make it unknown.
     both = verdict_of(trace([score(0.0), score(None, key="style", invalid_score="high")]), SelectionCriteria())
     assert both.verdict == "failed" and both.reasons == ["feedback correctness=0 ≤ 0.5"]
+
+
+def test_a_failure_is_said_in_the_scores_own_terms_for_the_keys_that_decide() -> None:
+    both = [score(0.0, "style"), score(0.0, "correctness")]
+    assert verdict_of(trace(both), SelectionCriteria(feedback_keys=["style"])).reasons == ["feedback style=0 ≤ 0.5"]
+    checks = Feedback(key="reward", score=0.0, fails_below=1.0, value="0 of 4 checks")  # the producer's words
+    assert verdict_of(trace([checks]), SelectionCriteria()).reasons == [
+        "benchmark reward 0 of 4 checks (a pass needs 1)"
+    ]
+    passed = Feedback(key="reward", score=1.0, fails_below=1.0, value="4 of 4 checks")
+    assert verdict_of(trace([passed]), SelectionCriteria()).reasons == [
+        "benchmark reward 4 of 4 checks (a pass needs 1)"
+    ]
+    long = verdict_of(trace([score(0.0, comment="wrong " * 60)]), SelectionCriteria()).reasons[0]
+    quoted = long.removeprefix("feedback correctness=0 ≤ 0.5 (").removesuffix(")")
+    assert quoted.startswith("wrong wrong") and quoted.endswith("…") and len(quoted) < 210  # clipped whole words
+
+
+def test_an_informational_score_is_said_only_for_the_keys_that_decide() -> None:
+    extra = score(0.9, "reward", informational=True)
+    judged = verdict_of(trace([score(1.0, "correctness"), extra]), SelectionCriteria(feedback_keys=["correctness"]))
+    assert judged.reasons == ["feedback correctness=1, above 0.5"]  # the reward's note belongs to no chosen key
