@@ -32,6 +32,11 @@ def chosen(out: Path) -> dict[str, tuple[str, list[str]]]:
     return {p["trace"]["id"]: (p["selection"]["verdict"], p["selection"]["reasons"]) for p in packs}
 
 
+def sdk(fake: FakeLangSmith) -> Any:
+    """The langsmith SDK's client, writing to the fake as an instrumented agent does."""
+    return agents.sdk_client(fake.direct_url, fake.api_key)
+
+
 def scored_root(
     client: Any, project: str, example: str, key: str, score: float | None, *, error: str | None = None
 ) -> str:
@@ -116,7 +121,7 @@ def test_an_id_langsmith_does_not_have_is_named_and_the_others_are_analysed(
 def test_an_experiments_flaky_example_is_chosen_once_and_said_flaky(
     fake_langsmith: FakeLangSmith, tmp_path: Path
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     example = str(agents.new_id("example-flaky"))
     reps = [scored_root(client, "exp-flaky", example, "correctness", score) for score in (1, 0, 1)]
     # An example whose other repetition nobody scored is not flaky: that one is unknown, not passing.
@@ -145,7 +150,7 @@ def source_of(fake: FakeLangSmith, project: str | None = agents.PROJECT, *, allo
 
 
 def test_the_baseline_is_the_newest_repetition_that_passed(fake_langsmith: FakeLangSmith) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     example = str(agents.new_id("example-baseline"))
     older_pass = scored_root(client, "main-evals", example, "correctness", 1)
     newer_pass = scored_root(client, "main-evals", example, "correctness", 0.9)
@@ -173,7 +178,7 @@ def test_selecting_without_a_project_says_which_setting_to_give(fake_langsmith: 
 def test_a_trace_with_runs_whose_parents_are_missing_is_refused_unless_partial_is_allowed(
     fake_langsmith: FakeLangSmith,
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     root = RunTree(name="root", run_type="chain", inputs={}, project_name=agents.PROJECT, ls_client=client)
     lost = root.create_child(name="never-posted", run_type="chain", inputs={})
     leaf = lost.create_child(name="leaf", run_type="tool", inputs={})
@@ -193,7 +198,7 @@ def test_a_trace_with_runs_whose_parents_are_missing_is_refused_unless_partial_i
 def test_a_reference_example_that_is_gone_leaves_the_trace_without_reference_outputs(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str]
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     gone = str(agents.new_id("deleted-example"))
     run_id = scored_root(client, agents.PROJECT, gone, "correctness", 0)
     trace = source_of(fake_langsmith).fetch_trace(run_id)
@@ -205,7 +210,7 @@ def test_a_reference_example_that_is_gone_leaves_the_trace_without_reference_out
 def test_only_the_named_projects_runs_are_selected(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str], tmp_path: Path
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     elsewhere = scored_root(client, "another-team", str(agents.new_id("theirs")), "correctness", 0)
     done = analyze(fake_langsmith, tmp_path, "--project", agents.PROJECT)
     assert done.exit_code == 0 and elsewhere not in chosen(tmp_path) and len(chosen(tmp_path)) == 2
@@ -219,7 +224,7 @@ def test_selecting_without_a_project_says_exactly_which_setting_to_give(fake_lan
 
 
 def test_examples_are_listed_by_their_newest_failure_not_their_newest_run(fake_langsmith: FakeLangSmith) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     early, late = (str(agents.new_id(f"example-{n}")) for n in ("early", "late"))
     early_failure = scored_root(client, "exp-order", early, "correctness", 0)
     late_failure = scored_root(client, "exp-order", late, "correctness", 0)
@@ -229,7 +234,7 @@ def test_examples_are_listed_by_their_newest_failure_not_their_newest_run(fake_l
 
 
 def test_a_repetition_that_errored_is_no_passing_one_whatever_its_score(fake_langsmith: FakeLangSmith) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     example = str(agents.new_id("example-errored"))
     failed = scored_root(client, "exp-errored", example, "correctness", 0)
     scored_root(client, "exp-errored", example, "correctness", 1, error="TimeoutError: tool took too long")
@@ -253,7 +258,7 @@ def test_exactly_the_scan_limit_of_roots_is_read_whole_without_a_warning(
 def test_a_trace_fetched_by_a_child_carries_its_root_id_project_and_dataset(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str]
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     dataset = client.create_dataset("support-evals")
     example = client.create_example(inputs={"q": "refund?"}, outputs={"a": "no"}, dataset_id=dataset.id)
     root = RunTree(
@@ -278,7 +283,7 @@ def test_feedback_the_sdk_cannot_read_falls_back_to_the_runs_mean_scores() -> No
     # Outside the contract (a score that is a word), as a proxy or an older server may answer: the
     # trace is still read, its scores taken from the run's feedback_stats, and said to come from there.
     with FakeLangSmith(contract=False) as fake:
-        client = agents.sdk_client(fake.direct_url, fake.api_key)
+        client = sdk(fake)
         run_id = scored_root(client, agents.PROJECT, str(agents.new_id("worded")), "correctness", 0)
         fake.feedback.append({"id": str(agents.new_id("word")), "run_id": run_id, "key": "grade", "score": "B"})
         trace = source_of(fake).fetch_trace(run_id)
@@ -321,7 +326,7 @@ def test_an_unreachable_langsmith_is_named_by_its_address_whatever_was_being_rea
 def test_each_selected_trace_links_to_itself_and_names_its_example_only_when_it_has_one(
     fake_langsmith: FakeLangSmith, recorded: dict[str, str]
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     example = str(agents.new_id("example-linked"))
     of_example = scored_root(client, agents.PROJECT, example, "correctness", 0)
     selected = {s.trace_id: s for s in source_of(fake_langsmith).select_failing(SelectionCriteria())}
@@ -351,7 +356,7 @@ def test_since_narrows_a_projects_selection_to_what_started_after_it(
 def test_an_experiment_narrowed_to_a_key_still_counts_its_passing_repetitions(
     fake_langsmith: FakeLangSmith, tmp_path: Path
 ) -> None:
-    client = agents.sdk_client(fake_langsmith.direct_url, fake_langsmith.api_key)
+    client = sdk(fake_langsmith)
     example = str(agents.new_id("example-keyed"))
     reps = [scored_root(client, "exp-keyed", example, "correctness", score) for score in (1, 0)]
     done = analyze(fake_langsmith, tmp_path, "--experiment", "exp-keyed", "--feedback-key", "correctness")
