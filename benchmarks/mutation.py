@@ -87,6 +87,16 @@ GROUPS: dict[str, Group] = {
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
         _unit("annotations", "grouping"),
     ),
+    "planner": Group(
+        (
+            "refinery/planner/run.py",
+            "refinery/planner/triage.py",
+            "refinery/planner/enrich.py",
+            "refinery/planner/analyse.py",
+            "refinery/planner/state.py",
+        ),
+        _integration("planner", "baseline", "analyze", "model_fixes"),
+    ),
 }
 """The issue's module groups; ``--module`` picks one."""
 

@@ -144,7 +144,7 @@ def analyse_traces(
 
     def one(index: int, job: Job) -> TraceOutcome | None:
         tag = trace_tag(index, total, job.trace)
-        control.check(f"trace {job.trace.id} was triaged")
+        control.check(f"the model stages of trace {job.trace.id}")
         if make_provider is not None:
             result = run_analysis(
                 job.prepared,

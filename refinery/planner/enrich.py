@@ -124,13 +124,15 @@ def enrich_representatives(
     changes: ChangeSet | None,
     options: PrepareOptions,
     steps: OptionalSteps,
+    log: Log,
 ) -> None:
-    """Add each representative's baseline comparison and the ranked changes to its prepared trace."""
+    """Add each representative's baseline comparison and the ranked changes to its prepared trace;
+    ``log`` says what each got (information: the steps' failures are their warnings)."""
     for triaged in representatives:
         enriched = _enrich_one(triaged, finder, changes, options, steps)
         if enriched is not None:
             triaged.prepared = enriched
-            _log_enrichment(triaged, steps.log)
+            _log_enrichment(triaged, log)
 
 
 def _enrich_one(

@@ -105,7 +105,7 @@ class Planner:
         finder = BaselineFinder(self.request.baseline, selection, self.services, self.settings)
         # Fixes are checked against the checkout the changes were read for: the run's root.
         options = replace(self.request.prepare, workspace=self.request.prepare.workspace or self.request.root)
-        enrich_representatives(plan.representatives, finder, changes, options, self.steps)
+        enrich_representatives(plan.representatives, finder, changes, options, self.steps, self.log.info)
         self._verify(plan)
         outcomes = self._analyse(plan)
         self._model_fixes(outcomes, changes, options)

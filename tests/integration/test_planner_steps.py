@@ -1,0 +1,637 @@
+"""The planner's steps as a user meets them: what is said when nothing fails, when one input is
+broken, when a trace's analysis stops, when the run is cancelled; what each publisher gets and when;
+which traces the model stages run on. The planner is built as the entry points build it
+(``wiring.build_services``), on the example traces, with the model stages on the OpenAI fake; the
+log and the publisher are the planner's own seams (``PlanLog``, ``Publisher``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refinery.analysis.control import Cancelled, RunControl
+from refinery.analysis.providers.base import AnalysisProvider
+from refinery.analysis.ratelimit import RateGate
+from refinery.analysis.schemas import Synthesis
+from refinery.documents.redact import Redactor
+from refinery.errors import RefineryError
+from refinery.pipeline import PrepareOptions
+from refinery.planner.analyse import BatchOptions, Job, analyse_traces, trace_dir_name, trace_tag
+from refinery.planner.enrich import OptionalSteps, proposed_fixes, verify_deadline
+from refinery.planner.request import RunRequest
+from refinery.planner.run import Planner
+from refinery.planner.services import ChangeReader
+from refinery.planner.triage import pack_selection, plan_analysis, triage_each
+from refinery.report.comment import short_id
+from refinery.report.publisher import RunReport
+from refinery.trace.bounds import InputLimits
+from refinery.trace.files import load_trace_files
+from refinery.trace.model import Trace
+from refinery.trace.source import SelectedTrace
+from refinery.wiring import RunOptions, build_analysis_provider, build_services, diff_reader, load_settings
+from tests.fakes import openai_api as F
+from tests.fakes.openai_api import FakeOpenAI
+from tests.integration.test_changes import AFTER, RULE, failing_trace, make_repo
+from tests.integration.test_coverage import SHAPES, copy_with_fresh_ids
+from tests.integration.test_model_fixes import synthesis_with_fixes
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@dataclass
+class Log:
+    """The planner's log, kept: what the action's log or the CLI's stderr would show."""
+
+    infos: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    hook: Callable[[str], None] | None = None
+    """Called with each line as it is said (a signal arriving at that moment)."""
+
+    def info(self, message: str) -> None:
+        self.infos.append(message)
+        if self.hook is not None:
+            self.hook(message)
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        self.groups.append(title)
+        yield
+
+
+@dataclass
+class Recorder:
+    """A publisher that keeps what it was given, and reports ``problems`` as its own failures."""
+
+    problems: list[str] = field(default_factory=list)
+    started: list[RunReport] = field(default_factory=list)
+    finished: list[tuple[RunReport, float | None]] = field(default_factory=list)
+    name: str = "recorder"
+
+    def start(self, report: RunReport) -> None:
+        self.started.append(report)
+
+    def finish(self, report: RunReport, *, time_left: float | None = None) -> list[str]:
+        self.finished.append((report, time_left))
+        return list(self.problems)
+
+
+@pytest.fixture(scope="module")
+def openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def model_env(openai: FakeOpenAI) -> dict[str, str]:
+    return {"OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url + "/v1", "REFINERY_MODEL": "gpt-4.1"}
+
+
+def make_planner(
+    root: Path,
+    *files: str,
+    env: dict[str, str] | None = None,
+    publishers: tuple[Recorder, ...] = (),
+    control: RunControl | None = None,
+    settings: dict[str, Any] | None = None,
+    **request: Any,
+) -> tuple[Planner, Log]:
+    loaded = load_settings(env or {}, settings or {})
+    control = control or RunControl()
+    services = replace(build_services(loaded, RunOptions(control=control)), publishers=publishers)
+    run_request = RunRequest(
+        out_dir=root / "out", files=files, root=root, now=datetime(2026, 1, 2, tzinfo=UTC), **request
+    )
+    log = Log()
+    return Planner(run_request, loaded, services, control, log), log
+
+
+def copy_examples(root: Path, shapes: dict[str, int]) -> list[str]:
+    """Each example ``count`` times, each copy another trace of the same failure."""
+    names = []
+    for example, count in shapes.items():
+        for copy in range(count):
+            name = f"{Path(example).stem}-{copy}.json"
+            (root / name).write_text(copy_with_fresh_ids(example, copy))
+            names.append(name)
+    return names
+
+
+def passing_copy(root: Path, name: str = "passing.json") -> str:
+    """The wrong-answer example, scored 1 by its evaluator: a trace that passed."""
+    data = json.loads((EXAMPLES / "wrong-answer.json").read_text())
+    for item in data["feedback"]:
+        item["score"] = 1
+    (root / name).write_text(json.dumps(data))
+    return name
+
+
+# -- nothing to analyse ------------------------------------------------------------------------
+
+
+def test_a_file_whose_trace_passed_says_so_with_the_count_and_the_score_limit(tmp_path: Path) -> None:
+    planner, log = make_planner(tmp_path, passing_copy(tmp_path), settings={"max_score": 0.25})
+    state = planner.run()
+    expected = (
+        "No failing traces among the 1 trace read: none errored, and no feedback scored at or below 0.25. "
+        "Use --all (action input `all-traces`) or --trace-id to analyse them anyway."
+    )
+    assert state.idle == expected and log.infos[-1] == expected
+    assert (state.read, state.failing) == (1, 0)
+    assert state.errors == [] and state.plan is None
+    planner.finish()
+    assert not (tmp_path / "out" / "report.md").exists(), "nothing analysed, nothing to report"
+
+
+def test_a_project_with_no_failing_traces_is_named_with_its_start(tmp_path: Path) -> None:
+    since = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    planner, _ = make_planner(tmp_path, project="evals", since=since)
+    assert planner.nothing_to_do() == "No failing traces in 'evals' started since 2026-03-04T05:06:00+00:00."
+    planner, _ = make_planner(tmp_path, project="evals")
+    assert planner.nothing_to_do() == "No failing traces in 'evals'."
+    # A project beside files: the files were read, so the count is what the user is told.
+    planner, _ = make_planner(tmp_path, "a.json", project="evals")
+    planner.state.read = 2
+    assert planner.nothing_to_do().startswith("No failing traces among the 2 traces read")
+    planner, _ = make_planner(tmp_path, "a.json")
+    assert planner.nothing_to_do() == "No traces were read."
+
+
+# -- inputs that cannot be read ----------------------------------------------------------------
+
+
+def test_the_one_input_that_cannot_be_read_is_the_runs_error_said_once(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{ not json")
+    planner, log = make_planner(tmp_path, "broken.json")
+    state = planner.run()
+    assert isinstance(state.fatal, RefineryError)
+    assert state.errors == [state.fatal.one_line()] and "broken.json" in state.errors[0]
+    assert not any(w.startswith("Not analysed") for w in log.warnings), "said once, as the run's error"
+
+
+def test_a_broken_file_beside_a_good_one_is_named_and_the_other_analysed(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{ not json")
+    good = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, log = make_planner(tmp_path, "broken.json", *good)
+    state = planner.run()
+    assert state.fatal is None and state.unanalysed == 1
+    [line] = [w for w in log.warnings if w.startswith("Not analysed: ")]
+    assert "broken.json" in line and state.errors == [line.removeprefix("Not analysed: ")]
+    assert state.notices == state.errors
+    assert (state.read, state.failing) == (1, 1) and len(state.results) == 1
+
+
+# -- triage, clusters, representatives ---------------------------------------------------------
+
+
+def test_twelve_failures_offline_three_clusters_two_representatives_every_trace_written(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, SHAPES)
+    planner, log = make_planner(tmp_path, *names, settings={"max_traces": 2})
+    state = planner.run()
+    assert log.groups[:2] == ["Refinery: collecting traces", "Refinery: triaging 12 traces"]
+    assert "3 failure clusters; the model stages run on the 2 largest (max-traces)." in log.infos
+    assert "3 failure clusters; triage only (no model)" in log.infos
+    assert log.groups[2] == "Refinery: analysing 2 traces, 2 at a time"
+    assert state.plan is not None and [len(g.trace_ids) for g in state.plan.groups] == [6, 4, 2]
+    assert len(state.results) == 2 and (state.read, state.failing) == (12, 12)
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(folders) == 12 and all(f.startswith("trace-") for f in folders), "the others' triage is written too"
+    numbers = sorted(int(f.split("-")[1]) for f in folders)
+    assert numbers == list(range(1, 13)), "each folder numbered by the trace's place in the run"
+    planner.finish()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| 6 of 12 |" in report and "| 2 of 12 |" in report
+    final = planner.state.report(planner.settings.fail_on)
+    assert (final.counts.read, final.counts.failing, final.counts.triaged, final.counts.analysed) == (12, 12, 12, 2)
+    assert len(final.pack_paths) == 2 and all(p.is_file() for p in final.pack_paths)
+
+
+def test_one_trace_run_flat_writes_straight_into_the_output_and_no_grouped_report(tmp_path: Path) -> None:
+    [name] = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, log = make_planner(tmp_path, name, flat=True)
+    planner.run()
+    planner.finish()
+    out = tmp_path / "out"
+    assert (out / "hypothesis-pack.json").is_file() and not list(out.glob("trace-*"))
+    assert "report.md" in {p.name for p in out.iterdir()}, "the trace's own report"
+    assert "failure cluster" not in (out / "report.md").read_text(), "not the grouped report over it"
+    assert log.groups[-1] == "Refinery: analysing 1 trace, 1 at a time"
+
+
+def test_flat_is_ignored_when_the_run_holds_several_traces(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    planner, _ = make_planner(tmp_path, *names, flat=True)
+    planner.run()
+    planner.finish()
+    out = tmp_path / "out"
+    assert len(list(out.glob("trace-*/hypothesis-pack.json"))) == 2 and (out / "report.md").is_file()
+    assert not (out / "hypothesis-pack.json").exists()
+
+
+# -- publishers --------------------------------------------------------------------------------
+
+
+def test_offline_the_publishers_get_the_result_once_at_the_end(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    recorder = Recorder(problems=["recorder: the comment could not be posted"])
+    planner, _ = make_planner(tmp_path, *names, publishers=(recorder,))
+    planner.run()
+    assert recorder.started == [] and recorder.finished == []
+    planner.finish()
+    [(report, time_left)] = recorder.finished
+    assert time_left is None and report.running is None and len(report.items) == 1
+    assert planner.state.errors == ["recorder: the comment could not be posted"], "a publisher's failure is an error"
+
+
+def test_with_a_model_the_triage_goes_out_first_then_the_diagnosis(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    names = copy_examples(tmp_path, {"wrong-answer.json": 2, "rate-limit-cascade.json": 1})
+    recorder = Recorder()
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai), publishers=(recorder,))
+    state = planner.run()
+    [early] = recorder.started
+    assert early.running == (
+        "Diagnosis running: the model stages are analysing 2 representative traces; "
+        "this comment is edited when they end."
+    )
+    assert [r.status for r in early.items] == ["offline", "offline"], "the triage, before any stage"
+    assert "2 failure clusters; the model stages run on 2 representatives" in log.infos
+    assert recorder.finished == [] and len(state.results) == 2
+    assert all(r.status == "complete" for r in state.results), [r.status for r in state.results]
+    planner.finish()
+    [(final, _)] = recorder.finished
+    assert final.running is None and [r.status for r in final.items] == ["complete", "complete"]
+
+
+def test_a_trace_whose_stages_fail_keeps_its_triage_and_says_why(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    openai.script(F.http_error(400, "invalid_request_error", "the model refused the request"))
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai))
+    state = planner.run()
+    [result] = state.results
+    assert result.error is not None and state.unanalysed == 0
+    [error] = state.errors
+    assert error.startswith(f"trace {result.prepared.trace.id} (math_agent): ") and "refused" in error
+    assert any("the model analysis failed; its triage is posted instead" in w for w in log.warnings)
+
+
+def test_a_provider_that_cannot_be_built_leaves_the_trace_unanalysed_and_named(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+
+    def broken() -> Any:
+        raise RefineryError("no such model")
+
+    def buggy() -> Any:
+        raise KeyError("a bug")
+
+    for factory, suffix in ((broken, ""), (buggy, "; please report it.")):
+        planner, log = make_planner(tmp_path, *names, env={"OPENAI_API_KEY": "sk-test-0123456789abcdefghij"})
+        planner.services = replace(planner.services, make_provider=factory)
+        state = planner.run()
+        assert state.results == [] and state.unanalysed == 1
+        [warning] = [w for w in log.warnings if "could not be analysed" in w]
+        assert warning.startswith("trace ") and "(math_agent) could not be analysed: " in warning
+        assert warning.endswith(suffix) and (suffix or not warning.endswith("please report it."))
+        [error] = state.errors
+        assert error.startswith("trace ") and "(math_agent): " in error and not error.endswith("report it.")
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+
+def test_a_cancelled_run_leads_with_the_cancellation_and_gives_publishers_the_time_left(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    recorder = Recorder()
+    control = RunControl()
+    planner, log = make_planner(tmp_path, *names, publishers=(recorder,), control=control)
+    planner.run()
+    control.cancel("SIGTERM")
+    planner.finish(cancel_budget_s=30.0)
+    note = "The run was cancelled (SIGTERM): the triage is complete, the model stages are not."
+    assert planner.state.notices[0] == note and planner.state.cancelled == note and note in log.warnings
+    [(report, time_left)] = recorder.finished
+    assert report.cancelled == note and report.notices[0] == note
+    assert time_left is not None and 25.0 < time_left <= 30.0
+    assert note in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_run_cancelled_once_the_traces_are_read_says_how_many_were_triaged(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 2})
+    control = RunControl()
+    planner, log = make_planner(tmp_path, *names, control=control)
+    log.hook = lambda line: control.cancel("SIGTERM") if "3 failing" in line else None
+    state = planner.run()
+    assert state.plan is not None and state.plan.triaged == []
+    assert state.notices == [
+        "Cancelled during the triage: 0 of 3 traces were triaged; the others are not in this report."
+    ]
+    assert state.results == [] and not (tmp_path / "out").exists()
+
+
+# -- triage: which traces the model stages run on ----------------------------------------------
+
+
+def read_traces(root: Path, names: list[str]) -> list[Trace]:
+    return [t for name in names for t in load_trace_files(str(root / name), "auto", InputLimits())]
+
+
+def test_representatives_are_the_largest_clusters_then_the_traces_named_that_did_not_fail(tmp_path: Path) -> None:
+    traces = read_traces(tmp_path, [*copy_examples(tmp_path, SHAPES), passing_copy(tmp_path)])
+    passed = traces[-1]
+    selections = {
+        t.id: SelectedTrace(trace_id=t.id, name=t.root.name, verdict="passed" if t is passed else "failed")
+        for t in traces
+    }
+    lines: list[str] = []
+    plan = plan_analysis(traces, options=PrepareOptions(), selections=selections, max_traces=4, log=lines.append)
+    assert lines == [], "every cluster has its representative"
+    assert [g.count for g in plan.groups] == [6, 4, 2]
+    assert [r.trace.id for r in plan.representatives[:3]] == [g.trace_ids[0] for g in plan.groups]
+    assert plan.representatives[3].trace.id == passed.id, "named although it passed: analysed after the clusters"
+    chosen = {r.trace.id for r in plan.representatives}
+    assert len(plan.others) == 13 - 4 and not {t.trace.id for t in plan.others} & chosen
+    for group in plan.groups:
+        assert [m.analysed for m in group.members] == [True] + [False] * (group.count - 1)
+        assert passed.id not in group.trace_ids, "a trace that passed is in no cluster of failures"
+    plan = plan_analysis(traces, options=PrepareOptions(), selections=selections, max_traces=1, log=lines.append)
+    assert lines == ["3 failure clusters; the model stages run on the 1 largest (max-traces)."]
+    assert [r.trace.id for r in plan.representatives] == [plan.groups[0].trace_ids[0]]
+    assert [any(m.analysed for m in g.members) for g in plan.groups] == [True, False, False]
+
+
+def test_a_trace_whose_triage_fails_is_named_and_the_others_keep_their_place(tmp_path: Path) -> None:
+    traces = read_traces(tmp_path, copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 2}))
+    for problem, expected in (
+        (RefineryError("the trace holds a string too large to redact"), "the trace holds a string too large"),
+        (ValueError("unexpected\n   value"), "internal error ValueError: unexpected"),
+    ):
+        calls: list[int] = []
+
+        def first_trace_fails(error: Exception = problem, calls: list[int] = calls) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise error
+
+        triaged, failures = triage_each(traces, PrepareOptions(checkpoint=first_trace_fails), {})
+        [failure] = failures
+        assert failure.startswith(f"trace {traces[0].id} (math_agent): ") and expected in failure
+        assert [t.number for t in triaged] == [2, 3] and [t.trace.id for t in triaged] == [t.id for t in traces[1:]]
+
+
+def test_a_cancellation_during_the_triage_keeps_the_traces_triaged_before_it(tmp_path: Path) -> None:
+    traces = read_traces(tmp_path, copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 2}))
+    done: list[str] = []
+
+    def cancel_in_the_second_trace() -> None:  # the redaction checks the run once per trace here
+        done.append("x")
+        if len(done) == 2:
+            raise Cancelled("The run was cancelled (SIGTERM).")
+
+    triaged, failures = triage_each(traces, PrepareOptions(checkpoint=cancel_in_the_second_trace), {})
+    assert failures == [] and [t.trace.id for t in triaged] == [traces[0].id]
+    assert len(done) == 2, "the third trace is not started"
+
+
+def test_why_a_trace_was_chosen_is_redacted_like_the_trace() -> None:
+    key = "sk-proj-" + "Z9y8X7w6V5u4T3s2R1q0" * 2
+    selected = SelectedTrace(
+        trace_id="t1",
+        name="agent",
+        reasons=[f"error: 401 for key {key}", "correctness 0"],
+        verdict="failed",
+        example_id="ex-1",
+        repetitions=3,
+        failed_trace_ids=["t1", "t2"],
+        passed_trace_ids=["t3"],
+    )
+    shown = pack_selection(selected, Redactor())
+    assert shown is not None and key not in " ".join(shown.reasons) and shown.reasons[1] == "correctness 0"
+    assert (shown.verdict, shown.example_id, shown.repetitions, shown.failed_repetitions) == ("failed", "ex-1", 3, 2)
+    assert shown.flaky == "flaky: failed 2 of 3 repetitions" and shown.passed_trace_ids == ["t3"]
+    assert pack_selection(None) is None
+    assert pack_selection(selected) is not None and pack_selection(selected).reasons[0].endswith(key)  # type: ignore[union-attr]
+
+
+# -- optional steps ----------------------------------------------------------------------------
+
+
+def test_an_optional_step_that_fails_is_one_named_warning_and_the_run_goes_on() -> None:
+    said: list[str] = []
+    steps = OptionalSteps(said.append)
+    assert steps.run("the baseline", lambda: 7, kind="baseline") == 7 and said == [] and steps.warnings == []
+
+    def refused() -> None:
+        raise RefineryError("the passing run is of another task")
+
+    def bug() -> None:
+        raise KeyError("x " * 400 + "\n\n  end")
+
+    assert steps.run("trace t1: analysed without a passing run", refused, kind="baseline") is None
+    assert steps.run("trace t1: no fix proposed", bug, kind="fixes") is None
+    assert said == steps.warnings
+    assert said[0] == "trace t1: analysed without a passing run: the passing run is of another task"
+    assert said[1].startswith("trace t1: no fix proposed: internal error KeyError: 'x x x")
+    assert "\n" not in said[1] and len(said[1].split("KeyError: ", 1)[1]) == 300
+    assert [type(e) for e in steps.refused["baseline"]] == [RefineryError]
+    assert [type(e) for e in steps.refused["fixes"]] == [KeyError]
+
+
+def test_the_verification_deadline_is_the_budget_or_each_run_of_one_fix_and_its_control() -> None:
+    before = time.monotonic()
+    budget = verify_deadline(load_settings({}, {"verify_budget": 100, "verify_runs": 3, "verify_timeout": 60}))
+    assert before + 100 <= budget <= time.monotonic() + 100
+    derived = verify_deadline(load_settings({}, {"verify_runs": 3, "verify_timeout": 60}))
+    assert before + 360 <= derived <= time.monotonic() + 360
+
+
+def test_the_models_fixes_carry_the_hypothesis_they_implement() -> None:
+    assert proposed_fixes(None) == []
+    synthesis = Synthesis.model_validate(synthesis_with_fixes())
+    synthesis.fixes[1].hypothesis_id = "H9"
+    first, second = proposed_fixes(synthesis)
+    assert first.hypothesis == "H1: Tighten the fare rule"
+    assert second.hypothesis == "H9: a hypothesis of the synthesis"
+    assert (first.path, first.start_line, first.end_line) == (
+        "prompts/agent.md",
+        2,
+        2,
+    ) or first.path == "prompts/agent.md"
+    assert first.original == synthesis.fixes[0].original and first.replacement == synthesis.fixes[0].replacement
+    assert (second.start_line, second.end_line) == (2, 2)
+
+
+# -- the batch: each trace on its own ----------------------------------------------------------
+
+
+def jobs_of(root: Path, shapes: dict[str, int]) -> list[Job]:
+    traces = read_traces(root, copy_examples(root, shapes))
+    triaged, _ = triage_each(traces, PrepareOptions(), {})
+    return [Job(t.prepared, None, t.number) for t in triaged]
+
+
+def test_a_batch_comes_back_in_order_each_trace_in_its_own_folder(tmp_path: Path) -> None:
+    jobs = jobs_of(tmp_path, {"wrong-answer.json": 2, "rate-limit-cascade.json": 1})
+    lines: list[str] = []
+    outcomes = analyse_traces(
+        jobs, BatchOptions(out_dir=tmp_path / "out", concurrency=2), make_provider=None, log=lines.append
+    )
+    assert [o.index for o in outcomes] == [1, 2, 3] and [o.trace.id for o in outcomes] == [j.trace.id for j in jobs]
+    for outcome, job in zip(outcomes, jobs, strict=True):
+        assert outcome.error is None and not outcome.cancelled and outcome.artifacts is not None
+        assert outcome.artifacts.out_dir == tmp_path / "out" / trace_dir_name(job.number, job.trace)
+    assert sorted(line.split("]")[0] for line in lines) == sorted(
+        f"[{o.index}/3 {short_id(o.trace.id)}" for o in outcomes
+    )
+    assert all(" done: offline: " in line for line in lines)
+    assert trace_tag(2, 5, jobs[0].trace) == f"[2/5 {short_id(jobs[0].trace.id)}]"
+
+
+def test_a_cancelled_batch_writes_each_traces_triage_with_the_cancellation(tmp_path: Path) -> None:
+    jobs = jobs_of(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    control = RunControl()
+    control.cancel("SIGTERM")
+    outcomes = analyse_traces(
+        jobs, BatchOptions(out_dir=tmp_path / "out", grace_s=0.0), make_provider=None, log=print, control=control
+    )
+    for outcome in outcomes:
+        assert outcome.cancelled and outcome.error == (
+            f"The run was cancelled (SIGTERM) before the model stages of trace {outcome.trace.id}."
+        )
+        assert outcome.result is not None and outcome.artifacts is not None and outcome.artifacts.pack.is_file()
+        assert outcome.result.warnings[-1] == (
+            f"{outcome.error} The triage is complete; the model stages did not finish."
+        )
+
+
+def test_one_trace_whose_analysis_crashes_never_sinks_the_others(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    jobs = jobs_of(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    settings = load_settings(model_env(openai))
+    made: list[int] = []
+
+    def second_is_broken() -> AnalysisProvider:
+        made.append(1)
+        if len(made) == 2:
+            raise RefineryError("the provider refused the model")
+        return build_analysis_provider(settings, gate=RateGate())
+
+    outcomes = analyse_traces(
+        jobs, BatchOptions(out_dir=tmp_path / "out", concurrency=1), make_provider=second_is_broken, log=print
+    )
+    assert outcomes[0].result is not None and outcomes[0].result.status == "complete"
+    assert outcomes[1].result is None and outcomes[1].error == "the provider refused the model"
+    assert isinstance(outcomes[1].exception, RefineryError) and not outcomes[1].internal
+
+
+# -- the state the publishers see --------------------------------------------------------------
+
+
+def test_the_conclusion_follows_fail_on_and_what_was_found(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, _ = make_planner(tmp_path, *names)
+    state = planner.run()
+    assert state.results[0].prepared.triage.findings
+    assert [state.conclusion(f) for f in ("never", "error", "finding")] == ["neutral", "neutral", "failure"]
+    state.fail("trace x: could not be read")
+    assert [state.conclusion(f) for f in ("never", "error", "finding")] == ["neutral", "failure", "failure"]
+    assert state.report("never").passed_only is False
+
+
+def test_a_run_of_traces_that_all_passed_is_reported_as_such(tmp_path: Path) -> None:
+    planner, _ = make_planner(tmp_path, passing_copy(tmp_path), settings={"all_traces": True})
+    planner.request = replace(planner.request, trace_ids=())
+    state = planner.run()
+    report = state.report("never")
+    assert len(report.items) == 1, state.idle
+    assert report.passed_only is True and report.counts.analysed == 1
+
+
+# -- the pull request's changes, the fixes and their verification -----------------------------
+
+
+def refund_checkout(root: Path) -> tuple[Path, ChangeReader]:
+    """The refund scenario of ``test_changes``: the pull request took the confirmation rule out, the
+    agent refunded without confirming; the trace file sits in the checkout."""
+    repo, base, head = make_repo(root)
+    (repo / "failing.json").write_text(failing_trace(AFTER).model_dump_json())
+    reader = diff_reader(None, f"{base}..{head}", repo)
+    assert reader is not None
+    return repo, reader
+
+
+def with_changes(planner: Planner, reader: ChangeReader) -> Planner:
+    planner.services = replace(planner.services, read_changes=reader)
+    return planner
+
+
+def test_the_suspect_and_the_revert_fix_are_verified_with_the_users_eval(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    verify = {"verify_command": f'grep -qF "{RULE}" prompts/agent.md', "verify_runs": 1, "verify_timeout": 30}
+    planner, log = make_planner(repo, "failing.json", settings=verify)
+    state = with_changes(planner, reader).run()
+    [result] = state.results
+    trace = result.prepared.trace.id
+    top = result.prepared.top_suspect
+    assert top is not None and top.path == "prompts/agent.md"
+    assert f"trace {trace}: likely from prompts/agent.md L{top.start_line}-L{top.end_line} ({top.change_id}, " in (
+        "\n".join(log.infos)
+    )
+    assert not any("likely from" in w for w in log.warnings), "what the trace got is information, not a warning"
+    [fix] = result.prepared.fixes
+    assert fix.verification is not None and fix.verification.verdict == "verified"
+    assert f"trace {trace}: fix verified: it passes 1 of 1, 0 of 1 without" in log.infos
+    assert state.warnings == [] and state.errors == []
+
+
+def test_fixes_are_not_verified_where_the_request_refuses_it_and_the_run_says_why(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    verify = {"verify_command": "false", "verify_runs": 1}
+    planner, log = make_planner(
+        repo, "failing.json", settings=verify, verify_refused="the pull request comes from a fork"
+    )
+    state = with_changes(planner, reader).run()
+    assert "The fixes were not verified: the pull request comes from a fork." in log.warnings
+    [result] = state.results
+    assert result.prepared.fixes and all(f.verification is None for f in result.prepared.fixes)
+
+
+def test_changes_that_cannot_be_read_are_a_warning_and_the_trace_is_analysed(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, log = make_planner(tmp_path, *names)
+
+    def unreadable() -> None:
+        raise RefineryError("git diff: unknown revision 'main..feature'")
+
+    state = with_changes(planner, unreadable).run()
+    expected = "The pull request's changes could not be read: git diff: unknown revision 'main..feature'"
+    assert state.warnings == [expected] and expected in log.warnings
+    assert len(state.results) == 1 and state.errors == [], "a warning, not an error of the run"
+    assert planner.steps.refused["changes"] and expected in state.report("never").notices
+
+
+def test_the_models_fixes_are_checked_against_the_checkout_and_written_with_the_trace(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    repo, reader = refund_checkout(tmp_path)
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), flat=True)
+    state = with_changes(planner, reader).run()
+    [result] = state.results
+    hypotheses = [f.hypothesis for f in result.prepared.fixes]
+    assert any(h.startswith("H1: Tighten the fare rule") for h in hypotheses), hypotheses
+    pack = json.loads((repo / "out" / "hypothesis-pack.json").read_text())
+    assert [f["hypothesis"] for f in pack["fixes"]] == hypotheses, "the artifacts are written again with them"
+    notes = " ".join(result.prepared.fix_notes)
+    assert "A line the prompt does not hold." in notes or "H2" in notes, result.prepared.fix_notes
