@@ -620,18 +620,23 @@ def test_changes_that_cannot_be_read_are_a_warning_and_the_trace_is_analysed(tmp
     assert planner.steps.refused["changes"] and expected in state.report("never").notices
 
 
-def test_the_models_fixes_are_checked_against_the_checkout_and_written_with_the_trace(
+def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_with_the_trace(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
     openai.reset()
     openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
     repo, reader = refund_checkout(tmp_path)
-    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), flat=True)
+    verify = {"verify_command": f'grep -qF "{RULE}" prompts/agent.md', "verify_runs": 1, "verify_timeout": 30}
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), flat=True, settings=verify)
     state = with_changes(planner, reader).run()
     [result] = state.results
-    hypotheses = [f.hypothesis for f in result.prepared.fixes]
-    assert any(h.startswith("H1: Tighten the fare rule") for h in hypotheses), hypotheses
+    by_hypothesis = {f.hypothesis.split(":")[0]: f for f in result.prepared.fixes}
+    assert by_hypothesis["H1"].hypothesis == "H1: Tighten the fare rule"
+    assert "H2" not in by_hypothesis, "its lines are not what the checkout holds"
+    assert any("A line the prompt does not hold." in n or "H2" in n for n in result.prepared.fix_notes)
+    # Each fix verified on its own: the revert fix passes the eval, the fare rule does not.
+    verdicts = {f.hypothesis.split(":")[0]: f.verification.verdict for f in result.prepared.fixes if f.verification}
+    assert verdicts["H1"] == "refuted" and list(verdicts.values()).count("verified") == 1, verdicts
     pack = json.loads((repo / "out" / "hypothesis-pack.json").read_text())
-    assert [f["hypothesis"] for f in pack["fixes"]] == hypotheses, "the artifacts are written again with them"
-    notes = " ".join(result.prepared.fix_notes)
-    assert "A line the prompt does not hold." in notes or "H2" in notes, result.prepared.fix_notes
+    written = [(f["hypothesis"], (f["verification"] or {}).get("verdict")) for f in pack["fixes"]]
+    assert written == [(f.hypothesis, f.verification and f.verification.verdict) for f in result.prepared.fixes]
