@@ -210,6 +210,8 @@ def test_twelve_failures_offline_three_clusters_two_representatives_every_trace_
     assert numbers == list(range(1, 13)), "each folder numbered by the trace's place in the run"
     planner.finish()
     report = (tmp_path / "out" / "report.md").read_text()
+    assert report.splitlines()[0] == "<!-- refinery:sticky refinery||report -->"
+    assert "**12 of 12 traces failed.** Leading cause: " in report, "the run knows how many it read"
     assert "| 6 of 12 |" in report and "| 2 of 12 |" in report
     final = planner.state.report(planner.settings.fail_on)
     assert (final.counts.read, final.counts.failing, final.counts.triaged, final.counts.analysed) == (12, 12, 12, 2)
@@ -220,8 +222,10 @@ def test_one_trace_run_flat_writes_straight_into_the_output_and_no_grouped_repor
     [name] = copy_examples(tmp_path, {"wrong-answer.json": 1})
     planner, log = make_planner(tmp_path, name, flat=True)
     planner.run()
+    own = (tmp_path / "out" / "report.md").read_text()
     planner.finish()
     out = tmp_path / "out"
+    assert (out / "report.md").read_text() == own, "the trace's own report, not a grouped one over it"
     assert (out / "hypothesis-pack.json").is_file() and not list(out.glob("trace-*"))
     assert "report.md" in {p.name for p in out.iterdir()}, "the trace's own report"
     assert "failure cluster" not in (out / "report.md").read_text(), "not the grouped report over it"
@@ -244,12 +248,13 @@ def test_flat_is_ignored_when_the_run_holds_several_traces(tmp_path: Path) -> No
 def test_offline_the_publishers_get_the_result_once_at_the_end(tmp_path: Path) -> None:
     names = copy_examples(tmp_path, {"wrong-answer.json": 1})
     recorder = Recorder(problems=["recorder: the comment could not be posted"])
-    planner, _ = make_planner(tmp_path, *names, publishers=(recorder,))
+    planner, _ = make_planner(tmp_path, *names, publishers=(recorder,), settings={"fail_on": "finding"})
     planner.run()
     assert recorder.started == [] and recorder.finished == []
     planner.finish()
     [(report, time_left)] = recorder.finished
     assert time_left is None and report.running is None and len(report.items) == 1
+    assert report.fail_on == "finding" and report.conclusion() == "failure"
     assert planner.state.errors == ["recorder: the comment could not be posted"], "a publisher's failure is an error"
 
 
@@ -312,14 +317,22 @@ def test_a_provider_that_cannot_be_built_leaves_the_trace_unanalysed_and_named(t
 
 def test_a_cancelled_run_leads_with_the_cancellation_and_gives_publishers_the_time_left(tmp_path: Path) -> None:
     names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    (tmp_path / "broken.json").write_text("[")
     recorder = Recorder()
     control = RunControl()
-    planner, log = make_planner(tmp_path, *names, publishers=(recorder,), control=control)
+    planner, log = make_planner(tmp_path, *names, "broken.json", publishers=(recorder,), control=control)
     planner.run()
+
+    def delete_store() -> list[str]:
+        raise RuntimeError("the store API answered 503")
+
+    control.own("vector store vs_1", delete_store)
     control.cancel("SIGTERM")
     planner.finish(cancel_budget_s=30.0)
     note = "The run was cancelled (SIGTERM): the triage is complete, the model stages are not."
     assert planner.state.notices[0] == note and planner.state.cancelled == note and note in log.warnings
+    assert "broken.json" in planner.state.notices[1], "the cancellation leads, what came before follows"
+    assert "Could not delete vector store vs_1: RuntimeError: the store API answered 503" in log.warnings
     [(report, time_left)] = recorder.finished
     assert report.cancelled == note and report.notices[0] == note
     assert time_left is not None and 25.0 < time_left <= 30.0
@@ -640,3 +653,109 @@ def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_
     pack = json.loads((repo / "out" / "hypothesis-pack.json").read_text())
     written = [(f["hypothesis"], (f["verification"] or {}).get("verdict")) for f in pack["fixes"]]
     assert written == [(f.hypothesis, f.verification and f.verification.verdict) for f in result.prepared.fixes]
+
+
+def test_the_users_eval_is_told_which_trace_failed_and_its_secret_never_comes_back(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    seen = tmp_path / "seen.txt"
+    key = "lsv2_pt_" + "0f1e2d3c4b5a69788796a5b4c3d2e1f0" + "_a1b2c3d4e5"
+    # The eval records what it was told, prints the configured key (as a leaky eval would) and fails.
+    command = (
+        f'printf "%s|%s|" "$REFINERY_EXAMPLE_ID" "$REFINERY_TRACE_ID" >> {seen}; cat "$REFINERY_INPUTS" >> {seen}; '
+        f'echo >> {seen}; echo "calling the API with {key}"; exit 1'
+    )
+    verify = {"verify_command": command, "verify_runs": 1, "verify_timeout": 30}
+    planner, _ = make_planner(repo, "failing.json", env={"LANGSMITH_API_KEY": key}, settings=verify)
+    state = with_changes(planner, reader).run()
+    [result] = state.results
+    [fix] = result.prepared.fixes
+    assert fix.verification is not None and fix.verification.verdict == "refuted"
+    assert "calling the API with" in fix.verification.note and key not in fix.verification.note
+    lines = seen.read_text().splitlines()
+    assert lines == [f"|{result.prepared.trace.id}|" + json.dumps(result.prepared.trace.root.inputs)] * 2
+    assert key not in json.dumps(json.loads((repo / "out" / "trace-1-r000" / "hypothesis-pack.json").read_text()))
+
+
+def test_with_a_results_file_the_eval_passes_by_its_traces_not_its_exit_code(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    failing = repo / "failing.json"
+    passing = tmp_path / "passing.json"
+    data = json.loads(failing.read_text())
+    data["feedback"][0]["score"] = 1
+    passing.write_text(json.dumps(data))
+    # The eval exits 1 however it went (as pytest does when some other test fails); its results say.
+    command = (
+        f'if grep -qF "{RULE}" prompts/agent.md; then cp {passing} out.json; else cp {failing} out.json; fi; exit 1'
+    )
+    verify = {"verify_command": command, "verify_runs": 1, "verify_results_file": "out.json"}
+    planner, _ = make_planner(repo, "failing.json", settings=verify)
+    [result] = with_changes(planner, reader).run().results
+    [fix] = result.prepared.fixes
+    assert fix.verification is not None and fix.verification.sentence == "passes 1 of 1, 0 of 1 without"
+
+
+def test_verification_stops_at_the_runs_budget_and_says_so(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    verify = {"verify_command": "sleep 20", "verify_runs": 2, "verify_timeout": 60, "verify_budget": 1}
+    planner, _ = make_planner(repo, "failing.json", settings=verify)
+    started = time.monotonic()
+    [result] = with_changes(planner, reader).run().results
+    assert time.monotonic() - started < 15, "the budget, not each run's timeout"
+    [fix] = result.prepared.fixes
+    assert fix.verification is not None and fix.verification.verdict == "inconclusive"
+    assert "time ran out" in fix.verification.note
+
+
+def test_inputs_that_all_fail_are_listed_in_a_report_even_where_its_folder_is_not_made_yet(tmp_path: Path) -> None:
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text("{ not json")
+    planner, _ = make_planner(tmp_path, "a.json", "b.json")
+    planner.request = replace(planner.request, out_dir=tmp_path / "deep" / "er" / "out")
+    state = planner.run()
+    assert state.fatal is None and state.unanalysed == 2 and state.report("never").counts.triaged == 0
+    planner.finish()
+    report = (tmp_path / "deep" / "er" / "out" / "report.md").read_text()
+    assert "a.json" in report and "b.json" in report
+
+
+def test_merged_packs_are_reported_and_concluded_like_the_traces_they_came_from(tmp_path: Path) -> None:
+    for number, example in enumerate(("wrong-answer.json", "rate-limit-cascade.json")):
+        job = tmp_path / f"job{number}"
+        job.mkdir()
+        [name] = copy_examples(job, {example: 1})
+        planner, _ = make_planner(job, name)
+        planner.run()
+        planner.finish()
+    planner, log = make_planner(tmp_path, settings={"fail_on": "finding"})
+    planner.merge(["job*/out/**/hypothesis-pack.json"], tmp_path)
+    assert log.groups == ["Refinery: merging packs"] and log.infos == ["2 packs to merge"]
+    state = planner.state
+    assert len(state.entries) == 2
+    report = state.report("finding")
+    assert len(report.items) == 2 and report.passed_only is False
+    assert state.conclusion("finding") == "failure" and state.conclusion("never") == "neutral"
+
+
+def test_a_merged_pack_of_a_trace_that_passed_is_reported_as_passed(tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    job.mkdir()
+    planner, _ = make_planner(job, passing_copy(job), settings={"all_traces": True})
+    planner.run()
+    planner.finish()
+    planner, _ = make_planner(tmp_path)
+    planner.merge(["job/out/**/hypothesis-pack.json"], tmp_path)
+    assert planner.state.report("never").passed_only is True
+
+
+def test_the_verification_budget_is_shared_by_the_revert_fix_and_the_models_fixes(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    repo, reader = refund_checkout(tmp_path)
+    verify = {"verify_command": "sleep 20", "verify_runs": 1, "verify_timeout": 60, "verify_budget": 1}
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), settings=verify)
+    [result] = with_changes(planner, reader).run().results
+    model_fix = next(f for f in result.prepared.fixes if f.hypothesis.startswith("H1"))
+    assert model_fix.verification is not None
+    assert (model_fix.verification.runs, model_fix.verification.control_runs) == (0, 0), "no time was left for it"
