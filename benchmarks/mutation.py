@@ -98,7 +98,7 @@ GROUPS: dict[str, Group] = {
             "refinery/planner/analyse.py",
             "refinery/planner/state.py",
         ),
-        _integration("planner_steps", "baseline", "analyze"),
+        (*_unit("untrusted_text"), *_integration("planner_steps", "baseline", "analyze")),
     ),
 }
 """The issue's module groups; ``--module`` picks one."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from refinery.analysis.control import Cancelled, RunControl
+from refinery.analysis.pack import PackSelection
 from refinery.analysis.providers.base import AnalysisProvider
 from refinery.analysis.ratelimit import RateGate
 from refinery.analysis.schemas import Synthesis
@@ -26,7 +28,7 @@ from refinery.errors import RefineryError
 from refinery.pipeline import PrepareOptions
 from refinery.planner.analyse import BatchOptions, Job, analyse_traces, trace_dir_name, trace_tag
 from refinery.planner.enrich import OptionalSteps, proposed_fixes, verify_deadline
-from refinery.planner.request import RunRequest
+from refinery.planner.request import BaselineRequest, RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.services import ChangeReader
 from refinery.planner.triage import pack_selection, plan_analysis, triage_each
@@ -35,7 +37,7 @@ from refinery.report.publisher import RunReport
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_files
 from refinery.trace.model import Trace
-from refinery.trace.source import SelectedTrace
+from refinery.trace.source import SelectedTrace, SelectionCriteria
 from refinery.wiring import RunOptions, build_analysis_provider, build_services, diff_reader, load_settings
 from tests.fakes import openai_api as F
 from tests.fakes.openai_api import FakeOpenAI
@@ -512,19 +514,25 @@ def test_a_batch_comes_back_in_order_each_trace_in_its_own_folder(tmp_path: Path
 
 def test_a_cancelled_batch_writes_each_traces_triage_with_the_cancellation(tmp_path: Path) -> None:
     jobs = jobs_of(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    chosen = PackSelection(reasons=["correctness 0"], verdict="failed", example_id="ex-7")
+    jobs = [replace(job, selection=chosen) for job in jobs]
     control = RunControl()
     control.cancel("SIGTERM")
-    outcomes = analyse_traces(
-        jobs, BatchOptions(out_dir=tmp_path / "out", grace_s=0.0), make_provider=None, log=print, control=control
-    )
+    when = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    options = BatchOptions(out_dir=tmp_path / "out", grace_s=0.0, now=when)
+    outcomes = analyse_traces(jobs, options, make_provider=None, log=print, control=control)
+    assert [(o.index, o.trace.id) for o in outcomes] == [(1, jobs[0].trace.id), (2, jobs[1].trace.id)]
     for outcome in outcomes:
         assert outcome.cancelled and outcome.error == (
             f"The run was cancelled (SIGTERM) before the model stages of trace {outcome.trace.id}."
         )
         assert outcome.result is not None and outcome.artifacts is not None and outcome.artifacts.pack.is_file()
-        assert outcome.result.warnings[-1] == (
-            f"{outcome.error} The triage is complete; the model stages did not finish."
+        assert outcome.result.error is not None and outcome.result.error.one_line() == outcome.error
+        assert (
+            outcome.result.warnings[-1] == f"{outcome.error} The triage is complete; the model stages did not finish."
         )
+        pack = json.loads(outcome.artifacts.pack.read_text())
+        assert pack["generated_at"].startswith("2026-05-06T07:08:09") and pack["selection"]["example_id"] == "ex-7"
 
 
 def test_one_trace_whose_analysis_crashes_never_sinks_the_others(tmp_path: Path, openai: FakeOpenAI) -> None:
@@ -759,3 +767,175 @@ def test_the_verification_budget_is_shared_by_the_revert_fix_and_the_models_fixe
     model_fix = next(f for f in result.prepared.fixes if f.hypothesis.startswith("H1"))
     assert model_fix.verification is not None
     assert (model_fix.verification.runs, model_fix.verification.control_runs) == (0, 0), "no time was left for it"
+
+
+# -- where the passing run comes from ----------------------------------------------------------
+
+
+def wrong_answer_pair(root: Path) -> tuple[str, str, dict[str, Any]]:
+    """The wrong-answer example (failing) and a passing run of the same example: other run ids, the
+    same dataset example, scored 1. Returns the two file names and the passing trace's data."""
+    failing = json.loads((EXAMPLES / "wrong-answer.json").read_text())
+    text = (EXAMPLES / "wrong-answer.json").read_text()
+    for run in failing["runs"]:
+        text = text.replace(run["id"], str(uuid.uuid5(uuid.NAMESPACE_URL, "passing/" + run["id"])))
+    passing = json.loads(text)
+    for item in passing["feedback"]:
+        item["score"] = 1
+    (root / "failing.json").write_text(json.dumps(failing))
+    (root / "passing.json").write_text(json.dumps(passing))
+    return "failing.json", "passing.json", passing
+
+
+@dataclass
+class PoolSource:
+    """A trace source over traces in memory (the ``TraceSource`` interface the planner uses), keeping
+    what it was asked."""
+
+    traces: list[Trace]
+    asked: list[tuple[str, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def fetch_trace(self, trace_id: str) -> Trace:
+        self.asked.append(("fetch", trace_id))
+        for trace in self.traces:
+            if trace.id == trace_id or any(r.id == trace_id for r in trace.runs):
+                return trace
+        raise RefineryError(f"no trace {trace_id}")
+
+    def fetch_raw(self, trace_id: str) -> Any:
+        raise NotImplementedError
+
+    def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
+        raise NotImplementedError
+
+    def find_passing_run(self, experiment: str, example_id: str, criteria: SelectionCriteria) -> str | None:
+        self.asked.append(("passing", experiment, example_id, str(criteria.max_score)))
+        return self.traces[0].id if self.traces else None
+
+
+def with_source(planner: Planner, source: PoolSource) -> list[tuple[str | None, bool | None]]:
+    opened: list[tuple[str | None, bool | None]] = []
+
+    def sources(project: str | None = None, *, experiment: bool | None = None) -> PoolSource:
+        opened.append((project, experiment))
+        return source
+
+    planner.services = replace(planner.services, sources=sources)
+    return opened
+
+
+def compared_with(state: Any) -> tuple[str, str]:
+    [result] = state.results
+    comparison = result.prepared.comparison
+    assert comparison is not None, state.warnings
+    return comparison.trace, comparison.source
+
+
+def test_a_passing_run_of_the_same_example_in_the_files_read_is_the_baseline(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    planner, log = make_planner(tmp_path, failing, passing)
+    state = planner.run()
+    passing_id = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    trace, source = compared_with(state)
+    assert (trace, source) == (passing_id, "repetition"), "a passing repetition of the failing example"
+    assert any(
+        line.startswith(f"trace {state.results[0].prepared.trace.id}: against passing run {passing_id} (")
+        for line in log.infos
+    )
+    assert state.warnings == []
+
+
+def test_a_baseline_file_named_is_read_and_compared_with(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    planner, _ = make_planner(tmp_path, failing, baseline=BaselineRequest(file=str(tmp_path / passing)))
+    state = planner.run()
+    passing_id = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    assert compared_with(state) == (passing_id, "baseline-file") and state.warnings == []
+
+
+def test_a_baseline_named_by_any_of_its_run_ids_is_found_among_the_files_read(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    root = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    child = next(r["id"] for r in data["runs"] if r.get("parent_run_id"))
+    planner, _ = make_planner(tmp_path, failing, passing, baseline=BaselineRequest(trace_id=child))
+    opened = with_source(planner, PoolSource([]))
+    state = planner.run()
+    assert compared_with(state) == (root, "baseline-trace-id") and opened == [], "found without LangSmith"
+
+
+def test_a_baseline_id_not_among_the_files_is_fetched_and_a_refused_one_is_a_warning(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    root = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    planner, _ = make_planner(tmp_path, failing, baseline=BaselineRequest(trace_id=root))
+    source = PoolSource(load_trace_files(str(tmp_path / passing), "auto", InputLimits()))
+    with_source(planner, source)
+    state = planner.run()
+    assert compared_with(state) == (root, "baseline-trace-id") and source.asked == [("fetch", root)]
+    # The failing run named as its own baseline: refused (it did not pass), and analysed without one.
+    own = next(r["id"] for r in json.loads((tmp_path / failing).read_text())["runs"] if not r.get("parent_run_id"))
+    planner, log = make_planner(tmp_path, failing, baseline=BaselineRequest(trace_id=own))
+    state = planner.run()
+    [warning] = state.warnings
+    assert (
+        warning.startswith(f"trace {own}: analysed without a passing run to compare with: ") and warning in log.warnings
+    )
+    assert state.results[0].prepared.comparison is None and planner.steps.refused["baseline"]
+
+
+def test_the_base_branchs_experiment_is_asked_for_a_passing_run_of_the_same_example(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    root = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    example = next(r["reference_example_id"] for r in data["runs"] if r.get("reference_example_id"))
+    planner, _ = make_planner(
+        tmp_path, failing, baseline=BaselineRequest(experiment="main-branch"), settings={"max_score": 0.3}
+    )
+    source = PoolSource(load_trace_files(str(tmp_path / passing), "auto", InputLimits()))
+    opened = with_source(planner, source)
+    state = planner.run()
+    assert compared_with(state) == (root, "baseline-experiment")
+    assert opened == [("main-branch", True)]
+    assert source.asked == [("passing", "main-branch", example, "0.3"), ("fetch", root)]
+
+
+def test_a_trace_named_by_id_is_compared_with_its_passing_twin_from_the_same_files(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    own = next(r["id"] for r in json.loads((tmp_path / failing).read_text())["runs"] if not r.get("parent_run_id"))
+    passing_id = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    planner, log = make_planner(tmp_path, failing, passing, trace_ids=(own,), settings={"max_score": 0.0})
+    state = planner.run()
+    assert compared_with(state) == (passing_id, "file") and state.warnings == []
+    assert f"trace {own}: against passing run {passing_id} (file): " in "\n".join(log.infos)
+    # At a max-score it does not meet, the twin did not pass: no baseline, and nothing to warn about.
+    planner, _ = make_planner(tmp_path, failing, passing, trace_ids=(own,), settings={"max_score": 1.0})
+    state = planner.run()
+    assert state.results[0].prepared.comparison is None and state.warnings == []
+
+
+def test_a_baseline_of_another_task_is_refused_and_the_changes_still_ranked_and_fixed(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    _, passing, data = wrong_answer_pair(tmp_path)
+    other = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    request = BaselineRequest(file=str(tmp_path / passing))
+    planner, log = make_planner(repo, "failing.json", baseline=request)
+    [result] = with_changes(planner, reader).run().results
+    [warning] = planner.state.warnings
+    assert warning.startswith(f"trace r000: analysed without the passing run {other}: ") and warning in log.warnings
+    assert result.prepared.comparison is None
+    assert result.prepared.top_suspect is not None and result.prepared.fixes, "the changes count without it"
+    assert list(planner.steps.refused) == ["baseline"]
+    # Without changes, the refused baseline leaves the trace as the triage made it.
+    planner, _ = make_planner(repo, "failing.json", baseline=request)
+    [result] = planner.run().results
+    assert len(planner.state.warnings) == 1 and result.prepared.suspects == [] and result.prepared.fixes == []
+
+
+def test_changes_that_touch_nothing_the_trace_used_give_no_suspect_and_no_fix_warning(tmp_path: Path) -> None:
+    repo, base, head = make_repo(tmp_path, touch_prompt=False)
+    (repo / "failing.json").write_text(failing_trace(AFTER).model_dump_json())
+    reader = diff_reader(None, f"{base}..{head}", repo)
+    assert reader is not None
+    planner, log = make_planner(repo, "failing.json")
+    [result] = with_changes(planner, reader).run().results
+    assert result.prepared.top_suspect is None and result.prepared.fixes == []
+    assert planner.state.warnings == [] and not any("likely from" in line for line in log.infos)
