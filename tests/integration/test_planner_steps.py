@@ -264,9 +264,12 @@ def test_with_a_model_the_triage_goes_out_first_then_the_diagnosis(tmp_path: Pat
     openai.reset()
     names = copy_examples(tmp_path, {"wrong-answer.json": 2, "rate-limit-cascade.json": 1})
     recorder = Recorder()
-    planner, log = make_planner(tmp_path, *names, env=model_env(openai), publishers=(recorder,))
+    planner, log = make_planner(
+        tmp_path, *names, env=model_env(openai), publishers=(recorder,), settings={"fail_on": "error"}
+    )
     state = planner.run()
     [early] = recorder.started
+    assert early.fail_on == "error" and early.counts.triaged == 3 and early.counts.analysed == 2
     assert early.running == (
         "Diagnosis running: the model stages are analysing 2 representative traces; "
         "this comment is edited when they end."
@@ -665,6 +668,9 @@ def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_
 
 def test_the_users_eval_is_told_which_trace_failed_and_its_secret_never_comes_back(tmp_path: Path) -> None:
     repo, reader = refund_checkout(tmp_path)
+    trace = failing_trace(AFTER)
+    trace.metadata["reference_example_id"] = "ex-refund-1"  # the dataset example it ran
+    (repo / "failing.json").write_text(trace.model_dump_json())
     seen = tmp_path / "seen.txt"
     key = "lsv2_pt_" + "0f1e2d3c4b5a69788796a5b4c3d2e1f0" + "_a1b2c3d4e5"
     # The eval records what it was told, prints the configured key (as a leaky eval would) and fails.
@@ -680,7 +686,7 @@ def test_the_users_eval_is_told_which_trace_failed_and_its_secret_never_comes_ba
     assert fix.verification is not None and fix.verification.verdict == "refuted"
     assert "calling the API with" in fix.verification.note and key not in fix.verification.note
     lines = seen.read_text().splitlines()
-    assert lines == [f"|{result.prepared.trace.id}|" + json.dumps(result.prepared.trace.root.inputs)] * 2
+    assert lines == [f"ex-refund-1|{result.prepared.trace.id}|" + json.dumps(result.prepared.trace.root.inputs)] * 2
     assert key not in json.dumps(json.loads((repo / "out" / "trace-1-r000" / "hypothesis-pack.json").read_text()))
 
 
@@ -939,3 +945,21 @@ def test_changes_that_touch_nothing_the_trace_used_give_no_suspect_and_no_fix_wa
     [result] = with_changes(planner, reader).run().results
     assert result.prepared.top_suspect is None and result.prepared.fixes == []
     assert planner.state.warnings == [] and not any("likely from" in line for line in log.infos)
+
+
+def test_a_checkout_verification_cannot_use_is_a_warning_and_the_fix_is_still_offered(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\necho 'this checkout refuses new worktrees' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    verify = {"verify_command": "true", "verify_runs": 1}
+    planner, log = make_planner(repo, "failing.json", settings=verify)
+    [result] = with_changes(planner, reader).run().results
+    [warning] = planner.state.warnings
+    assert (
+        warning.startswith("trace r000: the fix was not verified: Cannot make a worktree of ")
+        and warning in log.warnings
+    )
+    assert list(planner.steps.refused) == ["verify"]
+    [fix] = result.prepared.fixes
+    assert fix.verification is None, "offered, unverified"
