@@ -88,9 +88,9 @@ class TraceOutcome:
 class _Slot:
     """One trace's shared state: whoever claims it first writes its artifacts."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    prepared: Prepared | None = None
+    prepared: Prepared
     selection: PackSelection | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
     claimed: bool = False
 
     def claim(self) -> bool:
@@ -213,10 +213,9 @@ def _cancelled(
     index: int, trace: Trace, slot: _Slot, folder: Path, error: Cancelled, now: datetime | None
 ) -> TraceOutcome:
     """The triage of a trace whose analysis the cancellation cut short, written by the main thread."""
-    prepared = slot.prepared
-    if prepared is None or not slot.claim():
+    if not slot.claim():  # its worker is writing them: the outcome says the run was cancelled
         return TraceOutcome(index, trace, error=error.one_line(), cancelled=True)
-    result = offline_result(prepared)
+    result = offline_result(slot.prepared)
     result.selection = slot.selection
     result.error = error
     result.warnings.append(f"{error.one_line()} The triage is complete; the model stages did not finish.")

@@ -185,17 +185,17 @@ def verify_prepared(
     settings: Settings,
     selection: PackSelection | None,
     env: dict[str, str],
-    deadline: float | None = None,
+    deadline: float,
 ) -> Prepared:
     """``prepared`` with its fixes' verification: the user's eval without and with each, in worktrees of
-    ``root``, by ``deadline`` (``verify_deadline`` when none is given); its output redacted."""
+    ``root``, by ``deadline`` (``verify_deadline``, shared by every fix of the run); its output redacted."""
     assert settings.verify_command is not None
     runs, timeout = settings.verify_runs, settings.verify_timeout
     request = VerifyRequest(
         command=settings.verify_command,
         runs=runs,
         timeout_s=timeout,
-        deadline=deadline if deadline is not None else verify_deadline(settings),
+        deadline=deadline,
         results_file=settings.verify_results_file,
         example_id=(selection.example_id if selection else None) or "",
         trace_id=prepared.trace.id,

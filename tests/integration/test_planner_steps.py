@@ -7,6 +7,7 @@ log and the publisher are the planner's own seams (``PlanLog``, ``Publisher``)."
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from refinery.analysis.schemas import Synthesis
 from refinery.documents.redact import Redactor
 from refinery.errors import RefineryError
 from refinery.pipeline import PrepareOptions
-from refinery.planner.analyse import BatchOptions, Job, analyse_traces, trace_dir_name, trace_tag
+from refinery.planner.analyse import BatchOptions, Job, analyse_traces, path_slug, trace_dir_name, trace_tag
 from refinery.planner.enrich import OptionalSteps, proposed_fixes, verify_deadline
 from refinery.planner.request import BaselineRequest, RunRequest
 from refinery.planner.run import Planner
@@ -151,6 +152,7 @@ def test_a_file_whose_trace_passed_says_so_with_the_count_and_the_score_limit(tm
     assert state.idle == expected and log.infos[-1] == expected
     assert (state.read, state.failing) == (1, 0)
     assert state.errors == [] and state.plan is None
+    assert state.report("never").idle == expected and state.report("never").counts.triaged == 0
     planner.finish()
     assert not (tmp_path / "out" / "report.md").exists(), "nothing analysed, nothing to report"
 
@@ -191,6 +193,8 @@ def test_a_broken_file_beside_a_good_one_is_named_and_the_other_analysed(tmp_pat
     assert "broken.json" in line and state.errors == [line.removeprefix("Not analysed: ")]
     assert state.notices == state.errors
     assert (state.read, state.failing) == (1, 1) and len(state.results) == 1
+    report = state.report("never")
+    assert report.errors == state.errors and report.counts.unanalysed == 1 and report.idle is None
 
 
 # -- triage, clusters, representatives ---------------------------------------------------------
@@ -601,7 +605,9 @@ def with_changes(planner: Planner, reader: ChangeReader) -> Planner:
 
 def test_the_suspect_and_the_revert_fix_are_verified_with_the_users_eval(tmp_path: Path) -> None:
     repo, reader = refund_checkout(tmp_path)
-    verify = {"verify_command": f'grep -qF "{RULE}" prompts/agent.md', "verify_runs": 1, "verify_timeout": 30}
+    # The trace ran no dataset example: the eval is told so (an empty id), not given a made-up one.
+    command = f'test -z "$REFINERY_EXAMPLE_ID" && grep -qF "{RULE}" prompts/agent.md'
+    verify = {"verify_command": command, "verify_runs": 1, "verify_timeout": 30}
     planner, log = make_planner(repo, "failing.json", settings=verify)
     state = with_changes(planner, reader).run()
     [result] = state.results
@@ -963,3 +969,55 @@ def test_a_checkout_verification_cannot_use_is_a_warning_and_the_fix_is_still_of
     assert list(planner.steps.refused) == ["verify"]
     [fix] = result.prepared.fixes
     assert fix.verification is None, "offered, unverified"
+
+
+def test_a_trace_folder_keeps_an_id_of_up_to_32_characters_whole_and_cuts_a_longer_one_to_12() -> None:
+    assert path_slug("a" * 32) == "a" * 32
+    assert path_slug("b" * 33) == "b" * 12
+    assert path_slug("Xray/../Trial_7//") == "Xray-Trial_7", "capitals, digits, _ and - kept; the rest one -"
+    assert path_slug("/..-x-..") == "x" and path_slug("///") == "trace"
+    assert path_slug("0123456789a-/cdef" + "z" * 20) == "0123456789a", "never ending on a dash"
+
+
+def test_a_worker_that_finished_writing_when_the_run_was_cancelled_keeps_its_own_artifacts(tmp_path: Path) -> None:
+    [job] = jobs_of(tmp_path, {"wrong-answer.json": 1})
+    control = RunControl()
+    release = threading.Event()
+
+    def cancel_once_written(line: str) -> None:  # SIGTERM arrives as the worker says it is done
+        if " done: " in line:
+            control.cancel("SIGTERM")
+            release.wait(10)
+
+    options = BatchOptions(out_dir=tmp_path / "out", grace_s=0.0)
+    try:
+        [outcome] = analyse_traces([job], options, make_provider=None, log=cancel_once_written, control=control)
+    finally:
+        release.set()
+    assert (outcome.index, outcome.trace.id, outcome.cancelled) == (1, job.trace.id, True)
+    assert outcome.error == "The run was cancelled (SIGTERM)." and outcome.result is None
+    pack = json.loads((tmp_path / "out" / trace_dir_name(1, job.trace) / "hypothesis-pack.json").read_text())
+    assert pack["status"] == "offline", "the worker's own artifacts, not the cancellation's"
+
+
+def test_a_baseline_file_larger_than_the_input_limit_is_refused_by_its_size(tmp_path: Path) -> None:
+    failing, passing, _ = wrong_answer_pair(tmp_path)
+    text = (tmp_path / passing).read_text()
+    for size, refused in ((1024 * 1024, False), (1024 * 1024 + 1, True)):
+        (tmp_path / passing).write_text(text + " " * (size - len(text.encode())))
+        assert (tmp_path / passing).stat().st_size == size
+        request = BaselineRequest(file=str(tmp_path / passing))
+        planner, _ = make_planner(tmp_path, failing, baseline=request, settings={"max_input_mb": 1})
+        state = planner.run()
+        assert (state.results[0].prepared.comparison is None) is refused, (size, state.warnings)
+        assert bool(state.warnings) is refused and (not refused or "1 MB" in state.warnings[0]), state.warnings
+
+
+def test_each_run_of_the_eval_is_stopped_at_its_timeout(tmp_path: Path) -> None:
+    repo, reader = refund_checkout(tmp_path)
+    verify = {"verify_command": "sleep 3", "verify_runs": 1, "verify_timeout": 1}
+    planner, _ = make_planner(repo, "failing.json", settings=verify)
+    [result] = with_changes(planner, reader).run().results
+    [fix] = result.prepared.fixes
+    assert fix.verification is not None and fix.verification.sentence == "passes 0 of 1, 0 of 1 without"
+    assert all(d < 2.5 for d in fix.verification.durations), fix.verification.durations
