@@ -87,9 +87,10 @@ GROUPS: dict[str, Group] = {
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
         _unit("annotations", "grouping"),
     ),
-    # The planner's steps through the composition root (test_planner_steps), its baselines and its
-    # batches. test_planner.py's CLI-and-action runs (16 s, mostly the GitHub fake behind Prism) stay
-    # in the suite: every surviving mutant would run them.
+    # The planner's steps as the entry points build it (test_planner_steps: files, a trace source of
+    # our own interface, the OpenAI fake, the user's eval in git worktrees). test_planner.py's
+    # CLI-and-action runs (16 s, mostly the GitHub fake behind Prism) stay in the suite: every
+    # surviving mutant would run them.
     "planner": Group(
         (
             "refinery/planner/run.py",
@@ -98,7 +99,7 @@ GROUPS: dict[str, Group] = {
             "refinery/planner/analyse.py",
             "refinery/planner/state.py",
         ),
-        (*_unit("untrusted_text"), *_integration("planner_steps", "baseline", "analyze")),
+        (*_unit("untrusted_text"), *_integration("planner_steps")),
     ),
 }
 """The issue's module groups; ``--module`` picks one."""

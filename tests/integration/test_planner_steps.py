@@ -805,6 +805,7 @@ class PoolSource:
     what it was asked."""
 
     traces: list[Trace]
+    selected: list[SelectedTrace] = field(default_factory=list)
     asked: list[tuple[str, ...]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -819,7 +820,8 @@ class PoolSource:
         raise NotImplementedError
 
     def select_failing(self, criteria: SelectionCriteria) -> list[SelectedTrace]:
-        raise NotImplementedError
+        self.asked.append(("select", str(criteria.max_score)))
+        return self.selected
 
     def find_passing_run(self, experiment: str, example_id: str, criteria: SelectionCriteria) -> str | None:
         self.asked.append(("passing", experiment, example_id, str(criteria.max_score)))
@@ -1021,3 +1023,29 @@ def test_each_run_of_the_eval_is_stopped_at_its_timeout(tmp_path: Path) -> None:
     [fix] = result.prepared.fixes
     assert fix.verification is not None and fix.verification.sentence == "passes 0 of 1, 0 of 1 without"
     assert all(d < 2.5 for d in fix.verification.durations), fix.verification.durations
+
+
+def test_an_experiments_flaky_example_is_compared_with_its_passing_repetition_fetched_by_id(tmp_path: Path) -> None:
+    failing, passing, _data = wrong_answer_pair(tmp_path)
+    traces = [t for name in (failing, passing) for t in load_trace_files(str(tmp_path / name), "auto", InputLimits())]
+    bad, good = traces
+    flaky = SelectedTrace(
+        trace_id=bad.id,
+        name=bad.root.name,
+        reasons=["correctness 0"],
+        example_id="ex-1",
+        repetitions=2,
+        failed_trace_ids=[bad.id],
+        passed_trace_ids=[good.id],
+    )
+    source = PoolSource(traces, selected=[flaky])
+    planner, _log = make_planner(tmp_path, project="evals", experiment=True)
+    opened = with_source(planner, source)
+    state = planner.run()
+    assert opened[0] == ("evals", True) and source.asked[0] == ("select", "0.5")
+    assert compared_with(state) == (good.id, "repetition")
+    assert source.asked[1:] == [("fetch", bad.id), ("fetch", good.id)], "the repetition fetched once, by its id"
+    assert (
+        state.results[0].selection is not None
+        and state.results[0].selection.flaky == "flaky: failed 1 of 2 repetitions"
+    )
