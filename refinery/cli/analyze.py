@@ -138,6 +138,6 @@ def _refuse_explicit_baseline(planner: Planner, request: RunRequest) -> None:
     the exit code says so (the action, where it comes from a setting, only warns)."""
     if not (request.baseline.file or request.baseline.trace_id):
         return
-    refused = [e for e in planner.steps.refused.get("baseline", []) if isinstance(e, RefineryError)]
+    refused = [e for e in planner.steps.baseline_refusals if isinstance(e, RefineryError)]
     if refused:
         raise refused[0]

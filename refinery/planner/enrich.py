@@ -45,10 +45,10 @@ class OptionalSteps:
 
     log: Log
     warnings: list[str] = field(default_factory=list)
-    refused: dict[str, list[Exception]] = field(default_factory=dict)
-    """What each kind of step ran into (``baseline``, ``changes``), for an entry point that must say more."""
+    baseline_refusals: list[Exception] = field(default_factory=list)
+    """Why a passing run could not be used: the CLI fails a run whose baseline was named explicitly."""
 
-    def run(self, what: str, step: Callable[[], T], *, kind: str = "") -> T | None:
+    def run(self, what: str, step: Callable[[], T], *, baseline: bool = False) -> T | None:
         try:
             return step()
         except RefineryError as exc:
@@ -58,7 +58,8 @@ class OptionalSteps:
             line = f"{what}: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             error = exc
         self.warnings.append(line)
-        self.refused.setdefault(kind, []).append(error)
+        if baseline:
+            self.baseline_refusals.append(error)
         self.log(line)
         return None
 
@@ -140,24 +141,22 @@ def _enrich_one(
 ) -> Prepared | None:
     name = f"trace {triaged.trace.id}"
     found = steps.run(
-        f"{name}: analysed without a passing run to compare with", partial(finder.find, triaged), kind="baseline"
+        f"{name}: analysed without a passing run to compare with", partial(finder.find, triaged), baseline=True
     )
-    if found is None and (changes is None or not changes.hunks):
-        return None
-    base, source = found if found is not None else (None, "")
-    enriched = steps.run(
-        f"{name}: analysed without the passing run {base.id if base else ''}".rstrip(),
-        partial(enrich, triaged.prepared, options, baseline=base, baseline_source=source, changes=changes),
-        kind="baseline" if base is not None else "changes",
-    )
-    if enriched is None and base is not None and changes is not None:  # the baseline was refused: the changes count
+    enriched = None
+    if found is not None:
+        base, source = found
         enriched = steps.run(
-            f"{name}: the ranking of the changes failed",
-            partial(enrich, triaged.prepared, options, changes=changes),
-            kind="changes",
+            f"{name}: analysed without the passing run {base.id}",
+            partial(enrich, triaged.prepared, options, baseline=base, baseline_source=source, changes=changes),
+            baseline=True,
+        )
+    if enriched is None and changes is not None and changes.hunks:  # no baseline, or it was refused
+        enriched = steps.run(
+            f"{name}: the ranking of the changes failed", partial(enrich, triaged.prepared, options, changes=changes)
         )
     if enriched is not None and changes is not None and enriched.top_suspect is not None:
-        fixed = steps.run(f"{name}: no fix proposed", partial(add_fixes, enriched, changes, options), kind="fixes")
+        fixed = steps.run(f"{name}: no fix proposed", partial(add_fixes, enriched, changes, options))
         enriched = fixed or enriched
     return enriched
 

@@ -101,7 +101,7 @@ class Planner:
         if not plan.representatives or self.control.cancelled:
             return
         self._publish_triage(plan)
-        changes = self.steps.run("The pull request's changes could not be read", self._read_changes, kind="changes")
+        changes = self.steps.run("The pull request's changes could not be read", self._read_changes)
         finder = BaselineFinder(self.request.baseline, selection, self.services, self.settings)
         # Fixes are checked against the checkout the changes were read for: the run's root.
         options = replace(self.request.prepare, workspace=self.request.prepare.workspace or self.request.root)
@@ -201,7 +201,6 @@ class Planner:
                         self.request.verify_env,
                         self._verify_deadline(),
                     ),
-                    kind="verify",
                 )
             if verified is not None:
                 triaged.prepared = verified
@@ -241,7 +240,6 @@ class Planner:
             checked = self.steps.run(
                 f"trace {outcome.trace.id}: the model's fixes were not checked",
                 partial(add_model_fixes, result.prepared, proposed, changes, options),
-                kind="fixes",
             )
             if checked is None:
                 continue
@@ -259,7 +257,6 @@ class Planner:
                             self.request.verify_env,
                             self._verify_deadline(),
                         ),
-                        kind="verify",
                     )
                 checked = verified or checked
             result.prepared = checked

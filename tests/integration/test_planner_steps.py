@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai import OpenAI
 
 from refinery.analysis.control import Cancelled, RunControl
 from refinery.analysis.pack import PackSelection
@@ -316,7 +317,7 @@ def test_a_provider_that_cannot_be_built_leaves_the_trace_unanalysed_and_named(t
         assert state.results == [] and state.unanalysed == 1
         [warning] = [w for w in log.warnings if "could not be analysed" in w]
         assert warning.startswith("trace ") and "(math_agent) could not be analysed: " in warning
-        assert warning.endswith(suffix) and (suffix or not warning.endswith("please report it."))
+        assert warning.endswith(suffix) and (suffix or warning.endswith("could not be analysed: no such model"))
         [error] = state.errors
         assert error.startswith("trace ") and "(math_agent): " in error and not error.endswith("report it.")
 
@@ -451,7 +452,7 @@ def test_why_a_trace_was_chosen_is_redacted_like_the_trace() -> None:
 def test_an_optional_step_that_fails_is_one_named_warning_and_the_run_goes_on() -> None:
     said: list[str] = []
     steps = OptionalSteps(said.append)
-    assert steps.run("the baseline", lambda: 7, kind="baseline") == 7 and said == [] and steps.warnings == []
+    assert steps.run("the baseline", lambda: 7, baseline=True) == 7 and said == [] and steps.warnings == []
 
     def refused() -> None:
         raise RefineryError("the passing run is of another task")
@@ -459,14 +460,13 @@ def test_an_optional_step_that_fails_is_one_named_warning_and_the_run_goes_on() 
     def bug() -> None:
         raise KeyError("x " * 400 + "\n\n  end")
 
-    assert steps.run("trace t1: analysed without a passing run", refused, kind="baseline") is None
-    assert steps.run("trace t1: no fix proposed", bug, kind="fixes") is None
+    assert steps.run("trace t1: analysed without a passing run", refused, baseline=True) is None
+    assert steps.run("trace t1: no fix proposed", bug) is None
     assert said == steps.warnings
     assert said[0] == "trace t1: analysed without a passing run: the passing run is of another task"
     assert said[1].startswith("trace t1: no fix proposed: internal error KeyError: 'x x x")
     assert "\n" not in said[1] and len(said[1].split("KeyError: ", 1)[1]) == 300
-    assert [type(e) for e in steps.refused["baseline"]] == [RefineryError]
-    assert [type(e) for e in steps.refused["fixes"]] == [KeyError]
+    assert [type(e) for e in steps.baseline_refusals] == [RefineryError], "what the CLI's exit code reads"
 
 
 def test_the_verification_deadline_is_the_budget_or_each_run_of_one_fix_and_its_control() -> None:
@@ -647,7 +647,7 @@ def test_changes_that_cannot_be_read_are_a_warning_and_the_trace_is_analysed(tmp
     expected = "The pull request's changes could not be read: git diff: unknown revision 'main..feature'"
     assert state.warnings == [expected] and expected in log.warnings
     assert len(state.results) == 1 and state.errors == [], "a warning, not an error of the run"
-    assert planner.steps.refused["changes"] and expected in state.report("never").notices
+    assert planner.steps.baseline_refusals == [] and expected in state.report("never").notices
 
 
 def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_with_the_trace(
@@ -894,7 +894,7 @@ def test_a_baseline_id_not_among_the_files_is_fetched_and_a_refused_one_is_a_war
     assert (
         warning.startswith(f"trace {own}: analysed without a passing run to compare with: ") and warning in log.warnings
     )
-    assert state.results[0].prepared.comparison is None and planner.steps.refused["baseline"]
+    assert state.results[0].prepared.comparison is None and len(planner.steps.baseline_refusals) == 1
 
 
 def test_the_base_branchs_experiment_is_asked_for_a_passing_run_of_the_same_example(tmp_path: Path) -> None:
@@ -937,7 +937,7 @@ def test_a_baseline_of_another_task_is_refused_and_the_changes_still_ranked_and_
     assert warning.startswith(f"trace r000: analysed without the passing run {other}: ") and warning in log.warnings
     assert result.prepared.comparison is None
     assert result.prepared.top_suspect is not None and result.prepared.fixes, "the changes count without it"
-    assert list(planner.steps.refused) == ["baseline"]
+    assert len(planner.steps.baseline_refusals) == 1
     # Without changes, the refused baseline leaves the trace as the triage made it.
     planner, _ = make_planner(repo, "failing.json", baseline=request)
     [result] = planner.run().results
@@ -968,7 +968,7 @@ def test_a_checkout_verification_cannot_use_is_a_warning_and_the_fix_is_still_of
         warning.startswith("trace r000: the fix was not verified: Cannot make a worktree of ")
         and warning in log.warnings
     )
-    assert list(planner.steps.refused) == ["verify"]
+    assert planner.steps.baseline_refusals == []
     [fix] = result.prepared.fixes
     assert fix.verification is None, "offered, unverified"
 
@@ -978,6 +978,7 @@ def test_a_trace_folder_keeps_an_id_of_up_to_32_characters_whole_and_cuts_a_long
     assert path_slug("b" * 33) == "b" * 12
     assert path_slug("Xray/../Trial_7//") == "Xray-Trial_7", "capitals, digits, _ and - kept; the rest one -"
     assert path_slug("/..-x-..") == "x" and path_slug("///") == "trace"
+    assert path_slug("X" * 40) == "X" * 12
     assert path_slug("0123456789a-/cdef" + "z" * 20) == "0123456789a", "never ending on a dash"
 
 
@@ -1049,3 +1050,190 @@ def test_an_experiments_flaky_example_is_compared_with_its_passing_repetition_fe
         state.results[0].selection is not None
         and state.results[0].selection.flaky == "flaky: failed 1 of 2 repetitions"
     )
+
+
+# -- what the planner hands the batch, and what the model's fixes get --------------------------
+
+
+def test_the_traces_stages_run_one_trace_at_a_time_at_concurrency_1(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    openai.latency_s = 0.02  # a model that takes its time: two workers would interleave their lines
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai), settings={"concurrency": 1})
+    state = planner.run()
+    tagged = [line.split()[0] for line in log.infos if line.startswith("[")]
+    assert tagged == sorted(tagged) and len(set(tagged)) == 2, "every line of the first trace before the second's"
+    assert all(r.status == "complete" for r in state.results)
+    pack = json.loads(state.outcomes[0].artifacts.pack.read_text())  # type: ignore[union-attr]
+    assert pack["generated_at"].startswith("2026-01-02"), "the request's time (SOURCE_DATE_EPOCH)"
+
+
+def test_the_runs_cost_cap_holds_every_traces_stages(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    planner, _ = make_planner(tmp_path, *names, env=model_env(openai), settings={"max_cost": 0})
+    state = planner.run()
+    assert [r.status for r in state.results] == ["partial", "partial"]
+    assert all("would take this run past max-cost $0.00" in line for line in state.errors), state.errors
+    assert openai.response_bodies() == [], "no stage was sent"
+
+
+def test_a_cancellation_during_the_stages_reaches_the_traces_being_analysed(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    control = RunControl()
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai), control=control)
+    log.hook = lambda line: control.cancel("SIGTERM") if "stage 1/4" in line else None
+    state = planner.run()
+    [result] = state.results
+    assert result.status != "complete" and result.error is not None and "cancelled (SIGTERM)" in result.error.one_line()
+    assert state.errors == [], "a cancellation is the run's notice, not a trace's error"
+
+
+def test_a_vector_store_made_beforehand_is_used_and_kept(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    client = OpenAI(base_url=openai.url + "/v1", api_key=openai.api_key)
+    store = client.vector_stores.create(name="made by refinery init")
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    planner, _ = make_planner(tmp_path, *names, env=model_env(openai), store_id=store.id)
+    [result] = planner.run().results
+    assert result.status == "complete" and list(openai.stores) == [store.id], "no store made, none deleted"
+    searched = [
+        tool["vector_store_ids"]
+        for body in openai.response_bodies()
+        for tool in body.get("tools", [])
+        if tool.get("type") == "file_search"
+    ]
+    assert searched and all(ids == [store.id] for ids in searched)
+
+
+def test_the_models_fixes_of_the_second_trace_are_checked_after_a_first_with_none(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    openai.reset()
+    repo, reader = refund_checkout(tmp_path)
+    copy_examples(repo, {"rate-limit-cascade.json": 1})
+    # Concurrency 1: the first trace (the larger run) takes the first four answers, with no fix.
+    openai.script(*[F.Step("auto")] * 7, F.reply(synthesis_with_fixes()))
+    planner, _ = make_planner(
+        repo, "failing.json", "rate-limit-cascade-0.json", env=model_env(openai), settings={"concurrency": 1}
+    )
+    state = with_changes(planner, reader).run()
+    by_trace = {r.prepared.trace.id: r for r in state.results}
+    assert [o.trace.id for o in state.outcomes][1] == "r000", "the refund trace is analysed second"
+    assert any(f.hypothesis.startswith("H1") for f in by_trace["r000"].prepared.fixes)
+    assert state.warnings == []
+
+
+def test_the_models_fixes_without_a_verify_command_are_offered_unverified(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    repo, reader = refund_checkout(tmp_path)
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai))
+    [result] = with_changes(planner, reader).run().results
+    assert any(f.hypothesis.startswith("H1") for f in result.prepared.fixes)
+    assert all(f.verification is None for f in result.prepared.fixes) and planner.state.warnings == []
+
+
+def test_the_models_fixes_are_verified_when_no_revert_fix_was(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    repo, _ = refund_checkout(tmp_path)
+    trace = failing_trace(AFTER)
+    trace.metadata["reference_example_id"] = "ex-refund-1"
+    (repo / "failing.json").write_text(trace.model_dump_json())
+    seen = tmp_path / "seen.txt"
+    command = f'echo "$REFINERY_EXAMPLE_ID" >> {seen}; grep -qF "{RULE}" prompts/agent.md'
+    verify = {"verify_command": command, "verify_runs": 1}
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), settings=verify, flat=True)
+    [result] = planner.run().results  # no pull request's changes: no revert fix, only the model's
+    [fix] = [f for f in result.prepared.fixes if f.hypothesis.startswith("H1")]
+    assert fix.verification is not None and fix.verification.verdict == "refuted"
+    assert seen.read_text().split() == ["ex-refund-1", "ex-refund-1"]
+    pack = json.loads((repo / "out" / "hypothesis-pack.json").read_text())
+    assert pack["generated_at"].startswith("2026-01-02") and pack["fixes"][0]["verification"]["verdict"] == "refuted"
+
+
+def test_a_checkout_that_refuses_worktrees_leaves_the_models_fixes_unverified_with_a_warning(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    repo, reader = refund_checkout(tmp_path)
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    planner, _ = make_planner(repo, "failing.json", env=model_env(openai), settings={"verify_command": "true"})
+    [result] = with_changes(planner, reader).run().results
+    assert [w.split(": Cannot make a worktree")[0] for w in planner.state.warnings] == [
+        "trace r000: the fix was not verified",
+        "trace r000: the model's fixes were not verified",
+    ]
+    assert all(f.verification is None for f in result.prepared.fixes) and len(result.prepared.fixes) == 2
+
+
+def test_a_failing_provider_for_the_first_trace_leaves_the_second_analysed(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai), settings={"concurrency": 1})
+    made: list[int] = []
+    real = planner.services.make_provider
+    assert real is not None
+
+    def first_fails() -> AnalysisProvider:
+        made.append(1)
+        if len(made) == 1:
+            raise RefineryError("no such model")
+        return real()
+
+    planner.services = replace(planner.services, make_provider=first_fails)
+    state = planner.run()
+    first = state.outcomes[0].trace
+    assert f"trace {first.id} ({first.root.name}) could not be analysed: no such model" in log.warnings
+    assert [r.prepared.trace.id for r in state.results] == [state.outcomes[1].trace.id]
+
+
+def test_the_runs_own_redaction_patterns_apply_to_the_baseline_and_the_diff(tmp_path: Path) -> None:
+    failing, passing, data = wrong_answer_pair(tmp_path)
+    root = next(r for r in data["runs"] if not r.get("parent_run_id"))
+    root["outputs"] = {**(root.get("outputs") or {}), "ticket": "filed as ACME-1234"}
+    (tmp_path / passing).write_text(json.dumps(data))
+    diff = tmp_path / "pr.diff"
+    diff.write_text(
+        "diff --git a/prompts/math.md b/prompts/math.md\n--- a/prompts/math.md\n+++ b/prompts/math.md\n"
+        "@@ -1,2 +1,1 @@\n You compute percentages.\n-Escalate to ACME-5678 when a percentage is asked.\n"
+    )
+    planner, _ = make_planner(tmp_path, failing, passing)
+    planner.request = replace(planner.request, prepare=PrepareOptions(redact_patterns=(r"ACME-\d{4}",)))
+    reader = diff_reader(str(diff), None, tmp_path)
+    assert reader is not None
+    [result] = with_changes(planner, reader).run().results
+    assert result.prepared.comparison is not None and result.prepared.suspects
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "ACME-1234" not in written and "ACME-5678" not in written
+    assert result.prepared.redaction_counts, "what enrichment added was redacted and counted"
+
+
+def test_a_baseline_file_of_several_traces_gives_the_one_named_else_the_passing_twin(tmp_path: Path) -> None:
+    failing, _, data = wrong_answer_pair(tmp_path)
+    older = json.loads(json.dumps(data))
+    text = json.dumps(older)
+    for run in older["runs"]:
+        text = text.replace(run["id"], str(uuid.uuid5(uuid.NAMESPACE_URL, "older/" + run["id"])))
+    older = json.loads(text)
+    for run in older["runs"]:
+        run["start_time"] = "2020-01-01T00:00:00Z"
+        run["end_time"] = "2020-01-01T00:00:01Z"
+    both = tmp_path / "baselines.json"  # one export of two traces (two roots)
+    both.write_text(
+        json.dumps({**data, "runs": data["runs"] + older["runs"], "feedback": data["feedback"] + older["feedback"]})
+    )
+    newer_id = next(r["id"] for r in data["runs"] if not r.get("parent_run_id"))
+    older_id = next(r["id"] for r in older["runs"] if not r.get("parent_run_id"))
+    for request, expected in (
+        (BaselineRequest(file=str(both), trace_id=older_id), older_id),
+        (BaselineRequest(file=str(both)), newer_id),
+    ):
+        planner, _ = make_planner(tmp_path, failing, baseline=request)
+        state = planner.run()
+        assert compared_with(state) == (expected, "baseline-file"), state.warnings
