@@ -280,6 +280,7 @@ def test_with_a_model_the_triage_goes_out_first_then_the_diagnosis(tmp_path: Pat
         "this comment is edited when they end."
     )
     assert [r.status for r in early.items] == ["offline", "offline"], "the triage, before any stage"
+    assert all(r.selection is not None and r.selection.verdict == "failed" for r in early.items)
     assert "2 failure clusters; the model stages run on 2 representatives" in log.infos
     assert recorder.finished == [] and len(state.results) == 2
     assert all(r.status == "complete" for r in state.results), [r.status for r in state.results]
@@ -387,6 +388,8 @@ def test_representatives_are_the_largest_clusters_then_the_traces_named_that_did
     for group in plan.groups:
         assert [m.analysed for m in group.members] == [True] + [False] * (group.count - 1)
         assert passed.id not in group.trace_ids, "a trace that passed is in no cluster of failures"
+    plan = plan_analysis(traces, options=PrepareOptions(), selections=selections, max_traces=3, log=lines.append)
+    assert lines == [] and len(plan.representatives) == 3, "as many clusters as max-traces: nothing left out"
     plan = plan_analysis(traces, options=PrepareOptions(), selections=selections, max_traces=1, log=lines.append)
     assert lines == ["3 failure clusters; the model stages run on the 1 largest (max-traces)."]
     assert [r.trace.id for r in plan.representatives] == [plan.groups[0].trace_ids[0]]
@@ -662,6 +665,7 @@ def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_
     [result] = state.results
     by_hypothesis = {f.hypothesis.split(":")[0]: f for f in result.prepared.fixes}
     assert by_hypothesis["H1"].hypothesis == "H1: Tighten the fare rule"
+    assert by_hypothesis["H1"].in_diff, "its lines are in the pull request's diff: it can be suggested there"
     assert "H2" not in by_hypothesis, "its lines are not what the checkout holds"
     assert any("A line the prompt does not hold." in n or "H2" in n for n in result.prepared.fix_notes)
     # Each fix verified on its own: the revert fix passes the eval, the fare rule does not.
@@ -1237,3 +1241,44 @@ def test_a_baseline_file_of_several_traces_gives_the_one_named_else_the_passing_
         planner, _ = make_planner(tmp_path, failing, baseline=request)
         state = planner.run()
         assert compared_with(state) == (expected, "baseline-file"), state.warnings
+
+
+def test_a_trace_whose_triage_fails_is_listed_in_the_plan(tmp_path: Path) -> None:
+    traces = read_traces(tmp_path, copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1}))
+    calls: list[int] = []
+
+    def first_fails() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RefineryError("too large to redact")
+
+    plan = plan_analysis(traces, options=PrepareOptions(checkpoint=first_fails), selections={}, max_traces=3)
+    assert plan.failures == [f"trace {traces[0].id} (math_agent): too large to redact"]
+    assert [t.trace.id for t in plan.triaged] == [traces[1].id]
+
+
+def test_a_cancellation_as_the_triage_ends_publishes_the_triage_and_runs_no_stage(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    control = RunControl()
+    recorder = Recorder()
+    planner, log = make_planner(tmp_path, *names, control=control, publishers=(recorder,), settings={"max_traces": 1})
+    log.hook = lambda line: control.cancel("SIGTERM") if "(max-traces)" in line else None
+    state = planner.run()
+    assert state.plan is not None and len(state.plan.triaged) == 2
+    assert state.notices == [], "every trace was triaged: no 'cancelled during the triage' notice"
+    assert state.results == [] and recorder.started == []
+    planner.finish()
+    [(report, _)] = recorder.finished
+    assert report.cancelled is not None and report.counts.triaged == 2
+
+
+def test_why_a_trace_was_chosen_is_redacted_in_its_pack(tmp_path: Path) -> None:
+    key = "sk-proj-" + "Q1w2E3r4T5y6U7i8O9p0" * 2
+    data = json.loads((EXAMPLES / "wrong-answer.json").read_text())
+    data["feedback"][0]["comment"] = f"the agent printed the key {key}"
+    (tmp_path / "leaky.json").write_text(json.dumps(data))
+    planner, _ = make_planner(tmp_path, "leaky.json")
+    [result] = planner.run().results
+    assert result.selection is not None and any("the agent printed the key" in r for r in result.selection.reasons)
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert key not in written and key not in " ".join(result.selection.reasons)
