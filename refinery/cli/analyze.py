@@ -138,6 +138,5 @@ def _refuse_explicit_baseline(planner: Planner, request: RunRequest) -> None:
     the exit code says so (the action, where it comes from a setting, only warns)."""
     if not (request.baseline.file or request.baseline.trace_id):
         return
-    refused = [e for e in planner.steps.baseline_refusals if isinstance(e, RefineryError)]
-    if refused:
-        raise refused[0]
+    if planner.steps.baseline_refusals:
+        raise planner.steps.baseline_refusals[0]

@@ -45,7 +45,7 @@ class OptionalSteps:
 
     log: Log
     warnings: list[str] = field(default_factory=list)
-    baseline_refusals: list[Exception] = field(default_factory=list)
+    baseline_refusals: list[RefineryError] = field(default_factory=list)
     """Why a passing run could not be used: the CLI fails a run whose baseline was named explicitly."""
 
     def run(self, what: str, step: Callable[[], T], *, baseline: bool = False) -> T | None:
@@ -53,13 +53,11 @@ class OptionalSteps:
             return step()
         except RefineryError as exc:
             line = f"{what}: {exc.one_line()}"
-            error: Exception = exc
+            if baseline:
+                self.baseline_refusals.append(exc)
         except Exception as exc:  # an optional step must never sink the run; the bug is named, not hidden
             line = f"{what}: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-            error = exc
         self.warnings.append(line)
-        if baseline:
-            self.baseline_refusals.append(error)
         self.log(line)
         return None
 

@@ -89,9 +89,7 @@ class Planner:
         first = selection.collected.first_error
         if selection.read == 0 and first is not None and len(selection.collected.failures) == 1:
             raise first  # the one input could not be read: that is the run's error, said once
-        for failure in selection.collected.failures:
-            self.state.fail(failure, unanalysed=True)
-            self.log.warning(f"Not analysed: {failure}")
+        self._not_analysed(selection.collected.failures)
         self.state.read, self.state.failing = selection.read, selection.failing
         if not selection.traces:
             self.state.idle = self.nothing_to_do()
@@ -110,6 +108,12 @@ class Planner:
         outcomes = self._analyse(plan)
         self._model_fixes(outcomes, changes, options)
         self._record(outcomes)
+
+    def _not_analysed(self, failures: list[str]) -> None:
+        """Inputs or traces that could not be read or triaged: each an error, and the others go on."""
+        for failure in failures:
+            self.state.fail(failure, unanalysed=True)
+            self.log.warning(f"Not analysed: {failure}")
 
     def nothing_to_do(self) -> str:
         """Why nothing is analysed: no failing trace among those read (and how many were read)."""
@@ -144,9 +148,7 @@ class Planner:
                     f"Cancelled during the triage: {len(plan.triaged)} of {plural(len(selection.traces), 'trace')} "
                     "were triaged; the others are not in this report."
                 )
-            for failure in plan.failures:
-                self.state.fail(failure, unanalysed=True)
-                self.log.warning(f"Not analysed: {failure}")
+            self._not_analysed(plan.failures)
             for triaged in plan.others:  # triage only: their artifacts, listed under their cluster
                 folder = self.request.out_dir / trace_dir_name(triaged.number, triaged.trace)
                 write_artifacts(triaged.offline(), folder, now=self.request.now)

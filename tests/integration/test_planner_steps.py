@@ -213,6 +213,10 @@ def test_twelve_failures_offline_three_clusters_two_representatives_every_trace_
     assert len(state.results) == 2 and (state.read, state.failing) == (12, 12)
     folders = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(folders) == 12 and all(f.startswith("trace-") for f in folders), "the others' triage is written too"
+    generated = {
+        json.loads((tmp_path / "out" / f / "hypothesis-pack.json").read_text())["generated_at"][:10] for f in folders
+    }
+    assert generated == {"2026-01-02"}, "the triage-only traces' packs carry the request's time too"
     numbers = sorted(int(f.split("-")[1]) for f in folders)
     assert numbers == list(range(1, 13)), "each folder numbered by the trace's place in the run"
     planner.finish()
@@ -469,7 +473,8 @@ def test_an_optional_step_that_fails_is_one_named_warning_and_the_run_goes_on() 
     assert said[0] == "trace t1: analysed without a passing run: the passing run is of another task"
     assert said[1].startswith("trace t1: no fix proposed: internal error KeyError: 'x x x")
     assert "\n" not in said[1] and len(said[1].split("KeyError: ", 1)[1]) == 300
-    assert [type(e) for e in steps.baseline_refusals] == [RefineryError], "what the CLI's exit code reads"
+    assert steps.run("trace t2: analysed without a passing run", bug, baseline=True) is None
+    assert [str(e) for e in steps.baseline_refusals] == ["the passing run is of another task"], "a bug is no refusal"
 
 
 def test_the_verification_deadline_is_the_budget_or_each_run_of_one_fix_and_its_control() -> None:
@@ -561,6 +566,7 @@ def test_one_trace_whose_analysis_crashes_never_sinks_the_others(tmp_path: Path,
         jobs, BatchOptions(out_dir=tmp_path / "out", concurrency=1), make_provider=second_is_broken, log=print
     )
     assert outcomes[0].result is not None and outcomes[0].result.status == "complete"
+    assert [o.index for o in outcomes] == [1, 2]
     assert outcomes[1].result is None and outcomes[1].error == "the provider refused the model"
     assert isinstance(outcomes[1].exception, RefineryError) and not outcomes[1].internal
 
@@ -1282,3 +1288,91 @@ def test_why_a_trace_was_chosen_is_redacted_in_its_pack(tmp_path: Path) -> None:
     assert result.selection is not None and any("the agent printed the key" in r for r in result.selection.reasons)
     written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert key not in written and key not in " ".join(result.selection.reasons)
+
+
+def test_a_bug_in_one_traces_analysis_is_named_as_refinerys_own_in_one_line(tmp_path: Path) -> None:
+    jobs = jobs_of(tmp_path, {"wrong-answer.json": 1})
+
+    def buggy() -> AnalysisProvider:
+        raise ValueError("line one\n   line two " + "x" * 400)
+
+    [outcome] = analyse_traces(jobs, BatchOptions(out_dir=tmp_path / "out"), make_provider=buggy, log=print)
+    assert outcome.index == 1 and outcome.internal and isinstance(outcome.exception, ValueError)
+    assert outcome.error is not None and outcome.error.startswith("internal error ValueError: line one line two xxx")
+    assert len(outcome.error) == len("internal error ValueError: ") + 300 and outcome.result is None
+
+
+def test_a_run_cancelled_before_it_starts_reads_nothing_and_says_so(tmp_path: Path) -> None:
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1})
+    control = RunControl()
+    control.cancel("SIGTERM")
+    planner, log = make_planner(tmp_path, *names, control=control)
+    state = planner.run()
+    expected = "The run was cancelled (SIGTERM) before it started."
+    assert state.cancelled == expected and log.warnings == [expected]
+    assert state.read == 0 and state.fatal is None and state.errors == []
+
+
+def test_a_cancellation_between_two_traces_stops_the_second_before_its_stages(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    openai.reset()
+    names = copy_examples(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    control = RunControl()
+    planner, log = make_planner(tmp_path, *names, env=model_env(openai), control=control, settings={"concurrency": 1})
+    log.hook = lambda line: control.cancel("SIGTERM") if " done: " in line else None
+    state = planner.run()
+    first, second = state.outcomes
+    assert first.result is not None and first.result.status == "complete"
+    assert second.cancelled and second.error == (
+        f"The run was cancelled (SIGTERM) before the model stages of trace {second.trace.id}."
+    )
+
+
+def test_a_cancelled_batch_waits_no_longer_than_its_grace_and_writes_the_triage_of_traces_not_started(
+    tmp_path: Path,
+) -> None:
+    jobs = jobs_of(tmp_path, {"wrong-answer.json": 1, "rate-limit-cascade.json": 1})
+    control = RunControl()
+    release = threading.Event()
+
+    def stuck_after_the_first(line: str) -> None:  # SIGTERM as the first trace ends; its worker hangs
+        if " done: " in line:
+            control.cancel("SIGTERM")
+            release.wait(10)
+
+    when = datetime(2026, 5, 6, tzinfo=UTC)
+    options = BatchOptions(out_dir=tmp_path / "out", concurrency=1, grace_s=0.0, now=when)
+    started = time.monotonic()
+    try:
+        first, second = analyse_traces(jobs, options, make_provider=None, log=stuck_after_the_first, control=control)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 0.8, "the grace is the budget: a stuck worker is left behind"
+    assert first.result is None and first.error == "The run was cancelled (SIGTERM)."
+    assert second.cancelled and second.result is not None and second.artifacts is not None
+    assert second.artifacts.out_dir == tmp_path / "out" / trace_dir_name(jobs[1].number, jobs[1].trace)
+    pack = json.loads(second.artifacts.pack.read_text())
+    assert pack["trace"]["id"] == jobs[1].trace.id and pack["generated_at"].startswith("2026-05-06")
+    own = json.loads(
+        (tmp_path / "out" / trace_dir_name(jobs[0].number, jobs[0].trace) / "hypothesis-pack.json").read_text()
+    )
+    assert own["trace"]["id"] == jobs[0].trace.id and own["status"] == "offline" and not own.get("error")
+
+
+def test_the_runs_own_redaction_patterns_apply_to_a_diff_ranked_without_a_baseline(tmp_path: Path) -> None:
+    data = json.loads((EXAMPLES / "wrong-answer.json").read_text())
+    (tmp_path / "failing.json").write_text(json.dumps(data))
+    diff = tmp_path / "pr.diff"
+    diff.write_text(
+        "diff --git a/prompts/math.md b/prompts/math.md\n--- a/prompts/math.md\n+++ b/prompts/math.md\n"
+        "@@ -1,2 +1,1 @@\n You compute percentages.\n-Escalate to ACME-5678 when a percentage is asked.\n"
+    )
+    planner, _ = make_planner(tmp_path, "failing.json")
+    planner.request = replace(planner.request, prepare=PrepareOptions(redact_patterns=(r"ACME-\d{4}",)))
+    reader = diff_reader(str(diff), None, tmp_path)
+    assert reader is not None
+    [result] = with_changes(planner, reader).run().results
+    assert result.prepared.comparison is None and result.prepared.suspects
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "ACME-5678" not in written and "Escalate to" in written
