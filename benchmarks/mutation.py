@@ -53,6 +53,10 @@ class Group:
     pass through them. A mutant that only a distant test (a whole action run) notices is a gap in
     the module's tests, and running the whole suite for every survivor is what made one run take
     hours."""
+    waits: bool = False
+    """Its tests spend much of their time waiting (the user's eval in git worktrees, a deadline, a
+    loopback server), not computing: twice as many mutants are tested at a time as the run's
+    ``--children`` (the cores stay busy)."""
 
 
 GROUPS: dict[str, Group] = {
@@ -100,6 +104,7 @@ GROUPS: dict[str, Group] = {
             "refinery/planner/state.py",
         ),
         (*_unit("untrusted_text"), *_integration("planner_steps")),
+        waits=True,
     ),
 }
 """The issue's module groups; ``--module`` picks one."""
@@ -221,7 +226,7 @@ def run_group(
     if not harvest:
         with log.open("w") as out:
             done = subprocess.run(
-                [str(mutmut), "run", "--max-children", str(children)],
+                [str(mutmut), "run", "--max-children", str(children * 2 if group.waits else children)],
                 cwd=work,
                 env=env,
                 stdout=out,

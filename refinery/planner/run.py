@@ -69,7 +69,8 @@ class Planner:
 
     @property
     def uses_model(self) -> bool:
-        return self.services.make_provider is not None and not self.settings.offline
+        """The composition root builds no provider offline or without a key."""
+        return self.services.make_provider is not None
 
     def run(self) -> RunState:
         """Every step up to the analysis. A cancellation or a RefineryError ends the run with what it has."""
@@ -224,7 +225,7 @@ class Planner:
             outcomes = analyse_traces(
                 [Job(t.prepared, t.selection, t.number) for t in reps],
                 options,
-                make_provider=self.services.make_provider if self.uses_model else None,
+                make_provider=self.services.make_provider,
                 log=self.log.info,
                 control=self.control,
                 cost=self.services.cost,
