@@ -70,6 +70,7 @@ GROUPS: dict[str, Group] = {
             *_unit("changes_edges", "diff_reading", "rank_boundaries", "fixes"),
             *_integration("attribution"),
         ),
+        waits=True,
     ),
     "selection": Group(
         ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),

@@ -1376,3 +1376,23 @@ def test_the_runs_own_redaction_patterns_apply_to_a_diff_ranked_without_a_baseli
     assert result.prepared.comparison is None and result.prepared.suspects
     written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert "ACME-5678" not in written and "Escalate to" in written
+
+
+def test_each_traces_analysis_watches_the_run_between_its_stages(tmp_path: Path, openai: FakeOpenAI) -> None:
+    openai.reset()
+    [job] = jobs_of(tmp_path, {"wrong-answer.json": 1})
+    control = RunControl()
+    # A provider that does not watch the run itself: the batch's own checks between stages must stop it.
+    settings = load_settings(model_env(openai))
+
+    def unwatched() -> AnalysisProvider:
+        return build_analysis_provider(settings, gate=RateGate())
+
+    def cancel_in_the_first_stage(line: str) -> None:
+        if "stage 1/4" in line:
+            control.cancel("SIGTERM")
+
+    options = BatchOptions(out_dir=tmp_path / "out")
+    [outcome] = analyse_traces([job], options, make_provider=unwatched, log=cancel_in_the_first_stage, control=control)
+    assert outcome.result is not None and outcome.result.status == "partial" and outcome.cancelled
+    assert outcome.error == "The run was cancelled (SIGTERM) before stage 2/4 gap_analysis."
