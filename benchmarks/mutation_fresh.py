@@ -112,6 +112,34 @@ MUTATIONS = [  # (group, file, the code as it is, the bug, what a user would see
         "secrets = sorted({s for s in known_secrets if len(s) >= 8}, key=len, reverse=True)",
         "known secrets of 6-7 characters no longer redacted",
     ),
+    (
+        "planner",
+        "refinery/planner/triage.py",
+        "for group in groups[:max_traces]:",
+        "for group in groups[-max_traces:]:",
+        "the model stages run on the smallest clusters",
+    ),
+    (
+        "planner",
+        "refinery/planner/triage.py",
+        "chosen += [t for t in triaged if t not in failing][: max(0, max_traces - len(chosen))]",
+        "chosen += [t for t in triaged if t not in failing]",
+        "traces that passed analysed past max-traces",
+    ),
+    (
+        "planner",
+        "refinery/planner/run.py",
+        "if self.request.verify_refused:",
+        "if self.request.verify_refused and not self.settings.verify_command:",
+        "a fork's fixes verified where the secrets are",
+    ),
+    (
+        "planner",
+        "refinery/planner/run.py",
+        "self.state.notices.insert(0, note)",
+        "self.state.notices.append(note)",
+        "the cancellation no longer leads the report",
+    ),
 ]
 
 
