@@ -607,6 +607,14 @@ def refund_checkout(root: Path) -> tuple[Path, ChangeReader]:
     return repo, reader
 
 
+def refund_checkout_with_model_fixes(root: Path, openai: FakeOpenAI) -> tuple[Path, ChangeReader]:
+    """The refund checkout, and a model whose synthesis proposes two fixes besides the revert fix:
+    one that applies (the fare rule) and one whose lines the checkout does not hold."""
+    openai.reset()
+    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
+    return refund_checkout(root)
+
+
 def with_changes(planner: Planner, reader: ChangeReader) -> Planner:
     planner.services = replace(planner.services, read_changes=reader)
     return planner
@@ -662,9 +670,7 @@ def test_changes_that_cannot_be_read_are_a_warning_and_the_trace_is_analysed(tmp
 def test_the_models_fixes_are_checked_against_the_checkout_verified_and_written_with_the_trace(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
-    openai.reset()
-    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-    repo, reader = refund_checkout(tmp_path)
+    repo, reader = refund_checkout_with_model_fixes(tmp_path, openai)
     verify = {"verify_command": f'grep -qF "{RULE}" prompts/agent.md', "verify_runs": 1, "verify_timeout": 30}
     planner, _ = make_planner(repo, "failing.json", env=model_env(openai), flat=True, settings=verify)
     state = with_changes(planner, reader).run()
@@ -780,9 +786,7 @@ def test_a_merged_pack_of_a_trace_that_passed_is_reported_as_passed(tmp_path: Pa
 def test_the_verification_budget_is_shared_by_the_revert_fix_and_the_models_fixes(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
-    openai.reset()
-    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-    repo, reader = refund_checkout(tmp_path)
+    repo, reader = refund_checkout_with_model_fixes(tmp_path, openai)
     verify = {"verify_command": "sleep 20", "verify_runs": 1, "verify_timeout": 60, "verify_budget": 1}
     planner, _ = make_planner(repo, "failing.json", env=model_env(openai), settings=verify)
     [result] = with_changes(planner, reader).run().results
@@ -1136,9 +1140,7 @@ def test_the_models_fixes_of_the_second_trace_are_checked_after_a_first_with_non
 
 
 def test_the_models_fixes_without_a_verify_command_are_offered_unverified(tmp_path: Path, openai: FakeOpenAI) -> None:
-    openai.reset()
-    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-    repo, reader = refund_checkout(tmp_path)
+    repo, reader = refund_checkout_with_model_fixes(tmp_path, openai)
     planner, _ = make_planner(repo, "failing.json", env=model_env(openai))
     [result] = with_changes(planner, reader).run().results
     assert any(f.hypothesis.startswith("H1") for f in result.prepared.fixes)
@@ -1146,9 +1148,7 @@ def test_the_models_fixes_without_a_verify_command_are_offered_unverified(tmp_pa
 
 
 def test_the_models_fixes_are_verified_when_no_revert_fix_was(tmp_path: Path, openai: FakeOpenAI) -> None:
-    openai.reset()
-    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-    repo, _ = refund_checkout(tmp_path)
+    repo, _ = refund_checkout_with_model_fixes(tmp_path, openai)
     trace = failing_trace(AFTER)
     trace.metadata["reference_example_id"] = "ex-refund-1"
     (repo / "failing.json").write_text(trace.model_dump_json())
@@ -1167,9 +1167,7 @@ def test_the_models_fixes_are_verified_when_no_revert_fix_was(tmp_path: Path, op
 def test_a_checkout_that_refuses_worktrees_leaves_the_models_fixes_unverified_with_a_warning(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
-    openai.reset()
-    openai.script(F.Step("auto"), F.Step("auto"), F.Step("auto"), F.reply(synthesis_with_fixes()))
-    repo, reader = refund_checkout(tmp_path)
+    repo, reader = refund_checkout_with_model_fixes(tmp_path, openai)
     hook = repo / ".git" / "hooks" / "post-checkout"
     hook.write_text("#!/bin/sh\nexit 1\n")
     hook.chmod(0o755)
