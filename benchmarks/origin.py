@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.origin_cases import (
+    AGENT_BASES,
     LEVELS,
     Case,
+    LevelCount,
     agent_counts,
     all_cases,
     calibration_table,
@@ -52,7 +54,7 @@ def _claim_cell(part: Claimed) -> str:
     """Agent % named by the stated agent claim (its first step of work %), over every log of ``part``."""
     named = [(c, a) for c, a in part if a is not None and a.stated]
     agent = sum(_same_agent(a.agent, c.agent) for c, a in named)
-    step = sum(a.first_step == c.step for c, a in named if a.basis == "most_work")
+    step = sum(a.first_step == c.step for c, a in named if a.basis != "origin")
     return f"{_pct(agent, len(part))} / {_pct(step, len(part))} ({len(named)})"
 
 
@@ -121,10 +123,21 @@ def _tau_rows(scored: Scored) -> list[list[object]]:
 
 def _claim_rows(claims: Claimed) -> list[list[object]]:
     rows: list[list[object]] = []
-    for half in HALVES:
-        count = agent_counts([c for c in claims if c[0].half == half], "most_work")
-        rows.append([half, count.named, count.right, count.precision])
+    for basis in AGENT_BASES:
+        for half in HALVES:
+            count = agent_counts([c for c in claims if c[0].half == half], basis)
+            rows.append([f"`{basis}`", half, count.named, count.right, count.precision])
     return rows
+
+
+def _no_origin_claims(claims: Claimed) -> LevelCount:
+    """Every agent claim made without a stated origin, whatever its basis."""
+    total = LevelCount()
+    for basis in AGENT_BASES:
+        count = agent_counts(claims, basis)
+        total.named += count.named
+        total.right += count.right
+    return total
 
 
 def _level_rows(scored: Scored) -> list[list[object]]:
@@ -158,9 +171,10 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     )
     out.para(
         "**Who&When**: agent % / step % (origins named), against naming the first or the last agent to speak. "
-        "*Agent claim*: the agent the report names (the stated origin's, else the worker that did most of the work, "
-        "`refinery/triage/workers.py`) / the first step of that work, which the report gives as where to start "
-        "reading, not as the origin; every % is over all logs of the row."
+        "*Agent claim*: the agent the report names (the stated origin's; else the worker that did most of the work; "
+        "with no work, the first agent to take up the task; with one agent, that agent: `refinery/triage/workers.py`) "
+        "/ the step the report gives as where to start reading (not as the origin); every % is over all logs of "
+        "the row."
     )
     out.table(
         [
@@ -184,11 +198,15 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     out.table(
         ["half", "failures", "with a wrong call", "stated origin", "first state-changing call"], _tau_rows(scored)
     )
-    out.para("**Agent claims from the work done** (`most_work`): named / right, per half.")
-    out.table(["half", "named", "right", "precision"], _claim_rows(claims), right=1)
-    count = agent_counts(claims, "most_work")
+    out.para(
+        "**Agent claims when no origin is stated**, per basis and half: `most_work` (the worker that did most of "
+        "the work), `first_answer` (no work ran: the first agent to take up the task once it was handed out), "
+        "`only_agent` (the system under test has one agent). Named / right."
+    )
+    out.table(["basis", "half", "named", "right", "precision"], _claim_rows(claims), right=2)
+    count = _no_origin_claims(claims)
     out.figure(
-        "Agent named when no step is (the worker that did most of the work), both halves",
+        "Agent named when no step is (most work, first answer, only agent), both halves",
         f"{count.precision} ({count.right}/{count.named})",
         "above naming the first or last agent to speak",
     )

@@ -29,6 +29,8 @@ from refinery.trace.source import SelectionCriteria, verdict_of
 from refinery.triage.model import AgentClaim, Confidence, Origin, TriageReport
 
 LEVELS: tuple[Confidence, ...] = ("high", "medium", "low")
+AGENT_BASES = ("most_work", "first_answer", "only_agent")
+"""The agent claims made when no origin is stated (``refinery/triage/workers.py``)."""
 TAU_FILES = ("tau-bench", "tau2-bench")
 
 
@@ -177,11 +179,11 @@ def calibration_table(
         "right_means": "the origin is the labelled step (Who&When mistake_step; tau: the first unexpected write)",
         "halves": halves,
         "levels": total,
-        "agent": {basis: vars(agent_counts(claims or [], basis)) for basis in ("most_work",)},
+        "agent": {basis: vars(agent_counts(claims or [], basis)) for basis in AGENT_BASES},
         "agent_halves": {
             half: {
                 basis: vars(agent_counts([c for c in claims or [] if c[0].half == half], basis))
-                for basis in ("most_work",)
+                for basis in AGENT_BASES
             }
             for half in ("development", "check")
         },

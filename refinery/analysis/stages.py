@@ -71,11 +71,11 @@ def triage_digest(triage: TriageReport, limit: int = 8) -> str:
             f"- origin ({o.confidence} confidence, {weight}): {o.section} `{o.name}`{agent}, {o.reason} [{o.finding_id}]"
         )
     claim = triage.agent
-    if claim is not None and claim.basis == "most_work":
+    if claim is not None and claim.basis in ("most_work", "first_answer"):
         measured = f"right {claim.right} of {claim.named} times on labelled failures" if claim.named else "unmeasured"
         lines.append(
             f"- agent lead ({claim.confidence} confidence, {measured}; a lead, not a fact): {claim.agent}, "
-            f"{claim.reason}; its work starts at {claim.first_section}"
+            f"{claim.reason}; start reading at {claim.first_section}"
         )
     for f in triage.findings[:limit]:
         lines.append(f"- {f.id} {f.severity} {f.category} at {f.section}: {_clip(f.evidence, 160)}")

@@ -15,7 +15,8 @@ The level follows from the evidence, by principle:
   run recovered from.
 
 Each level's precision is measured on labelled real failures (``python -m benchmarks quality
---calibrate`` writes ``calibration.json`` from the development half). The wording follows the
+--calibrate`` writes ``calibration.json``: each half's counts, and the totals over both that the
+report quotes; the rules themselves were tuned on the development half only). The wording follows the
 level: "starts at" only at high, "most likely starts at" at medium, "possibly starts at" at low;
 below ``FLOOR`` the report names no step and says what was checked.
 """
@@ -88,7 +89,7 @@ def level_of(evidence: Evidence) -> Confidence:
 
 @cache
 def calibration() -> dict[str, Any]:
-    """The measured table: per level, origins named and right on the labelled development half."""
+    """The measured table: per level and agent basis, named and right on the labelled failures (both halves)."""
     try:
         text = resources.files("refinery.triage").joinpath("calibration.json").read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -115,9 +116,13 @@ def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: 
     agent that did most of the work the answer rests on. Low confidence: right 69 of 108 times …``.
     ``code`` formats the agent's name, which comes from the trace (untrusted)."""
     share = (
-        f" ({claim.work_steps} of {claim.all_work_steps} steps of work, the first at {claim.first_section})"
-        if claim.first_section
-        else ""
+        ""
+        if not claim.first_section
+        else f" ({claim.work_steps} of {claim.all_work_steps} steps of work, the first at {claim.first_section})"
+        if claim.basis == "most_work"
+        else f" (its first answer at {claim.first_section})"
+        if claim.basis == "first_answer"
+        else f" (start reading at {claim.first_section})"
     )
     measured = (
         f"right {claim.right} of {claim.named} times on labelled multi-agent failures"

@@ -118,8 +118,10 @@ class AgentClaim(BaseModel):
     still points the engineer at an agent when that has been right more often than not."""
 
     agent: str
-    basis: Literal["origin", "most_work"]
-    """``origin``: the stated origin's agent. ``most_work``: the worker that did most of the work."""
+    basis: Literal["origin", "most_work", "first_answer", "only_agent"]
+    """``origin``: the stated origin's agent. ``most_work``: the worker that did most of the work.
+    ``first_answer``: no work ran; the first agent to take up the task. ``only_agent``: the system under
+    test has one agent (pack 1.7)."""
     reason: str
     """Why this agent, in one clause."""
     work_steps: int = 0
@@ -127,7 +129,7 @@ class AgentClaim(BaseModel):
     all_work_steps: int = 0
     """Every worker's steps of work, for the share (``most_work``)."""
     first_section: str | None = None
-    """Its first piece of work: where to start reading (``most_work``)."""
+    """Its first piece of work (or, with none, its first answer): where to start reading."""
     first_step: int | None = None
     """That run's execution position."""
     confidence: Confidence = "low"

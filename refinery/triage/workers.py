@@ -10,7 +10,15 @@ Principles, each measured on labelled multi-agent failures (``python -m benchmar
   where to start reading, not a claim about the step: on labelled failures that step was the
   annotated mistake about one time in three, while the agent was right more often than not.
 - **A message no longer than a routing line does no work** ("TERMINATE", "Next speaker X").
-- **One agent is no attribution.** A trace with a single agent of the system under test gets no claim.
+- **Handing out the task is not work.** A message that quotes the run's input whole (a manager's
+  brief, the question restated for the group) forwards the task; it acted on nothing, unless its
+  code ran.
+- **When no work ran, the answer rests on what was said.** With no code run, no tool called and no
+  agent routed to, the first agent to take up the task once it was handed out answered it first,
+  and the others built on that answer (``first_answer``).
+- **One agent is the agent.** When the system under test has a single agent, the failure is its
+  (``only_agent``): there is nothing to choose, so the claim is certain but says little, and the
+  first of its work is still where to start reading.
 
 A stated origin outranks all of this: its agent is the claim (``basis="origin"``).
 """
@@ -28,6 +36,8 @@ from refinery.triage.confidence import MIN_SAMPLE, agent_calibration
 from refinery.triage.model import AgentClaim, Origin
 
 _PERSON = {"human", "user"}
+TASK_WORDS = 5
+"""Words an input needs before quoting it counts as handing out the task (a shorter one is quoted in passing)."""
 
 
 def _content(run: Run) -> str:
@@ -65,14 +75,45 @@ def find_workers(trace: Trace, roles: Roles) -> set[str]:
     return workers
 
 
-def _is_work(run: Run, executed: set[str]) -> bool:
-    """Code that ran is work however short; a message no longer than a routing line is not."""
-    return run.id in executed or run.run_type != "agent" or len(re.findall(r"[\w-]+", _content(run))) > ROUTING_WORDS
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def task_texts(trace: Trace) -> list[str]:
+    """The run's input as text: each string the root was given of at least ``TASK_WORDS`` words."""
+    values = (trace.root.inputs or {}).values()
+    texts = [_words(v) for v in values if isinstance(v, str)]
+    return [t for t in texts if t.count(" ") + 1 >= TASK_WORDS]
+
+
+def hands_out(run: Run, tasks: list[str]) -> bool:
+    """The message quotes the run's input whole: it forwards the task rather than acting on it."""
+    if not tasks:
+        return False
+    said = _words(_content(run))
+    return any(task in said for task in tasks)
+
+
+def _is_work(run: Run, executed: set[str], tasks: list[str]) -> bool:
+    """Code that ran is work however short; a message no longer than a routing line, or one that only
+    hands out the task, is not."""
+    if run.id in executed:
+        return True
+    if hands_out(run, tasks):
+        return False
+    return run.run_type != "agent" or len(re.findall(r"[\w-]+", _content(run))) > ROUTING_WORDS
+
+
+def work_runs(trace: Trace, roles: Roles) -> list[Run]:
+    """The workers' steps of work, in execution order (see the module's principles)."""
+    workers, executed, tasks = find_workers(trace, roles), _executed(trace, roles), task_texts(trace)
+    return [r for r in trace.runs[1:] if r.agent in workers and roles.acts(r) and _is_work(r, executed, tasks)]
 
 
 def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim | None:
-    """The agent to look at first, by the module's principles; None for a single-agent trace."""
-    if len(_agents(trace, roles)) < 2:
+    """The agent to look at first, by the module's principles; None when the trace names no agent."""
+    agents = _agents(trace, roles)
+    if not agents:
         return None
     if origin is not None and origin.stated and origin.agent:
         return AgentClaim(
@@ -82,30 +123,79 @@ def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim
             confidence=origin.confidence,
             precision=origin.precision,
         )
-    workers, executed = find_workers(trace, roles), _executed(trace, roles)
-    work = [r for r in trace.runs[1:] if r.agent in workers and roles.acts(r) and _is_work(r, executed)]
-    if not work:
-        return None
+    if len(agents) == 1:
+        return _only_agent(trace, roles, next(iter(agents)))
+    work = work_runs(trace, roles)
+    return _most_work(work) if work else _first_answer(trace, roles, agents)
+
+
+def _measured(claim: AgentClaim) -> AgentClaim:
+    """The claim with its basis's measured precision (``calibration.json``)."""
+    named, right = agent_calibration(claim.basis)
+    precision = right / named if named >= MIN_SAMPLE else None
+    return claim.model_copy(update={"precision": precision, "named": named, "right": right})
+
+
+def _most_work(work: list[Run]) -> AgentClaim:
     counts = Counter(r.agent for r in work)
     top = max(counts.values())
     first = next(r for r in work if counts[r.agent] == top)
-    named, right = agent_calibration("most_work")
-    return AgentClaim(
-        agent=str(first.agent),
-        basis="most_work",
-        reason=(
-            "the only agent the others handed work to"
-            if len(counts) == 1
-            else "of the agents that did the most work the answer rests on, the one that worked first"
-            if sum(n == top for n in counts.values()) > 1
-            else "the agent that did most of the work the answer rests on"
-        ),
-        work_steps=top,
-        all_work_steps=len(work),
-        first_section=run_section(first.order),
-        first_step=first.order,
-        confidence="low",
-        precision=right / named if named >= MIN_SAMPLE else None,
-        named=named,
-        right=right,
+    return _measured(
+        AgentClaim(
+            agent=str(first.agent),
+            basis="most_work",
+            reason=(
+                "the only agent the others handed work to"
+                if len(counts) == 1
+                else "of the agents that did the most work the answer rests on, the one that worked first"
+                if sum(n == top for n in counts.values()) > 1
+                else "the agent that did most of the work the answer rests on"
+            ),
+            work_steps=top,
+            all_work_steps=len(work),
+            first_section=run_section(first.order),
+            first_step=first.order,
+        )
+    )
+
+
+def _said(trace: Trace, roles: Roles, agents: set[str]) -> list[Run]:
+    """Steps of ``agents`` that say more than a routing line and do more than hand out the task."""
+    tasks = task_texts(trace)
+    return [r for r in trace.runs[1:] if r.agent in agents and roles.acts(r) and _is_work(r, set(), tasks)]
+
+
+def _first_answer(trace: Trace, roles: Roles, agents: set[str]) -> AgentClaim | None:
+    """No work ran: the first agent that said more than a routing line, once the task was handed out."""
+    said = _said(trace, roles, agents)
+    if not said:
+        return None
+    first = said[0]
+    return _measured(
+        AgentClaim(
+            agent=str(first.agent),
+            basis="first_answer",
+            reason="no agent's work ran (no code, no tool, no agent handed the turn); it took up the task first",
+            first_section=run_section(first.order),
+            first_step=first.order,
+        )
+    )
+
+
+def _only_agent(trace: Trace, roles: Roles, agent: str) -> AgentClaim:
+    steps = (
+        work_runs(trace, roles)
+        or _said(trace, roles, {agent})
+        or [r for r in trace.runs[1:] if r.agent == agent and roles.acts(r)]
+    )
+    first = steps[0]
+    return _measured(
+        AgentClaim(
+            agent=agent,
+            basis="only_agent",
+            reason="the only agent of the system under test",
+            first_section=run_section(first.order),
+            first_step=first.order,
+            confidence="high",
+        )
     )

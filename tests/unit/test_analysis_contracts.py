@@ -180,7 +180,11 @@ def test_every_older_pack_is_a_valid_current_pack() -> None:
     as_1_5["triage"].pop("agent", None)
     assert not list(Draft202012Validator(schema_1_5).iter_errors(as_1_5))  # a pack as 1.5 wrote it
     assert not list(Draft202012Validator(schema_1_6).iter_errors(as_1_5))  # is a valid 1.6 pack
-    assert not list(Draft202012Validator(schema_1_6).iter_errors(pack))
+    schema_1_7 = json.loads((REPO / "schemas" / "hypothesis-pack-1.7.json").read_text())
+    as_1_6 = json.loads(json.dumps(pack)) | {"schema_version": "1.6"}
+    assert not list(Draft202012Validator(schema_1_6).iter_errors(as_1_6))  # a pack as 1.6 wrote it
+    assert not list(Draft202012Validator(schema_1_7).iter_errors(as_1_6))  # is a valid 1.7 pack
+    assert not list(Draft202012Validator(schema_1_7).iter_errors(pack))
 
 
 def test_stage_digests_respect_their_limits_whatever_the_output_size() -> None:

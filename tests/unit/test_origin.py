@@ -307,6 +307,32 @@ def test_agent_claims_from_the_work_done_are_right_more_often_than_not_on_the_de
     assert count.right / count.named >= FLOOR
 
 
+def test_every_agent_claim_of_a_single_agent_system_is_right_and_no_basis_is_below_the_floor(
+    triaged: list[Any],
+) -> None:
+    from benchmarks.origin_cases import AGENT_BASES, agent_counts
+
+    dev = [(c, t.agent) for c, t in triaged if c.half == "development"]
+    only = agent_counts(dev, "only_agent")
+    assert only.named >= 1 and only.right == only.named
+    for basis in AGENT_BASES:
+        count = agent_counts(dev, basis)
+        assert count.named == 0 or count.right / count.named >= FLOOR, basis
+
+
+def test_the_agent_named_beats_naming_the_first_speaker_on_the_algorithm_generated_development_half(
+    triaged: list[Any],
+) -> None:
+    from benchmarks.origin import _same_agent, _speaker
+
+    dev = [(c, t) for c, t in triaged if c.half == "development" and c.dataset == "Who&When algorithm-generated"]
+    named = sum(
+        _same_agent(claim.agent, case.agent) for case, t in dev if (claim := t.agent) is not None and claim.stated
+    )
+    first = sum(_same_agent(_speaker(case, False), case.agent) for case, _ in dev)
+    assert named > first, f"the agent named: {named} of {len(dev)}; the first speaker: {first}"
+
+
 def test_every_high_confidence_origin_on_the_development_half_is_right(scored: list[Any]) -> None:
     high = [(case, origin) for case, origin in scored if origin is not None and origin.confidence == "high"]
     dev = [(c, o) for c, o in high if c.half == "development" and c.step is not None]

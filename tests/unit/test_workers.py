@@ -15,8 +15,9 @@ from refinery.trace.files.chat import load_history
 from refinery.trace.model import Trace
 from refinery.trace.roles import Roles
 from refinery.triage import run_triage
+from refinery.triage.confidence import agent_sentence
 from refinery.triage.document import render_triage_md
-from refinery.triage.workers import claim_agent, find_workers
+from refinery.triage.workers import claim_agent, find_workers, hands_out, task_texts, work_runs
 
 
 def history(entries: list[dict[str, Any]], question: str = "Where is the nearest dojo?") -> Trace:
@@ -91,14 +92,116 @@ def test_a_message_no_longer_than_a_routing_line_is_not_work() -> None:
     assert claim is not None and claim.agent == "WebSurfer" and claim.all_work_steps == 1
 
 
-def test_a_single_agent_gets_no_agent_claim() -> None:
+def brief(question: str) -> str:
+    """An AutoGen manager's brief, the way CaptainAgent hands the task to the group."""
+    return (
+        "You are given: (1) a task and advises from your manager with a specific plan and (2) a general task.\n"
+        f"# General Task\n{question}\n# Plan\nAnswer it step by step."
+    )
+
+
+QUESTION = "How many studio albums did the band release between 2000 and 2009?"
+
+
+def test_a_single_agent_is_the_agent_at_high_confidence_and_reading_starts_at_its_work() -> None:
     trace = history(
         [
+            {"role": "assistant", "name": "Solo_Expert", "content": brief(QUESTION)},
             {"role": "assistant", "name": "Solo_Expert", "content": "```python\nprint(2 + 2)\n```"},
             {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n4"},
             {"role": "assistant", "name": "Solo_Expert", "content": "So the answer is four, as computed above."},
         ],
-        question="What is 2 + 2?",
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis, claim.confidence) == ("Solo_Expert", "only_agent", "high")
+    code = next(r for r in trace.runs if "print" in str(r.outputs))
+    assert claim.first_step == code.order  # its code that ran, not the brief before it
+    assert "lies in `Solo_Expert`'s work (start reading at" in agent_sentence(claim)
+
+
+def test_handing_out_the_task_is_not_work_and_reading_starts_after_it() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
+            {"role": "assistant", "name": "Code_Expert", "content": "```python\nprint(count_albums(2000, 2009))\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n3"},
+            {"role": "assistant", "name": "Music_Expert", "content": "I list them myself: Album One, Album Two."},
+            {"role": "assistant", "name": "Code_Expert", "content": "```python\nprint(verify(3))\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\nTrue"},
+        ],
+        question=QUESTION,
+    )
+    roles = Roles.of(trace)
+    work = work_runs(trace, roles)
+    assert [r.agent for r in work] == ["Code_Expert", "Code_Expert"]  # the brief and the aside are no work
+    assert hands_out(trace.runs[1], task_texts(trace)) and not hands_out(trace.runs[2], task_texts(trace))
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.agent == "Code_Expert" and claim.first_step == trace.runs[2].order
+
+
+def test_quoting_a_short_input_in_passing_is_not_handing_out_the_task() -> None:
+    trace = history(
+        [{"role": "assistant", "name": "A_Expert", "content": "The question asks: how many albums? Let us count."}],
+        question="How many albums?",
+    )
+    assert task_texts(trace) == []
+    assert not hands_out(trace.runs[1], task_texts(trace))
+
+
+def test_when_no_work_ran_the_first_agent_to_take_up_the_task_is_claimed() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
+            {
+                "role": "assistant",
+                "name": "Discography_Expert",
+                "content": "From memory the band released four albums.",
+            },
+            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
+            {"role": "assistant", "name": "Verification_Expert", "content": "TERMINATE"},
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis, claim.confidence) == (
+        "Discography_Expert",
+        "first_answer",
+        "low",
+    )
+    assert claim.first_step == trace.runs[2].order  # not the brief at runs[1]
+    assert "(its first answer at R0002)" in agent_sentence(claim)
+
+
+def test_an_agent_that_hands_out_the_task_and_then_answers_it_is_claimed_at_its_answer() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Bible_Expert", "content": brief(QUESTION)},
+            {
+                "role": "assistant",
+                "name": "Bible_Expert",
+                "content": "The first place named is Susa, so we look there.",
+            },
+            {
+                "role": "assistant",
+                "name": "History_Expert",
+                "content": "Susa is in Iran; its prime minister then was X.",
+            },
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "first_answer"
+    assert (claim.agent, claim.first_step) == ("Bible_Expert", trace.runs[2].order)
+
+
+def test_a_log_whose_agents_only_route_and_hand_out_gets_no_claim() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
+            {"role": "assistant", "name": "Verification_Expert", "content": "TERMINATE"},
+        ],
+        question=QUESTION,
     )
     assert run_triage(trace).agent is None
 
@@ -160,6 +263,29 @@ def test_the_model_stages_get_the_agent_claim_as_a_lead_not_a_fact() -> None:
     digest = triage_digest(run_triage(magentic(surfer_turns=3)))
     line = next(line for line in digest.splitlines() if line.startswith("- agent lead"))
     assert "(low confidence, right " in line and "a lead, not a fact" in line and "WebSurfer" in line
+
+
+def test_the_model_stages_get_a_first_answer_as_a_lead_and_no_lead_for_the_only_agent() -> None:
+    from refinery.analysis.stages import triage_digest
+
+    trace = history(
+        [
+            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
+            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band released four albums."},
+            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
+        ],
+        question=QUESTION,
+    )
+    line = next(line for line in triage_digest(run_triage(trace)).splitlines() if line.startswith("- agent lead"))
+    assert "Discography_Expert" in line and "start reading at R0002" in line
+    solo = history(
+        [
+            {"role": "assistant", "name": "Solo_Expert", "content": "```python\nprint(2 + 2)\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n4"},
+        ],
+        question=QUESTION,
+    )
+    assert "agent lead" not in triage_digest(run_triage(solo))  # one agent: nothing for the model to weigh
 
 
 def test_a_single_worker_is_said_to_be_the_only_one_the_others_handed_work_to() -> None:
