@@ -32,6 +32,7 @@ from refinery.analysis.providers.base import AnalysisContext, AnalysisProvider, 
 from refinery.analysis.schemas import Synthesis
 from refinery.analysis.stages import STAGES, StageSpec, build_stage_call, check_citations, prompts_version
 from refinery.changes import claim_threshold
+from refinery.documents.ids import run_section
 from refinery.errors import CostCapReached, RefineryError, StageOutputError
 from refinery.pipeline import Prepared
 
@@ -107,9 +108,31 @@ class AnalysisResult:
             suspects=self.prepared.suspects[:20],
             suspect_threshold=claim_threshold() if self.prepared.suspects else None,
             triage_agreement=self.triage_agreement(),
+            diagnosis_origin=self.diagnosis_origin(),
+            diagnosis_agent=self.diagnosis_agent(),
+            agent_agreement=self.agent_agreement(),
             fixes=self.prepared.fixes,
             fix_notes=self.prepared.fix_notes,
         )
+
+    def diagnosis_origin(self) -> str | None:
+        """The section the diagnosis's first causal chain begins at, as the model wrote it."""
+        chains = getattr(self.outputs.get("diagnosis"), "causal_chains", None)
+        return str(chains[0].origin_run_id) if chains else None
+
+    def diagnosis_agent(self) -> str | None:
+        """The agent of the run the diagnosis starts at; None for a section no run of the trace has."""
+        section = self.diagnosis_origin()
+        trace = self.prepared.trace
+        run = next((r for r in trace.runs if run_section(r.order) == section), None)
+        return run.agent if run is not None else None
+
+    def agent_agreement(self) -> Literal["agrees", "differs"] | None:
+        """Whether the diagnosis's step belongs to the agent triage's claim names."""
+        claim, agent = self.prepared.triage.agent, self.diagnosis_agent()
+        if claim is None or agent is None:
+            return None
+        return "agrees" if agent.lower() == claim.agent.lower() else "differs"
 
     def triage_agreement(self) -> Literal["agrees", "differs", "no_triage_origin"] | None:
         """Whether the diagnosis's first causal chain begins where triage's origin is."""

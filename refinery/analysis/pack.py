@@ -25,7 +25,8 @@ each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
 ``triage.checked`` and ``triage_agreement``; 1.5 adds ``fixes`` and ``fix_notes``; 1.6 adds
 ``triage.agent``, each fix's ``id`` and fixes from the model (``source: model``, the synthesis
-stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``. Every older pack is a valid pack of each later version."""
+stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and ``diagnosis_origin``, ``diagnosis_agent`` and
+``agent_agreement``. Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):
@@ -171,6 +172,12 @@ class HypothesisPack(BaseModel):
     triage_agreement: Literal["agrees", "differs", "no_triage_origin"] | None = None
     """Whether the diagnosis placed the origin where triage did (its first causal chain's step); None
     without a diagnosis (1.4)."""
+    diagnosis_origin: str | None = None
+    """The section where the diagnosis's first causal chain begins, as the model gave it (1.7)."""
+    diagnosis_agent: str | None = None
+    """The agent whose step that is, in a trace of named agents (1.7)."""
+    agent_agreement: Literal["agrees", "differs"] | None = None
+    """Whether ``diagnosis_agent`` is the agent triage's claim names; None without both (1.7)."""
     fixes: list[Fix] = Field(default_factory=list)
     """Edits to the pull request's head that passed every check (its file, its lines, redaction, size) (1.5)."""
     fix_notes: list[str] = Field(default_factory=list)

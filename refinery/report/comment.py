@@ -16,6 +16,7 @@ from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.changes.model import Suspect
+from refinery.report.agreement import agreement_sentence
 from refinery.report.changes import fix_block, suspect_line, verification_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
@@ -68,6 +69,12 @@ def sticky_marker(workflow: str, job: str, selection: str) -> str:
     return f"<!-- refinery:sticky {key} -->"
 
 
+def _heading_level(line: str) -> int:
+    """The ATX heading level of a line (``### x`` is 3); 0 for a line that is no heading."""
+    hashes = len(line) - len(line.lstrip("#"))
+    return hashes if 1 <= hashes <= 6 and line[hashes : hashes + 1] in (" ", "") else 0
+
+
 def split_sections(markdown: str) -> tuple[str, list[Section]]:
     """Split on ``## `` headings that are not inside a code fence."""
     head: list[str] = []
@@ -83,6 +90,9 @@ def split_sections(markdown: str) -> tuple[str, list[Section]]:
             # Under the comment's "###" title a trace's sections are "####": the hierarchy reads downwards.
             sections.append(Section(heading=line[3:].strip(), text="#### " + line[3:]))
             continue
+        elif fence is None and sections and (level := _heading_level(line)) >= 3:
+            # Their own headings ("### H1 · …") go down by the same two levels, never past h6.
+            line = "#" * min(level + 2, 6) + line[level:]
         if sections:
             sections[-1].text += "\n" + line
         else:
@@ -201,6 +211,24 @@ def _fix_verdict(pack: HypothesisPack, hypothesis_id: str) -> str:
     return ""
 
 
+def _diagnosed(pack: HypothesisPack, name: str) -> list[str]:
+    """The model's summary, its first two hypotheses, and whether triage agrees on where it started."""
+    lines = [f"- {name}: {prose(pack.summary or '', 400)}"]
+    for hypothesis in pack.hypotheses[:2]:
+        tried = _fix_verdict(pack, hypothesis.id)
+        lines.append(f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f}{tried})")
+    said = agreement_sentence(
+        pack.triage.origin,
+        pack.triage.agent,
+        pack.diagnosis_origin,
+        pack.diagnosis_agent,
+        lambda text: inline_code(text, 60),
+    )
+    if said:
+        lines.append(f"  - {said}")
+    return lines
+
+
 def _lead(
     entries: list[TraceEntry], clusters: Sequence[FailureGroup] = (), langsmith_host: str | None = None
 ) -> list[str]:
@@ -210,12 +238,7 @@ def _lead(
         pack = entry.pack
         name = inline_code(pack.trace.name or pack.trace.id, 60)
         if pack.summary is not None:
-            lines.append(f"- {name}: {prose(pack.summary, 400)}")
-            for hypothesis in pack.hypotheses[:2]:
-                tried = _fix_verdict(pack, hypothesis.id)
-                lines.append(
-                    f"  - try **{prose(hypothesis.title, 140)}** (confidence {hypothesis.confidence:.2f}{tried})"
-                )
+            lines += _diagnosed(pack, name)
         elif pack.triage.origin is not None and pack.triage.origin.stated:
             origin = pack.triage.origin
             category = next((f.category for f in pack.triage.findings if f.id == origin.finding_id), "failure")

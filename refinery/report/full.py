@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.schemas import Diagnosis, GapAnalysis, Hypothesis
+from refinery.report.agreement import agreement_sentence
 from refinery.report.baseline import baseline_section
 from refinery.report.changes import changes_section
 from refinery.report.offline import (
@@ -16,6 +17,7 @@ from refinery.report.offline import (
     verdict_lines,
 )
 from refinery.report.sanitize import fenced, inline_code, prose, table_cell
+from refinery.triage.confidence import agent_sentence
 
 
 def _hypothesis(h: Hypothesis) -> list[str]:
@@ -49,10 +51,10 @@ def _diagnosis(diagnosis: Diagnosis) -> list[str]:
     for chain in diagnosis.causal_chains:
         cites = ", ".join(f"{c.file}#{c.section}" for c in chain.citations[:6])
         out.append(
-            f"- **{prose(chain.cause, 400)}** ({chain.category}, starts at {inline_code(chain.origin_run_id, 20)}): "
+            f"- **{prose(chain.cause, 400)}** ({chain.category}, placed at {inline_code(chain.origin_run_id, 20)}): "
             f"{prose(chain.mechanism, 500)} → {prose(chain.symptom, 300)}" + (f" [{cites}]" if cites else "")
         )
-    out += ["", f"Confidence: {diagnosis.confidence:.2f}", ""]
+    out += ["", f"The model's own confidence: {diagnosis.confidence:.2f} (not measured against labelled failures).", ""]
     return out
 
 
@@ -100,6 +102,12 @@ def render_report(result: AnalysisResult) -> str:
             "",
         ]
     out += origin_line(triage, "Origin step (triage)")
+    if triage.stated_origin is None and triage.stated_agent is not None:
+        out += [agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60)), ""]
+    said = agreement_sentence(
+        triage.origin, triage.agent, result.diagnosis_origin(), result.diagnosis_agent(), lambda t: inline_code(t, 60)
+    )
+    out += [said, ""] if said else []
     out += baseline_section(prepared.comparison)
     out += changes_section(prepared.suspects, prepared.fixes, prepared.fix_notes)
     if synthesis is not None:

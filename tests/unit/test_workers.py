@@ -271,7 +271,11 @@ def test_the_model_stages_get_a_first_answer_as_a_lead_and_no_lead_for_the_only_
     trace = history(
         [
             {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
-            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band released four albums."},
+            {
+                "role": "assistant",
+                "name": "Discography_Expert",
+                "content": "From memory the band released four albums.",
+            },
             {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
         ],
         question=QUESTION,
