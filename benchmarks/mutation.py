@@ -97,6 +97,20 @@ GROUPS: dict[str, Group] = {
     # our own interface, the OpenAI fake, the user's eval in git worktrees). test_planner.py's
     # CLI-and-action runs (16 s, mostly the GitHub fake behind Prism) stay in the suite: every
     # surviving mutant would run them.
+    # Where the failure began and whose it was: the claims this phase is about. test_origin scores
+    # every labelled real failure (../shared), so a mutant that moves an origin there is caught.
+    "origin": Group(
+        (
+            "refinery/triage/origin.py",
+            "refinery/triage/workers.py",
+            "refinery/triage/confidence.py",
+            "refinery/triage/recovery.py",
+            "refinery/triage/cause.py",
+            "refinery/trace/roles.py",
+            "refinery/report/agreement.py",
+        ),
+        _unit("origin", "workers", "triage", "agreement"),
+    ),
     "planner": Group(
         (
             "refinery/planner/run.py",
