@@ -109,7 +109,7 @@ GROUPS: dict[str, Group] = {
             "refinery/trace/roles.py",
             "refinery/report/agreement.py",
         ),
-        _unit("origin", "workers", "triage", "agreement"),
+        _unit("origin", "origin_choice", "confidence", "roles_recovery_cause", "workers", "triage", "agreement"),
     ),
     "planner": Group(
         (

@@ -48,9 +48,11 @@ def _leaves(value: Any) -> Iterator[str]:
             yield text
 
 
-def precondition_cause(trace: Trace, failed: Run, roles: Roles) -> Run | None:
+def precondition_cause(trace: Trace, failed: Run, roles: Roles, failures: frozenset[str] = frozenset()) -> Run | None:
     """The latest earlier state-changing call of the system under test that shares an argument with
-    ``failed``, when ``failed`` is a tool call whose error says a precondition failed; else None."""
+    ``failed``, when ``failed`` is a tool call whose error says a precondition failed; else None.
+    ``failures`` are the ids of runs the rules found failing without raising (an error in the tool's
+    output): such a call changed nothing, so it is no cause either."""
     if failed.run_type not in ("tool", "retriever") or not _PRECONDITION.search(_error_text(failed)[:2000]):
         return None
     wanted = set(_leaves(failed.inputs))
@@ -58,7 +60,9 @@ def precondition_cause(trace: Trace, failed: Run, roles: Roles) -> Run | None:
         return None
     expected = {(a["name"], normalize_args(a["arguments"])) for a in expected_actions(trace) or []}
     for earlier in reversed(trace.runs[1 : failed.order]):
-        if earlier.run_type != "tool" or earlier.is_error or not roles.acts(earlier) or is_read_name(earlier.name):
+        if earlier.run_type != "tool" or earlier.is_error or earlier.id in failures:
+            continue
+        if not roles.acts(earlier) or is_read_name(earlier.name):
             continue
         if earlier.name == failed.name and earlier.inputs == failed.inputs:
             continue  # the same call earlier is a retry, not a cause

@@ -116,7 +116,8 @@ def _from_failure(trace: Trace, failure: Finding, roles: Roles, findings: list[F
         if failure.blamed_run_id
         else "the earliest failure the run did not recover from"
     )
-    cause = precondition_cause(trace, trace.get(str(failure.run_id)), roles)
+    failed = frozenset(str(f.run_id) for f in findings if f.rule in ORIGIN_RULES and f.run_id)
+    cause = precondition_cause(trace, trace.get(str(failure.run_id)), roles, failed)
     if cause is not None:
         evidence = Evidence(basis="precondition", ended_run=evidence.ended_run, crashed_run=crashed)
         return _Choice(

@@ -144,3 +144,33 @@ def test_a_diagnosed_trace_renders_with_every_heading_under_the_title() -> None:
     )
     check(structure(body))  # the hypothesis's own "### H1" heading no longer outranks its section
     assert "##### H1 · Add exponential backoff" in body
+
+
+def claim_of(basis: str, agent: str = "WebSurfer", precision: float | None = 0.65) -> Any:
+    from refinery.triage.model import AgentClaim
+
+    return AgentClaim(agent=agent, basis=basis, reason="r", confidence="low", precision=precision)  # type: ignore[arg-type]
+
+
+def test_the_agent_is_compared_whatever_its_case_and_a_disagreement_says_read_both() -> None:
+    same = agreement_sentence(None, claim_of("most_work"), "R0009", "websurfer")
+    assert same == (
+        "The model's diagnosis places the start at `R0009`, in `websurfer`'s work: the agent triage names too "
+        "(the two agree on the agent, not on a step)."
+    )
+    other = agreement_sentence(None, claim_of("most_work", agent="WEBSURFER"), "R0009", "Orchestrator")
+    assert other == (
+        "The model's diagnosis places the start at `R0009`, in `Orchestrator`'s work; triage names `WEBSURFER` "
+        "(low confidence). They disagree: read both agents' work."
+    )
+
+
+def test_the_only_agent_and_an_unstated_claim_add_nothing_to_weigh() -> None:
+    none = (
+        "The model's diagnosis places the start at `R0009`; triage names no origin step, so only the model supports it."
+    )
+    assert agreement_sentence(None, claim_of("only_agent"), "R0009", "WebSurfer") == none
+    assert agreement_sentence(None, claim_of("most_work", precision=0.4), "R0009", "Orchestrator") == (
+        none.replace("`R0009`;", "`R0009`, in `Orchestrator`'s work;")
+    )
+    assert agreement_sentence(None, claim_of("most_work"), "R0009", None) == none  # a section of no agent

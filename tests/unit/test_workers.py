@@ -17,6 +17,7 @@ from refinery.trace.roles import Roles
 from refinery.triage import run_triage
 from refinery.triage.confidence import agent_sentence
 from refinery.triage.document import render_triage_md
+from refinery.triage.model import Origin
 from refinery.triage.workers import claim_agent, find_workers, hands_out, task_texts, work_runs
 
 
@@ -304,3 +305,140 @@ def test_a_single_worker_is_said_to_be_the_only_one_the_others_handed_work_to() 
     claim = run_triage(trace).agent
     assert claim is not None and claim.reason == "the only agent the others handed work to"
     assert claim.work_steps == claim.all_work_steps == 1
+
+
+def test_the_claims_precision_is_its_bases_committed_measurement() -> None:
+    from refinery.triage.confidence import agent_calibration
+
+    claim = run_triage(magentic(surfer_turns=3)).agent
+    named, right = agent_calibration("most_work")
+    assert claim is not None and (claim.named, claim.right) == (named, right) and named >= 5
+    assert claim.precision == right / named
+
+
+def test_a_stated_origins_claim_carries_the_origins_level_and_precision() -> None:
+    trace = magentic(surfer_turns=2)
+    surfer = next(r for r in trace.runs if r.agent == "WebSurfer")
+    origin = Origin(
+        run_id=surfer.id,
+        section=f"R{surfer.order:04d}",
+        step=surfer.order,
+        name="WebSurfer",
+        agent="WebSurfer",
+        finding_id="F01",
+        reason="here the run first parted from the passing run",
+        confidence="medium",
+        precision=0.7,
+    )
+    claim = claim_agent(trace, Roles.of(trace), origin)
+    assert claim is not None and (claim.basis, claim.confidence, claim.precision) == ("origin", "medium", 0.7)
+    assert claim.reason == f"it took the origin step R{surfer.order:04d}"
+
+
+def test_the_reason_says_whether_the_claimed_worker_was_alone_tied_or_ahead() -> None:
+    ahead = run_triage(magentic(surfer_turns=3)).agent
+    assert ahead is not None and ahead.reason == "the agent that did most of the work the answer rests on"
+    tied = run_triage(magentic(surfer_turns=1)).agent
+    assert tied is not None
+    assert tied.reason == "of the agents that did the most work the answer rests on, the one that worked first"
+    alone = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Plan: search the web for dojos near the exchange."},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo nearby today."},
+        ]
+    )
+    only = run_triage(alone).agent
+    assert only is not None and only.reason == "the only agent the others handed work to"
+
+
+def test_the_agents_own_tool_calls_make_it_a_worker_from_the_first_step_on() -> None:
+    from tests.builders import TraceBuilder
+
+    b = TraceBuilder("crew")
+    b.add("Researcher", b.root, "tool", agent="Researcher", inputs={"q": "dojo"}, outputs={"hits": 3})
+    b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "Here is the summary of the dojo search."})
+    b.add("Researcher", b.root, "retriever", agent="Researcher", inputs={"q": "hours"}, outputs={"docs": []})
+    trace = b.build()
+    assert find_workers(trace, Roles.of(trace)) == {"Researcher"}
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.work_steps, claim.first_step) == ("Researcher", 2, 1)
+
+
+def test_an_agent_naming_itself_does_not_route_to_itself() -> None:
+    trace = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Plan: search the web for dojos near the exchange."},
+            {"role": "Orchestrator (thought)", "content": "Orchestrator: WebSurfer next"},
+            {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo nearby today."},
+        ]
+    )
+    assert find_workers(trace, Roles.of(trace)) == {"WebSurfer"}
+
+
+def test_a_message_of_exactly_a_routing_lines_length_is_no_work_and_one_word_more_is() -> None:
+    words = ["alpha", "beta", "gamma", "delta"]  # ROUTING_WORDS of them
+    trace = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": " ".join(words)},
+            {"role": "Orchestrator (thought)", "content": "Next speaker FileSurfer"},
+            {"role": "FileSurfer", "content": " ".join([*words, "epsilon"])},
+        ]
+    )
+    assert [r.agent for r in work_runs(trace, Roles.of(trace))] == ["FileSurfer"]
+
+
+def test_an_input_of_exactly_the_task_length_is_a_task_and_quoting_it_in_other_case_hands_it_out() -> None:
+    five = "Count the albums released today"
+    trace = history(
+        [{"role": "assistant", "name": "A_Expert", "content": f"TASK: {five.upper()}. Please begin."}], question=five
+    )
+    assert task_texts(trace) == ["count the albums released today"]
+    assert hands_out(trace.runs[1], task_texts(trace))
+    four = history([{"role": "assistant", "name": "A_Expert", "content": "x"}], question="Count the albums today")
+    assert task_texts(four) == []
+
+
+def test_a_person_is_no_agent_of_the_system_whatever_the_case_of_its_name() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "User", "content": "Please find me the nearest dojo to the exchange."},
+            {"role": "assistant", "name": "Solo_Expert", "content": "I searched and found Downtown Dojo nearby."},
+        ]
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis) == ("Solo_Expert", "only_agent")
+    assert claim.reason == "the only agent of the system under test"
+
+
+def test_the_only_agent_with_no_work_is_read_from_its_first_answer_else_its_first_step() -> None:
+    said = history(
+        [
+            {"role": "assistant", "name": "Solo_Expert", "content": brief(QUESTION)},
+            {"role": "assistant", "name": "Solo_Expert", "content": "The band released four albums in that decade."},
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(said).agent
+    assert claim is not None and claim.first_step == said.runs[2].order
+    mute = history([{"role": "assistant", "name": "Solo_Expert", "content": "TERMINATE"}], question=QUESTION)
+    claim = run_triage(mute).agent
+    assert claim is not None and claim.first_step == mute.runs[1].order
+
+
+def test_the_first_answer_is_said_why() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
+            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band made four albums."},
+            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums."},
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None
+    assert claim.reason == "no agent's work ran (no code, no tool, no agent handed the turn); it took up the task first"
