@@ -187,3 +187,22 @@ def test_an_agent_claim_measured_too_rarely_says_so() -> None:
 )
 def test_a_run_not_known_to_have_failed_is_not_said_to_have_failed(verdict: str | None, subject: str) -> None:
     assert failure_subject(verdict) == subject
+
+
+def test_a_level_measured_exactly_the_minimum_number_of_times_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = {
+        "levels": {"low": {"named": MIN_SAMPLE, "right": 2}},
+        "agent": {"most_work": {"named": MIN_SAMPLE, "right": 4}},
+    }
+    monkeypatch.setattr(confidence, "calibration", lambda: table)
+    assert precision_of("low") == 2 / MIN_SAMPLE
+    assert precision_note(origin("low")) == f"low confidence: right 2 of {MIN_SAMPLE} times on labelled failures"
+    assert "which was right 2 of 5 times" in unnamed_reason([], origin("low"))
+
+
+def test_a_calibration_with_no_tables_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(confidence, "calibration", lambda: {})
+    assert precision_of("high") is None
+    assert agent_calibration("most_work") == (0, 0)
+    assert precision_note(origin("high")) == "high confidence, not yet measured on enough labelled failures"
+    assert "which was right 0 of 0 times" in unnamed_reason([], origin("medium"))

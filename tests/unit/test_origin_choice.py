@@ -190,3 +190,55 @@ def test_findings_are_ranked_by_severity_raised_for_an_origin_lowered_for_what_f
 ) -> None:
     trace = agent_loop()
     assert score_finding(at(trace, 2, fields.pop("rule", "run_error"), **fields)) == score
+
+
+def test_a_cause_behind_a_precondition_error_keeps_what_the_error_said_about_the_run() -> None:
+    b = TraceBuilder("agent", error="ToolError: order is not pending")
+    b.add("cancel_order", b.root, "tool", inputs={"order_id": "#W100"}, outputs={"ok": True})
+    b.add("modify_order", b.root, "tool", inputs={"order_id": "#W100"}, error="ToolError: order is not pending")
+    trace = b.build()
+    origin = choose(trace, at(trace, 2, "run_error", related_sections=["R0000"]))
+    assert (origin.section, origin.basis, origin.symptom_section) == ("R0001", "precondition", "R0002")
+    assert origin.confidence == "high"  # the run itself failed with the symptom's error
+    assert "R0002 failed on a precondition: the symptom, not the cause" in origin.evidence
+    assert "no unrecovered failure comes after it" not in origin.evidence  # the crash says more
+    b2 = TraceBuilder("agent")
+    b2.add("cancel_order", b2.root, "tool", inputs={"order_id": "#W100"}, outputs={"ok": True})
+    b2.add("modify_order", b2.root, "tool", inputs={"order_id": "#W100"}, error="ToolError: order is not pending")
+    quiet = b2.build()
+    ended = choose(quiet, at(quiet, 2, "run_error"))
+    assert ended.confidence == "medium" and "no unrecovered failure comes after it" in ended.evidence
+
+
+def test_a_later_retrieval_or_execution_means_the_run_did_not_give_up_after_the_failure() -> None:
+    for later in ("retriever", "tool"):
+        b = TraceBuilder("agent")
+        b.add("search", b.root, "tool", error="ToolError: boom")
+        b.add("lookup", b.root, later, outputs={"docs": []})
+        trace = b.build()
+        assert "no unrecovered failure comes after it" not in choose(trace, at(trace, 1, "run_error")).evidence
+    b = TraceBuilder("agent")
+    b.add("search", b.root, "tool", error="ToolError: boom")
+    b.add("Computer_terminal", b.root, "agent", agent="Computer_terminal", outputs={"content": "exitcode: 0\nok"})
+    b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "The final answer is three."})
+    executed = b.build()
+    assert "no unrecovered failure comes after it" not in choose(executed, at(executed, 1, "run_error")).evidence
+    b = TraceBuilder("agent")
+    b.add("search", b.root, "tool", error="ToolError: boom")
+    b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "The final answer is three."})
+    talked = b.build()
+    assert "no unrecovered failure comes after it" in choose(talked, at(talked, 1, "run_error")).evidence
+
+
+def test_of_several_departures_of_one_kind_the_earliest_counts_whatever_their_order() -> None:
+    trace = agent_loop()
+    origin = choose(trace, at(trace, 5, "baseline_divergence"), at(trace, 2, "baseline_divergence"))
+    assert origin.section == "R0002"
+
+
+def test_a_failure_with_no_step_is_never_the_origin() -> None:
+    trace = agent_loop()
+    stepless = at(trace, 3, "run_error").model_copy(update={"step": None})
+    assert choose_origin(trace, [stepless], Roles.of(trace)) is None
+    origin = choose(trace, stepless, at(trace, 5, "run_error"))
+    assert origin.section == "R0005"

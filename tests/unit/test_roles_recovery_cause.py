@@ -42,6 +42,7 @@ def failure(trace: Trace, step: int, rule: str = "run_error", **fields: Any) -> 
         ("Exit code: 137", 137),
         ("return code = 2", 2),
         ("exit status 0", 0),
+        ("return code=2 after 3 s", 2),
         ("The exit code was 1", None),  # a sentence about it is no report
     ],
 )
@@ -250,3 +251,32 @@ def test_a_write_whose_output_reported_an_error_changed_nothing_and_is_no_cause(
     origin = triage.origin
     assert origin is not None and (origin.step, origin.basis, origin.symptom_section) == (1, "precondition", "R0004")
     assert cause_of(trace, 4) == 2  # without the findings it would have been the failed modify
+
+
+def test_what_an_executor_or_an_evaluator_calls_is_the_environments_too() -> None:
+    b = TraceBuilder("episode")
+    grader = b.add("grader", b.root, "chain", actor="environment")
+    b.add("check_db", grader, "tool", outputs={"ok": False})
+    b.add("cancel_order", b.root, "tool", outputs={"ok": True})
+    trace = b.build()
+    assert [Roles.of(trace).actor(r) for r in trace.runs[1:]] == ["environment", "environment", "agent"]
+
+
+def test_a_tool_run_named_after_a_person_is_still_the_agents() -> None:
+    b = TraceBuilder("agent")
+    b.add("user", b.root, "tool", agent="User", outputs={"ok": True})
+    trace = b.build()
+    assert Roles.of(trace).actor(trace.runs[1]) == "agent"
+
+
+def test_two_failures_under_one_failed_parent_each_start_a_chain_and_the_parent_is_counted_once() -> None:
+    from refinery.triage.origin import error_chains
+
+    b = TraceBuilder("agent", error="ToolError: both failed")
+    step = b.add("plan_step", b.root, "chain", error="ToolError: both failed")
+    b.add("search", step, "tool", error="ToolError: 500")
+    b.add("fetch", step, "tool", error="ToolError: 404")
+    trace = b.build()
+    chains = error_chains(trace)
+    assert [c.leaf.name for c in chains] == ["search", "fetch"]
+    assert [[r.name for r in c.propagated] for c in chains] == [["plan_step", "agent"], []]

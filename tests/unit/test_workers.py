@@ -442,3 +442,54 @@ def test_the_first_answer_is_said_why() -> None:
     claim = run_triage(trace).agent
     assert claim is not None
     assert claim.reason == "no agent's work ran (no code, no tool, no agent handed the turn); it took up the task first"
+
+
+def test_one_tool_call_or_one_retrieval_at_the_first_step_makes_a_worker() -> None:
+    from tests.builders import TraceBuilder
+
+    for kind in ("tool", "retriever"):
+        b = TraceBuilder("crew")
+        b.add("search", b.root, kind, agent="Researcher", inputs={"q": "dojo"}, outputs={"hits": 3})
+        b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "Here is the summary of the search."})
+        trace = b.build()
+        assert find_workers(trace, Roles.of(trace)) == {"Researcher"}, kind
+
+
+def test_code_in_the_first_message_that_the_executor_ran_is_work() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Code_Expert", "content": "```python\nprint(1)\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n1"},
+            {"role": "assistant", "name": "Review_Expert", "content": "Looks right to me, so the answer is one."},
+        ],
+        question="What is one?",
+    )
+    assert find_workers(trace, Roles.of(trace)) == {"Code_Expert"}
+
+
+def test_the_first_answer_may_be_the_first_message_of_the_log() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band made four albums."},
+            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums."},
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis, claim.first_step) == (
+        "Discography_Expert",
+        "first_answer",
+        1,
+    )
+
+
+def test_the_only_agent_is_read_from_its_own_first_step_not_the_persons_before_it() -> None:
+    trace = history(
+        [
+            {"role": "human", "content": "How many albums?"},
+            {"role": "assistant", "name": "Solo_Expert", "content": "TERMINATE"},
+        ],
+        question=QUESTION,
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.first_step == 2
