@@ -139,7 +139,7 @@ def _gave_up(trace: Trace, failure: Finding) -> bool:
     )
 
 
-def _departure(trace: Trace, findings: list[Finding], rule: str) -> Finding | None:
+def _departure(findings: list[Finding], rule: str) -> Finding | None:
     found = [f for f in findings if f.rule == rule and f.run_id]
     return min(found, key=_step) if found else None
 
@@ -147,7 +147,7 @@ def _departure(trace: Trace, findings: list[Finding], rule: str) -> Finding | No
 def _choose(trace: Trace, findings: list[Finding], roles: Roles) -> _Choice | None:
     failures = _failures(trace, findings, roles)
     unrecovered = [f for f in failures if not f.recovered_at]
-    departures = [d for d in (_departure(trace, findings, r) for r in DEPARTURES) if d is not None]
+    departures = [d for d in (_departure(findings, r) for r in DEPARTURES) if d is not None]
     first_departure = min(departures, key=_step) if departures else None
     # A failed read the run moved past does not outrank a departure that came after it.
     if first_departure is not None:

@@ -242,3 +242,13 @@ def test_a_failure_with_no_step_is_never_the_origin() -> None:
     assert choose_origin(trace, [stepless], Roles.of(trace)) is None
     origin = choose(trace, stepless, at(trace, 5, "run_error"))
     assert origin.section == "R0005"
+
+
+def test_six_recovered_failures_list_the_first_five() -> None:
+    b = TraceBuilder("agent")
+    for n in range(7):
+        b.add(f"tool_{n}", b.root, "tool", outputs={"ok": True})
+    trace = b.build()
+    recovered = [at(trace, n, "run_error", recovered_at="R0007") for n in range(1, 7)]
+    origin = choose(trace, *recovered, at(trace, 7, "run_error"))
+    assert "recovered failures left aside as context: R0001, R0002, R0003, R0004, R0005" in origin.evidence

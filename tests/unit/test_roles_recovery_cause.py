@@ -280,3 +280,83 @@ def test_two_failures_under_one_failed_parent_each_start_a_chain_and_the_parent_
     chains = error_chains(trace)
     assert [c.leaf.name for c in chains] == ["search", "fetch"]
     assert [[r.name for r in c.propagated] for c in chains] == [["plan_step", "agent"], []]
+
+
+def test_an_executors_own_tool_calls_do_not_dilute_its_reports() -> None:
+    b = TraceBuilder("chat")
+    for n in range(2):
+        b.add("Runner", b.root, "agent", agent="Runner", outputs={"content": f"exitcode: 0 (execution succeeded)\n{n}"})
+        b.add("bash", b.root, "tool", agent="Runner", outputs={"content": "listing files"})
+    b.add("bash", b.root, "tool", agent="Runner", outputs={"content": "listing more files"})
+    trace = b.build()
+    assert Roles.of(trace).actor(trace.runs[1]) == "environment"  # 2 of its 2 messages report exit codes
+
+
+def test_a_tool_that_reports_exit_code_zero_recovers_the_same_tools_failure_and_one_that_reports_one_does_not() -> None:
+    for later, recovered in (("exitcode: 0\nok", "R0002"), ("exitcode: 1\nfailed", None)):
+        b = TraceBuilder("agent")
+        b.add("bash", b.root, "tool", error="CalledProcessError: exit 2")
+        b.add("bash", b.root, "tool", outputs={"content": later})
+        trace = b.build()
+        [marked] = mark_recoveries(trace, [failure(trace, 1)], Roles.of(trace))
+        assert marked.recovered_at == recovered
+
+
+def test_a_success_the_rules_flagged_for_something_else_still_recovers() -> None:
+    b = TraceBuilder("agent")
+    b.add("get_user", b.root, "tool", error="KeyError: user not found")
+    b.add("get_user", b.root, "tool", outputs={"id": 7}, ms=90_000)
+    trace = b.build()
+    slow = failure(trace, 2, rule="latency_outlier")
+    marked = mark_recoveries(trace, [failure(trace, 1), slow], Roles.of(trace))
+    assert marked[0].recovered_at == "R0002"
+
+
+def test_an_agent_speaking_again_does_not_recover_its_own_broken_message() -> None:
+    trace = history(
+        [
+            {"role": "assistant", "name": "Planner", "content": '{"plan": ["count the rows"'},
+            {"role": "assistant", "name": "Planner", "content": "Let me restate the plan in plain words now."},
+        ]
+    )
+    [marked] = mark_recoveries(trace, [failure(trace, 1, rule="invalid_json")], Roles.of(trace))
+    assert marked.recovered_at is None
+
+
+def test_reads_failed_writes_and_unrelated_writes_between_the_cause_and_the_symptom_are_stepped_over() -> None:
+    trace = orders(
+        ("cancel_order", {"order_id": "#W100"}, None),
+        ("update_address", {"order_id": "#W100"}, "ToolError: timeout"),
+        ("get_order", {"order_id": "#W100"}, None),
+        ("update_address", {"order_id": "#W300"}, None),
+        ("modify_order", {"order_id": "#W100"}, "ToolError: order is not pending"),
+    )
+    assert cause_of(trace, 5) == 1
+
+
+def test_the_same_call_made_before_is_a_retry_not_a_cause_and_is_stepped_over() -> None:
+    trace = orders(
+        ("cancel_order", {"order_id": "#W100"}, None),
+        ("modify_order", {"order_id": "#W100"}, None),
+        ("modify_order", {"order_id": "#W100"}, "ToolError: order is not pending"),
+    )
+    assert cause_of(trace, 3) == 1
+
+
+def test_a_retrieval_whose_error_states_a_precondition_is_traced_back_too() -> None:
+    b = TraceBuilder("agent")
+    b.add("delete_doc", b.root, "tool", inputs={"doc_id": "D-100"}, outputs={"ok": True})
+    b.add("fetch_doc", b.root, "retriever", inputs={"doc_id": "D-100"}, error="NotFound: no such document D-100")
+    assert cause_of(b.build(), 2) == 1
+
+
+def test_a_write_the_rules_flagged_for_something_else_is_still_a_cause() -> None:
+    from refinery.triage.origin import choose_origin
+
+    trace = orders(
+        ("cancel_order", {"order_id": "#W100"}, None),
+        ("modify_order", {"order_id": "#W100"}, "ToolError: order is not pending"),
+    )
+    slow = failure(trace, 1, rule="latency_outlier")
+    origin = choose_origin(trace, [slow, failure(trace, 2)], Roles.of(trace))
+    assert origin is not None and (origin.step, origin.basis) == (1, "precondition")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from refinery.documents.render import RenderOptions
 from refinery.pipeline import prepare
 from refinery.report.offline import render_offline_report
@@ -493,3 +495,39 @@ def test_the_only_agent_is_read_from_its_own_first_step_not_the_persons_before_i
     )
     claim = run_triage(trace).agent
     assert claim is not None and claim.first_step == 2
+
+
+def test_a_basis_measured_under_the_sample_has_no_precision_and_one_at_the_sample_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from refinery.triage import confidence
+
+    for named, precision in ((4, None), (5, 3 / 5)):
+        table = {"agent": {"most_work": {"named": named, "right": 3}}}
+        monkeypatch.setattr(confidence, "calibration", lambda table=table: table)
+        claim = run_triage(magentic(surfer_turns=3)).agent
+        assert claim is not None and claim.precision == precision and (claim.named, claim.right) == (named, 3)
+
+
+def test_a_message_whose_content_is_not_text_does_no_work_and_breaks_nothing() -> None:
+    trace = history(
+        [
+            {"role": "human", "content": "Where is the nearest dojo?"},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]},
+            {"role": "Orchestrator (thought)", "content": "Next speaker FileSurfer"},
+            {"role": "FileSurfer", "content": "I opened notes.txt and found the dojo's address there."},
+        ]
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.agent == "FileSurfer"
+
+
+def test_the_only_agent_with_nothing_said_is_read_from_its_own_step_not_an_unnamed_tool_before_it() -> None:
+    from tests.builders import TraceBuilder
+
+    b = TraceBuilder("agent")
+    b.add("search", b.root, "tool", outputs={"hits": 0})
+    b.add("Solo", b.root, "agent", agent="Solo", outputs={"content": "TERMINATE"})
+    claim = run_triage(b.build()).agent
+    assert claim is not None and (claim.basis, claim.first_step) == ("only_agent", 2)
