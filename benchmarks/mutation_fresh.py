@@ -140,6 +140,48 @@ MUTATIONS = [  # (group, file, the code as it is, the bug, what a user would see
         "self.state.notices.append(note)",
         "the cancellation no longer leads the report",
     ),
+    (
+        "origin",
+        "refinery/triage/origin.py",
+        "unrecovered = [f for f in failures if not f.recovered_at]",
+        "unrecovered = list(failures)",
+        "a failure the run recovered from named over the one that explains the failure",
+    ),
+    (
+        "origin",
+        "refinery/triage/confidence.py",
+        '"low": "possibly starts at"',
+        '"low": "starts at"',
+        "a low-confidence origin worded as certain",
+    ),
+    (
+        "origin",
+        "refinery/triage/confidence.py",
+        'if evidence.basis == "precondition":\n        return "medium"',
+        'if evidence.basis == "precondition":\n        return "high"',
+        "the write behind a precondition error said to be where it starts, on one source",
+    ),
+    (
+        "origin",
+        "refinery/triage/workers.py",
+        "if hands_out(run, tasks):\n        return False",
+        "if hands_out(run, tasks) and not tasks:\n        return False",
+        "a manager's brief counted as the work the answer rests on",
+    ),
+    (
+        "origin",
+        "refinery/triage/cause.py",
+        "in expected:\n            continue",
+        "in expected and not expected:\n            continue",
+        "a write the task expects blamed as the cause",
+    ),
+    (
+        "origin",
+        "refinery/triage/recovery.py",
+        'return code == 0 if run.run_type == "agent" else code in (None, 0)',
+        "return code in (None, 0)",
+        "an executor's message with no exit code taken as the code succeeding",
+    ),
 ]
 
 
