@@ -76,7 +76,6 @@ GROUPS: dict[str, Group] = {
     "selection": Group(
         ("refinery/trace/source.py", "refinery/trace/langsmith.py", "refinery/planner/collect.py"),
         (*_unit("collect", "selection_rules"), *_integration("langsmith_source", "langsmith_selection")),
-        waits=True,  # the langsmith SDK against the loopback LangSmith fake, retries and Retry-After included
     ),
     "cost": Group(("refinery/analysis/cost.py",), (*_unit("cost"), *_integration("limits"))),
     "redaction": Group(
