@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from refinery.pipeline import prepare
-from refinery.trace.files import load_trace_file
 from refinery.trace.files.chat import load_chat, load_history
 from refinery.trace.files.tau2_bench import load_tau2_bench
 from refinery.trace.files.tau_bench import load_tau_bench
@@ -351,12 +349,13 @@ def test_the_committed_calibration_is_what_the_labelled_data_gives(scored: list[
     )
 
 
-def test_a_real_who_and_when_log_names_no_routing_and_no_executor_as_origin(who_and_when: list[Path]) -> None:
-    for path in who_and_when:
-        trace = load_trace_file(path)
-        origin = prepare(trace).triage.origin
+def test_a_real_who_and_when_log_names_no_routing_and_no_executor_as_origin(triaged: list[Any]) -> None:
+    logs = [(case, triage) for case, triage in triaged if case.dataset.startswith("Who&When")]
+    assert len(logs) == 123
+    for case, triage in logs:
+        origin = triage.origin
         if origin is not None:
-            assert Roles.of(trace).acts(trace.get(origin.run_id)), path.name
+            assert Roles.of(case.trace).acts(case.trace.get(origin.run_id)), case.name
 
 
 def test_a_langsmith_reference_trajectory_is_the_expected_actions() -> None:
