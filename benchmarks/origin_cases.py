@@ -136,10 +136,10 @@ def level_counts(scored: list[tuple[Case, Origin | None]]) -> dict[Confidence, L
 
 
 def triage_cases(cases: list[Case]) -> list[tuple[Case, TriageReport]]:
-    """Each case with the triage it gets (no model, no baseline)."""
-    from refinery.pipeline import prepare
+    """Each case with the triage it gets (no model, no baseline): the action's, redaction first."""
+    from refinery.pipeline import triage_as_prepared
 
-    return [(case, prepare(case.trace).triage) for case in cases]
+    return [(case, triage_as_prepared(case.trace)) for case in cases]
 
 
 def score_cases(cases: list[Case]) -> list[tuple[Case, Origin | None]]:
