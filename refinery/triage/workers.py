@@ -97,11 +97,9 @@ def hands_out(run: Run, tasks: list[str]) -> bool:
 def _is_work(run: Run, executed: set[str], tasks: list[str]) -> bool:
     """Code that ran is work however short; a message no longer than a routing line, or one that only
     hands out the task, is not."""
-    if run.id in executed:
-        return True
-    if hands_out(run, tasks):
-        return False
-    return run.run_type != "agent" or len(re.findall(r"[\w-]+", _content(run))) > ROUTING_WORDS
+    if run.id in executed or run.run_type != "agent":
+        return True  # a tool call is work whatever its output quotes
+    return not hands_out(run, tasks) and len(re.findall(r"[\w-]+", _content(run))) > ROUTING_WORDS
 
 
 def work_runs(trace: Trace, roles: Roles) -> list[Run]:

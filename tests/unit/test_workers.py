@@ -106,6 +106,17 @@ def brief(question: str) -> str:
 QUESTION = "How many studio albums did the band release between 2000 and 2009?"
 
 
+def no_work_chat(*, briefed: bool = True) -> Trace:
+    """A CaptainAgent-style group chat where no code ran: the task handed out, answered, agreed with."""
+    entries = [
+        {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band released four albums."},
+        {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
+        {"role": "assistant", "name": "Verification_Expert", "content": "TERMINATE"},
+    ]
+    brief_entry = {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)}
+    return history([brief_entry, *entries] if briefed else entries, question=QUESTION)
+
+
 def test_a_single_agent_is_the_agent_at_high_confidence_and_reading_starts_at_its_work() -> None:
     trace = history(
         [
@@ -153,19 +164,7 @@ def test_quoting_a_short_input_in_passing_is_not_handing_out_the_task() -> None:
 
 
 def test_when_no_work_ran_the_first_agent_to_take_up_the_task_is_claimed() -> None:
-    trace = history(
-        [
-            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
-            {
-                "role": "assistant",
-                "name": "Discography_Expert",
-                "content": "From memory the band released four albums.",
-            },
-            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
-            {"role": "assistant", "name": "Verification_Expert", "content": "TERMINATE"},
-        ],
-        question=QUESTION,
-    )
+    trace = no_work_chat()
     claim = run_triage(trace).agent
     assert claim is not None and (claim.agent, claim.basis, claim.confidence) == (
         "Discography_Expert",
@@ -174,6 +173,7 @@ def test_when_no_work_ran_the_first_agent_to_take_up_the_task_is_claimed() -> No
     )
     assert claim.first_step == trace.runs[2].order  # not the brief at runs[1]
     assert "(its first answer at R0002)" in agent_sentence(claim)
+    assert claim.reason == "no agent's work ran (no code, no tool, no agent handed the turn); it took up the task first"
 
 
 def test_an_agent_that_hands_out_the_task_and_then_answers_it_is_claimed_at_its_answer() -> None:
@@ -271,19 +271,9 @@ def test_the_model_stages_get_the_agent_claim_as_a_lead_not_a_fact() -> None:
 def test_the_model_stages_get_a_first_answer_as_a_lead_and_no_lead_for_the_only_agent() -> None:
     from refinery.analysis.stages import triage_digest
 
-    trace = history(
-        [
-            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
-            {
-                "role": "assistant",
-                "name": "Discography_Expert",
-                "content": "From memory the band released four albums.",
-            },
-            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums there."},
-        ],
-        question=QUESTION,
+    line = next(
+        line for line in triage_digest(run_triage(no_work_chat())).splitlines() if line.startswith("- agent lead")
     )
-    line = next(line for line in triage_digest(run_triage(trace)).splitlines() if line.startswith("- agent lead"))
     assert "Discography_Expert" in line and "start reading at R0002" in line
     solo = history(
         [
@@ -337,22 +327,13 @@ def test_a_stated_origins_claim_carries_the_origins_level_and_precision() -> Non
     assert claim.reason == f"it took the origin step R{surfer.order:04d}"
 
 
-def test_the_reason_says_whether_the_claimed_worker_was_alone_tied_or_ahead() -> None:
+def test_the_reason_says_whether_the_claimed_worker_was_tied_or_ahead() -> None:
     ahead = run_triage(magentic(surfer_turns=3)).agent
     assert ahead is not None and ahead.reason == "the agent that did most of the work the answer rests on"
     tied = run_triage(magentic(surfer_turns=1)).agent
     assert tied is not None
     assert tied.reason == "of the agents that did the most work the answer rests on, the one that worked first"
-    alone = history(
-        [
-            {"role": "human", "content": "Where is the nearest dojo?"},
-            {"role": "Orchestrator (thought)", "content": "Plan: search the web for dojos near the exchange."},
-            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
-            {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo nearby today."},
-        ]
-    )
-    only = run_triage(alone).agent
-    assert only is not None and only.reason == "the only agent the others handed work to"
+    # alone: test_a_single_worker_is_said_to_be_the_only_one_the_others_handed_work_to
 
 
 def test_the_agents_own_tool_calls_make_it_a_worker_from_the_first_step_on() -> None:
@@ -432,20 +413,6 @@ def test_the_only_agent_with_no_work_is_read_from_its_first_answer_else_its_firs
     assert claim is not None and claim.first_step == mute.runs[1].order
 
 
-def test_the_first_answer_is_said_why() -> None:
-    trace = history(
-        [
-            {"role": "assistant", "name": "Music_Expert", "content": brief(QUESTION)},
-            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band made four albums."},
-            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums."},
-        ],
-        question=QUESTION,
-    )
-    claim = run_triage(trace).agent
-    assert claim is not None
-    assert claim.reason == "no agent's work ran (no code, no tool, no agent handed the turn); it took up the task first"
-
-
 def test_one_tool_call_or_one_retrieval_at_the_first_step_makes_a_worker() -> None:
     from tests.builders import TraceBuilder
 
@@ -470,14 +437,7 @@ def test_code_in_the_first_message_that_the_executor_ran_is_work() -> None:
 
 
 def test_the_first_answer_may_be_the_first_message_of_the_log() -> None:
-    trace = history(
-        [
-            {"role": "assistant", "name": "Discography_Expert", "content": "From memory the band made four albums."},
-            {"role": "assistant", "name": "Verification_Expert", "content": "I agree with four studio albums."},
-        ],
-        question=QUESTION,
-    )
-    claim = run_triage(trace).agent
+    claim = run_triage(no_work_chat(briefed=False)).agent
     assert claim is not None and (claim.agent, claim.basis, claim.first_step) == (
         "Discography_Expert",
         "first_answer",
@@ -531,3 +491,13 @@ def test_the_only_agent_with_nothing_said_is_read_from_its_own_step_not_an_unnam
     b.add("Solo", b.root, "agent", agent="Solo", outputs={"content": "TERMINATE"})
     claim = run_triage(b.build()).agent
     assert claim is not None and (claim.basis, claim.first_step) == ("only_agent", 2)
+
+
+def test_a_tool_call_whose_output_quotes_the_task_is_still_work() -> None:
+    from tests.builders import TraceBuilder
+
+    b = TraceBuilder("crew", inputs={"question": QUESTION})
+    b.add("search", b.root, "tool", agent="Researcher", outputs={"content": f"Results for: {QUESTION}"})
+    b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "Here is the summary of the search."})
+    trace = b.build()
+    assert [r.agent for r in work_runs(trace, Roles.of(trace))] == ["Researcher"]
