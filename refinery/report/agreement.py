@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from refinery.triage.confidence import origin_phrase
+from refinery.triage.confidence import failure_subject, origin_phrase
 from refinery.triage.model import AgentClaim, Origin
 
 
@@ -20,11 +20,13 @@ def agreement_sentence(
     at: str | None,
     agent: str | None,
     code: Callable[[str], str] = lambda text: f"`{text}`",
+    verdict: str | None = None,
 ) -> str | None:
     """One sentence: the diagnosis's step, and whether triage's stated origin or agent agrees.
 
     ``at`` and ``agent`` are the diagnosis's first causal chain's section and that run's agent; ``code``
-    formats both, since one is model output and the other trace text (untrusted)."""
+    formats both, since one is model output and the other trace text (untrusted). ``verdict``: the
+    selection's, so that a run not known to have failed is not said to have a failure."""
     if at is None:
         return None
     named_agent = agent if claim is not None and claim.basis != "only_agent" else None
@@ -32,13 +34,15 @@ def agreement_sentence(
         f", in {code(named_agent)}'s work" if named_agent else ""
     )
     if origin is not None and origin.stated:
+        subject = failure_subject(verdict)
+        subject = subject[0].lower() + subject[1:]
         if origin.section == at:
             return (
-                f"The model's diagnosis and triage (no model) agree: the failure {origin_phrase(origin)} "
+                f"The model's diagnosis and triage (no model) agree: {subject} {origin_phrase(origin)} "
                 f"{origin.section} ({origin.confidence} confidence)."
             )
         return (
-            f"{placed}; triage (no model) says the failure {origin_phrase(origin)} {origin.section} "
+            f"{placed}; triage (no model) says {subject} {origin_phrase(origin)} {origin.section} "
             f"({origin.confidence} confidence). They disagree: read both steps."
         )
     if claim is not None and claim.stated and named_agent is not None:

@@ -223,6 +223,7 @@ def _diagnosed(pack: HypothesisPack, name: str) -> list[str]:
         pack.diagnosis_origin,
         pack.diagnosis_agent,
         lambda text: inline_code(text, 60),
+        pack.selection.verdict if pack.selection else None,
     )
     if said:
         lines.append(f"  - {said}")

@@ -105,7 +105,12 @@ def render_report(result: AnalysisResult) -> str:
     if triage.stated_origin is None and triage.stated_agent is not None:
         out += [agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60)), ""]
     said = agreement_sentence(
-        triage.origin, triage.agent, result.diagnosis_origin(), result.diagnosis_agent(), lambda t: inline_code(t, 60)
+        triage.origin,
+        triage.agent,
+        result.diagnosis_origin(),
+        result.diagnosis_agent(),
+        lambda t: inline_code(t, 60),
+        result.selection.verdict if result.selection else None,
     )
     out += [said, ""] if said else []
     out += baseline_section(prepared.comparison)

@@ -174,3 +174,14 @@ def test_the_only_agent_and_an_unstated_claim_add_nothing_to_weigh() -> None:
         none.replace("`R0009`;", "`R0009`, in `Orchestrator`'s work;")
     )
     assert agreement_sentence(None, claim_of("most_work"), "R0009", None) == none  # a section of no agent
+
+
+def test_a_run_not_known_to_have_failed_is_not_said_to_have_a_failure() -> None:
+    from refinery.analysis.pack import PackSelection
+
+    result = diagnosed(load_trace_file(EXAMPLES / "rate-limit-cascade.json"), "R0004")
+    result.selection = PackSelection(reasons=["named with --trace-id"], verdict="unknown")
+    said = "agree: if this run failed, the failure starts at R0004 (high confidence)."
+    assert said in build_comment([result], marker="<!-- m -->")
+    assert said in render_report(result)
+    assert "agree: the failure starts at R0004" not in render_report(result)
