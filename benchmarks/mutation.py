@@ -97,8 +97,9 @@ GROUPS: dict[str, Group] = {
     # our own interface, the OpenAI fake, the user's eval in git worktrees). test_planner.py's
     # CLI-and-action runs (16 s, mostly the GitHub fake behind Prism) stay in the suite: every
     # surviving mutant would run them.
-    # Where the failure began and whose it was: the claims this phase is about. test_origin scores
-    # every labelled real failure (../shared), so a mutant that moves an origin there is caught.
+    # Where the failure began and whose it was: the claims this phase is about. The checks on the
+    # labelled real failures (test_origin_labelled: every case triaged, about a second) stay in the
+    # suite, not in the group: every surviving mutant would pay for them.
     "origin": Group(
         (
             "refinery/triage/origin.py",

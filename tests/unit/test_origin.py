@@ -6,7 +6,6 @@ origin on the development half is right, and the committed calibration is what t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,7 @@ from refinery.trace.files.tau_bench import load_tau_bench
 from refinery.trace.model import Trace
 from refinery.trace.roles import Roles
 from refinery.triage import run_triage
-from refinery.triage.model import FLOOR, Origin, TriageReport
-from tests.conftest import SHARED
+from refinery.triage.model import Origin, TriageReport
 
 
 def call(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
@@ -275,87 +273,6 @@ def test_the_report_words_the_origin_by_its_level_and_names_nothing_below_the_fl
     assert phrase in text
     if precision is not None and precision < 0.5:
         assert "**Origin step:**" not in text and base.section not in text.split("## ")[0]
-
-
-# -- the labelled data -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def triaged() -> list[Any]:
-    from benchmarks.origin_cases import all_cases, triage_cases
-    from benchmarks.results import who_and_when_logs
-
-    if not (SHARED / "datasets" / "who-and-when").is_dir():
-        pytest.skip(f"../shared is absent: no labelled failures at {SHARED / 'datasets'} (set REFINERY_SHARED_DIR)")
-    return triage_cases(all_cases(SHARED, who_and_when_logs(SHARED)))
-
-
-@pytest.fixture(scope="module")
-def scored(triaged: list[Any]) -> list[Any]:
-    return [(case, triage.origin) for case, triage in triaged]
-
-
-def test_agent_claims_from_the_work_done_are_right_more_often_than_not_on_the_development_half(
-    triaged: list[Any],
-) -> None:
-    from benchmarks.origin_cases import agent_counts
-
-    count = agent_counts([(c, t.agent) for c, t in triaged if c.half == "development"], "most_work")
-    assert count.named >= 20, "too few agent claims on the development half to measure"
-    assert count.right / count.named >= FLOOR
-
-
-def test_every_agent_claim_of_a_single_agent_system_is_right_and_no_basis_is_below_the_floor(
-    triaged: list[Any],
-) -> None:
-    from benchmarks.origin_cases import AGENT_BASES, agent_counts
-
-    dev = [(c, t.agent) for c, t in triaged if c.half == "development"]
-    only = agent_counts(dev, "only_agent")
-    assert only.named >= 1 and only.right == only.named
-    for basis in AGENT_BASES:
-        count = agent_counts(dev, basis)
-        assert count.named == 0 or count.right / count.named >= FLOOR, basis
-
-
-def test_the_agent_named_beats_naming_the_first_speaker_on_the_algorithm_generated_development_half(
-    triaged: list[Any],
-) -> None:
-    from benchmarks.origin import _same_agent, _speaker
-
-    dev = [(c, t) for c, t in triaged if c.half == "development" and c.dataset == "Who&When algorithm-generated"]
-    named = sum(
-        _same_agent(claim.agent, case.agent) for case, t in dev if (claim := t.agent) is not None and claim.stated
-    )
-    first = sum(_same_agent(_speaker(case, False), case.agent) for case, _ in dev)
-    assert named > first, f"the agent named: {named} of {len(dev)}; the first speaker: {first}"
-
-
-def test_every_high_confidence_origin_on_the_development_half_is_right(scored: list[Any]) -> None:
-    high = [(case, origin) for case, origin in scored if origin is not None and origin.confidence == "high"]
-    dev = [(c, o) for c, o in high if c.half == "development" and c.step is not None]
-    assert dev, "no high-confidence origin on the development half to check"
-    wrong = [f"{c.name}: named {o.section}, labelled R{c.step:04d}" for c, o in dev if o.step != c.step]
-    assert not wrong
-
-
-def test_the_committed_calibration_is_what_the_labelled_data_gives(scored: list[Any], triaged: list[Any]) -> None:
-    from benchmarks.origin_cases import calibration_table
-
-    committed = json.loads((Path(__file__).parents[2] / "refinery" / "triage" / "calibration.json").read_text())
-    claims = [(case, triage.agent) for case, triage in triaged]
-    assert committed == json.loads(json.dumps(calibration_table(scored, claims))), (
-        "run `python -m benchmarks quality --calibrate`"
-    )
-
-
-def test_a_real_who_and_when_log_names_no_routing_and_no_executor_as_origin(triaged: list[Any]) -> None:
-    logs = [(case, triage) for case, triage in triaged if case.dataset.startswith("Who&When")]
-    assert len(logs) == 123
-    for case, triage in logs:
-        origin = triage.origin
-        if origin is not None:
-            assert Roles.of(case.trace).acts(case.trace.get(origin.run_id)), case.name
 
 
 def test_a_langsmith_reference_trajectory_is_the_expected_actions() -> None:
