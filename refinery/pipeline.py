@@ -88,12 +88,12 @@ def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
     options = options or PrepareOptions()
     with gc_paused():
         redactor = redactor_for(options)
+        # The trace is redacted before anything else, as it always was (the redactor's order is its output's).
+        trace, triage = _redact_and_triage(trace, options, redactor)
         render = options.render
         counts: dict[str, int] = {}
         if redactor is not None:
             render = _redacted_render(render, redactor)
-        trace, triage = _redact_and_triage(trace, options, redactor)
-        if redactor is not None:
             counts = redactor.stats.as_dict()
         documents = render_with_triage(trace, triage, render)
         return Prepared(trace, triage, documents, counts, options.redact, render=render)
