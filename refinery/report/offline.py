@@ -8,13 +8,12 @@ from refinery.analysis.pack import PackSelection
 from refinery.changes.fix import Fix
 from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
-from refinery.documents.ids import run_section
 from refinery.report.baseline import baseline_section
 from refinery.report.changes import changes_section
 from refinery.report.mermaid import render_mermaid
 from refinery.report.sanitize import inline_code, prose, table_cell
-from refinery.trace.model import Run, Trace
-from refinery.trace.tree_view import format_duration
+from refinery.report.timeline import timeline_table
+from refinery.trace.model import Trace
 from refinery.triage.confidence import (
     agent_sentence,
     failure_subject,
@@ -25,7 +24,6 @@ from refinery.triage.confidence import (
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
-TIMELINE_ROWS = 40
 MODEL_HINT = "Set OPENAI_API_KEY (or another provider's key) to add the four-stage model diagnosis with fix hypotheses."
 
 
@@ -61,18 +59,6 @@ def verdict_lines(selection: PackSelection | None) -> list[str]:
     }[selection.verdict]
     flaky = f" {prose(selection.flaky, 100)}." if selection.flaky else ""
     return [text + flaky, ""]
-
-
-def _timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
-    if len(trace.runs) <= TIMELINE_ROWS:
-        return list(trace.runs)
-    wanted = {trace.root.id, *(r.id for r in trace.children(trace.root.id)[:15])}
-    if triage.origin:
-        wanted.update(r.id for r in trace.path(triage.origin.run_id))
-    for finding in triage.findings:
-        if finding.run_id and len(wanted) < TIMELINE_ROWS:
-            wanted.add(finding.run_id)
-    return sorted((trace.get(rid) for rid in wanted), key=lambda r: r.order)[:TIMELINE_ROWS]
 
 
 def _quoted(evidence: str, limit: int) -> str:
@@ -178,27 +164,7 @@ def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) 
         out.append("No evaluator feedback or reference output came with this trace.")
     out.append("")
 
-    out += [
-        "## Timeline",
-        "",
-        "| Step | Run | Type | Name | Status | Duration | Note |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    noted = {f.run_id: f for f in reversed(triage.findings)}
-    for run in _timeline_runs(trace, triage):
-        finding = noted.get(run.id)
-        note = f"{finding.id} {finding.category}" if finding else ""
-        if triage.stated_origin and run.id == triage.stated_origin.run_id:
-            note = (f"**origin** ({triage.stated_origin.confidence}) " + note).strip()
-        name = table_cell(run.name, 40) + (
-            f" @{table_cell(run.agent, 24)}" if run.agent and run.agent != run.name else ""
-        )
-        out.append(
-            f"| {run.order} | {run_section(run.order)} | {run.run_type} | {name} | {run.status} | "
-            f"{format_duration(run.duration_ms)} | {note} |"
-        )
-    if len(trace.runs) > TIMELINE_ROWS:
-        out.append(f"\nShowing {min(TIMELINE_ROWS, len(trace.runs))} of {len(trace.runs)} runs; all are in `trace.md`.")
+    out += ["## Timeline", "", *timeline_table(trace, triage)]
     if tree_helps(trace):
         out += ["", "## Run tree", "", "```mermaid", render_mermaid(trace, triage), "```", ""]
     else:
