@@ -333,6 +333,16 @@ def _blamed(suspect: Suspect) -> str:
     return f"Likely from your change to {where}" if suspect.band == "likely" else f"Possibly related: {where}"
 
 
+def _which_clusters(analysed: int, sizes: list[int]) -> str:
+    """Which clusters the analysed traces stand for; "the largest" only when no cluster left out is as large."""
+    if len(sizes) <= analysed:
+        return "one per cluster"
+    ranked = sorted(sizes, reverse=True)
+    if ranked[analysed - 1] > ranked[analysed]:
+        return f"the {analysed} largest clusters"
+    return f"one from each of {analysed} of the {len(sizes)} clusters, largest first; the others are triaged only"
+
+
 def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = ()) -> str:
     """How many traces were analysed, and what the selection rule says of them: never "failing" for a
     trace that passed, never fewer failures than the clusters list."""
@@ -342,7 +352,7 @@ def headline(entries: Sequence[TraceEntry], clusters: Sequence[FailureGroup] = (
     total = sum(g.count for g in clusters)
     if all(v == "failed" for v in verdicts):
         if total > len(entries):
-            which = "one per cluster" if len(clusters) <= len(entries) else f"the {len(entries)} largest clusters"
+            which = _which_clusters(len(entries), [g.count for g in clusters])
             return f"**{len(entries)} of {total} failures analysed** ({which})"
         return f"**{plural(len(entries), 'failing trace')} analysed**"
     parts = [

@@ -24,6 +24,11 @@ from refinery.triage.confidence import (
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
+ORIGIN_EVIDENCE = 400
+"""Characters of the origin's evidence in the summary: a departure from the expected actions says
+what the run did and then what was expected, and the second half is the point."""
+FINDING_EVIDENCE = 320
+"""Characters of a finding's evidence in the findings table (all of it is in ``triage.json``)."""
 MODEL_HINT = "Set OPENAI_API_KEY (or another provider's key) to add the four-stage model diagnosis with fix hypotheses."
 
 
@@ -66,15 +71,23 @@ def _quoted(evidence: str, limit: int) -> str:
     return inline_code(evidence.rstrip(". "), limit)
 
 
+def _run_counts(trace: Trace, triage: TriageReport) -> str:
+    """How many runs raised an error, and how many returned one as their output: "0 errored" alone
+    reads as "nothing failed" above an origin that is a tool's reported error."""
+    reported = len({f.run_id for f in triage.findings if f.rule == "tool_output_error"})
+    also = f", {reported} returned an error as output" if reported else ""
+    return f"{plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored{also}."
+
+
 def _summary(trace: Trace, triage: TriageReport, verdict: str | None) -> str:
-    parts = [f"{plural(len(trace.runs), 'run')}, {len(trace.errored_runs)} errored."]
+    parts = [_run_counts(trace, triage)]
     origin = triage.stated_origin
     if origin:
         finding = next(f for f in triage.findings if f.id == origin.finding_id)
         agent = f" (agent {inline_code(origin.agent)})" if origin.agent else ""
         parts.append(
             f"{failure_subject(verdict)} {origin_phrase(origin)} **{origin.section}** {inline_code(origin.name)}{agent}: "
-            f"{finding.category.lower()}, {_quoted(finding.evidence, 160)} ({precision_note(origin)})."
+            f"{finding.category.lower()}, {_quoted(finding.evidence, ORIGIN_EVIDENCE)} ({precision_note(origin)})."
         )
     else:
         parts.append(unnamed_reason(triage.checked, triage.origin))
@@ -146,7 +159,7 @@ def triage_sections(trace: Trace, triage: TriageReport, context: ReportContext) 
             path = " → ".join(f.related_sections[:6]) if f.rule == "run_error" and f.related_sections else ""
             through = f" (propagated through {path})" if path else ""
             recovered = f" (recovered at {f.recovered_at})" if f.recovered_at else ""
-            evidence = table_cell(f.evidence) + through + recovered
+            evidence = table_cell(f.evidence, FINDING_EVIDENCE) + through + recovered
             out.append(f"| {f.id} | {f.severity} | {f.category} | {where} | {evidence} |")
         if len(shown) > 30:
             out.append(f"\n{len(shown) - 30} more findings are in `triage.json`.")

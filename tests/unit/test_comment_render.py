@@ -15,7 +15,7 @@ from refinery.analysis.orchestrator import offline_result
 from refinery.analysis.pack import FailureGroup, GroupMember
 from refinery.changes.model import Suspect
 from refinery.pipeline import prepare
-from refinery.report.comment import TraceEntry, build_comment, entry_for
+from refinery.report.comment import TraceEntry, build_comment, entry_for, headline
 from refinery.trace.files import load_trace_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,6 +123,7 @@ def test_forty_failures_in_five_clusters() -> None:
     parsed = structure(body)
     check(parsed)
     assert parsed.paragraphs[0].startswith("40 of 120 traces failed. Leading cause: tool search_1: Rate Limiting")
+    assert "**2 of 40 failures analysed** (the 2 largest clusters)" in body
     rows = [line for line in body.splitlines() if re.match(r"^\| \d+ of 40 \|", line)]
     assert [row.split(" | ")[0] for row in rows] == ["| 16 of 40", "| 10 of 40", "| 7 of 40", "| 4 of 40", "| 3 of 40"]
     # A chip is never cut before the part that tells two traces apart.
@@ -148,3 +149,21 @@ def test_a_trace_with_a_claimed_change() -> None:
     check(parsed)
     assert parsed.paragraphs[0].endswith("Likely from your change to prompts/agent.md L3")
     assert "names what the evaluator said went wrong: amount, confirm" in body
+
+
+def test_the_largest_clusters_are_claimed_only_when_none_left_out_is_as_large() -> None:
+    entries = [entry(name) for name in ("rate-limit-cascade.json", "wrong-answer.json")]
+
+    def clusters(*sizes: int) -> list[FailureGroup]:
+        return [
+            FailureGroup(
+                id=f"G{n}", title="t", category="c", origin_name="o", cause="x", severity="high", trace_ids=["a"] * size
+            )
+            for n, size in enumerate(sizes, start=1)
+        ]
+
+    assert headline(entries, clusters(3, 2, 1)).endswith("(the 2 largest clusters)")
+    tied = headline(entries, clusters(1, 1, 1, 1, 1))
+    assert "largest clusters" not in tied
+    assert tied.endswith("(one from each of 2 of the 5 clusters, largest first; the others are triaged only)")
+    assert headline(entries, clusters(3, 2)).endswith("(one per cluster)")

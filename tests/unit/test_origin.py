@@ -231,6 +231,36 @@ def test_expected_actions_name_the_first_wrong_write_even_with_no_error() -> Non
     )
 
 
+def test_the_summary_keeps_what_was_expected_after_a_long_list_of_what_was_called() -> None:
+    from refinery.report.offline import render_offline_report
+
+    ids = [f"{n:010d}" for n in range(1, 5)]
+    expected = [{"name": "return_delivered_order_items", "kwargs": {"order_id": "#W2", "item_ids": ids[:1]}}]
+    trace = tau_record(
+        [
+            {"role": "user", "content": "Return the lamp from #W2."},
+            assistant(call("c1", "return_delivered_order_items", order_id="#W2", item_ids=ids)),
+            result("c1", '{"order_id": "#W2", "status": "return requested"}'),
+            assistant(content="Done."),
+        ],
+        actions=expected,
+    )
+    summary = next(line for line in render_offline_report(trace, run_triage(trace)).splitlines() if "Summary" in line)
+    assert 'the expected actions called it with item_ids=["0000000001"] (their state-changing call 1)' in summary
+    assert "(high confidence" in summary
+
+
+def test_the_summary_counts_runs_that_returned_an_error_beside_those_that_raised_one() -> None:
+    from refinery.report.offline import render_offline_report
+
+    trace = cancel_then_modify(actions=[])
+    summary = next(line for line in render_offline_report(trace, run_triage(trace)).splitlines() if "Summary" in line)
+    assert f"{len(trace.runs)} runs, 0 errored, 1 returned an error as output." in summary
+    plain = tau_record([assistant(content="Done.")], actions=[])
+    summary = next(line for line in render_offline_report(plain, run_triage(plain)).splitlines() if "Summary" in line)
+    assert f"{len(plain.runs)} runs, 0 errored." in summary
+
+
 def test_a_composite_reward_lowered_by_a_penalty_is_not_a_failure_when_the_task_checks_pass() -> None:
     from refinery.trace.source import SelectionCriteria, verdict_of
 
