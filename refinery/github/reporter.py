@@ -238,7 +238,7 @@ def one_line_summary(report: RunReport) -> str:
         detail = (
             f"{plural(unanalysed, 'trace or file', 'traces or files')} could not be analysed"
             if unanalysed
-            else "no traces analysed"
+            else report.idle or "no traces analysed"
         )
         return plain_line(prefix + detail, 1000)
     parts = []

@@ -93,8 +93,8 @@ class Planner:
         self._not_analysed(selection.collected.failures)
         self.state.read, self.state.failing = selection.read, selection.failing
         if not selection.traces:
+            # Said once, by the entry point: the CLI on stdout, the action in its closing line and `summary`.
             self.state.idle = self.nothing_to_do()
-            self.log.info(self.state.idle)
             return
         plan = self._triage(selection)
         if not plan.representatives or self.control.cancelled:

@@ -21,6 +21,7 @@ from refinery.errors import RefineryError
 from refinery.pipeline import Prepared, PrepareOptions, prepare, redactor_for
 from refinery.trace.model import Trace
 from refinery.trace.source import SelectedTrace
+from refinery.words import plural
 
 
 @dataclass
@@ -90,7 +91,10 @@ def plan_analysis(
         for member in group.members:
             member.analysed = member.trace_id == representative.trace.id
     if len(groups) > max_traces:
-        log(f"{len(groups)} failure clusters; the model stages run on the {max_traces} largest (max-traces).")
+        log(
+            f"{len(groups)} failure clusters; {plural(max_traces, 'representative')}, largest cluster first (max-traces); "
+            "the others are triaged only."
+        )
     # Traces named, or asked for with --all, that did not fail: no cluster of failures holds them.
     chosen += [t for t in triaged if t not in failing][: max(0, max_traces - len(chosen))]
     others = [t for t in triaged if t not in chosen]
