@@ -112,6 +112,8 @@ GROUPS: dict[str, Group] = {
         ),
         _unit("origin", "origin_choice", "confidence", "roles_recovery_cause", "workers", "triage", "agreement"),
     ),
+    # What the report's timeline shows of each run: trace text, one line, inert; what a long trace keeps.
+    "timeline": Group(("refinery/report/timeline.py",), _unit("timeline")),
     "planner": Group(
         (
             "refinery/planner/run.py",
