@@ -11,6 +11,7 @@ the steps around it, the findings); a row says how many steps were left out betw
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 from refinery.documents.ids import run_section
 from refinery.documents.text import render_value
@@ -18,6 +19,7 @@ from refinery.report.sanitize import inline_code, table_cell
 from refinery.trace.model import Run, Trace
 from refinery.trace.tree_view import format_duration
 from refinery.triage.model import TriageReport
+from refinery.words import plural
 
 TIMELINE_ROWS = 40
 GIST_CHARS = 90
@@ -31,7 +33,7 @@ CLOSING = 4
 
 _EMPTY = re.compile(r"^(?:content|output|text|result): (?:null|None|\(none\)|\"\")\s*", re.MULTILINE)
 _LABEL = re.compile(r"^(?:content|output|text|result|response):\s")
-_ROLE = re.compile(r"^\[(?:assistant|ai|model)\] ")
+_ROLE = re.compile(r"^\[(?:assistant|ai|model)\]\s*")
 
 
 def _one_line(value: object) -> str:
@@ -63,23 +65,25 @@ def focus_steps(triage: TriageReport) -> list[int]:
 
 
 def timeline_runs(trace: Trace, triage: TriageReport) -> list[Run]:
-    """Every run of a short trace. Of a long one, in this order until the table is full: the start,
-    the focus with its neighbours, the findings, the end, then what followed the focus."""
-    if len(trace.runs) <= TIMELINE_ROWS:
-        return list(trace.runs)
+    """The runs the table shows, at most ``TIMELINE_ROWS``, taken in this order until it is full: the
+    start, the focus with its neighbours, the findings, the end, what followed the focus, the rest."""
+    total = len(trace.runs)
     focus = focus_steps(triage)
     by_id = {run.id: run for run in trace.runs}
-    candidates = [
-        *range(OPENING),
-        *(order for step in focus for order in range(step - AROUND, step + AROUND + 1)),
-        *(by_id[f.run_id].order for f in triage.findings if f.run_id in by_id),
-        *range(len(trace.runs) - CLOSING, len(trace.runs)),
-        *range(min(focus, default=OPENING), len(trace.runs)),
-    ]
-    wanted: dict[int, None] = {}
+    candidates = chain(
+        range(OPENING),
+        (order for step in focus for order in range(step - AROUND, step + AROUND + 1)),
+        (by_id[f.run_id].order for f in triage.findings if f.run_id in by_id),
+        range(total - CLOSING, total),
+        range(min(focus, default=OPENING), total),
+        range(total),
+    )
+    wanted: set[int] = set()
     for order in candidates:
-        if 0 <= order < len(trace.runs) and len(wanted) < TIMELINE_ROWS:
-            wanted.setdefault(order)
+        if len(wanted) == TIMELINE_ROWS:
+            break
+        if 0 <= order < total:
+            wanted.add(order)
     return [run for run in trace.runs if run.order in wanted]
 
 
@@ -101,12 +105,10 @@ def timeline_table(trace: Trace, triage: TriageReport) -> list[str]:
     timed = any(run.duration_ms is not None for run in runs)
     head = "| Run | Type | Name | Status |" + (" Duration |" if timed else "") + " Note | What it said or did |"
     out = [head, "|---" * (head.count("|") - 1) + "|"]
-    previous = -1
-    for run in runs:
-        if run.order > previous + 1 and previous >= 0:
-            skipped = run.order - previous - 1
-            out.append(f"| … | | _{skipped} step{'s' if skipped > 1 else ''} not shown_ |" + " |" * (3 + timed))
-        previous = run.order
+    for before, run in zip([None, *runs[:-1]], runs, strict=True):
+        skipped = run.order - before.order - 1 if before else 0
+        if skipped:
+            out.append(f"| … | | _{plural(skipped, 'step')} not shown_ |" + " |" * (3 + timed))
         name = table_cell(run.name, 40) + (
             f" @{table_cell(run.agent, 24)}" if run.agent and run.agent != run.name else ""
         )
