@@ -105,8 +105,8 @@ def timeline_table(trace: Trace, triage: TriageReport) -> list[str]:
     timed = any(run.duration_ms is not None for run in runs)
     head = "| Run | Type | Name | Status |" + (" Duration |" if timed else "") + " Note | What it said or did |"
     out = [head, "|---" * (head.count("|") - 1) + "|"]
-    for before, run in zip([None, *runs[:-1]], runs, strict=True):
-        skipped = run.order - before.order - 1 if before else 0
+    for index, run in enumerate(runs):
+        skipped = run.order - runs[index - 1].order - 1 if index else 0
         if skipped:
             out.append(f"| … | | _{plural(skipped, 'step')} not shown_ |" + " |" * (3 + timed))
         name = table_cell(run.name, 40) + (

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from refinery.report.timeline import AROUND, CLOSING, OPENING, TIMELINE_ROWS, run_gist, timeline_runs, timeline_table
+from refinery.report.timeline import (
+    AROUND,
+    CLOSING,
+    GIST_CHARS,
+    OPENING,
+    TIMELINE_ROWS,
+    run_gist,
+    timeline_runs,
+    timeline_table,
+)
 from refinery.trace.model import Trace
 from refinery.triage.classify import new_finding
 from refinery.triage.model import AgentClaim, Finding, Origin, TriageReport
@@ -131,7 +140,21 @@ def test_a_finding_is_noted_on_its_run() -> None:
 def test_the_duration_column_is_shown_only_when_a_run_has_a_duration() -> None:
     timed = one_tool_trace(outputs={"output": "ok"})
     assert timeline_table(timed, report(timed))[0] == TIMED_HEAD
+    assert rows_of(timeline_table(timed, report(timed)))[2].startswith("| R0002 | tool | refund | success | 100ms |")
+    partly = timed.model_copy(update={"runs": [*untimed(timed).runs[:2], timed.runs[2]]})
+    assert rows_of(timeline_table(partly, report(partly)))[1].startswith("| R0001 | llm | ChatOpenAI | success | — |")
     assert timeline_table(untimed(timed), report(untimed(timed)))[0] == HEAD
+
+
+def test_a_run_that_said_nothing_has_an_empty_cell_and_a_long_gist_is_cut() -> None:
+    b = TraceBuilder("agent")
+    b.add("quiet", b.root, "chain", outputs={})
+    b.add("chatty", b.root, "chain", outputs={"output": "word " * 100})
+    trace = untimed(b.build())
+    rows = rows_of(timeline_table(trace, report(trace)))
+    assert rows[1] == "| R0001 | chain | quiet | success |  |  |"
+    gist = rows[2].split(" | ")[-1].removesuffix(" |")
+    assert gist.startswith("`word word") and gist.endswith("…`") and len(gist) == GIST_CHARS + 2
 
 
 def test_the_stated_origin_is_marked_and_where_to_start_reading_only_without_one() -> None:
@@ -175,6 +198,17 @@ def test_findings_are_kept_before_the_end_and_the_rest_of_the_budget() -> None:
     assert 150 in rows and len(rows) == TIMELINE_ROWS
 
 
+def test_the_focus_window_is_three_steps_either_side_even_when_findings_fill_the_rest() -> None:
+    trace = long_trace(200)
+    spare = TIMELINE_ROWS - OPENING - (2 * AROUND + 1)
+    findings = [
+        new_finding(trace.runs[20 + i], rule="run_error", category="c", severity="high", evidence="e", explanation="e")
+        for i in range(spare + 5)
+    ]
+    rows = kept(trace, report(trace, origin=origin_at(trace, 100), findings=findings))
+    assert rows == [*range(OPENING), *range(20, 20 + spare), *range(100 - AROUND, 100 + AROUND + 1)]
+
+
 def test_without_a_focus_the_start_the_end_and_then_what_came_next_are_kept() -> None:
     trace = long_trace(200)
     rows = kept(trace, report(trace))
@@ -202,6 +236,8 @@ def test_left_out_steps_are_counted_in_a_row_as_wide_as_the_others(timed: bool) 
     claim = AgentClaim(agent="a", basis="most_work", reason="r", first_step=50)
     table = timeline_table(trace, report(trace, agent=claim))
     assert table[0] == (TIMED_HEAD if timed else HEAD)
+    # As many cells as the header, written out (a renderer pads a short row, so count the pipes).
+    assert {line.count("|") for line in table[:-1]} == {table[0].count("|")}
     parsed = structure("\n".join(table[:-1]))
     assert all(width == (7 if timed else 6) for width in parsed.tables[0])
     gaps = [int(m.group(1)) for line in table for m in [re.search(r"_(\d+) steps not shown_", line)] if m]
