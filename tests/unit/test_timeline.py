@@ -8,21 +8,24 @@ from typing import Any
 
 import pytest
 
-from refinery.report.timeline import (
-    AROUND,
-    CLOSING,
-    GIST_CHARS,
-    OPENING,
-    TIMELINE_ROWS,
-    run_gist,
-    timeline_runs,
-    timeline_table,
-)
+from refinery.report.timeline import run_gist, timeline_runs, timeline_table
 from refinery.trace.model import Trace
 from refinery.triage.classify import new_finding
 from refinery.triage.model import AgentClaim, Finding, Origin, TriageReport
 from tests.builders import TraceBuilder, tool_call
 from tests.unit.test_comment_render import structure
+
+# The README's promises, written out (a test that imports the module's constants moves with them).
+TIMELINE_ROWS = 40
+"""Rows at most."""
+AROUND = 3
+"""Runs either side of the origin, or of where to start reading."""
+OPENING = 8
+"""Runs from the start."""
+CLOSING = 4
+"""Runs from the end."""
+GIST_CHARS = 90
+"""Characters of what a run said or did."""
 
 HEAD = "| Run | Type | Name | Status | Note | What it said or did |"
 TIMED_HEAD = "| Run | Type | Name | Status | Duration | Note | What it said or did |"
