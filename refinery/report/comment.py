@@ -280,8 +280,7 @@ def _render(
     culprit = _top_suspect(entries)
     out.append(
         _verdict(clusters, read)
-        + headline(entries, clusters)
-        + (f" ({', '.join(statuses)})" if statuses else "")
+        + _with_status(headline(entries, clusters), statuses)
         + (f". {_blamed(culprit)}" if culprit is not None else "")
     )
     if culprit is not None:
@@ -315,6 +314,15 @@ def _render(
     footer.append(f"_Refinery {__version__}, prompts {prompts_version()}_")
     out.append(" · ".join(footer))
     return "\n".join(out) + "\n"
+
+
+def _with_status(line: str, statuses: list[str]) -> str:
+    """The headline with how the traces were analysed, in its own closing parenthesis when it has one."""
+    if not statuses:
+        return line
+    if line.endswith(")"):
+        return f"{line[:-1]}; {', '.join(statuses)})"
+    return f"{line} ({', '.join(statuses)})"
 
 
 def _verdict(clusters: Sequence[FailureGroup], read: int | None) -> str:

@@ -123,7 +123,7 @@ def test_forty_failures_in_five_clusters() -> None:
     parsed = structure(body)
     check(parsed)
     assert parsed.paragraphs[0].startswith("40 of 120 traces failed. Leading cause: tool search_1: Rate Limiting")
-    assert "**2 of 40 failures analysed** (the 2 largest clusters)" in body
+    assert "**2 of 40 failures analysed** (the 2 largest clusters; offline)" in body  # one parenthesis
     rows = [line for line in body.splitlines() if re.match(r"^\| \d+ of 40 \|", line)]
     assert [row.split(" | ")[0] for row in rows] == ["| 16 of 40", "| 10 of 40", "| 7 of 40", "| 4 of 40", "| 3 of 40"]
     # A chip is never cut before the part that tells two traces apart.
