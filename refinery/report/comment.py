@@ -316,7 +316,7 @@ def _render(
     return "\n".join(out) + "\n"
 
 
-def _with_status(line: str, statuses: list[str]) -> str:
+def _with_status(line: str, statuses: Sequence[str]) -> str:
     """The headline with how the traces were analysed, in its own closing parenthesis when it has one."""
     if not statuses:
         return line
