@@ -6,6 +6,9 @@ Principles, each measured on labelled multi-agent failures (``python -m benchmar
   on something: an agent another agent's routing message hands the turn to, an agent whose message
   the environment then executed (its code ran), an agent whose tool calls ran. Planning, routing and
   checking others' results is not work in this sense.
+- **Code ran when its execution is reported.** The environment's reply shows the code ran when it
+  states how it exited (an exit or return code); an executor that answers with no such report (there
+  was no code in the message to run) ran nothing, and the message it answered did no work.
 - **The worker that did most of the work is the first place to look.** Its first piece of work is
   where to start reading, not a claim about the step: on labelled failures that step was the
   annotated mistake about one time in three, while the agent was right more often than not.
@@ -31,7 +34,7 @@ from itertools import pairwise
 
 from refinery.documents.ids import run_section
 from refinery.trace.model import Run, Trace
-from refinery.trace.roles import ROUTING_WORDS, Roles
+from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code
 from refinery.triage.confidence import MIN_SAMPLE, agent_calibration
 from refinery.triage.model import AgentClaim, Origin
 
@@ -50,12 +53,12 @@ def _agents(trace: Trace, roles: Roles) -> set[str]:
 
 
 def _executed(trace: Trace, roles: Roles) -> set[str]:
-    """Ids of the agents' messages the environment answered next: their code ran."""
+    """Ids of the agents' messages the environment answered next with an execution report: their code ran."""
     runs = trace.runs[1:]
     return {
         previous.id
         for previous, run in pairwise(runs)
-        if roles.actor(run) == "environment" and previous.agent and roles.acts(previous)
+        if roles.actor(run) == "environment" and previous.agent and roles.acts(previous) and exit_code(run) is not None
     }
 
 

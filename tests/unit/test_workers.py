@@ -436,6 +436,26 @@ def test_code_in_the_first_message_that_the_executor_ran_is_work() -> None:
     assert find_workers(trace, Roles.of(trace)) == {"Code_Expert"}
 
 
+def test_a_message_the_executor_found_no_code_in_did_no_work() -> None:
+    no_code = (
+        "There is no code from the last 1 message for me to execute. Group chat manager should let other "
+        "participants to continue the conversation."
+    )
+    trace = history(
+        [
+            {"role": "assistant", "name": "Plan_Expert", "content": "First count the rows, then check the total."},
+            {"role": "user", "name": "Computer_terminal", "content": no_code},
+            {"role": "assistant", "name": "Code_Expert", "content": "```python\nprint(len(rows))\n```"},
+            {"role": "user", "name": "Computer_terminal", "content": "exitcode: 0 (execution succeeded)\n41"},
+            {"role": "assistant", "name": "Plan_Expert", "content": "The count of 41 rows agrees with the plan."},
+        ],
+        question="How many rows are there?",
+    )
+    assert find_workers(trace, Roles.of(trace)) == {"Code_Expert"}
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.agent == "Code_Expert" and claim.first_step == trace.runs[3].order
+
+
 def test_the_first_answer_may_be_the_first_message_of_the_log() -> None:
     claim = run_triage(no_work_chat(briefed=False)).agent
     assert claim is not None and (claim.agent, claim.basis, claim.first_step) == (
