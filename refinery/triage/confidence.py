@@ -113,7 +113,7 @@ def agent_calibration(basis: str) -> tuple[int, int]:
 
 def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`") -> str:
     """``The failure possibly lies in `WebSurfer`'s work (7 of 9 steps of work, the first at R0005): the
-    agent that did most of the work the answer rests on. Low confidence: right 69 of 108 times …``.
+    agent that did most of the work the answer rests on. Low confidence: right 65 of 97 times …``.
     ``code`` formats the agent's name, which comes from the trace (untrusted)."""
     share = (
         ""
