@@ -107,6 +107,10 @@ def _present_one(state: RunState) -> None:
         echo(
             f"{subject[0].lower()}{subject[1:]} {origin_phrase(origin)} {origin.section} {origin.name}{agent} ({origin.reason})"
         )
+        finding = next((f for f in prepared.triage.findings if f.id == origin.finding_id), None)
+        if finding is not None:  # what the step did, in the rule's words: the terminal's one look at it
+            evidence = " ".join(finding.evidence.split())
+            echo(f"  {finding.category.lower()}: {evidence if len(evidence) <= 300 else evidence[:299] + '…'}")
         echo(f"  {precision_note(origin)}")
     else:
         echo(unnamed_reason(prepared.triage.checked, prepared.triage.origin))

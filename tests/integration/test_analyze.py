@@ -166,7 +166,8 @@ def test_analyze_offline_writes_the_report_and_documents(tmp_path: Path) -> None
     assert lines[0] == f"wrote {out / 'report.md'} (4 findings, offline)"
     # The run crashed with this error (it reached the root): high confidence, said as "starts at".
     assert lines[1].startswith("the failure starts at R0004 search_flights")
-    assert lines[2].startswith("  high confidence")
+    assert lines[2].startswith("  rate limiting: ")  # what the step did, in the rule's words, on one line
+    assert lines[3].startswith("  high confidence")
     assert lines[-1].startswith("Set OPENAI_API_KEY") and "four-stage" in lines[-1]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "documents/evals.md",
