@@ -170,6 +170,9 @@ def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
 
 
 _HASH = re.compile(r"\b[0-9a-fA-F]{24,}\b")
+CLUSTER_CAUSE = 300
+"""Characters of a cluster's cause in its row: a departure from the expected actions says what the
+run called and then what was expected, and the second half is the point."""
 
 
 def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:
@@ -181,7 +184,7 @@ def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: s
         rest = [m for m in group.members if not m.analysed]
         # A data hash in an evaluator's output tells the reader nothing: its human part stays.
         words = _HASH.sub("…", group.cause)
-        cause = f"{prose(group.title, 120)}: {prose(words, 160)}".replace("|", "\\|")
+        cause = f"{prose(group.title, 120)}: {prose(words, CLUSTER_CAUSE)}".replace("|", "\\|")
         shown = ", ".join(_member_text(m, langsmith_host) for m in analysed) or "triage only (max-traces)"
         others = ", ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
         if len(rest) > MEMBER_LINKS:

@@ -167,3 +167,17 @@ def test_the_largest_clusters_are_claimed_only_when_none_left_out_is_as_large() 
     assert "largest clusters" not in tied
     assert tied.endswith("(one from each of 2 of the 5 clusters, largest first; the others are triaged only)")
     assert headline(entries, clusters(3, 2)).endswith("(one per cluster)")
+
+
+def test_a_clusters_row_keeps_what_was_expected_after_what_was_called() -> None:
+    entries = [entry(name) for name in ("rate-limit-cascade.json", "wrong-answer.json")]
+    called = 'this run called return_items with item_ids=["' + '","'.join(f"{n:010d}" for n in range(6)) + '"]'
+    cause = f'At state-changing call 1 (R0019) {called}; the expected actions called it with item_ids=["0000000000"]'
+    assert 200 < len(cause) < 300
+    group = FailureGroup(
+        id="G1", title="tool `return_items`: Goal Deviation", category="Goal Deviation", origin_name="return_items",
+        cause=cause, severity="high", trace_ids=["a", "b"],
+    )  # fmt: skip
+    body = build_comment(entries, marker="<!-- m -->", clusters=[group], read=3)
+    row = next(line for line in body.splitlines() if line.startswith("| 2 of 2 |"))
+    assert 'the expected actions called it with item_ids=["0000000000"]' in row
