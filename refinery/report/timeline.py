@@ -4,8 +4,9 @@ A row that says only "llm assistant success" makes the reader open the trace for
 each row carries a one-line gist of the run: the tool's arguments and result, the message a model
 wrote or the call it made. Trace text is untrusted: the gist is inline code, one line, capped.
 
-Long traces are cut to the steps that matter (the start, the origin or where to start reading with
-the steps around it, the findings); a row says how many steps were left out between two shown.
+A long trace is cut to the steps that matter (the start, the origin or where to start reading with
+the steps around it, the findings, the end, then what followed the focus); a row says how many steps
+were left out between two shown.
 """
 
 from __future__ import annotations
