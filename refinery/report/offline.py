@@ -123,13 +123,11 @@ def origin_line(triage: TriageReport, label: str = "Origin step") -> list[str]:
 
 
 def tree_helps(trace: Trace) -> bool:
-    """Whether a run tree says more than the timeline: runs nested below others, an error to follow up
-    the tree, or more than one agent. A flat run of successes would draw a strip of boxes that all say
-    "success"; the timeline above already lists them."""
+    """Whether a run tree says more than the timeline: only when runs nest below others. A flat run,
+    whatever its agents or errors, would draw a fan of boxes under the root that the timeline above
+    already lists, each with its agent, status and what it did."""
     root = trace.root.id
-    nested = any(r.parent_id not in (None, root) for r in trace.runs)
-    agents = {r.agent for r in trace.runs if r.agent}
-    return nested or bool(trace.errored_runs) or len(agents) > 1
+    return any(r.parent_id not in (None, root) for r in trace.runs)
 
 
 def render_offline_report(trace: Trace, triage: TriageReport, context: ReportContext | None = None) -> str:

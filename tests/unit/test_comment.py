@@ -98,8 +98,9 @@ def test_sticky_marker_is_per_workflow_job_and_selection() -> None:
 
 def test_over_the_limit_whole_sections_are_dropped_and_named() -> None:
     b = TraceBuilder(outputs={"output": "x"})
+    loop = b.add("agent_loop", b.root, "chain")  # nested: the report draws its run tree
     for i in range(60):
-        b.add(f"step{i}", b.root, "tool", error=f"HTTP 503 Service Unavailable #{i} " + "detail " * 40)
+        b.add(f"step{i}", loop, "tool", error=f"HTTP 503 Service Unavailable #{i} " + "detail " * 40)
     results = [offline_result(prepare(b.build())) for _ in range(3)]
     full = build_comment(results, marker="<!-- m -->", limit=10**9)
     limit = len(full) // 2

@@ -58,6 +58,12 @@ def untimed(trace: Trace) -> Trace:
     return trace.model_copy(update={"runs": runs})
 
 
+def report_of(trace: Trace) -> TriageReport:
+    from refinery.triage import run_triage
+
+    return run_triage(trace)
+
+
 def origin_at(trace: Trace, step: int) -> Origin:
     run = trace.runs[step]
     origin = Origin(
@@ -255,3 +261,27 @@ def test_a_single_left_out_step_is_counted_in_the_singular() -> None:
     table = timeline_table(trace, report(trace, origin=origin_at(trace, 9 + AROUND)))
     gap = table.index("| … | | _1 step not shown_ | | | |")
     assert table[gap - 1].startswith("| R0007 |") and table[gap + 1].startswith("| R0009 |")
+
+
+def test_the_run_tree_is_drawn_only_when_runs_nest() -> None:
+    from refinery.report.offline import render_offline_report
+    from refinery.trace.files.chat import load_history
+
+    [flat] = load_history(
+        {
+            "question": "Where is the nearest dojo?",
+            "history": [
+                {"role": "Orchestrator", "content": "Search the web for dojos near the stock exchange."},
+                {"role": "WebSurfer", "content": "I typed 'dojo near the stock exchange' into the search bar."},
+                {"role": "Orchestrator", "content": "The nearest dojo is Downtown Dojo."},
+            ],
+        }
+    )
+    errored = one_tool_trace(error="ValueError: boom")  # flat too: every run under the root
+    b = TraceBuilder("agent")
+    step = b.add("plan", b.root, "chain")
+    b.add("search", step, "tool", outputs={"output": "3 dojos"})
+    nested = b.build()
+    for trace, drawn in ((flat, False), (errored, False), (nested, True)):
+        report = render_offline_report(trace, report_of(trace))
+        assert ("## Run tree" in report) == drawn and ("```mermaid" in report) == drawn, trace.root.name
