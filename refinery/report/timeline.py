@@ -46,12 +46,13 @@ def _one_line(value: object) -> str:
 
 
 def run_gist(run: Run) -> str:
-    """What the run did, in one line: an error first; a tool's ``arguments → result``; else its output."""
+    """What the run did, in one line: an error first; a tool's ``arguments → result`` (either alone when
+    the other is empty); else its output."""
     if run.error:
         return "error: " + " ".join(run.error.split())
     if run.run_type in ("tool", "retriever"):
         args, result = _one_line(run.inputs), _one_line(run.outputs)
-        return f"{args} → {result}" if args else result
+        return f"{args} → {result}" if args and result else args or result
     return _one_line(run.outputs)
 
 

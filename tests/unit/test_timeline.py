@@ -96,6 +96,9 @@ def test_a_tool_without_arguments_gives_its_result_alone_and_a_retriever_its_que
     b.add("docs", b.root, "retriever", inputs={"query": "refund policy"}, outputs={"documents": ["30 days"]})
     trace = b.build()
     assert run_gist(trace.runs[1]) == "Speed test failed: No Connection."
+    pending = TraceBuilder("agent")
+    pending.add("finish", pending.root, "tool", inputs={"answer": "42"}, outputs=None)
+    assert run_gist(pending.build().runs[1]) == "answer: 42"  # no result yet: no dangling arrow
     assert run_gist(trace.runs[2]) == 'query: refund policy → documents: ["30 days"]'
 
 
