@@ -104,13 +104,16 @@ GROUPS: dict[str, Group] = {
         (
             "refinery/triage/origin.py",
             "refinery/triage/workers.py",
+            "refinery/triage/ending.py",
             "refinery/triage/confidence.py",
             "refinery/triage/recovery.py",
             "refinery/triage/cause.py",
             "refinery/trace/roles.py",
             "refinery/report/agreement.py",
         ),
-        _unit("origin", "origin_choice", "confidence", "roles_recovery_cause", "workers", "triage", "agreement"),
+        _unit(
+            "origin", "origin_choice", "confidence", "roles_recovery_cause", "workers", "ending", "triage", "agreement"
+        ),
     ),
     # What the report's timeline shows of each run: trace text, one line, inert; what a long trace keeps.
     "timeline": Group(("refinery/report/timeline.py",), _unit("timeline")),

@@ -171,8 +171,9 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     )
     out.para(
         "**Who&When**: agent % / step % (origins named), against naming the first or the last agent to speak. "
-        "*Agent claim*: the agent the report names (the stated origin's; else the worker that did most of the work; "
-        "with no work, the first agent to take up the task; with one agent, that agent: `refinery/triage/workers.py`) "
+        "*Agent claim*: the agent the report names (the stated origin's; else, in a routed run its coordinator "
+        "ended itself after the last work, the coordinator; else the worker that did most of the work; with no work, "
+        "the first agent to take up the task; with one agent, that agent: `refinery/triage/workers.py`) "
         "/ the step the report gives as where to start reading (not as the origin); every % is over all logs of "
         "the row."
     )
@@ -201,12 +202,13 @@ def run(out: Results, shared: Path, who: list[Path], *, calibrate: bool = False)
     out.para(
         "**Agent claims when no origin is stated**, per basis and half: `most_work` (the worker that did most of "
         "the work), `first_answer` (no work ran: the first agent to take up the task once it was handed out), "
-        "`only_agent` (the system under test has one agent). Named / right."
+        "`only_agent` (the system under test has one agent), `ended_it` (a routed run its coordinator ended itself "
+        "after the last work, not cut off by a limit or a crash). Named / right."
     )
     out.table(["basis", "half", "named", "right", "precision"], _claim_rows(claims), right=2)
     count = _no_origin_claims(claims)
     out.figure(
-        "Agent named when no step is (most work, first answer, only agent), both halves",
+        "Agent named when no step is (most work, first answer, only agent, ended it), both halves",
         f"{count.precision} ({count.right}/{count.named})",
         "above naming the first or last agent to speak",
     )

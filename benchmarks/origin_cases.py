@@ -29,7 +29,7 @@ from refinery.trace.source import SelectionCriteria, verdict_of
 from refinery.triage.model import AgentClaim, Confidence, Origin, TriageReport
 
 LEVELS: tuple[Confidence, ...] = ("high", "medium", "low")
-AGENT_BASES = ("most_work", "first_answer", "only_agent")
+AGENT_BASES = ("most_work", "first_answer", "only_agent", "ended_it")
 """The agent claims made when no origin is stated (``refinery/triage/workers.py``)."""
 TAU_FILES = ("tau-bench", "tau2-bench")
 

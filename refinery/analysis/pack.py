@@ -1,7 +1,7 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.7.json`` (1.0 to 1.6 stay published beside it); a test fails if
+``schemas/hypothesis-pack-1.8.json`` (1.0 to 1.7 stay published beside it); a test fails if
 the two drift apart.
 """
 
@@ -19,14 +19,15 @@ from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import AgentClaim, Finding, Origin
 
-SCHEMA_VERSION: Literal["1.7"] = "1.7"
+SCHEMA_VERSION: Literal["1.8"] = "1.8"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
 each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
 ``triage.checked`` and ``triage_agreement``; 1.5 adds ``fixes`` and ``fix_notes``; 1.6 adds
 ``triage.agent``, each fix's ``id`` and fixes from the model (``source: model``, the synthesis
-stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and ``diagnosis_origin``, ``diagnosis_agent`` and
-``agent_agreement``. Every older pack is a valid pack of each later version."""
+stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and
+``diagnosis_origin``, ``diagnosis_agent`` and ``agent_agreement``; 1.8 adds the agent claim's basis
+``ended_it``. Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):
@@ -140,7 +141,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]

@@ -71,7 +71,7 @@ def triage_digest(triage: TriageReport, limit: int = 8) -> str:
             f"- origin ({o.confidence} confidence, {weight}): {o.section} `{o.name}`{agent}, {o.reason} [{o.finding_id}]"
         )
     claim = triage.agent
-    if claim is not None and claim.basis in ("most_work", "first_answer"):
+    if claim is not None and claim.basis in ("most_work", "first_answer", "ended_it"):
         measured = f"right {claim.right} of {claim.named} times on labelled failures" if claim.named else "unmeasured"
         lines.append(
             f"- agent lead ({claim.confidence} confidence, {measured}; a lead, not a fact): {claim.agent}, "

@@ -118,10 +118,11 @@ class AgentClaim(BaseModel):
     still points the engineer at an agent when that has been right more often than not."""
 
     agent: str
-    basis: Literal["origin", "most_work", "first_answer", "only_agent"]
+    basis: Literal["origin", "most_work", "first_answer", "only_agent", "ended_it"]
     """``origin``: the stated origin's agent. ``most_work``: the worker that did most of the work.
     ``first_answer``: no work ran; the first agent to take up the task. ``only_agent``: the system under
-    test has one agent (pack 1.7)."""
+    test has one agent (pack 1.7). ``ended_it``: the coordinator reviewed the last work and ended the
+    run itself, not cut off by a limit or a crash (pack 1.8)."""
     reason: str
     """Why this agent, in one clause."""
     work_steps: int = 0

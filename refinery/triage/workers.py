@@ -19,6 +19,10 @@ Principles, each measured on labelled multi-agent failures (``python -m benchmar
 - **When no work ran, the answer rests on what was said.** With no code run, no tool called and no
   agent routed to, the first agent to take up the task once it was handed out answered it first,
   and the others built on that answer (``first_answer``).
+- **Who ends the run owns its ending** (``triage.ending``). In a routed system whose coordinator
+  reviewed the last work and ended the run itself (no limit reached, no crash), the answer went out
+  on the coordinator's decision (``ended_it``); its review is where to start reading. A run cut off
+  by a limit or a crash stopped on the work in progress, and the worker rule applies.
 - **One agent is the agent.** When the system under test has a single agent, the failure is its
   (``only_agent``): there is nothing to choose, so the claim is certain but says little, and the
   first of its work is still where to start reading.
@@ -36,6 +40,7 @@ from refinery.documents.ids import run_section
 from refinery.trace.model import Run, Trace
 from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code
 from refinery.triage.confidence import MIN_SAMPLE, agent_calibration
+from refinery.triage.ending import coordinator_review
 from refinery.triage.model import AgentClaim, Origin
 
 _PERSON = {"human", "user"}
@@ -127,7 +132,10 @@ def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim
     if len(agents) == 1:
         return _only_agent(trace, roles, next(iter(agents)))
     work = work_runs(trace, roles)
-    return _most_work(work) if work else _first_answer(trace, roles, agents)
+    if not work:
+        return _first_answer(trace, roles, agents)
+    review = coordinator_review(trace, roles, work[-1])
+    return _ended_it(review, work[-1]) if review is not None else _most_work(work)
 
 
 def _measured(claim: AgentClaim) -> AgentClaim:
@@ -156,6 +164,21 @@ def _most_work(work: list[Run]) -> AgentClaim:
             all_work_steps=len(work),
             first_section=run_section(first.order),
             first_step=first.order,
+        )
+    )
+
+
+def _ended_it(review: Run, last_work: Run) -> AgentClaim:
+    return _measured(
+        AgentClaim(
+            agent=str(review.agent),
+            basis="ended_it",
+            reason=(
+                f"the coordinator ended the run itself after the last work ({run_section(last_work.order)}), with no "
+                "limit reached and no crash, so the answer went out on its decision"
+            ),
+            first_section=run_section(review.order),
+            first_step=review.order,
         )
     )
 

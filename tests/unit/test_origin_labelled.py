@@ -1,6 +1,7 @@
 """The origin and the agent claim on the shared labelled data (``../shared``): every high origin on the
 development half is right, no agent-claim basis is below the floor there, the agent named beats
-naming the first speaker on the algorithm-generated half, no routing line or executor is ever the
+the better trivial baseline on each subset's development half (the first speaker on the
+algorithm-generated logs, the last on the hand-crafted ones), no routing line or executor is ever the
 origin of a real log, and ``refinery/triage/calibration.json`` is what the data gives.
 
 Apart from ``test_origin.py``'s principles so that the origin mutation group (``benchmarks/mutation.py``)
@@ -57,17 +58,25 @@ def test_every_agent_claim_of_a_single_agent_system_is_right_and_no_basis_is_bel
         assert count.named == 0 or count.right / count.named >= FLOOR, basis
 
 
-def test_the_agent_named_beats_naming_the_first_speaker_on_the_algorithm_generated_development_half(
-    triaged: list[Any],
+@pytest.mark.parametrize(
+    ("subset", "last"),
+    [("algorithm-generated", False), ("hand-crafted", True)],
+    ids=["algorithm-generated, the first speaker", "hand-crafted, the last speaker"],
+)
+def test_the_agent_named_beats_the_better_trivial_baseline_on_the_development_half(
+    triaged: list[Any], subset: str, last: bool
 ) -> None:
+    """The baseline is the better of naming the first or the last agent to speak on that subset."""
     from benchmarks.origin import _same_agent, _speaker
 
-    dev = [(c, t) for c, t in triaged if c.half == "development" and c.dataset == "Who&When algorithm-generated"]
+    dev = [(c, t) for c, t in triaged if c.half == "development" and c.dataset == f"Who&When {subset}"]
     named = sum(
         _same_agent(claim.agent, case.agent) for case, t in dev if (claim := t.agent) is not None and claim.stated
     )
-    first = sum(_same_agent(_speaker(case, False), case.agent) for case, _ in dev)
-    assert named > first, f"the agent named: {named} of {len(dev)}; the first speaker: {first}"
+    speaker = sum(_same_agent(_speaker(case, last), case.agent) for case, _ in dev)
+    assert named > speaker, (
+        f"the agent named: {named} of {len(dev)}; the {'last' if last else 'first'} speaker: {speaker}"
+    )
 
 
 def test_every_high_confidence_origin_on_the_development_half_is_right(scored: list[Any]) -> None:

@@ -28,8 +28,13 @@ def history(entries: list[dict[str, Any]], question: str = "Where is the nearest
     return trace
 
 
-def magentic(surfer_turns: int, planner_turns: int = 2) -> Trace:
-    """An orchestrator that plans and routes, a web surfer it routes to, and a file surfer it routes to once."""
+CUT_OFF = "Max rounds (30) reached. FINAL ANSWER: Downtown Dojo"
+"""How Magentic-One ends a run that ran out of rounds (Who&When hand-crafted logs)."""
+
+
+def magentic(surfer_turns: int, planner_turns: int = 2, ending: str = CUT_OFF) -> Trace:
+    """An orchestrator that plans and routes, a web surfer it routes to, and a file surfer it routes to once;
+    by default the run is cut off by its round limit, so its ending is nobody's decision."""
     entries: list[dict[str, Any]] = [{"role": "human", "content": "Where is the nearest dojo to the stock exchange?"}]
     for n in range(planner_turns):
         entries.append({"role": "Orchestrator (thought)", "content": f"Plan {n}: find dojos, then check the hours."})
@@ -42,7 +47,7 @@ def magentic(surfer_turns: int, planner_turns: int = 2) -> Trace:
             {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
             {"role": "WebSurfer", "content": f"I clicked result {n} and read the page about a dojo downtown."},
         ]
-    entries.append({"role": "Orchestrator (termination condition)", "content": "The nearest dojo is Downtown Dojo."})
+    entries.append({"role": "Orchestrator (termination condition)", "content": ending})
     return history(entries)
 
 

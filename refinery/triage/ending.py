@@ -1,0 +1,69 @@
+"""How a routed multi-agent run ended: on its coordinator's decision, or cut off.
+
+Principles, each measured on labelled multi-agent failures (``python -m benchmarks quality``):
+
+- **Who ends the run owns its ending.** In a routed system the *coordinator* is the one agent whose
+  routing messages hand the turn to the others. When, after the last piece of work, only the
+  coordinator acted, it handed the turn to no one, and nothing cut the run off, the run ended on
+  its decision: it reviewed the last work and chose to stop with the answer it had. A wrong answer
+  given out that way went out on its judgement (accepting unchecked work, stopping early), so the
+  coordinator is the agent to look at, and its review of the last work is where to start reading.
+- **A run cut off did not decide to stop.** A run that reached one of its limits (turns, rounds,
+  steps, messages, time, recursion: the framework reports it) or crashed (an error, a traceback)
+  stopped on the work in progress; what failed is that work, not a decision to end.
+"""
+
+from __future__ import annotations
+
+import re
+
+from refinery.trace.model import Run, Trace
+from refinery.trace.roles import Roles
+
+_UNIT = r"(?:rounds?|turns?|steps?|iterations?|messages?|time)"
+LIMIT_REACHED = re.compile(
+    rf"\b(?:max(?:imum|imal)?\W+(?:number\W+of\W+)?{_UNIT}|recursion\W+limit)\b[^.\n]{{0,40}}?\b(?:reached|exceeded)\b"
+    rf"|\b(?:reached|exceeded|stopped\W+due\W+to)\W+(?:the\W+)?"
+    rf"(?:max(?:imum)?\W+(?:number\W+of\W+)?{_UNIT}|(?:iteration|step|turn|round|time)\W+limit)\b",
+    re.IGNORECASE,
+)
+"""A framework's report that the run reached a limit: ``Max rounds (30) reached`` (Magentic-One),
+``Max turns (10) exceeded`` (OpenAI Agents), ``Recursion limit of 25 reached`` (LangGraph),
+``Maximum number of messages 10 reached`` (AutoGen), ``Reached max steps`` (smolagents),
+``Agent stopped due to iteration limit or time limit`` (LangChain). A quantity in an answer
+(``the maximum temperature reached 31 °C``) names no unit of the run's progress and is not one."""
+_CRASH = re.compile(r"traceback \(most recent call last\)", re.IGNORECASE)
+
+
+def _content(run: Run) -> str:
+    value = (run.outputs or {}).get("content")
+    return value if isinstance(value, str) else ""
+
+
+def cut_off(run: Run) -> str | None:
+    """Why ``run`` shows the run was cut off (``it reached a limit``, ``it crashed``), or None."""
+    text = _content(run)
+    if LIMIT_REACHED.search(text):
+        return "it reached a limit"
+    if run.error or _CRASH.search(text):
+        return "it crashed"
+    return None
+
+
+def coordinator(trace: Trace, roles: Roles) -> str | None:
+    """The one agent whose routing messages hand out the turns; None when no agent, or several, route."""
+    routers = {r.agent for r in trace.runs[1:] if r.agent and roles.actor(r) == "routing"}
+    return next(iter(routers)) if len(routers) == 1 else None
+
+
+def coordinator_review(trace: Trace, roles: Roles, last_work: Run) -> Run | None:
+    """The coordinator's first step after ``last_work`` when the run then ended on its decision
+    (the module's principles), else None."""
+    lead = coordinator(trace, roles)
+    tail = [r for r in trace.runs[1:] if r.order > last_work.order]
+    acted = [r for r in tail if roles.acts(r)]
+    if lead is None or not acted or any(r.agent != lead for r in acted):
+        return None
+    if any(roles.actor(r) == "routing" for r in tail) or cut_off(tail[-1]):
+        return None
+    return acted[0]

@@ -1,0 +1,143 @@
+"""Who ends a routed run owns its ending; a run cut off did not decide to stop (``triage/ending.py``).
+
+Each log is in the producer's own shape: Who&When's ``history`` of a Magentic-One team (an
+orchestrator that routes, a web surfer it routes to). The limit messages are the frameworks' own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from refinery.trace.files.chat import load_history
+from refinery.trace.model import Run, Trace
+from refinery.trace.roles import Roles
+from refinery.triage import run_triage
+from refinery.triage.confidence import agent_sentence
+from refinery.triage.ending import coordinator, coordinator_review, cut_off
+
+LAST_REPORT = "The dojo page says Downtown Dojo is open daily from 6 am; it is the nearest one."
+REVIEW = "Updated Ledger: the request is satisfied, the web surfer found Downtown Dojo and its hours."
+
+
+def team(ending: list[dict[str, Any]]) -> Trace:
+    """A Magentic-One run: the orchestrator plans, routes the web surfer twice, then ``ending`` follows."""
+    entries: list[dict[str, Any]] = [
+        {"role": "human", "content": "Where is the nearest dojo to the stock exchange?"},
+        {"role": "Orchestrator (thought)", "content": "Initial plan: search for dojos, then check their hours."},
+        {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+        {"role": "WebSurfer", "content": "I typed 'dojo near the stock exchange' into the search bar and got results."},
+        {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+        {"role": "WebSurfer", "content": LAST_REPORT},
+        *ending,
+    ]
+    [trace] = load_history({"question": "Where is the nearest dojo?", "is_correct": False, "history": entries})
+    return trace
+
+
+DECIDED = [
+    {"role": "Orchestrator (thought)", "content": REVIEW},
+    {"role": "Orchestrator (thought)", "content": "Request satisfied."},
+    {"role": "Orchestrator (termination condition)", "content": "No agent selected. FINAL ANSWER: Downtown Dojo"},
+]
+
+
+def run_saying(content: str, **fields: Any) -> Run:
+    return Run(id="r", trace_id="t", name="Orchestrator", run_type="agent", outputs={"content": content}, **fields)
+
+
+def step(trace: Trace, content: str) -> Run:
+    return next(r for r in trace.runs if (r.outputs or {}).get("content") == content)
+
+
+def test_a_coordinator_that_reviewed_the_last_work_and_ended_the_run_is_claimed_at_its_review() -> None:
+    trace = team(DECIDED)
+    claim = run_triage(trace).agent
+    review, last = step(trace, REVIEW), step(trace, LAST_REPORT)
+    assert claim is not None and (claim.agent, claim.basis) == ("Orchestrator", "ended_it")
+    assert claim.first_step == review.order and claim.first_section == f"R{review.order:04d}"
+    assert f"after the last work (R{last.order:04d})" in claim.reason
+    assert "no limit reached and no crash" in claim.reason
+    assert f"(its review of the last work at R{review.order:04d})" in agent_sentence(claim)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Max rounds (30) reached. FINAL ANSWER: Downtown Dojo",  # Magentic-One
+        "Max time (1500s) reached. FINAL ANSWER: Downtown Dojo",  # Magentic-One
+        "Max turns (10) exceeded",  # OpenAI Agents SDK, MaxTurnsExceeded
+        "Recursion limit of 25 reached without hitting a stop condition.",  # LangGraph
+        "Maximum number of messages 10 reached, current message count: 10",  # AutoGen MaxMessageTermination
+        "Reached max steps.",  # smolagents
+        "Agent stopped due to iteration limit or time limit.",  # LangChain AgentExecutor
+    ],
+)
+def test_a_run_cut_off_by_a_limit_ended_on_the_work_in_progress(message: str) -> None:
+    assert cut_off(run_saying(message)) == "it reached a limit"
+    ending = [*DECIDED[:2], {"role": "Orchestrator (termination condition)", "content": message}]
+    claim = run_triage(team(ending)).agent
+    assert claim is not None and (claim.agent, claim.basis) == ("WebSurfer", "most_work")
+
+
+def test_a_run_that_crashed_did_not_decide_to_stop() -> None:
+    crash = "Stalled.... Replanning... Error processing publish message\nTraceback (most recent call last):\n  File"
+    assert cut_off(run_saying(crash)) == "it crashed"
+    assert cut_off(run_saying("Request satisfied.", error="RuntimeError: the runtime stopped")) == "it crashed"
+    claim = run_triage(team([DECIDED[0], {"role": "Orchestrator (thought)", "content": crash}])).agent
+    assert claim is not None and claim.basis == "most_work"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "FINAL ANSWER: the maximum temperature reached 31 degrees",  # a quantity, no unit of the run's progress
+        "FINAL ANSWER: the rate limit was never exceeded by the dojo's booking site",
+        "FINAL ANSWER: the steps of the temple reached the top",
+    ],
+)
+def test_an_answer_that_speaks_of_a_maximum_or_a_limit_is_no_limit_reached(answer: str) -> None:
+    assert cut_off(run_saying(answer)) is None
+    claim = run_triage(team([*DECIDED[:2], {"role": "Orchestrator (termination)", "content": answer}])).agent
+    assert claim is not None and claim.basis == "ended_it"
+
+
+def test_a_coordinator_that_hands_the_turn_on_did_not_end_the_run() -> None:
+    trace = team([DECIDED[0], {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"}])
+    assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "most_work"
+
+
+def test_a_run_that_ended_on_the_work_itself_was_not_ended_by_the_coordinator() -> None:
+    trace = team([])
+    assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None
+
+
+def test_another_agent_speaking_after_the_last_work_takes_the_ending_from_the_coordinator() -> None:
+    critic = {"role": "Critic", "content": "I checked the hours on the dojo page and they look right to me."}
+    trace = team([DECIDED[0], critic, *DECIDED[1:]])
+    assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "most_work"
+
+
+def test_with_two_agents_routing_there_is_no_one_coordinator() -> None:
+    second_router = [
+        {"role": "Planner", "content": "Next speaker WebSurfer"},
+        {"role": "WebSurfer", "content": "I opened the map and measured the walk to Downtown Dojo: five minutes."},
+    ]
+    trace = team([*second_router, *DECIDED])
+    roles = Roles.of(trace)
+    assert coordinator(trace, roles) is None
+    assert coordinator(team(DECIDED), Roles.of(team(DECIDED))) == "Orchestrator"
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "most_work"
+
+
+def test_the_model_stages_get_the_coordinators_ending_as_a_lead() -> None:
+    from refinery.analysis.stages import triage_digest
+
+    line = next(line for line in triage_digest(run_triage(team(DECIDED))).splitlines() if "agent lead" in line)
+    assert "Orchestrator" in line and "a lead, not a fact" in line and "ended the run itself" in line
