@@ -33,4 +33,7 @@ def what_was_checked(trace: Trace, findings: list[Finding], roles: Roles) -> lis
         )
     if any(f.rule == "baseline_divergence" for f in findings):
         out.append("a passing run of the same task: compared, the run departs from it")
+    limit = next((f for f in findings if f.rule == "limit_reached"), None)
+    if limit is not None:
+        out.append(f"how it ended: cut off at {limit.section}, where it reached a limit, not finished")
     return out

@@ -22,28 +22,37 @@ from refinery.trace.roles import Roles
 
 _UNIT = r"(?:rounds?|turns?|steps?|iterations?|messages?|time)"
 LIMIT_REACHED = re.compile(
-    rf"\b(?:max(?:imum|imal)?\W+(?:number\W+of\W+)?{_UNIT}|recursion\W+limit)\b[^.\n]{{0,40}}?\b(?:reached|exceeded)\b"
-    rf"|\b(?:reached|exceeded|stopped\W+due\W+to)\W+(?:the\W+)?"
-    rf"(?:max(?:imum)?\W+(?:number\W+of\W+)?{_UNIT}|(?:iteration|step|turn|round|time)\W+limit)\b",
+    r"^(?:\w+\W+){0,3}?"  # a stop message leads with the limit, after at most a few words ("Agent stopped …")
+    rf"(?:(?:max(?:imum|imal)?\W+(?:number\W+of\W+)?{_UNIT}|recursion\W+limit)\b[^.\n]{{0,40}}?\b(?:reached|exceeded)\b"
+    rf"|(?:reached|exceeded|stopped\W+due\W+to)\W+(?:the\W+)?"
+    rf"(?:max(?:imum)?\W+(?:number\W+of\W+)?{_UNIT}|(?:iteration|step|turn|round|time)\W+limit)\b)",
     re.IGNORECASE,
 )
-"""A framework's report that the run reached a limit: ``Max rounds (30) reached`` (Magentic-One),
-``Max turns (10) exceeded`` (OpenAI Agents), ``Recursion limit of 25 reached`` (LangGraph),
-``Maximum number of messages 10 reached`` (AutoGen), ``Reached max steps`` (smolagents),
-``Agent stopped due to iteration limit or time limit`` (LangChain). A quantity in an answer
-(``the maximum temperature reached 31 °C``) names no unit of the run's progress and is not one."""
+"""A framework's report, leading a line, that the run reached a limit: ``Max rounds (30) reached``
+(Magentic-One), ``Max turns (10) exceeded`` (OpenAI Agents), ``Recursion limit of 25 reached``
+(LangGraph), ``Maximum number of messages 10 reached`` (AutoGen), ``Reached max steps`` (smolagents),
+``Agent stopped due to iteration limit or time limit`` (LangChain). A quantity in an answer (``the
+maximum temperature reached 31 °C``) names no unit of the run's progress, and a page quoted in the
+middle of a message leads no line with it."""
 _CRASH = re.compile(r"traceback \(most recent call last\)", re.IGNORECASE)
 
 
-def _content(run: Run) -> str:
-    value = (run.outputs or {}).get("content")
+def said(run: Run) -> str:
+    """What the run said: its message's ``content``, else its ``output`` when that is text."""
+    outputs = run.outputs or {}
+    value = outputs.get("content", outputs.get("output"))
     return value if isinstance(value, str) else ""
+
+
+def limit_report(text: str) -> str | None:
+    """The first line of ``text`` that reports a limit reached (``LIMIT_REACHED``), or None."""
+    return next((line.strip() for line in text.splitlines() if LIMIT_REACHED.match(line.strip())), None)
 
 
 def cut_off(run: Run) -> str | None:
     """Why ``run`` shows the run was cut off (``it reached a limit``, ``it crashed``), or None."""
-    text = _content(run)
-    if LIMIT_REACHED.search(text):
+    text = said(run)
+    if limit_report(text):
         return "it reached a limit"
     if run.error or _CRASH.search(text):
         return "it crashed"

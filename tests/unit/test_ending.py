@@ -141,3 +141,54 @@ def test_the_model_stages_get_the_coordinators_ending_as_a_lead() -> None:
 
     line = next(line for line in triage_digest(run_triage(team(DECIDED))).splitlines() if "agent lead" in line)
     assert "Orchestrator" in line and "a lead, not a fact" in line and "ended the run itself" in line
+
+
+def test_a_limit_reached_is_a_finding_at_the_stop_message_never_the_origin() -> None:
+    trace = team([{"role": "Orchestrator (termination condition)", "content": "Max rounds (30) reached.\nFINAL: 6 am"}])
+    triage = run_triage(trace)
+    stop = trace.runs[-1]
+    [limit] = [f for f in triage.findings if f.rule == "limit_reached"]
+    assert (limit.section, limit.category, limit.evidence) == (
+        f"R{stop.order:04d}",
+        "Resource Exhaustion",
+        "Max rounds (30) reached.",
+    )
+    assert triage.origin is None or triage.origin.finding_id != limit.id
+    assert f"how it ended: cut off at R{stop.order:04d}, where it reached a limit, not finished" in triage.checked
+
+
+def test_a_langchain_agent_stopped_by_its_iteration_limit_is_cut_off() -> None:
+    from tests.builders import TraceBuilder
+
+    builder = TraceBuilder("AgentExecutor", outputs={"output": "Agent stopped due to iteration limit or time limit."})
+    builder.llm(builder.root, "I should search again.")
+    builder.add("search", builder.root, "tool", inputs={"query": "dojo"}, outputs={"output": "no results"})
+    triage = run_triage(builder.build())
+    assert [f.section for f in triage.findings if f.rule == "limit_reached"] == ["R0000"]
+
+
+def test_a_limit_reported_twice_is_one_finding_that_lists_the_other_report() -> None:
+    from tests.builders import TraceBuilder
+
+    stop = "Max turns (10) exceeded"
+    builder = TraceBuilder("run", outputs={"output": stop})
+    builder.add("Runner", builder.root, "chain", outputs={"output": stop})
+    [limit] = [f for f in run_triage(builder.build()).findings if f.rule == "limit_reached"]
+    assert limit.section == "R0000" and limit.related_sections == ["R0001"]
+
+
+def test_a_limit_raised_as_an_error_is_the_failed_runs_finding_not_a_second_one() -> None:
+    from tests.builders import TraceBuilder
+
+    builder = TraceBuilder("graph")
+    error = "GraphRecursionError: Recursion limit of 25 reached without hitting a stop condition."
+    builder.add("agent", builder.root, "chain", error=error, status="error", outputs={"output": error})
+    rules = [f.rule for f in run_triage(builder.build()).findings]
+    assert "run_error" in rules and "limit_reached" not in rules
+
+
+def test_a_page_that_quotes_a_limit_mid_line_and_a_run_with_no_limit_have_no_finding() -> None:
+    quoted = {"role": "WebSurfer", "content": "The forum post says: after a while the bot reached max steps and quit."}
+    triage = run_triage(team([quoted, *DECIDED]))
+    assert not [f for f in triage.findings if f.rule == "limit_reached"]
+    assert not [line for line in triage.checked if line.startswith("how it ended")]

@@ -6,6 +6,7 @@ from refinery.triage.rules.base import Rule, RuleOptions
 from refinery.triage.rules.baseline import find_baseline_divergence
 from refinery.triage.rules.eval_gaps import find_eval_gaps
 from refinery.triage.rules.expected import find_expected_divergence
+from refinery.triage.rules.limits import find_limit_reached
 from refinery.triage.rules.llm_output import find_empty_output, find_invalid_json, find_truncation
 from refinery.triage.rules.loops import find_repeated_calls
 from refinery.triage.rules.outliers import find_outliers
@@ -19,6 +20,7 @@ RULES: list[Rule] = [
     find_invalid_json,
     find_repeated_calls,
     find_empty_output,
+    find_limit_reached,
     find_eval_gaps,
     find_outliers,
     find_baseline_divergence,
