@@ -3,7 +3,8 @@
 Two traces fall in one group when they fail in the same TRAIL category at a run (or tool) of
 the same name, or in the same category with causes that read alike (errors only: a departure from
 the expected actions or a passing run is its place). The model's diagnosis is
-used when a trace has one; the triage origin otherwise. Groups are ranked by how many
+used when a trace has one; the triage origin otherwise; with no origin, a run cut off by its own
+limit by that limit (how it ended says more than the verdict on its answer), else the evaluator's verdict. Groups are ranked by how many
 traces they hold, then by severity.
 """
 
@@ -32,6 +33,8 @@ class _Signature(BaseModel):
     severity: str
     departure: bool = False
     """Placed by a departure from the expected actions or a passing run, not by an error's words."""
+    whole_run: bool = False
+    """Said of the run as a whole (nothing failed to say, or it was cut off by its limit), not its answer."""
 
 
 def _signature(pack: HypothesisPack) -> _Signature:
@@ -58,6 +61,18 @@ def _signature(pack: HypothesisPack) -> _Signature:
             severity="high",
         )
     origin = triage.origin
+    limit = next((f for f in triage.findings if f.rule == "limit_reached"), None)
+    if origin is None and limit is not None:
+        # With no origin, how the run ended says more than the verdict on its answer: it did not finish.
+        return _Signature(
+            trace_id=pack.trace.id,
+            category=limit.category,
+            origin_name=None,
+            run_type=None,
+            cause=limit.evidence,
+            severity=limit.severity,
+            whole_run=True,
+        )
     if origin is None:
         gaps = [f for f in triage.findings if f.group == "evaluation"]
         if not gaps:
@@ -70,6 +85,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
                 run_type=None,
                 cause=reasons[0] if reasons else "no run failed and no eval gap was found",
                 severity="low",
+                whole_run=True,
             )
         return _Signature(
             trace_id=pack.trace.id,
@@ -110,6 +126,42 @@ def _similar(a: str, b: str) -> bool:
     return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= SIMILAR
 
 
+SHARED_OPENING = 12
+"""Characters a common opening needs to say what the members share (less is a word or two of form)."""
+
+
+def _common_opening(texts: Sequence[str]) -> str:
+    """The characters every text opens with."""
+    length = min(len(text) for text in texts)
+    for index in range(length):
+        if len({text[index] for text in texts}) > 1:
+            return texts[0][:index]
+    return texts[0][:length]
+
+
+def _at_word_end(prefix: str, causes: Sequence[str]) -> bool:
+    """Whether ``prefix`` ends between words in every cause (it cuts no word in two)."""
+    return not prefix[-1:].isalnum() or all(not cause[len(prefix) : len(prefix) + 1].isalnum() for cause in causes)
+
+
+def shared_cause(causes: Sequence[str]) -> str:
+    """The cause in words every member's cause shares, so no member's own words read as everyone's.
+
+    The members' cause when they agree; else their common opening, to a word's end, and an ellipsis
+    (``correctness = 0: Expected answer: …`` for two answers that differ); else, with no opening
+    worth saying, the first member's cause with how many it speaks for."""
+    first = causes[0]
+    if all(cause == first for cause in causes):
+        return first
+    prefix = _common_opening(causes)
+    if not _at_word_end(prefix, causes):
+        prefix = prefix[: prefix.rfind(" ") + 1]
+    prefix = prefix.rstrip()
+    if len(prefix) >= SHARED_OPENING:
+        return f"{prefix} …"
+    return f"{first} (the first of {len(causes)}; the others' words differ)"
+
+
 def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[FailureGroup]:
     """Groups of failures with a shared root cause, largest and most severe first."""
     members: list[list[_Signature]] = []
@@ -136,7 +188,7 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
         where = (
             f"{head.run_type or 'run'} `{head.origin_name}`"
             if head.origin_name
-            else ("the run" if head.category == "Unexplained" else "the final answer")
+            else ("the run" if head.whole_run else "the final answer")
         )
         groups.append(
             FailureGroup(
@@ -144,7 +196,7 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
                 title=f"{where}: {head.category}",
                 category=head.category,
                 origin_name=head.origin_name,
-                cause=head.cause,  # the first member's own words: another's would not match the title
+                cause=shared_cause([s.cause for s in group]),
                 severity=severity,
                 trace_ids=[s.trace_id for s in group],
                 members=[_member(packs[s.trace_id]) for s in group],

@@ -7,6 +7,7 @@ priority first, and the comment says which: a table or a code block is never cut
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -233,14 +234,21 @@ def _diagnosed(pack: HypothesisPack, name: str) -> list[str]:
     return lines
 
 
+def _entry_name(pack: HypothesisPack, names: Counter[str]) -> str:
+    """The trace's name; beside it its id when other traces here share the name, which then tells none apart."""
+    label = pack.trace.name or pack.trace.id
+    return inline_code(label, 60) + (f" ({inline_code(short_id(pack.trace.id), 40)})" if names[label] > 1 else "")
+
+
 def _lead(
     entries: list[TraceEntry], clusters: Sequence[FailureGroup] = (), langsmith_host: str | None = None
 ) -> list[str]:
     total = sum(g.count for g in clusters)
     lines = _cluster_lines(clusters, total, langsmith_host) if total >= 2 else _groups(entries)
+    names = Counter(e.pack.trace.name or e.pack.trace.id for e in entries)
     for entry in entries:
         pack = entry.pack
-        name = inline_code(pack.trace.name or pack.trace.id, 60)
+        name = _entry_name(pack, names)
         if pack.summary is not None:
             lines += _diagnosed(pack, name)
         elif pack.triage.origin is not None and pack.triage.origin.stated:

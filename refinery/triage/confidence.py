@@ -122,7 +122,7 @@ def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: 
         if claim.basis == "most_work"
         else f" (its first answer at {claim.first_section})"
         if claim.basis == "first_answer"
-        else f" (its review of the last work at {claim.first_section})"
+        else f" (its review at {claim.first_section})"
         if claim.basis == "ended_it"
         else f" (start reading at {claim.first_section})"
     )

@@ -174,8 +174,8 @@ def _ended_it(review: Run, last_work: Run) -> AgentClaim:
             agent=str(review.agent),
             basis="ended_it",
             reason=(
-                f"the coordinator ended the run itself after the last work ({run_section(last_work.order)}), with no "
-                "limit reached and no crash, so the answer went out on its decision"
+                f"the coordinator reviewed the last work ({run_section(last_work.order)}) and ended the run itself; "
+                "no limit or crash cut it off, so the answer went out on its decision"
             ),
             first_section=run_section(review.order),
             first_step=review.order,

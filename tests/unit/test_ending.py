@@ -57,9 +57,9 @@ def test_a_coordinator_that_reviewed_the_last_work_and_ended_the_run_is_claimed_
     review, last = step(trace, REVIEW), step(trace, LAST_REPORT)
     assert claim is not None and (claim.agent, claim.basis) == ("Orchestrator", "ended_it")
     assert claim.first_step == review.order and claim.first_section == f"R{review.order:04d}"
-    assert f"after the last work (R{last.order:04d})" in claim.reason
-    assert "no limit reached and no crash" in claim.reason
-    assert f"(its review of the last work at R{review.order:04d})" in agent_sentence(claim)
+    assert f"reviewed the last work (R{last.order:04d}) and ended the run itself" in claim.reason
+    assert "no limit or crash cut it off" in claim.reason
+    assert f"(its review at R{review.order:04d}): the coordinator" in agent_sentence(claim)
 
 
 @pytest.mark.parametrize(

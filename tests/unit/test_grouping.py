@@ -24,7 +24,8 @@ def failing(tool: str, error: str, name: str = "agent") -> AnalysisResult:
 
 def graded(comment: str) -> AnalysisResult:
     b = TraceBuilder(outputs={"answer": "wrong"})
-    return offline_result(prepare(b.build(feedback=[Feedback(key="correctness", score=0, comment=comment)])))
+    feedback = [Feedback(key="correctness", score=0, comment=comment)]
+    return offline_result(prepare(b.build(feedback=feedback, trace_id=f"graded-{next(_IDS)}")))
 
 
 def test_same_category_and_tool_group_together_ranked_by_count() -> None:
@@ -185,3 +186,67 @@ def test_causes_read_alike_by_their_words_not_their_numbers_or_filler() -> None:
     groups = group_failures([a, b, c])
     assert sorted(g.count for g in groups) == [1, 2]
     assert next(g for g in groups if g.count == 2).trace_ids == [a.prepared.trace.id, b.prepared.trace.id]
+
+
+def test_a_groups_cause_is_what_every_member_says_not_the_first_members_own_words() -> None:
+    sixty, fluffy = graded("Expected answer: 60"), graded("Expected answer: fluffy")
+    [group] = group_failures([sixty, fluffy])
+    assert group.count == 2 and group.cause == "correctness = 0: Expected answer: …"
+    body = build_comment([sixty, fluffy], marker="<!-- m -->")
+    lead = body.split("**Each trace:**")[0]
+    assert "**2 of 2 failures**: the final answer: Eval Gap: correctness = 0: Expected answer: …" in lead
+    assert "60" not in lead and "fluffy" not in lead  # each member's own answer stays with its trace
+    [same] = group_failures([graded("Expected answer: 60"), graded("Expected answer: 60")])
+    assert same.cause == "correctness = 0: Expected answer: 60"
+
+
+def test_a_shared_cause_cuts_no_word_and_says_whose_words_it_quotes_when_nothing_is_shared() -> None:
+    from refinery.analysis.grouping import SHARED_OPENING, shared_cause
+
+    assert shared_cause(["ConnectionError: timed outage", "ConnectionError: timed out"]) == "ConnectionError: timed …"
+    assert shared_cause(["ConnectionError: timed out", "ConnectionError: timed out again"]) == (
+        "ConnectionError: timed out …"
+    )
+    opening = "x" * SHARED_OPENING
+    assert shared_cause([f"{opening} a", f"{opening} b"]) == f"{opening} …"
+    short = "x" * (SHARED_OPENING - 1)
+    assert (
+        shared_cause([f"{short} a", f"{short} b", f"{short} c"])
+        == f"{short} a (the first of 3; the others' words differ)"
+    )
+    assert shared_cause(["429 Too Many Requests", "rate limit exceeded"]) == (
+        "429 Too Many Requests (the first of 2; the others' words differ)"
+    )
+
+
+def test_traces_that_share_a_name_are_told_apart_by_their_ids_and_others_are_not() -> None:
+    twins = [failing("search", "boom", name="task"), failing("fetch", "HTTPError: 404", name="task")]
+    solo = failing("lookup", "boom", name="refund_flow")
+    lead = build_comment([*twins, solo], marker="<!-- m -->").split("<details>")[0]
+    for twin in twins:
+        assert f"- `task` (`{twin.prepared.trace.id}`):" in lead
+    assert "- `refund_flow`:" in lead
+
+
+def test_runs_cut_off_by_their_limit_with_no_origin_group_by_the_limit_not_their_answers() -> None:
+    from refinery.trace.files.chat import load_history
+
+    def cut_off(question: str, expected: str) -> AnalysisResult:
+        history = [
+            {"role": "human", "content": question},
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": "I scrolled down one page in the browser and read the archive."},
+            {"role": "Orchestrator (termination condition)", "content": "Max rounds (30) reached."},
+        ]
+        log = {"question": question, "question_ID": question, "is_correct": False, "ground_truth": expected}
+        [trace] = load_history(log | {"history": history})
+        return offline_result(prepare(trace))
+
+    first, second = cut_off("Which city is in the picture?", "Chicago"), cut_off("Who won in 2019?", "Ann Lee")
+    limited, answered = group_failures([first, second, graded("Expected answer: Chicago")])
+    assert (limited.title, limited.cause, limited.count) == (
+        "the run: Resource Exhaustion",
+        "Max rounds (30) reached.",
+        2,
+    )
+    assert (answered.title, answered.count) == ("the final answer: Eval Gap", 1)
