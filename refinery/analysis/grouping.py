@@ -4,7 +4,8 @@ Two traces fall in one group when they fail in the same TRAIL category at a run 
 the same name, or in the same category with causes that read alike (errors only: a departure from
 the expected actions or a passing run is its place). The model's diagnosis is
 used when a trace has one; the triage origin otherwise; with no origin, a run cut off by its own
-limit by that limit (how it ended says more than the verdict on its answer), else the evaluator's verdict. Groups are ranked by how many
+limit by that limit (how it ended says more than the verdict on its answer), else the evaluator
+whose verdict failed it (its comments differ by what each task expected, which is no shared cause). Groups are ranked by how many
 traces they hold, then by severity.
 """
 
@@ -33,6 +34,8 @@ class _Signature(BaseModel):
     severity: str
     departure: bool = False
     """Placed by a departure from the expected actions or a passing run, not by an error's words."""
+    evaluator: str | None = None
+    """The evaluator whose verdict is all triage knows of the failure (no origin, no limit)."""
     whole_run: bool = False
     """Said of the run as a whole (nothing failed to say, or it was cut off by its limit), not its answer."""
 
@@ -94,6 +97,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
             run_type=None,
             cause=gaps[0].evidence,
             severity=gaps[0].severity,
+            evaluator=gaps[0].evaluator,
         )
     finding = next(f for f in triage.findings if f.id == origin.finding_id)
     return _Signature(
@@ -173,6 +177,9 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
         for group in members:
             head = group[0]
             same_place = head.origin_name is not None and head.origin_name == signature.origin_name
+            # With only an evaluator's verdict to go on, its comments differ by what each task expected:
+            # the same evaluator failing the answer is all such failures are known to share.
+            same_place = same_place or (head.evaluator is not None and head.evaluator == signature.evaluator)
             # A departure is its place: "called X where … called Y" shares most of its words with any
             # other departure, so only an error's own words can join two runs of different names.
             alike = not (head.departure or signature.departure) and _similar(head.cause, signature.cause)

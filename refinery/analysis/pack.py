@@ -27,7 +27,7 @@ each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds
 ``triage.agent``, each fix's ``id`` and fixes from the model (``source: model``, the synthesis
 stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and
 ``diagnosis_origin``, ``diagnosis_agent`` and ``agent_agreement``; 1.8 adds the agent claim's basis
-``ended_it``. Every older pack is a valid pack of each later version."""
+``ended_it`` and a finding's ``evaluator``. Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):

@@ -73,6 +73,8 @@ class Finding(BaseModel):
     """Where the fault most likely lies when not where it surfaced (code that failed to run)."""
     related_sections: list[str] = Field(default_factory=list)
     """Other sections the finding spans (each repetition of a loop, the propagated chain)."""
+    evaluator: str | None = None
+    """For an evaluator's verdict: the evaluator's key (``correctness``), which failures it judged share (1.8)."""
     recovered_at: str | None = None
     """For a failure: the section where the same operation later succeeded. The run got past it, so it
     is context for the failure, not its origin, unless nothing later explains the failure."""

@@ -250,3 +250,18 @@ def test_runs_cut_off_by_their_limit_with_no_origin_group_by_the_limit_not_their
         2,
     )
     assert (answered.title, answered.count) == ("the final answer: Eval Gap", 1)
+
+
+def test_failures_known_only_by_an_evaluators_verdict_cluster_by_the_evaluator_not_its_comments_words() -> None:
+    def judged(key: str, comment: str) -> AnalysisResult:
+        b = TraceBuilder(outputs={"answer": "wrong"})
+        feedback = [Feedback(key=key, score=0, comment=comment)]
+        return offline_result(prepare(b.build(feedback=feedback, trace_id=f"judged-{next(_IDS)}")))
+
+    long_answer = judged("correctness", "Expected answer: Trout lake trail Artist Point Fountain Paint Pot")
+    short_answer = judged("correctness", "Expected answer: 60")
+    tone = judged("helpfulness", "Expected answer: 60")
+    assert long_answer.pack().triage.findings[0].evaluator == "correctness"
+    correctness, helpfulness = group_failures([long_answer, short_answer, tone])
+    assert correctness.count == 2 and correctness.cause == "correctness = 0: Expected answer: …"
+    assert helpfulness.trace_ids == [tone.prepared.trace.id]

@@ -36,6 +36,7 @@ def find_eval_gaps(trace: Trace, options: RuleOptions) -> list[Finding]:
                 rule="eval_feedback",
                 category="Eval Gap",
                 severity="high",
+                evaluator=item.key,
                 evidence=excerpt(f"{item.key} = {item.score:g}" + (f": {item.comment}" if item.comment else "")),
                 explanation=(
                     f"The evaluator `{item.key}` scored this run {item.score:g} "
