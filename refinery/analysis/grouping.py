@@ -166,6 +166,20 @@ def shared_cause(causes: Sequence[str]) -> str:
     return f"{first} (the first of {len(causes)}; the others' words differ)"
 
 
+def _place(head: _Signature, names: list[str | None]) -> str:
+    """Where the members start, in words true of each: a name only when they all share it, else the
+    first two names and how many other places."""
+    kind = head.run_type or "run"
+    named = [n for n in names if n]
+    if len(names) == 1 and named:
+        return f"{kind} `{named[0]}`"
+    if named:
+        listed = ", ".join(f"`{n}`" for n in named[:2])
+        more = len(names) - len(named[:2])
+        return f"{kind}s {listed}" + (f" and {more} more" if more else "")
+    return "the run" if head.whole_run else "the final answer"
+
+
 def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[FailureGroup]:
     """Groups of failures with a shared root cause, largest and most severe first."""
     members: list[list[_Signature]] = []
@@ -192,17 +206,13 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
     for group in members:
         head = group[0]
         severity = max((s.severity for s in group), key=lambda s: _SEVERITY.get(s, 0))
-        where = (
-            f"{head.run_type or 'run'} `{head.origin_name}`"
-            if head.origin_name
-            else ("the run" if head.whole_run else "the final answer")
-        )
+        names = list(dict.fromkeys(s.origin_name for s in group))
         groups.append(
             FailureGroup(
                 id="",
-                title=f"{where}: {head.category}",
+                title=f"{_place(head, names)}: {head.category}",
                 category=head.category,
-                origin_name=head.origin_name,
+                origin_name=names[0] if len(names) == 1 else None,
                 cause=shared_cause([s.cause for s in group]),
                 severity=severity,
                 trace_ids=[s.trace_id for s in group],

@@ -265,3 +265,20 @@ def test_failures_known_only_by_an_evaluators_verdict_cluster_by_the_evaluator_n
     correctness, helpfulness = group_failures([long_answer, short_answer, tone])
     assert correctness.count == 2 and correctness.cause == "correctness = 0: Expected answer: …"
     assert helpfulness.trace_ids == [tone.prepared.trace.id]
+
+
+def test_a_cluster_of_failures_at_different_places_names_none_of_them_as_everyones() -> None:
+    from refinery.analysis.grouping import _place, _Signature
+
+    def at(name: str | None) -> _Signature:
+        return _Signature(trace_id="t", category="c", origin_name=name, run_type="agent", cause="", severity="high")
+
+    assert _place(at("A"), ["A"]) == "agent `A`"
+    assert _place(at("A"), ["A", "B"]) == "agents `A`, `B`"
+    assert _place(at("A"), ["A", "B", "C", "D"]) == "agents `A`, `B` and 2 more"
+    assert _place(at("A"), ["A", None]) == "agents `A` and 1 more"
+    assert _place(at(None), [None]) == "the final answer"
+    # Two tools failing alike: the cluster's title lists both and names no one place as theirs.
+    a, b = failing("search", "RateLimitError quota exceeded 429"), failing("lookup", "RateLimitError quota hit 500")
+    [group] = group_failures([a, b])
+    assert group.title == "tools `search`, `lookup`: Rate Limiting" and group.origin_name is None
