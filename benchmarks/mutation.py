@@ -105,6 +105,7 @@ GROUPS: dict[str, Group] = {
             "refinery/triage/origin.py",
             "refinery/triage/workers.py",
             "refinery/triage/ending.py",
+            "refinery/triage/rules/limits.py",
             "refinery/triage/confidence.py",
             "refinery/triage/recovery.py",
             "refinery/triage/cause.py",
