@@ -69,7 +69,7 @@ def coordinator_review(trace: Trace, roles: Roles, last_work: Run) -> Run | None
     """The coordinator's first step after ``last_work`` when the run then ended on its decision
     (the module's principles), else None."""
     lead = coordinator(trace, roles)
-    tail = [r for r in trace.runs[1:] if r.order > last_work.order]
+    tail = [r for r in trace.runs if r.order > last_work.order]
     acted = [r for r in tail if roles.acts(r)]
     if lead is None or not acted or any(r.agent != lead for r in acted):
         return None

@@ -57,8 +57,10 @@ def test_a_coordinator_that_reviewed_the_last_work_and_ended_the_run_is_claimed_
     review, last = step(trace, REVIEW), step(trace, LAST_REPORT)
     assert claim is not None and (claim.agent, claim.basis) == ("Orchestrator", "ended_it")
     assert claim.first_step == review.order and claim.first_section == f"R{review.order:04d}"
-    assert f"reviewed the last work (R{last.order:04d}) and ended the run itself" in claim.reason
-    assert "no limit or crash cut it off" in claim.reason
+    assert claim.reason == (
+        f"the coordinator reviewed the last work (R{last.order:04d}) and ended the run itself; "
+        "no limit or crash cut it off, so the answer went out on its decision"
+    )
     assert f"(its review at R{review.order:04d}): the coordinator" in agent_sentence(claim)
 
 
@@ -110,6 +112,30 @@ def test_a_coordinator_that_hands_the_turn_on_did_not_end_the_run() -> None:
     assert claim is not None and claim.basis == "most_work"
 
 
+def test_the_review_follows_the_last_of_several_pieces_of_work() -> None:
+    third = "I opened the dojo's timetable: classes start at 6 am on weekdays."
+    trace = team(
+        [
+            {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+            {"role": "WebSurfer", "content": third},
+            *DECIDED,
+        ]
+    )
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "ended_it"
+    assert f"reviewed the last work (R{step(trace, third).order:04d})" in claim.reason
+
+
+def test_a_routing_line_at_the_first_step_makes_its_speaker_the_coordinator() -> None:
+    entries = [
+        {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+        {"role": "WebSurfer", "content": LAST_REPORT},
+        *DECIDED,
+    ]
+    [trace] = load_history({"question": "Where is the nearest dojo?", "is_correct": False, "history": entries})
+    assert coordinator(trace, Roles.of(trace)) == "Orchestrator"
+
+
 def test_a_run_that_ended_on_the_work_itself_was_not_ended_by_the_coordinator() -> None:
     trace = team([])
     assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None
@@ -152,6 +178,10 @@ def test_a_limit_reached_is_a_finding_at_the_stop_message_never_the_origin() -> 
         f"R{stop.order:04d}",
         "Resource Exhaustion",
         "Max rounds (30) reached.",
+    )
+    assert limit.explanation == (
+        "The run stopped here because it reached a limit its framework sets, not because it finished: "
+        "the work before it did not converge, and that work is where to look, not this stop."
     )
     assert triage.origin is None or triage.origin.finding_id != limit.id
     assert f"how it ended: cut off at R{stop.order:04d}, where it reached a limit, not finished" in triage.checked

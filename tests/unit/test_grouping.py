@@ -282,3 +282,20 @@ def test_a_cluster_of_failures_at_different_places_names_none_of_them_as_everyon
     a, b = failing("search", "RateLimitError quota exceeded 429"), failing("lookup", "RateLimitError quota hit 500")
     [group] = group_failures([a, b])
     assert group.title == "tools `search`, `lookup`: Rate Limiting" and group.origin_name is None
+
+
+def test_an_opening_that_ends_inside_a_word_is_cut_back_to_the_last_whole_word() -> None:
+    from refinery.analysis.grouping import shared_cause
+
+    # The opening "ConnectionError: a" ends inside "abc" and "axy": the word is not theirs to share.
+    assert shared_cause(["ConnectionError: abc", "ConnectionError: axy"]) == "ConnectionError: …"
+    # "timed" is the start of "timedx" and "timedz", whatever follows a character later.
+    assert shared_cause(["ConnectionError: timedx y", "ConnectionError: timedz y"]) == "ConnectionError: …"
+
+
+def test_a_cluster_of_runs_with_no_type_says_runs() -> None:
+    from refinery.analysis.grouping import _place, _Signature
+
+    untyped = _Signature(trace_id="t", category="c", origin_name="A", run_type=None, cause="", severity="high")
+    assert _place(untyped, ["A", "B"]) == "runs `A`, `B`"
+    assert _place(untyped, ["A"]) == "run `A`"
