@@ -164,7 +164,8 @@ def shared_cause(causes: Sequence[str]) -> str:
     prefix = prefix.rstrip()
     if len(prefix) >= SHARED_OPENING:
         return f"{prefix} …"
-    return f"{first} (the first of {len(causes)}; the others' words differ)"
+    others = "the other's words differ" if len(causes) == 2 else "the others' words differ"
+    return f"{first} (1 of {len(causes)}: {others})"
 
 
 def _place(head: _Signature, names: list[str | None]) -> str:

@@ -210,12 +210,9 @@ def test_a_shared_cause_cuts_no_word_and_says_whose_words_it_quotes_when_nothing
     opening = "x" * SHARED_OPENING
     assert shared_cause([f"{opening} a", f"{opening} b"]) == f"{opening} …"
     short = "x" * (SHARED_OPENING - 1)
-    assert (
-        shared_cause([f"{short} a", f"{short} b", f"{short} c"])
-        == f"{short} a (the first of 3; the others' words differ)"
-    )
+    assert shared_cause([f"{short} a", f"{short} b", f"{short} c"]) == f"{short} a (1 of 3: the others' words differ)"
     assert shared_cause(["429 Too Many Requests", "rate limit exceeded"]) == (
-        "429 Too Many Requests (the first of 2; the others' words differ)"
+        "429 Too Many Requests (1 of 2: the other's words differ)"
     )
 
 
