@@ -264,6 +264,9 @@ def _lead(
             lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
+        limit = next((f for f in pack.triage.findings if f.rule == "limit_reached"), None)
+        if limit is not None:
+            lines.append(f"  - the run did not finish: cut off at {limit.section}, {inline_code(limit.evidence, 80)}")
         if pack.baseline is not None and pack.baseline.divergence is not None:
             divergence = pack.baseline.divergence
             lines.append(f"  - against a passing run: {prose(divergence.sentence or divergence.detail, 400)}")

@@ -222,3 +222,16 @@ def test_a_page_that_quotes_a_limit_mid_line_and_a_run_with_no_limit_have_no_fin
     triage = run_triage(team([quoted, *DECIDED]))
     assert not [f for f in triage.findings if f.rule == "limit_reached"]
     assert not [line for line in triage.checked if line.startswith("how it ended")]
+
+
+def test_the_comment_says_under_the_trace_that_a_run_cut_off_did_not_finish() -> None:
+    from refinery.analysis.orchestrator import offline_result
+    from refinery.pipeline import prepare
+    from refinery.report.comment import build_comment
+
+    stop = {"role": "Orchestrator (termination condition)", "content": "Max rounds (30) reached."}
+    trace = team([stop])
+    lead = build_comment([offline_result(prepare(trace))], marker="<!-- m -->").split("<details>")[0]
+    assert f"  - the run did not finish: cut off at R{trace.runs[-1].order:04d}, `Max rounds (30) reached.`" in lead
+    decided = build_comment([offline_result(prepare(team(DECIDED)))], marker="<!-- m -->").split("<details>")[0]
+    assert "did not finish" not in decided
