@@ -184,6 +184,11 @@ class HypothesisPack(BaseModel):
     fix_notes: list[str] = Field(default_factory=list)
     """Why a fix was dropped before it was shown (1.5)."""
 
+    @property
+    def verdict(self) -> str | None:
+        """Whether the run failed, passed or is unknown, as its selection judged it; None without one."""
+        return self.selection.verdict if self.selection else None
+
 
 def pack_json_schema() -> dict[str, Any]:
     """The published JSON Schema of the HypothesisPack (the current version)."""

@@ -115,7 +115,7 @@ def _present_one(state: RunState) -> None:
     else:
         echo(unnamed_reason(prepared.triage.checked, prepared.triage.origin))
     if prepared.triage.stated_agent is not None:
-        echo(agent_sentence(prepared.triage.stated_agent, str))
+        echo(agent_sentence(prepared.triage.stated_agent, str, result.selection.verdict if result.selection else None))
     if result.synthesis is not None:
         echo(f"hypotheses: {len(result.synthesis.hypotheses)} in {outcome.artifacts.pack}")
     for note_text in [*prepared.documents.notes, *result.warnings, *state.warnings]:

@@ -124,8 +124,7 @@ def _origin_text(pack: HypothesisPack) -> str | None:
 
 def _if_failed(pack: HypothesisPack) -> str:
     """A run not known to have failed (nobody scored it, or it passed) is not said to have a failure."""
-    verdict = pack.selection.verdict if pack.selection else "failed"
-    return "" if verdict == "failed" else "if it failed, "
+    return "" if pack.verdict in (None, "failed") else "if it failed, "
 
 
 def _agent_text(pack: HypothesisPack) -> str | None:
@@ -259,7 +258,8 @@ def _lead(
                 f"{category.lower()} ({origin.confidence} confidence)"
             )
         elif (claim := pack.triage.agent) is not None and claim.stated and claim.basis != "origin":
-            lines.append(f"- {name}: no origin step named. {agent_sentence(claim, lambda text: inline_code(text, 60))}")
+            said = agent_sentence(claim, lambda text: inline_code(text, 60), pack.verdict)
+            lines.append(f"- {name}: no origin step named. {said}")
         elif pack.triage.origin is not None:
             lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
         else:

@@ -102,15 +102,16 @@ def render_report(result: AnalysisResult) -> str:
             "",
         ]
     out += origin_line(triage, "Origin step (triage)")
+    verdict = result.selection.verdict if result.selection else None
     if triage.stated_origin is None and triage.stated_agent is not None:
-        out += [agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60)), ""]
+        out += [agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60), verdict), ""]
     said = agreement_sentence(
         triage.origin,
         triage.agent,
         result.diagnosis_origin(),
         result.diagnosis_agent(),
         lambda t: inline_code(t, 60),
-        result.selection.verdict if result.selection else None,
+        verdict,
     )
     out += [said, ""] if said else []
     out += baseline_section(prepared.comparison)

@@ -92,7 +92,7 @@ def _summary(trace: Trace, triage: TriageReport, verdict: str | None) -> str:
     else:
         parts.append(unnamed_reason(triage.checked, triage.origin))
     if triage.stated_agent is not None:
-        parts.append(agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60)))
+        parts.append(agent_sentence(triage.stated_agent, lambda name: inline_code(name, 60), verdict))
     gaps = [f for f in triage.findings if f.rule == "eval_feedback"]
     if gaps:
         parts.append("Evaluator verdict: " + "; ".join(_quoted(f.evidence, 140) for f in gaps[:3]) + ".")

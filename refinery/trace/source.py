@@ -103,6 +103,15 @@ def error_reason(error: str | None) -> list[str]:
     return [f"error: {clip(first_line, 200)}"]
 
 
+def _producer_rule(item: Feedback, score: float, threshold: float) -> str:
+    """A score judged by its producer's own pass rule, in the producer's words and the rule's terms:
+    ``tau-bench r_actions 0 (a pass needs 1)``; a value in words gives its score beside it, since
+    the rule is about the score (``swe-agent exit_status submitted (score 1; a pass needs 1)``)."""
+    rule = f"a pass needs {threshold:g}"
+    said = f"{item.value} (score {score:g}; {rule})" if isinstance(item.value, str) else f"{score:g} ({rule})"
+    return f"{item.source or 'benchmark'} {item.key} {said}"
+
+
 def failure_reasons(error: str | None, feedback: list[Feedback], criteria: SelectionCriteria) -> list[str]:
     """Why a trace with this root error and root feedback fails; empty when it does not.
 
@@ -115,8 +124,7 @@ def failure_reasons(error: str | None, feedback: list[Feedback], criteria: Selec
             continue
         if item.fails_below is not None:
             if item.score < item.fails_below:
-                shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
-                reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
+                reasons.append(_producer_rule(item, item.score, item.fails_below))
         elif item.score <= criteria.max_score:
             comment = f" ({clip(item.comment.strip(), 200)})" if item.comment else ""
             reasons.append(f"feedback {item.key}={item.score:g} ≤ {criteria.max_score:g}{comment}")
@@ -207,8 +215,7 @@ def passing_reasons(trace: Trace, criteria: SelectionCriteria) -> list[str]:
         if item.score is None or item.informational or not criteria.counts(item.key):
             continue
         if item.fails_below is not None:  # the producer's own rule, said as failure_reasons says it
-            shown = item.value if isinstance(item.value, str) else f"{item.score:g}"
-            reasons.append(f"{item.source or 'benchmark'} {item.key} {shown} (a pass needs {item.fails_below:g})")
+            reasons.append(_producer_rule(item, item.score, item.fails_below))
         else:
             reasons.append(f"feedback {item.key}={item.score:g}, above {criteria.max_score:g}")
     reasons += [

@@ -111,10 +111,13 @@ def agent_calibration(basis: str) -> tuple[int, int]:
     return int(row.get("named", 0)), int(row.get("right", 0))
 
 
-def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`") -> str:
+def agent_sentence(
+    claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`", verdict: str | None = None
+) -> str:
     """``The failure possibly lies in `WebSurfer`'s work (7 of 9 steps of work, the first at R0005): the
     agent that did most of the work the answer rests on. Low confidence: right 65 of 97 times …``.
-    ``code`` formats the agent's name, which comes from the trace (untrusted)."""
+    ``code`` formats the agent's name, which comes from the trace (untrusted); a run not known to have
+    failed (``verdict``) is not called a failure (``failure_subject``)."""
     share = (
         ""
         if not claim.first_section
@@ -132,7 +135,7 @@ def agent_sentence(claim: AgentClaim, code: Callable[[str], str] = lambda text: 
         else "not yet measured on enough labelled failures"
     )
     return (
-        f"The failure {AGENT_PHRASE[claim.confidence]} {code(claim.agent)}'s work{share}: {claim.reason}. "
+        f"{failure_subject(verdict)} {AGENT_PHRASE[claim.confidence]} {code(claim.agent)}'s work{share}: {claim.reason}. "
         f"{claim.confidence.capitalize()} confidence: {measured}."
     )
 

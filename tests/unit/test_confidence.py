@@ -189,6 +189,12 @@ def test_a_run_not_known_to_have_failed_is_not_said_to_have_failed(verdict: str 
     assert failure_subject(verdict) == subject
 
 
+@pytest.mark.parametrize("verdict", [None, "failed", "passed", "unknown"])
+def test_the_agent_sentence_calls_a_run_a_failure_only_when_it_is_not_known_to_have_passed(verdict: str | None) -> None:
+    said = agent_sentence(claim("most_work"), verdict=verdict)
+    assert said.startswith(f"{failure_subject(verdict)} possibly lies in `WebSurfer`'s work")
+
+
 def test_a_level_measured_exactly_the_minimum_number_of_times_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
     table = {
         "levels": {"low": {"named": MIN_SAMPLE, "right": 2}},

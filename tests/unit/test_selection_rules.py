@@ -165,11 +165,11 @@ def test_a_failure_is_said_in_the_scores_own_terms_for_the_keys_that_decide() ->
     assert verdict_of(trace(both), SelectionCriteria(feedback_keys=["style"])).reasons == ["feedback style=0 ≤ 0.5"]
     checks = Feedback(key="reward", score=0.0, fails_below=1.0, value="0 of 4 checks")  # the producer's words
     assert verdict_of(trace([checks]), SelectionCriteria()).reasons == [
-        "benchmark reward 0 of 4 checks (a pass needs 1)"
+        "benchmark reward 0 of 4 checks (score 0; a pass needs 1)"
     ]
     passed = Feedback(key="reward", score=1.0, fails_below=1.0, value="4 of 4 checks")
     assert verdict_of(trace([passed]), SelectionCriteria()).reasons == [
-        "benchmark reward 4 of 4 checks (a pass needs 1)"
+        "benchmark reward 4 of 4 checks (score 1; a pass needs 1)"
     ]
     long = verdict_of(trace([score(0.0, comment="wrong " * 60)]), SelectionCriteria()).reasons[0]
     quoted = long.removeprefix("feedback correctness=0 ≤ 0.5 (").removesuffix(")")

@@ -526,3 +526,33 @@ def test_a_tool_call_whose_output_quotes_the_task_is_still_work() -> None:
     b.add("Writer", b.root, "agent", agent="Writer", outputs={"content": "Here is the summary of the search."})
     trace = b.build()
     assert [r.agent for r in work_runs(trace, Roles.of(trace))] == ["Researcher"]
+
+
+def test_a_passing_run_analysed_on_request_is_not_said_to_have_failed_in_any_output(tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from refinery.analysis.orchestrator import offline_result
+    from refinery.analysis.pack import PackSelection
+    from refinery.cli import cli
+    from refinery.report.comment import build_comment
+
+    entries = [
+        {"role": "human", "content": "Where is the nearest dojo?"},
+        {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+        {"role": "WebSurfer", "content": "I searched for dojos and found Downtown Dojo two streets away."},
+    ]
+    log = tmp_path / "passed.json"
+    log.write_text(json.dumps({"question": "Where is the nearest dojo?", "is_correct": True, "history": entries}))
+    done = CliRunner().invoke(cli, ["analyze", str(log), "--all", "--offline", "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert "If this run failed, the failure lies in WebSurfer's work" in done.output
+    assert "The failure" not in done.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "If this run failed, the failure lies in `WebSurfer`'s work" in report and "The failure" not in report
+    result = offline_result(prepare(history(entries)))
+    result.selection = PackSelection(reasons=["feedback correctness=1, above 0.5"], verdict="passed")
+    assert "no origin step named. If this run failed, the failure lies in" in build_comment(
+        [result], marker="<!-- m -->"
+    )
