@@ -57,6 +57,9 @@ class Prepared:
     """The pull request's hunks, ranked against the failure (best first), when changes were given."""
     render: RenderOptions = field(default_factory=RenderOptions)
     """How the documents were rendered (expectations and assertion already redacted)."""
+    verdict: str | None = None
+    """failed, passed or unknown, as the selection judged the run; None when nobody asked (a run given
+    as a failure). triage.md calls the run a failure only when it is not known to have passed."""
     fixes: list[Fix] = field(default_factory=list)
     """Fixes that passed every check (the claimed change's removed prompt lines, put back)."""
     fix_notes: list[str] = field(default_factory=list)
@@ -82,7 +85,7 @@ def redactor_for(options: PrepareOptions) -> Redactor | None:
     )
 
 
-def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
+def prepare(trace: Trace, options: PrepareOptions | None = None, verdict: str | None = None) -> Prepared:
     """Redact first, so that triage evidence and documents only ever see redacted text; then triage
     and render. Everything later (a baseline, the PR's changes) is added by ``enrich``."""
     options = options or PrepareOptions()
@@ -95,8 +98,8 @@ def prepare(trace: Trace, options: PrepareOptions | None = None) -> Prepared:
         if redactor is not None:
             render = _redacted_render(render, redactor)
             counts = redactor.stats.as_dict()
-        documents = render_with_triage(trace, triage, render)
-        return Prepared(trace, triage, documents, counts, options.redact, render=render)
+        documents = render_with_triage(trace, triage, render, verdict=verdict)
+        return Prepared(trace, triage, documents, counts, options.redact, render=render, verdict=verdict)
 
 
 def _redact_and_triage(trace: Trace, options: PrepareOptions, redactor: Redactor | None) -> tuple[Trace, TriageReport]:
@@ -147,7 +150,7 @@ def enrich(
         comparison = compared.comparison if compared else prepared.comparison
         ranked = rank_for_trace(changes, trace, triage, comparison) if changes is not None else None
         extra = [d for d in (compared.document if compared else None, ranked.document if ranked else None) if d]
-        documents = render_with_triage(trace, triage, prepared.render, extra)
+        documents = render_with_triage(trace, triage, prepared.render, extra, prepared.verdict)
         suspects = ranked.suspects if ranked else prepared.suspects
         return replace(
             prepared,
@@ -203,11 +206,14 @@ def _redacted_render(render: RenderOptions, redactor: Redactor) -> RenderOptions
 
 
 def render_with_triage(
-    trace: Trace, triage: TriageReport, options: RenderOptions | None = None, extra: Sequence[Document] = ()
+    trace: Trace,
+    triage: TriageReport,
+    options: RenderOptions | None = None,
+    extra: Sequence[Document] = (),
+    verdict: str | None = None,
 ) -> DocumentSet:
-    """The documents: triage decides which runs keep their full sections and adds triage.md;
-    ``extra`` (baseline.md, changes.md) comes last."""
+    """The documents: triage decides which runs keep their full sections and adds triage.md (which
+    says "failure" by the run's ``verdict``); ``extra`` (baseline.md, changes.md) comes last."""
     options = options or RenderOptions()
-    return render_documents(
-        trace, options, focus=triage_focus(trace, triage), extra=[render_triage_md(triage, options), *extra]
-    )
+    triage_md = render_triage_md(triage, options, verdict)
+    return render_documents(trace, options, focus=triage_focus(trace, triage), extra=[triage_md, *extra])

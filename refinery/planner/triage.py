@@ -110,7 +110,8 @@ def triage_each(
     redactor = redactor_for(options)
     for number, trace in enumerate(traces, start=1):
         try:
-            prepared = prepare(trace, options)
+            selection = selections.get(trace.id)
+            prepared = prepare(trace, options, selection.verdict if selection else None)
         except Cancelled:  # the triage done so far is kept, and published
             break
         except RefineryError as exc:  # one trace's bad content never sinks the others
@@ -119,5 +120,5 @@ def triage_each(
         except Exception as exc:  # a bug in Refinery: reported as one, and the other traces go on
             failures.append(f"trace {trace.id} ({trace.root.name}): internal error {type(exc).__name__}: {exc}")
             continue
-        triaged.append(Triaged(number, prepared, pack_selection(selections.get(trace.id), redactor)))
+        triaged.append(Triaged(number, prepared, pack_selection(selection, redactor)))
     return triaged, failures

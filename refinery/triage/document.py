@@ -6,7 +6,7 @@ from refinery.documents.model import Document, Section, assemble_document
 from refinery.documents.render import Focus, RenderOptions, document_header
 from refinery.documents.text import fence
 from refinery.trace.model import Trace
-from refinery.triage.confidence import agent_sentence, origin_phrase, precision_note, unnamed_reason
+from refinery.triage.confidence import agent_sentence, failure_subject, origin_phrase, precision_note, unnamed_reason
 from refinery.triage.model import TriageReport
 from refinery.words import plural
 
@@ -26,8 +26,9 @@ def triage_focus(trace: Trace, triage: TriageReport) -> Focus:
     return Focus(keep=frozenset(keep), path=frozenset(path), propagated_from=propagated)
 
 
-def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
-    """triage.md: one section per finding, ``F01`` first."""
+def render_triage_md(triage: TriageReport, options: RenderOptions, verdict: str | None = None) -> Document:
+    """triage.md: one section per finding, ``F01`` first; a run not known to have failed (``verdict``)
+    is not called a failure."""
     sections = []
     for finding in triage.findings:
         lines = [
@@ -55,11 +56,11 @@ def render_triage_md(triage: TriageReport, options: RenderOptions) -> Document:
     if o is not None:
         agent = f" by agent {o.agent}" if o.agent else ""
         lines.append(
-            f"The failure {origin_phrase(o)} {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}); "
+            f"{failure_subject(verdict)} {origin_phrase(o)} {o.section} `{o.name}`{agent} ({o.finding_id}: {o.reason}); "
             f"{precision_note(o)}. Evidence: {'; '.join(o.evidence)}."
         )
     else:
         lines.append(unnamed_reason(triage.checked, triage.origin))
     if triage.stated_agent is not None:
-        lines.append(agent_sentence(triage.stated_agent))
+        lines.append(agent_sentence(triage.stated_agent, verdict=verdict))
     return assemble_document("triage.md", "triage", document_header("Triage", lines), sections, options.doc_budget)

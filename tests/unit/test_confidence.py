@@ -212,3 +212,17 @@ def test_a_calibration_with_no_tables_measures_nothing(monkeypatch: pytest.Monke
     assert agent_calibration("most_work") == (0, 0)
     assert precision_note(origin("high")) == "high confidence, not yet measured on enough labelled failures"
     assert "which was right 0 of 0 times" in unnamed_reason([], origin("medium"))
+
+
+@pytest.mark.parametrize(
+    ("verdict", "subject"), [("failed", "The failure"), ("passed", "If this run failed, the failure")]
+)
+def test_triage_md_calls_a_run_a_failure_only_when_it_is_not_known_to_have_passed(verdict: str, subject: str) -> None:
+    from refinery.documents.render import RenderOptions
+    from refinery.triage.document import render_triage_md
+    from refinery.triage.model import TriageReport
+
+    stated = origin("high").model_copy(update={"precision": 1.0})
+    triage = TriageReport(trace_id="t", findings=[], runs=5, errored_runs=1, origin=stated)
+    text = render_triage_md(triage, RenderOptions(), verdict).text
+    assert f"{subject} starts at R0004 `search_flights`" in text

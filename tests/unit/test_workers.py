@@ -551,6 +551,8 @@ def test_a_passing_run_analysed_on_request_is_not_said_to_have_failed_in_any_out
     assert "The failure" not in done.output
     report = (tmp_path / "out" / "report.md").read_text()
     assert "If this run failed, the failure lies in `WebSurfer`'s work" in report and "The failure" not in report
+    triage_md = (tmp_path / "out" / "documents" / "triage.md").read_text()  # what the model stages read
+    assert "If this run failed, the failure lies in `WebSurfer`'s work" in triage_md and "The failure" not in triage_md
     result = offline_result(prepare(history(entries)))
     result.selection = PackSelection(reasons=["feedback correctness=1, above 0.5"], verdict="passed")
     assert "no origin step named. If this run failed, the failure lies in" in build_comment(
