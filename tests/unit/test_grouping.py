@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult, offline_result
 from refinery.analysis.pack import StageRecord
@@ -296,3 +298,47 @@ def test_a_cluster_of_runs_with_no_type_says_runs() -> None:
     untyped = _Signature(trace_id="t", category="c", origin_name="A", run_type=None, cause="", severity="high")
     assert _place(untyped, ["A", "B"]) == "runs `A`, `B`"
     assert _place(untyped, ["A"]) == "run `A`"
+
+
+def test_a_diagnosis_at_another_findings_run_names_that_run_and_not_the_origins_type() -> None:
+    b = TraceBuilder("agent", outputs={"output": "x"})
+    b.add("search", b.root, "tool", error="boom")
+    b.add("fetch", b.root, "tool", error="HTTPError: 404 Not Found")
+    result = offline_result(prepare(b.build(trace_id=f"trace-{next(_IDS)}")))
+    fetch = next(f for f in result.prepared.triage.findings if f.name == "fetch")
+    assert result.prepared.triage.origin is not None and result.prepared.triage.origin.name == "search"
+    [group] = group_failures([_diagnosed(result, str(fetch.section))])
+    # The place is the finding's run; its type is known only for the origin's own run.
+    assert group.title == "run `fetch`: Instruction Non-compliance" and group.origin_name == "fetch"
+
+
+def test_a_diagnosis_at_the_origin_with_no_finding_there_names_the_origin() -> None:
+    # The origin is the write that set up the state a later precondition error reports: no finding is at it.
+    b = TraceBuilder("agent", outputs={"output": "x"})
+    b.add("modify_pending_order", b.root, "tool", inputs={"order_id": "#W1"}, outputs={"status": "modified"})
+    b.add("cancel_pending_order", b.root, "tool", inputs={"order_id": "#W1"}, error="Error: order is not pending")
+    result = offline_result(prepare(b.build(trace_id=f"trace-{next(_IDS)}")))
+    origin = result.prepared.triage.origin
+    assert origin is not None and origin.name == "modify_pending_order"
+    assert not [f for f in result.prepared.triage.findings if f.section == origin.section]
+    [group] = group_failures([_diagnosed(result, origin.section)])
+    assert group.title == "tool `modify_pending_order`: Instruction Non-compliance"
+
+
+def test_a_diagnosis_that_gives_no_cause_is_grouped_with_no_words_put_in_its_mouth() -> None:
+    result = _diagnosed(failing("search", "boom"), "R0001")
+    del result.stages[-1].output["causal_chains"][0]["cause"]  # type: ignore[index]
+    [group] = group_failures([result])
+    assert group.cause == ""
+
+
+@pytest.mark.parametrize("rule", ["expected_divergence", "baseline_divergence"])
+def test_departures_at_different_tools_stay_apart_however_alike_their_words(rule: str) -> None:
+    packs = []
+    for tool in ("exchange_items", "return_items"):
+        pack = failing(tool, "this run called the tool where the expected actions called another").pack()
+        findings = [f.model_copy(update={"rule": rule}) for f in pack.triage.findings]
+        packs.append(pack.model_copy(update={"triage": pack.triage.model_copy(update={"findings": findings})}))
+    assert [g.count for g in group_failures(packs)] == [1, 1]
+    plain = [failing(t, "this run called the tool where the expected actions called another") for t in ("a", "b")]
+    assert [g.count for g in group_failures(plain)] == [2]  # the same words join errors at different tools
