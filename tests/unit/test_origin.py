@@ -153,6 +153,38 @@ def test_an_orchestrators_routing_line_repeated_is_not_a_loop() -> None:
     assert not [f for f in run_triage(trace).findings if f.rule == "repeated_call"]
 
 
+def test_a_message_repeated_is_a_loop_only_when_its_answer_repeats_too() -> None:
+    def scrolling(positions: list[int]) -> Trace:
+        history = [{"role": "human", "content": "Which city is on the horizon of the APOD of 2015-08-03?"}]
+        for at in positions:
+            history += [
+                {"role": "Orchestrator (-> WebSurfer)", "content": "Please continue scrolling down the archive."},
+                {"role": "Orchestrator (thought)", "content": "Next speaker WebSurfer"},
+                {"role": "WebSurfer", "content": f"I scrolled down one page. The viewport is {at}% down the page."},
+            ]
+        [trace] = load_history({"question": history[0]["content"], "is_corrected": False, "history": history})
+        return trace
+
+    paging = run_triage(scrolling([10, 20, 30, 40]))
+    stuck = run_triage(scrolling([10, 10, 10, 10]))
+    assert not [f for f in paging.findings if f.rule == "repeated_call"]
+    loops = {f.agent: f for f in stuck.findings if f.rule == "repeated_call"}
+    assert set(loops) == {"Orchestrator", "WebSurfer"}  # both said the same and got the same back
+    loop = loops["Orchestrator"]
+    assert loop.section == "R0005"
+    assert loop.evidence == "Orchestrator said the same thing 4 times, and got the same answer"
+    assert loop.related_sections == ["R0002", "R0005", "R0008", "R0011"]
+
+
+def test_a_message_repeated_with_no_one_answering_is_a_loop() -> None:
+    page = "Address: https://en.wikipedia.org/wiki/Dragon\nViewport position: Showing page 1 of 43."
+    history = [{"role": "assistant", "name": "WebServing_Expert", "content": m} for m in ("Task: find it.", page, page, page)]
+    [trace] = load_history({"question": "Find it.", "is_corrected": False, "history": history})
+    [loop] = [f for f in run_triage(trace).findings if f.rule == "repeated_call"]
+    assert loop.evidence == "WebServing_Expert said the same thing 3 times"
+    assert "identical message 3 times;" in loop.explanation
+
+
 def test_a_loop_is_the_same_call_with_the_same_result_not_polling_that_progresses() -> None:
     def transcript(outputs: list[str]) -> Trace:
         messages: list[dict[str, Any]] = [{"role": "user", "content": "Wait for job 9."}]
