@@ -125,6 +125,9 @@ class Run(BaseModel):
     """Model name of an LLM call."""
     agent: str | None = None
     """The agent that acted, for multi-agent traces."""
+    addressee: str | None = None
+    """The agent a message is addressed to, when the producer records it (Magentic-One's role
+    ``Orchestrator (-> WebSurfer)``): sending it hands that agent the turn."""
     actor: Actor | None = None
     """Who acted, when the producer records it: the system under test (``agent``), a person or a user
     simulator (``user``), or what the system acts on (``environment``: a code executor, a grader).

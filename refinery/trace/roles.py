@@ -10,6 +10,9 @@ role set ``Run.actor``; for the rest it is read from the run's shape, by these p
   says it executes: terminal, executor, interpreter, sandbox) is the environment.
 - **Naming the next speaker is routing.** A message that only names another agent of the trace
   (at most four words besides) selects who acts; it does nothing itself.
+- **A message addressed to another agent hands it the turn** (``hands_turn``) when the producer
+  records the addressee (``Run.addressee``). Such a message carries an instruction too, so it
+  stays the sender's step; only its hand-off counts as routing.
 - **The first speaker of a conversation log with no agent name is the user** when its role says
   so (``human``, ``user``).
 - Tool and retriever calls are the caller's: they act for whoever made them.
@@ -62,6 +65,16 @@ def _is_routing(run: Run, agents: set[str]) -> bool:
     return any(a.lower() in lowered for a in agents if a != run.agent)
 
 
+def handed_to(run: Run, agents: set[str]) -> set[str]:
+    """The agents of ``agents`` that ``run`` hands the turn to: its recorded addressee, and the agents
+    a message no longer than a routing line names (none but another agent's)."""
+    named = {run.addressee} if run.addressee else set()
+    if _is_routing(run, agents):
+        words = {w.lower() for w in re.findall(r"[\w-]+", _content(run))}
+        named |= {a for a in agents if a.lower() in words}
+    return {a for a in agents if a in named and a != run.agent}
+
+
 @dataclass(frozen=True)
 class Roles:
     """Each run's actor, read once per trace."""
@@ -83,6 +96,10 @@ class Roles:
     def acts(self, run: Run) -> bool:
         """Whether ``run`` is a step of the system under test."""
         return self.actor(run) == "agent"
+
+    def hands_turn(self, run: Run) -> bool:
+        """Whether ``run`` hands the turn to another agent: a routing line, or a message addressed to one."""
+        return self.actor(run) == "routing" or (run.addressee is not None and run.addressee != run.agent)
 
 
 def _actor(run: Run, agents: set[str], executors: set[str], parent: Actor | None) -> Actor:

@@ -3,7 +3,7 @@
 Principles, each measured on labelled multi-agent failures (``python -m benchmarks quality``):
 
 - **Who ends the run owns its ending.** In a routed system the *coordinator* is the one agent whose
-  routing messages hand the turn to the others. When, after the last piece of work, only the
+  routing messages (or messages addressed to another agent) hand the turn to the others. When, after the last piece of work, only the
   coordinator acted, it handed the turn to no one, and nothing cut the run off, the run ended on
   its decision: it reviewed the last work and chose to stop with the answer it had. A wrong answer
   given out that way went out on its judgement (accepting unchecked work, stopping early), so the
@@ -61,7 +61,7 @@ def cut_off(run: Run) -> str | None:
 
 def coordinator(trace: Trace, roles: Roles) -> str | None:
     """The one agent whose routing messages hand out the turns; None when no agent, or several, route."""
-    routers = {r.agent for r in trace.runs[1:] if r.agent and roles.actor(r) == "routing"}
+    routers = {r.agent for r in trace.runs[1:] if r.agent and roles.hands_turn(r)}
     return next(iter(routers)) if len(routers) == 1 else None
 
 
@@ -73,6 +73,6 @@ def coordinator_review(trace: Trace, roles: Roles, last_work: Run) -> Run | None
     acted = [r for r in tail if roles.acts(r)]
     if lead is None or not acted or any(r.agent != lead for r in acted):
         return None
-    if any(roles.actor(r) == "routing" for r in tail) or cut_off(tail[-1]):
+    if any(roles.hands_turn(r) for r in tail) or cut_off(tail[-1]):
         return None
     return acted[0]

@@ -3,7 +3,7 @@
 Principles, each measured on labelled multi-agent failures (``python -m benchmarks quality``):
 
 - **A wrong answer rests on the work done for it.** The *workers* are the agents whose output acted
-  on something: an agent another agent's routing message hands the turn to, an agent whose message
+  on something: an agent another agent's routing message (or a message addressed to it) hands the turn to, an agent whose message
   the environment then executed (its code ran), an agent whose tool calls ran. Planning, routing and
   checking others' results is not work in this sense.
 - **Code ran when its execution is reported.** The environment's reply shows the code ran when it
@@ -38,7 +38,7 @@ from itertools import pairwise
 
 from refinery.documents.ids import run_section
 from refinery.trace.model import Run, Trace
-from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code
+from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code, handed_to
 from refinery.triage.confidence import MIN_SAMPLE, agent_calibration
 from refinery.triage.ending import coordinator_review
 from refinery.triage.model import AgentClaim, Origin
@@ -68,17 +68,14 @@ def _executed(trace: Trace, roles: Roles) -> set[str]:
 
 
 def find_workers(trace: Trace, roles: Roles) -> set[str]:
-    """Agents routed to, whose message the environment executed, or whose tool calls ran."""
+    """Agents handed the turn, whose message the environment executed, or whose tool calls ran."""
     agents = _agents(trace, roles)
     executed = _executed(trace, roles)
     workers: set[str] = set()
     for run in trace.runs[1:]:
-        if run.agent not in agents and roles.actor(run) != "routing":
-            continue
-        if roles.actor(run) == "routing":
-            words = {w.lower() for w in re.findall(r"[\w-]+", _content(run))}
-            workers.update(a for a in agents if a != run.agent and a.lower() in words)
-        elif run.id in executed or (run.run_type in ("tool", "retriever") and roles.acts(run)):
+        if roles.hands_turn(run):
+            workers |= handed_to(run, agents)
+        if run.agent in agents and (run.id in executed or (run.run_type in ("tool", "retriever") and roles.acts(run))):
             workers.add(str(run.agent))
     return workers
 

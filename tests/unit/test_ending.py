@@ -136,6 +136,60 @@ def test_a_routing_line_at_the_first_step_makes_its_speaker_the_coordinator() ->
     assert coordinator(trace, Roles.of(trace)) == "Orchestrator"
 
 
+INSTRUCTION = "Please search for the nearest dojo to the stock exchange and report its address and hours."
+
+
+def test_a_message_addressed_to_an_agent_hands_it_the_turn_with_no_routing_line() -> None:
+    # Magentic-One's first hand-off is the instruction alone, its role naming whom it is for.
+    entries = [
+        {"role": "human", "content": "Where is the nearest dojo to the stock exchange?"},
+        {"role": "Orchestrator (thought)", "content": "Initial plan: search for dojos, then check their hours."},
+        {"role": "Orchestrator (-> WebSurfer)", "content": INSTRUCTION},
+        {"role": "WebSurfer", "content": LAST_REPORT},
+        *DECIDED,
+    ]
+    [trace] = load_history({"question": "Where is the nearest dojo?", "is_correct": False, "history": entries})
+    instruction = step(trace, INSTRUCTION)
+    roles = Roles.of(trace)
+    assert (instruction.agent, instruction.addressee) == ("Orchestrator", "WebSurfer")
+    assert roles.acts(instruction) and roles.hands_turn(instruction)  # its instruction stays the sender's step
+    assert coordinator(trace, roles) == "Orchestrator"
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis) == ("Orchestrator", "ended_it")
+    assert claim.first_step == step(trace, REVIEW).order
+
+
+def test_a_run_whose_only_hand_off_is_addressed_rests_on_the_work_it_handed_out() -> None:
+    entries = [
+        {"role": "human", "content": "Where is the nearest dojo to the stock exchange?"},
+        {"role": "Orchestrator (-> WebSurfer)", "content": INSTRUCTION},
+        {"role": "WebSurfer", "content": LAST_REPORT},
+    ]
+    [trace] = load_history({"question": "Where is the nearest dojo?", "is_correct": False, "history": entries})
+    claim = run_triage(trace).agent
+    assert claim is not None and (claim.agent, claim.basis) == ("WebSurfer", "most_work")
+    assert claim.first_step == step(trace, LAST_REPORT).order
+
+
+def test_an_addressed_message_after_the_review_hands_the_turn_on() -> None:
+    trace = team([DECIDED[0], {"role": "Orchestrator (-> WebSurfer)", "content": INSTRUCTION}])
+    assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None
+
+
+def test_a_message_addressed_to_its_own_sender_or_to_no_one_hands_nothing() -> None:
+    entries = [
+        {"role": "human", "content": "Where is the nearest dojo to the stock exchange?"},
+        {"role": "Orchestrator (-> Orchestrator)", "content": INSTRUCTION},
+        {"role": "Orchestrator (thought)", "content": "Initial plan: search for dojos (-> later, check hours)."},
+        {"role": "WebSurfer", "content": LAST_REPORT},
+    ]
+    [trace] = load_history({"question": "Where is the nearest dojo?", "is_correct": False, "history": entries})
+    roles = Roles.of(trace)
+    assert [r.addressee for r in trace.runs[1:]] == [None, "Orchestrator", None, None]
+    assert not any(roles.hands_turn(r) for r in trace.runs)
+    assert coordinator(trace, roles) is None
+
+
 def test_a_run_that_ended_on_the_work_itself_was_not_ended_by_the_coordinator() -> None:
     trace = team([])
     assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None

@@ -17,6 +17,8 @@ from refinery.trace.model import Feedback, Trace, TraceWarning
 # Keys of benchmark files that are ground truth for scoring, not input to the analysis.
 LABEL_KEYS = ("mistake_agent", "mistake_step", "mistake_reason", "mistake_type", "labels")
 _ROLE_AGENT = re.compile(r"^\s*([^()]+?)\s*(?:\(.*\))?\s*$")
+_ROLE_ADDRESSEE = re.compile(r"\(\s*->\s*([^()]+?)\s*\)\s*$")
+"""A role that records who the message is for: ``Orchestrator (-> WebSurfer)`` (Magentic-One)."""
 
 
 def _text(content: Any) -> Any:
@@ -251,6 +253,12 @@ def is_history(data: Any) -> bool:
     )
 
 
+def addressee_of(message: dict[str, Any]) -> str | None:
+    """The agent the message is for, when its role records it (``Orchestrator (-> WebSurfer)``)."""
+    match = _ROLE_ADDRESSEE.search(str(message.get("role") or ""))
+    return match.group(1) if match else None
+
+
 def agent_of(message: dict[str, Any]) -> str:
     """The acting agent: ``name``, else the role without its parenthetical (``Orchestrator (thought)``)."""
     if message.get("name"):
@@ -286,6 +294,7 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
                 "parent_id": root_id,
                 "name": agent,
                 "agent": agent,
+                **({"addressee": to} if (to := addressee_of(msg)) else {}),
                 "run_type": "agent",
                 # A message with a role and no speaker's name is the person who asked.
                 **({"actor": "user"} if not msg.get("name") and msg.get("role") in ("human", "user") else {}),
