@@ -111,6 +111,19 @@ def agent_calibration(basis: str) -> tuple[int, int]:
     return int(row.get("named", 0)), int(row.get("right", 0))
 
 
+def work_share(claim: AgentClaim) -> str:
+    """``7 of 9 steps of work, the first at R0005``; ``all 3 …`` or ``its only step of work, at R0005``
+    when the agent did all of it."""
+    if claim.all_work_steps == 1:
+        return f"its only step of work, at {claim.first_section}"
+    count = (
+        f"all {claim.work_steps}"
+        if claim.work_steps == claim.all_work_steps
+        else f"{claim.work_steps} of {claim.all_work_steps}"
+    )
+    return f"{count} steps of work, the first at {claim.first_section}"
+
+
 def agent_sentence(
     claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`", verdict: str | None = None
 ) -> str:
@@ -121,7 +134,7 @@ def agent_sentence(
     share = (
         ""
         if not claim.first_section
-        else f" ({claim.work_steps} of {claim.all_work_steps} steps of work, the first at {claim.first_section})"
+        else f" ({work_share(claim)})"
         if claim.basis == "most_work"
         else f" (its first answer at {claim.first_section})"
         if claim.basis == "first_answer"

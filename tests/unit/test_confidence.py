@@ -170,6 +170,17 @@ def test_the_agent_sentence_says_each_basis_its_own_way_with_the_measured_counts
     )
 
 
+def test_the_share_of_work_says_all_or_only_when_one_agent_did_it_all() -> None:
+    assert "(all 3 steps of work, the first at R0005)" in agent_sentence(
+        claim("most_work", work_steps=3, all_work_steps=3)
+    )
+    only = agent_sentence(claim("most_work", work_steps=1, all_work_steps=1))
+    assert "`WebSurfer`'s work (its only step of work, at R0005): the agent" in only
+    assert "(1 of 2 steps of work, the first at R0005)" in agent_sentence(
+        claim("most_work", work_steps=1, all_work_steps=2)
+    )
+
+
 def test_an_agent_claim_measured_too_rarely_says_so() -> None:
     assert "right 5 of 5 times" in agent_sentence(claim("most_work", named=MIN_SAMPLE, right=MIN_SAMPLE))
     rare = agent_sentence(claim("most_work", named=MIN_SAMPLE - 1, right=MIN_SAMPLE - 1))
