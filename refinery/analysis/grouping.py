@@ -3,8 +3,8 @@
 Two traces fall in one group when they fail in the same TRAIL category at a run (or tool) of
 the same name, or in the same category with causes that read alike (errors only: a departure from
 the expected actions or a passing run is its place). The model's diagnosis is used when a trace
-has one; the triage origin otherwise. With no origin, a run cut off by its own limit is placed by
-that limit (how it ended says more than the verdict on its answer), else by the evaluator whose
+has one; the triage origin otherwise. With no origin, a run cut off by its own limit or a crash is
+placed by that limit or exception (how it ended says more than the verdict on its answer), else by the evaluator whose
 verdict failed it (its comments differ by what each task expected, which is no shared cause).
 A group says only what is true of every member. Groups are ranked by how many traces they hold,
 then by severity.
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
+from refinery.triage.ending import CUT_OFF_RULES
 
 _SEVERITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _WORD = re.compile(r"[a-z0-9]+")
@@ -38,7 +39,7 @@ class _Signature(BaseModel):
     evaluator: str | None = None
     """The evaluator whose verdict is all triage knows of the failure (no origin, no limit)."""
     whole_run: bool = False
-    """Said of the run as a whole (nothing failed to say, or it was cut off by its limit), not its answer."""
+    """Said of the run as a whole (nothing failed to say, or it was cut off by its limit or a crash), not its answer."""
 
 
 def _signature(pack: HypothesisPack) -> _Signature:
@@ -65,7 +66,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
             severity="high",
         )
     origin = triage.origin
-    limit = next((f for f in triage.findings if f.rule == "limit_reached"), None)
+    limit = next((f for f in triage.findings if f.rule in CUT_OFF_RULES), None)
     if origin is None and limit is not None:
         # With no origin, how the run ended says more than the verdict on its answer: it did not finish.
         return _Signature(

@@ -22,6 +22,7 @@ from refinery.report.changes import fix_block, suspect_line, verification_line
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
 from refinery.triage.confidence import AGENT_PHRASE, agent_sentence, origin_phrase
+from refinery.triage.ending import CUT_OFF_RULES, ended_at
 from refinery.words import plural
 
 COMMENT_LIMIT = 65_536
@@ -264,9 +265,9 @@ def _lead(
             lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
         else:
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
-        limit = next((f for f in pack.triage.findings if f.rule == "limit_reached"), None)
-        if limit is not None:
-            lines.append(f"  - the run did not finish: cut off at {limit.section}, {inline_code(limit.evidence, 80)}")
+        if (ending := next((f for f in pack.triage.findings if f.rule in CUT_OFF_RULES), None)) is not None:
+            where = ended_at(ending.rule, ending.section)
+            lines.append(f"  - the run did not finish: {where}, {inline_code(ending.evidence, 80)}")
         if pack.baseline is not None and pack.baseline.divergence is not None:
             divergence = pack.baseline.divergence
             lines.append(f"  - against a passing run: {prose(divergence.sentence or divergence.detail, 400)}")

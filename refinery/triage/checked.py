@@ -5,6 +5,7 @@ from __future__ import annotations
 from refinery.compare.expected import expected_actions
 from refinery.trace.model import Trace
 from refinery.trace.roles import Roles
+from refinery.triage.ending import CUT_OFF_RULES, ended_at
 from refinery.triage.model import Finding
 from refinery.triage.recovery import FAILURE_RULES
 from refinery.words import plural
@@ -33,7 +34,8 @@ def what_was_checked(trace: Trace, findings: list[Finding], roles: Roles) -> lis
         )
     if any(f.rule == "baseline_divergence" for f in findings):
         out.append("a passing run of the same task: compared, the run departs from it")
-    limit = next((f for f in findings if f.rule == "limit_reached"), None)
-    if limit is not None:
-        out.append(f"how it ended: cut off at {limit.section}, where it reached a limit, not finished")
+    ending = next((f for f in findings if f.rule in CUT_OFF_RULES), None)
+    if ending is not None:
+        reason = ", where it reached a limit" if ending.rule == "limit_reached" else ""
+        out.append(f"how it ended: {ended_at(ending.rule, ending.section)}{reason}, not finished")
     return out

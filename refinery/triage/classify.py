@@ -56,14 +56,17 @@ _ERROR_CLASSES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-def classify_error(text: str, run_type: str | None = None) -> str:
-    """The TRAIL category an error message most likely belongs to."""
+def classify_error(text: str, run_type: str | None = None, fallback: str | None = None) -> str:
+    """The TRAIL category an error message most likely belongs to; ``fallback`` when no shape matches
+    (else a call's failure is a service's, and any other step's is orchestration)."""
     if run_type == "parser":
         return "Formatting Errors"
     head = text[:4000]
     for category, pattern in _ERROR_CLASSES:
         if pattern.search(head):
             return category
+    if fallback is not None:
+        return fallback
     return "Service Errors" if run_type in ("tool", "retriever", "llm", "embedding") else "Task Orchestration"
 
 

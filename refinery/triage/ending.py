@@ -35,6 +35,8 @@ LIMIT_REACHED = re.compile(
 maximum temperature reached 31 °C``) names no unit of the run's progress, and a page quoted in the
 middle of a message leads no line with it."""
 _CRASH = re.compile(r"traceback \(most recent call last\)", re.IGNORECASE)
+CUT_OFF_RULES = ("limit_reached", "crashed")
+"""The triage rules that say a run was cut off, not finished (``rules.limits``, ``rules.crashes``)."""
 
 
 def said(run: Run) -> str:
@@ -47,6 +49,22 @@ def said(run: Run) -> str:
 def limit_report(text: str) -> str | None:
     """The first line of ``text`` that reports a limit reached (``LIMIT_REACHED``), or None."""
     return next((line.strip() for line in text.splitlines() if LIMIT_REACHED.match(line.strip())), None)
+
+
+def ended_at(rule: str, section: str | None) -> str:
+    """``crashed at R0029`` or ``cut off at R0130``: where a cut-off finding (``CUT_OFF_RULES``) says the run stopped."""
+    return f"crashed at {section}" if rule == "crashed" else f"cut off at {section}"
+
+
+def crash_report(text: str) -> str | None:
+    """The exception of the last Python traceback in ``text``: the first line at the margin after the
+    header (its frames are indented), ``openai.BadRequestError: Error code: 400 - …``; None with no
+    traceback."""
+    headers = list(_CRASH.finditer(text))
+    if not headers:
+        return None
+    after = text[headers[-1].end() :].splitlines()[1:]
+    return next((line.strip() for line in after if line.strip() and not line[0].isspace()), None)
 
 
 def cut_off(run: Run) -> str | None:

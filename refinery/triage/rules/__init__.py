@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from refinery.triage.rules.base import Rule, RuleOptions
 from refinery.triage.rules.baseline import find_baseline_divergence
+from refinery.triage.rules.crashes import find_crash
 from refinery.triage.rules.eval_gaps import find_eval_gaps
 from refinery.triage.rules.expected import find_expected_divergence
 from refinery.triage.rules.limits import find_limit_reached
@@ -21,6 +22,7 @@ RULES: list[Rule] = [
     find_repeated_calls,
     find_empty_output,
     find_limit_reached,
+    find_crash,
     find_eval_gaps,
     find_outliers,
     find_baseline_divergence,
