@@ -4,7 +4,7 @@ Two traces fall in one group when they fail in the same TRAIL category at a run 
 the same name, or in the same category with causes that read alike (errors only: a departure from
 the expected actions or a passing run is its place). The model's diagnosis is used when a trace
 has one; the triage origin otherwise. With no origin, a run cut off by its own limit or a crash is
-placed by that limit or exception (how it ended says more than the verdict on its answer), else by the evaluator whose
+placed by that limit or the exception's type (how it ended says more than the verdict on its answer), else by the evaluator whose
 verdict failed it (its comments differ by what each task expected, which is no shared cause).
 A group says only what is true of every member. Groups are ranked by how many traces they hold,
 then by severity.
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from refinery.analysis.orchestrator import AnalysisResult
 from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
-from refinery.triage.ending import CUT_OFF_RULES
+from refinery.triage.ending import CUT_OFF_RULES, exception_type
 
 _SEVERITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _WORD = re.compile(r"[a-z0-9]+")
@@ -38,6 +38,9 @@ class _Signature(BaseModel):
     """Placed by a departure from the expected actions or a passing run, not by an error's words."""
     evaluator: str | None = None
     """The evaluator whose verdict is all triage knows of the failure (no origin, no limit)."""
+    raised: str | None = None
+    """The exception type a crashed run stopped on: runs that crashed on the same type share their place,
+    however the messages' details differ (which filter, which request)."""
     whole_run: bool = False
     """Said of the run as a whole (nothing failed to say, or it was cut off by its limit or a crash), not its answer."""
 
@@ -76,6 +79,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
             run_type=None,
             cause=limit.evidence,
             severity=limit.severity,
+            raised=exception_type(limit.evidence) if limit.rule == "crashed" else None,
             whole_run=True,
         )
     if origin is None:
@@ -150,6 +154,23 @@ def _at_word_end(prefix: str, causes: Sequence[str]) -> bool:
     return not prefix[-1:].isalnum() or all(not cause[len(prefix) : len(prefix) + 1].isalnum() for cause in causes)
 
 
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _closed(prefix: str) -> str:
+    """``prefix`` up to its first bracket left open: an opening that cuts a structure in two (``400 -
+    {'error': {'``) says no more of it than where it begins, so it ends before the bracket and its dash,
+    and before a quotation mark it only opened."""
+    opened: list[tuple[str, int]] = []
+    for index, char in enumerate(prefix):
+        if char in "([{":
+            opened.append((char, index))
+        elif char in _PAIRS and opened and opened[-1][0] == _PAIRS[char]:
+            opened.pop()
+    kept = prefix[: opened[0][1]].rstrip(" -–—") if opened else prefix
+    return re.sub(r"(?<=\s)[\"'`‘“]+$", "", kept)  # nor a quotation only opened
+
+
 def shared_cause(causes: Sequence[str]) -> str:
     """The cause in words every member's cause shares, so no member's own words read as everyone's.
 
@@ -162,7 +183,7 @@ def shared_cause(causes: Sequence[str]) -> str:
     prefix = _common_opening(causes)
     if not _at_word_end(prefix, causes):
         prefix = prefix[: prefix.rfind(" ") + 1]
-    prefix = prefix.rstrip()
+    prefix = _closed(prefix).rstrip()
     if len(prefix) >= SHARED_OPENING:
         return f"{prefix} …"
     others = "the other's words differ" if len(causes) == 2 else "the others' words differ"
@@ -197,6 +218,7 @@ def group_failures(items: Sequence[AnalysisResult | HypothesisPack]) -> list[Fai
             # With only an evaluator's verdict to go on, its comments differ by what each task expected:
             # the same evaluator failing the answer is all such failures are known to share.
             same_place = same_place or (head.evaluator is not None and head.evaluator == signature.evaluator)
+            same_place = same_place or (head.raised is not None and head.raised == signature.raised)
             # A departure is its place: "called X where … called Y" shares most of its words with any
             # other departure, so only an error's own words can join two runs of different names.
             alike = not (head.departure or signature.departure) and _similar(head.cause, signature.cause)

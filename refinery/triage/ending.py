@@ -67,6 +67,12 @@ def crash_report(text: str) -> str | None:
     return next((line.strip() for line in after if line.strip() and not line[0].isspace()), None)
 
 
+def exception_type(exception: str) -> str | None:
+    """The type an exception line names (``openai.BadRequestError`` of ``openai.BadRequestError: …``)."""
+    match = re.match(r"([A-Za-z_][\w.]*)(?::|$)", exception.strip())
+    return match.group(1) if match else None
+
+
 def cut_off(run: Run) -> str | None:
     """Why ``run`` shows the run was cut off (``it reached a limit``, ``it crashed``), or None."""
     text = said(run)

@@ -120,3 +120,17 @@ def test_the_comment_says_under_the_trace_that_a_crashed_run_did_not_finish_and_
     other = team(CRASHED, question="Who won the race in 2019?")
     [group] = group_failures([offline_result(prepare(trace)), offline_result(prepare(other))])
     assert (group.title, group.cause, group.count) == ("the run: Service Errors", FILTERED, 2)
+
+
+def test_runs_that_crashed_on_the_same_exception_type_cluster_whatever_its_details() -> None:
+    violence = FILTERED.replace("'code': 'content_filter'", "'code': 'content_filter', 'violence': {'filtered': True}")
+    filtered = [
+        team(f"{PAGE}\n{traceback(FILTERED)}"),
+        team(f"{PAGE}\n{traceback(violence)}", question="Who won the race in 2019?"),
+    ]
+    dropped = team(f"{PAGE}\n{traceback('openai.APIConnectionError: Connection error.')}", question="How far?")
+    groups = group_failures([offline_result(prepare(t)) for t in [*filtered, dropped]])
+    assert [(g.count, g.cause) for g in groups] == [
+        (2, "openai.BadRequestError: Error code: 400 …"),  # the opening up to the bracket their details open
+        (1, "openai.APIConnectionError: Connection error."),
+    ]

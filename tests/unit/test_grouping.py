@@ -202,6 +202,17 @@ def test_a_groups_cause_is_what_every_member_says_not_the_first_members_own_word
     assert same.cause == "correctness = 0: Expected answer: 60"
 
 
+def test_a_shared_cause_ends_before_a_bracket_it_would_leave_open() -> None:
+    from refinery.analysis.grouping import shared_cause
+
+    assert shared_cause(["Error code: 400 - {'error': {'a': 1}}", "Error code: 400 - {'error': {'b': 2}}"]) == (
+        "Error code: 400 …"
+    )
+    # a bracket closed within the opening is kept, and so is a colon
+    assert shared_cause(["KeyError (in lookup): 'alpha'", "KeyError (in lookup): 'beta'"]) == "KeyError (in lookup): …"
+    assert shared_cause(["Value [3] bad: [x, y]", "Value [3] bad: [z]"]) == "Value [3] bad: …"
+
+
 def test_a_shared_cause_cuts_no_word_and_says_whose_words_it_quotes_when_nothing_is_shared() -> None:
     from refinery.analysis.grouping import SHARED_OPENING, shared_cause
 
