@@ -267,7 +267,7 @@ def _lead(
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
         if (ending := next((f for f in pack.triage.findings if f.rule in CUT_OFF_RULES), None)) is not None:
             where = ended_at(ending.rule, ending.section)
-            lines.append(f"  - the run did not finish: {where}, {inline_code(ending.evidence, 80)}")
+            lines.append(f"  - the run did not finish: {where}, {inline_code(ending.evidence, 220)}")
         if pack.baseline is not None and pack.baseline.divergence is not None:
             divergence = pack.baseline.divergence
             lines.append(f"  - against a passing run: {prose(divergence.sentence or divergence.detail, 400)}")

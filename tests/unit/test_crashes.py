@@ -113,10 +113,17 @@ def test_an_executors_report_of_the_agents_failed_code_is_that_codes_failure_not
 def test_the_comment_says_under_the_trace_that_a_crashed_run_did_not_finish_and_crashes_cluster() -> None:
     trace = team(CRASHED)
     lead = build_comment([offline_result(prepare(trace))], marker="<!-- m -->").split("<details>")[0]
-    assert (
-        f"  - the run did not finish: crashed at R{trace.runs[-1].order:04d}, `openai.BadRequestError: Error code: 400"
-        in lead
+    [line] = [line for line in lead.splitlines() if "did not finish" in line]
+    assert line == f"  - the run did not finish: crashed at R{trace.runs[-1].order:04d}, `{FILTERED}`"
+    # Azure's own body, as the logs hold it: long enough to say why the provider refused, then cut
+    azure = FILTERED.replace(
+        "{'error': {",
+        "{'error': {'inner_error': {'code': 'ResponsibleAIPolicyViolation', 'content_filter_results': "
+        "{'jailbreak': {'filtered': True, 'detected': True}}}, ",
     )
+    cut = build_comment([offline_result(prepare(team(f"{PAGE}\n{traceback(azure)}")))], marker="<!-- m -->")
+    [line] = [line for line in cut.split("<details>")[0].splitlines() if "did not finish" in line]
+    assert "'code': 'content_filter'" in line and line.endswith("…`")
     other = team(CRASHED, question="Who won the race in 2019?")
     [group] = group_failures([offline_result(prepare(trace)), offline_result(prepare(other))])
     assert (group.title, group.cause, group.count) == ("the run: Service Errors", FILTERED, 2)
