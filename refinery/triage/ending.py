@@ -3,11 +3,12 @@
 Principles, each measured on labelled multi-agent failures (``python -m benchmarks quality``):
 
 - **Who ends the run owns its ending.** In a routed system the *coordinator* is the one agent whose
-  routing messages (or messages addressed to another agent) hand the turn to the others. When, after the last piece of work, only the
-  coordinator acted, it handed the turn to no one, and nothing cut the run off, the run ended on
-  its decision: it reviewed the last work and chose to stop with the answer it had. A wrong answer
-  given out that way went out on its judgement (accepting unchecked work, stopping early), so the
-  coordinator is the agent to look at, and its review of the last work is where to start reading.
+  routing messages (or messages addressed to another agent) hand the turn to the others. When,
+  after the last piece of work, only the coordinator acted, it handed the turn to no one, and
+  nothing cut the run off, the run ended on its decision: it reviewed the last work and chose to
+  stop with the answer it had. A wrong answer given out that way went out on its judgement
+  (accepting unchecked work, stopping early), so the coordinator is the agent to look at, and its
+  review of the last work is where to start reading.
 - **A run cut off did not decide to stop.** A run that reached one of its limits (turns, rounds,
   steps, messages, time, recursion: the framework reports it) or crashed (an error, a traceback)
   stopped on the work in progress; what failed is that work, not a decision to end.

@@ -3,9 +3,9 @@
 Principles, each measured on labelled multi-agent failures (``python -m benchmarks quality``):
 
 - **A wrong answer rests on the work done for it.** The *workers* are the agents whose output acted
-  on something: an agent another agent's routing message (or a message addressed to it) hands the turn to, an agent whose message
-  the environment then executed (its code ran), an agent whose tool calls ran. Planning, routing and
-  checking others' results is not work in this sense.
+  on something: an agent another agent's routing message (or a message addressed to it) hands the
+  turn to, an agent whose message the environment then executed (its code ran), an agent whose tool
+  calls ran. Planning, routing and checking others' results is not work in this sense.
 - **Code ran when its execution is reported.** The environment's reply shows the code ran when it
   states how it exited (an exit or return code); an executor that answers with no such report (there
   was no code in the message to run) ran nothing, and the message it answered did no work.
