@@ -106,6 +106,8 @@ GROUPS: dict[str, Group] = {
             "refinery/triage/workers.py",
             "refinery/triage/ending.py",
             "refinery/triage/rules/limits.py",
+            "refinery/triage/rules/crashes.py",
+            "refinery/triage/rules/loops.py",
             "refinery/triage/confidence.py",
             "refinery/triage/recovery.py",
             "refinery/triage/cause.py",
@@ -113,7 +115,15 @@ GROUPS: dict[str, Group] = {
             "refinery/report/agreement.py",
         ),
         _unit(
-            "origin", "origin_choice", "confidence", "roles_recovery_cause", "workers", "ending", "triage", "agreement"
+            "origin",
+            "origin_choice",
+            "confidence",
+            "roles_recovery_cause",
+            "workers",
+            "ending",
+            "crashes",
+            "triage",
+            "agreement",
         ),
     ),
     # What the report's timeline shows of each run: trace text, one line, inert; what a long trace keeps.
