@@ -68,7 +68,7 @@ def _is_routing(run: Run, agents: set[str]) -> bool:
 def handed_to(run: Run, agents: set[str]) -> set[str]:
     """The agents of ``agents`` that ``run`` hands the turn to: its recorded addressee, and the agents
     a message no longer than a routing line names (none but another agent's)."""
-    named = {run.addressee} if run.addressee else set()
+    named: set[str | None] = {run.addressee}
     if _is_routing(run, agents):
         words = {w.lower() for w in re.findall(r"[\w-]+", _content(run))}
         named |= {a for a in agents if a.lower() in words}

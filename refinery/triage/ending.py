@@ -65,7 +65,7 @@ def crash_report(text: str) -> str | None:
     if not headers:
         return None
     after = text[headers[-1].end() :].splitlines()[1:]
-    return next((line.strip() for line in after if line.strip() and not line[0].isspace()), None)
+    return next((line.strip() for line in after if line.strip() and line == line.lstrip()), None)
 
 
 def exception_type(exception: str) -> str | None:

@@ -15,7 +15,7 @@ from refinery.report.comment import build_comment
 from refinery.trace.files.chat import load_history
 from refinery.trace.model import Trace
 from refinery.triage import run_triage
-from refinery.triage.ending import crash_report, cut_off
+from refinery.triage.ending import crash_report, cut_off, exception_type
 
 FILTERED = (
     "openai.BadRequestError: Error code: 400 - {'error': {'code': 'content_filter', 'message': \"The response "
@@ -61,7 +61,10 @@ def test_a_run_that_ends_on_a_traceback_crashed_there_and_the_exception_is_the_e
     assert (crash.section, crash.agent, crash.severity) == (last, "WebSurfer", "high")
     assert crash.evidence == FILTERED  # the exception, not the warning printed after it
     assert crash.category == "Service Errors"  # no known shape: a crash is the system failing to run
-    assert crash.explanation.startswith("The run stopped here on an exception, not because it finished")
+    assert crash.explanation == (
+        "The run stopped here on an exception, not because it finished: whatever answer it gave "
+        "was not reached by its own work. Fix or retry what raised it before reading the answer."
+    )
     assert triage.origin is None or triage.origin.finding_id != crash.id  # a symptom, never the origin
     assert f"how it ended: crashed at {last}, not finished" in triage.checked
     assert "failures: 0" in triage.checked  # no step of the system under test failed
@@ -141,3 +144,35 @@ def test_runs_that_crashed_on_the_same_exception_type_cluster_whatever_its_detai
         (2, "openai.BadRequestError: Error code: 400 …"),  # the opening up to the bracket their details open
         (1, "openai.APIConnectionError: Connection error."),
     ]
+
+
+def test_an_exception_type_is_the_dotted_name_that_opens_the_line() -> None:
+    assert exception_type(FILTERED) == "openai.BadRequestError"
+    assert exception_type("KeyError: 'order_id'") == "KeyError"
+    assert exception_type("  _internal.Stop") == "_internal.Stop"
+    assert exception_type("Error code: 400 - bad request") is None  # words, not a type
+    assert exception_type("404: not found") is None
+
+
+def test_crashes_of_one_type_cluster_even_when_their_messages_share_few_words() -> None:
+    image = "openai.BadRequestError: Error code: 400 - {'error': {'message': 'Invalid image URL', 'param': 'url'}}"
+    runs = [team(f"{PAGE}\n{traceback(FILTERED)}"), team(f"{PAGE}\n{traceback(image)}", question="What is shown?")]
+    [group] = group_failures([offline_result(prepare(t)) for t in runs])
+    assert (group.count, group.cause) == (2, "openai.BadRequestError: Error code: 400 …")
+
+
+def test_a_traceback_with_its_frames_elided_still_names_its_exception() -> None:
+    assert crash_report("Traceback (most recent call last):\nKeyError: 'order_id'\n") == "KeyError: 'order_id'"
+    assert crash_report("Traceback (most recent call last):\n File \"a.py\", line 1\nKeyError: 'x'") == "KeyError: 'x'"
+
+
+def test_a_last_step_that_failed_outright_is_its_own_error_not_a_second_crash() -> None:
+    from tests.builders import TraceBuilder
+
+    b = TraceBuilder("agent")
+    error = traceback("openai.APIConnectionError: Connection error.")
+    b.add("call_model", b.root, "llm", error=error, status="error", outputs={"output": error})
+    rules = [f.rule for f in run_triage(b.build()).findings]
+    assert "run_error" in rules and "crashed" not in rules
+    lone = TraceBuilder("agent", outputs={"output": f"partial\n{traceback('RuntimeError: stopped')}"}).build()
+    assert [f.section for f in run_triage(lone).findings if f.rule == "crashed"] == ["R0000"]  # a lone run is the last

@@ -190,6 +190,16 @@ def test_a_message_addressed_to_its_own_sender_or_to_no_one_hands_nothing() -> N
     assert coordinator(trace, roles) is None
 
 
+def test_an_addressed_routing_line_hands_the_turn_to_both_agents_it_names() -> None:
+    from refinery.trace.roles import handed_to
+
+    both = run_saying("FileSurfer, over to you", agent="Orchestrator", addressee="WebSurfer")
+    agents = {"Orchestrator", "WebSurfer", "FileSurfer"}
+    assert handed_to(both, agents) == {"WebSurfer", "FileSurfer"}
+    assert handed_to(run_saying(INSTRUCTION, agent="Orchestrator", addressee="WebSurfer"), agents) == {"WebSurfer"}
+    assert handed_to(run_saying(INSTRUCTION, agent="Orchestrator"), agents) == set()
+
+
 def test_a_run_that_ended_on_the_work_itself_was_not_ended_by_the_coordinator() -> None:
     trace = team([])
     assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None

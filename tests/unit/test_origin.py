@@ -166,19 +166,75 @@ def test_a_message_repeated_is_a_loop_only_when_its_answer_repeats_too() -> None
         return trace
 
     paging = run_triage(scrolling([10, 20, 30, 40]))
-    stuck = run_triage(scrolling([10, 10, 10, 10]))
+    stuck = run_triage(scrolling([10, 10, 10]))
     assert not [f for f in paging.findings if f.rule == "repeated_call"]
     loops = {f.agent: f for f in stuck.findings if f.rule == "repeated_call"}
-    assert set(loops) == {"Orchestrator", "WebSurfer"}  # both said the same and got the same back
+    assert set(loops) == {"Orchestrator"}  # the surfer's last report went unanswered: 2 alike, no loop
     loop = loops["Orchestrator"]
     assert loop.section == "R0005"
-    assert loop.evidence == "Orchestrator said the same thing 4 times, and got the same answer"
-    assert loop.related_sections == ["R0002", "R0005", "R0008", "R0011"]
+    assert loop.evidence == "Orchestrator said the same thing 3 times, and got the same answer"
+    assert loop.related_sections == ["R0002", "R0005", "R0008"]
+    assert loop.explanation == (
+        "`Orchestrator` repeated the identical message, and got the same answer, 3 times; nothing changed "
+        "between attempts, so the agent is looping."
+    )
+
+
+def agent_turns(turns: list[tuple[str, str]], tail: str | None = None) -> Trace:
+    """Agent messages as a span-based producer records them: ``agent`` beside a step ``name``."""
+    from tests.builders import TraceBuilder
+
+    b = TraceBuilder("team", outputs={"output": "done"})
+    for agent, said in turns:
+        b.add(f"{agent.lower()}_step", b.root, "agent", agent=agent, outputs={"content": said})
+    if tail is not None:
+        b.add("finalize", b.root, "chain", outputs={"output": tail})
+    return b.build()
+
+
+def test_the_first_message_of_a_run_has_its_answer_too() -> None:
+    turns = [("Coder", "Run the tests again."), ("Reviewer", "3 tests failed: test_a, test_b, test_c.")] * 3
+    [loop] = [f for f in run_triage(agent_turns(turns)).findings if f.rule == "repeated_call" and f.agent == "Coder"]
+    assert loop.section == "R0003" and loop.evidence == "Coder said the same thing 3 times, and got the same answer"
+
+
+def test_a_step_of_another_kind_after_the_messages_leaves_their_answers_as_they_are() -> None:
+    turns = [(agent, said) for n in (1, 2, 3) for agent, said in [("Coder", "Next page."), ("Reader", f"Page {n}.")]]
+    triage = run_triage(agent_turns(turns, tail="the final answer"))
+    assert not [f for f in triage.findings if f.rule == "repeated_call"]  # paging, however the run ends
+
+
+def test_a_message_loop_is_named_by_its_agent_and_grows_severe_at_five() -> None:
+    four = run_triage(agent_turns([("Coder", "Run it."), ("Runner", "exit 1")] * 4))
+    five = run_triage(agent_turns([("Coder", "Run it."), ("Runner", "exit 1")] * 5))
+    assert [(f.agent, f.severity) for f in four.findings if f.rule == "repeated_call" and f.agent == "Coder"] == [
+        ("Coder", "medium")
+    ]
+    [severe] = [f for f in five.findings if f.rule == "repeated_call" and f.agent == "Coder"]
+    assert severe.severity == "high" and severe.evidence.startswith("Coder said the same thing 5 times")
+
+
+def test_a_tool_or_retriever_loop_names_the_call_and_its_arguments() -> None:
+    from tests.builders import TraceBuilder
+
+    for kind in ("tool", "retriever"):
+        b = TraceBuilder(outputs={"output": "x"})
+        for _ in range(5):
+            b.add("search_docs", b.root, kind, inputs={"q": "refund"}, outputs={"documents": []})
+        [loop] = [f for f in run_triage(b.build()).findings if f.rule == "repeated_call"]
+        assert loop.evidence == 'search_docs({"q": "refund"}) × 5, the same result each time'
+        assert loop.severity == "high"
+        assert loop.explanation == (
+            "`search_docs` repeated the identical call, and got the same result, 5 times; nothing changed "
+            "between attempts, so the agent is looping."
+        )
 
 
 def test_a_message_repeated_with_no_one_answering_is_a_loop() -> None:
     page = "Address: https://en.wikipedia.org/wiki/Dragon\nViewport position: Showing page 1 of 43."
-    history = [{"role": "assistant", "name": "WebServing_Expert", "content": m} for m in ("Task: find it.", page, page, page)]
+    history = [
+        {"role": "assistant", "name": "WebServing_Expert", "content": m} for m in ("Task: find it.", page, page, page)
+    ]
     [trace] = load_history({"question": "Find it.", "is_corrected": False, "history": history})
     [loop] = [f for f in run_triage(trace).findings if f.rule == "repeated_call"]
     assert loop.evidence == "WebServing_Expert said the same thing 3 times"

@@ -22,7 +22,7 @@ from refinery.triage.rules.base import RuleOptions
 def find_crash(trace: Trace, options: RuleOptions) -> list[Finding]:
     """The run's last step, when its message ends the run on a traceback (``triage.ending.crash_report``)."""
     last = trace.runs[-1]
-    if len(trace.runs) < 2 or last.is_error or exit_code(last) is not None:
+    if last.is_error or exit_code(last) is not None:
         return []
     exception = crash_report(said(last))
     if exception is None:

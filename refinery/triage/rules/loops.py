@@ -50,7 +50,7 @@ def find_repeated_calls(trace: Trace, options: RuleOptions) -> list[Finding]:
             result = run.error or compact_json(run.outputs or {})
             groups[(run.name, compact_json(run.inputs) + "\x00" + result)].append(run)
         elif run.run_type == "agent" and run.outputs:
-            said = compact_json(run.outputs) + "\x00" + answers.get(run.id, "")
+            said = compact_json(run.outputs) + "\x00" + answers[run.id]
             groups[(f"agent:{run.agent or run.name}", said)].append(run)
     findings = []
     for (name, key), runs in groups.items():
