@@ -91,7 +91,7 @@ GROUPS: dict[str, Group] = {
     ),
     "annotations": Group(
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
-        _unit("annotations", "grouping"),
+        _unit("annotations", "grouping", "crashes"),
     ),
     # The planner's steps as the entry points build it (test_planner_steps: files, a trace source of
     # our own interface, the OpenAI fake, the user's eval in git worktrees). test_planner.py's

@@ -211,6 +211,10 @@ def test_a_shared_cause_ends_before_a_bracket_it_would_leave_open() -> None:
     # a bracket closed within the opening is kept, and so is a colon
     assert shared_cause(["KeyError (in lookup): 'alpha'", "KeyError (in lookup): 'beta'"]) == "KeyError (in lookup): …"
     assert shared_cause(["Value [3] bad: [x, y]", "Value [3] bad: [z]"]) == "Value [3] bad: …"
+    # only brackets open, and only spaces and dashes are trimmed before one: a name's letters stay
+    assert shared_cause(["Parse error in XLSX - {'row': 1}", "Parse error in XLSX - {'row': 2}"]) == (
+        "Parse error in XLSX …"
+    )
 
 
 def test_a_shared_cause_cuts_no_word_and_says_whose_words_it_quotes_when_nothing_is_shared() -> None:
