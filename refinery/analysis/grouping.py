@@ -39,8 +39,8 @@ class _Signature(BaseModel):
     evaluator: str | None = None
     """The evaluator whose verdict is all triage knows of the failure (no origin, no limit)."""
     raised: str | None = None
-    """The exception type a crashed run stopped on: runs that crashed on the same type share their place,
-    however the messages' details differ (which filter, which request)."""
+    """The exception type a cut-off run stopped on (a crash's, or a limit raised as one): runs stopped by
+    the same type share their place, however the messages' details differ (which filter, which request)."""
     whole_run: bool = False
     """Said of the run as a whole (nothing failed to say, or it was cut off by its limit or a crash), not its answer."""
 
@@ -79,7 +79,7 @@ def _signature(pack: HypothesisPack) -> _Signature:
             run_type=None,
             cause=limit.evidence,
             severity=limit.severity,
-            raised=exception_type(limit.evidence) if limit.rule == "crashed" else None,
+            raised=exception_type(limit.evidence),
             whole_run=True,
         )
     if origin is None:
