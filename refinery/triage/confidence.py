@@ -112,15 +112,12 @@ def agent_calibration(basis: str) -> tuple[int, int]:
 
 
 def work_share(claim: AgentClaim) -> str:
-    """``7 of 9 steps of work, the first at R0005``; ``all 3 …`` or ``its only step of work, at R0005``
-    when the agent did all of it."""
+    """``7 of 9 steps of work, the first at R0005``; ``all 3 …``, ``both …`` or ``its only step of work,
+    at R0005`` when the agent did all of it."""
     if claim.all_work_steps == 1:
         return f"its only step of work, at {claim.first_section}"
-    count = (
-        f"all {claim.work_steps}"
-        if claim.work_steps == claim.all_work_steps
-        else f"{claim.work_steps} of {claim.all_work_steps}"
-    )
+    whole = "both" if claim.all_work_steps == 2 else f"all {claim.all_work_steps}"
+    count = whole if claim.work_steps == claim.all_work_steps else f"{claim.work_steps} of {claim.all_work_steps}"
     return f"{count} steps of work, the first at {claim.first_section}"
 
 

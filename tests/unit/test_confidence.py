@@ -174,6 +174,9 @@ def test_the_share_of_work_says_all_or_only_when_one_agent_did_it_all() -> None:
     assert "(all 3 steps of work, the first at R0005)" in agent_sentence(
         claim("most_work", work_steps=3, all_work_steps=3)
     )
+    assert "(both steps of work, the first at R0005)" in agent_sentence(
+        claim("most_work", work_steps=2, all_work_steps=2)
+    )
     only = agent_sentence(claim("most_work", work_steps=1, all_work_steps=1))
     assert "`WebSurfer`'s work (its only step of work, at R0005): the agent" in only
     assert "(1 of 2 steps of work, the first at R0005)" in agent_sentence(
