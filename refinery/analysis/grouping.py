@@ -4,8 +4,9 @@ Two traces fall in one group when they fail in the same TRAIL category at a run 
 the same name, or in the same category with causes that read alike (errors only: a departure from
 the expected actions or a passing run is its place). The model's diagnosis is used when a trace
 has one; the triage origin otherwise. With no origin, a run cut off by its own limit or a crash is
-placed by that limit or the exception's type (how it ended says more than the verdict on its answer), else by the evaluator whose
-verdict failed it (its comments differ by what each task expected, which is no shared cause).
+placed by that limit or the exception's type (how it ended says more than the verdict on its
+answer), else by the evaluator whose verdict failed it (its comments differ by what each task
+expected, which is no shared cause).
 A group says only what is true of every member. Groups are ranked by how many traces they hold,
 then by severity.
 """

@@ -53,7 +53,8 @@ def limit_report(text: str) -> str | None:
 
 
 def ended_at(rule: str, section: str | None) -> str:
-    """``crashed at R0029`` or ``cut off at R0130``: where a cut-off finding (``CUT_OFF_RULES``) says the run stopped."""
+    """``crashed at R0029`` or ``cut off at R0130``: where a cut-off finding (``CUT_OFF_RULES``) says the
+    run stopped."""
     return f"crashed at {section}" if rule == "crashed" else f"cut off at {section}"
 
 

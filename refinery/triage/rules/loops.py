@@ -5,8 +5,9 @@ called with the same arguments that returned the same output, or an agent saying
 message and getting the same answer. Calling the same tool again and getting something new is
 progress (polling a job, paging), and so is a message repeated whose answer is new each time: a
 coordinator saying "continue scrolling" three times while the page moves on is paging, not a loop.
-A message's answer is what the next other participant said after it (``replies``). What the user, the environment or the routing repeats is not the agent's loop: an
-orchestrator naming the next speaker, an executor saying it found no code (``trace.roles``).
+A message's answer is what the next other participant said after it (``replies``). What the
+user, the environment or the routing repeats is not the agent's loop: an orchestrator naming the
+next speaker, an executor saying it found no code (``trace.roles``).
 """
 
 from __future__ import annotations
