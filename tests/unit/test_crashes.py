@@ -176,3 +176,25 @@ def test_a_last_step_that_failed_outright_is_its_own_error_not_a_second_crash() 
     assert "run_error" in rules and "crashed" not in rules
     lone = TraceBuilder("agent", outputs={"output": f"partial\n{traceback('RuntimeError: stopped')}"}).build()
     assert [f.section for f in run_triage(lone).findings if f.rule == "crashed"] == ["R0000"]  # a lone run is the last
+
+
+def test_a_traceback_quoted_in_a_code_block_is_shown_not_raised() -> None:
+    printed = traceback("KeyError: 'sku'")
+    quoted = f"The export failed; here is what Python printed:\n```\n{printed}```\nFix the key."
+    assert not [f for f in run_triage(team(quoted)).findings if f.rule == "crashed"]
+    assert [f.rule for f in run_triage(team(f"{quoted}\n{traceback(FILTERED)}")).findings if f.rule == "crashed"] == [
+        "crashed"
+    ]  # a traceback outside the block still ends the run
+
+
+def test_a_models_words_or_a_calls_result_ending_on_a_traceback_is_no_crash_of_the_run() -> None:
+    from tests.builders import TraceBuilder
+
+    printed = traceback("ZeroDivisionError: division by zero")
+    tool = TraceBuilder(outputs={"output": "done"})
+    tool.llm(tool.root, "Running the script.")
+    tool.add("run_python", tool.root, "tool", inputs={"code": "1/0"}, outputs={"output": printed})
+    assert [f.rule for f in run_triage(tool.build()).findings] == ["tool_output_error"]  # the tool's own failure
+    model = TraceBuilder(outputs={"output": "done"})
+    model.llm(model.root, f"Your script failed like this:\n{printed}")
+    assert not [f for f in run_triage(model.build()).findings if f.rule == "crashed"]
