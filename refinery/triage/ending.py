@@ -36,6 +36,8 @@ LIMIT_REACHED = re.compile(
 maximum temperature reached 31 °C``) names no unit of the run's progress, and a page quoted in the
 middle of a message leads no line with it."""
 _CRASH = re.compile(r"traceback \(most recent call last\)", re.IGNORECASE)
+_FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1", re.MULTILINE | re.DOTALL)
+"""A fenced code block: a traceback inside one is quoted (shown to someone), not raised."""
 CUT_OFF_RULES = ("limit_reached", "crashed")
 """The triage rules that say a run was cut off, not finished (``rules.limits``, ``rules.crashes``)."""
 
@@ -58,14 +60,20 @@ def ended_at(rule: str, section: str | None) -> str:
     return f"crashed at {section}" if rule == "crashed" else f"cut off at {section}"
 
 
+def _unquoted(text: str) -> str:
+    """``text`` without its fenced code blocks: what it raised, not what it quoted."""
+    return _FENCED.sub("", text)
+
+
 def crash_report(text: str) -> str | None:
-    """The exception of the last Python traceback in ``text``: the first line at the margin after the
-    header (its frames are indented), ``openai.BadRequestError: Error code: 400 - …``; None with no
-    traceback."""
-    headers = list(_CRASH.finditer(text))
+    """The exception of the last Python traceback ``text`` raised: the first line at the margin after
+    the header (its frames are indented), ``openai.BadRequestError: Error code: 400 - …``; None with no
+    traceback outside a fenced code block (``_FENCED``)."""
+    raised = _unquoted(text)
+    headers = list(_CRASH.finditer(raised))
     if not headers:
         return None
-    after = text[headers[-1].end() :].splitlines()[1:]
+    after = raised[headers[-1].end() :].splitlines()[1:]
     return next((line.strip() for line in after if line.strip() and line == line.lstrip()), None)
 
 
@@ -80,7 +88,7 @@ def cut_off(run: Run) -> str | None:
     text = said(run)
     if limit_report(text):
         return "it reached a limit"
-    if run.error or _CRASH.search(text):
+    if run.error or _CRASH.search(_unquoted(text)):
         return "it crashed"
     return None
 

@@ -200,6 +200,17 @@ def test_an_addressed_routing_line_hands_the_turn_to_both_agents_it_names() -> N
     assert handed_to(run_saying(INSTRUCTION, agent="Orchestrator"), agents) == set()
 
 
+def test_a_traceback_the_coordinator_quotes_in_a_code_block_is_no_crash_of_the_run() -> None:
+    printed = "Traceback (most recent call last):\n  File \"dojo.py\", line 3\nKeyError: 'hours'"
+    quoted = f"No agent selected. The surfer's script had failed:\n```\n{printed}\n```\nFINAL ANSWER: Downtown Dojo"
+    ending = [*DECIDED[:2], {"role": "Orchestrator (termination condition)", "content": quoted}]
+    assert cut_off(team(ending).runs[-1]) is None
+    claim = run_triage(team(ending)).agent
+    assert claim is not None and claim.basis == "ended_it"
+    raised = [*DECIDED[:2], {"role": "Orchestrator (termination condition)", "content": f"{printed}\nFINAL: x"}]
+    assert cut_off(team(raised).runs[-1]) == "it crashed"
+
+
 def test_a_run_that_ended_on_the_work_itself_was_not_ended_by_the_coordinator() -> None:
     trace = team([])
     assert coordinator_review(trace, Roles.of(trace), step(trace, LAST_REPORT)) is None

@@ -15,8 +15,6 @@ never the origin (it is in no origin rule): what it says is where the run stoppe
 
 from __future__ import annotations
 
-import re
-
 from refinery.trace.model import Trace
 from refinery.trace.roles import exit_code
 from refinery.triage.classify import classify_error, excerpt, new_finding
@@ -26,7 +24,6 @@ from refinery.triage.rules.base import RuleOptions
 
 _SPEAKERS = ("agent", "chain")
 """Run types whose text is a message or the framework's own output, not a model's words or a call's result."""
-_FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1", re.MULTILINE | re.DOTALL)
 
 
 def find_crash(trace: Trace, options: RuleOptions) -> list[Finding]:
@@ -34,7 +31,7 @@ def find_crash(trace: Trace, options: RuleOptions) -> list[Finding]:
     last = trace.runs[-1]
     if last.run_type not in _SPEAKERS or last.is_error or exit_code(last) is not None:
         return []
-    exception = crash_report(_FENCED.sub("", said(last)))
+    exception = crash_report(said(last))
     if exception is None:
         return []
     return [
