@@ -33,14 +33,15 @@ ROUTING_WORDS = 4
 """Words a routing message may hold besides the agent it names."""
 
 
-def _content(run: Run) -> str:
+def message_content(run: Run) -> str:
+    """A message's text: its ``content`` when that is a string, else ""."""
     value = (run.outputs or {}).get("content")
     return value if isinstance(value, str) else ""
 
 
 def exit_code(run: Run) -> int | None:
     """The exit code an execution report states (``exitcode: 1 (execution failed)``), or None."""
-    match = _EXIT_REPORT.match(_content(run))
+    match = _EXIT_REPORT.match(message_content(run))
     return int(re.sub(r"\D", "", match.group().split()[-1]) or 0) if match else None
 
 
@@ -49,7 +50,7 @@ def _executors(trace: Trace) -> set[str]:
     reports: dict[str, list[bool]] = defaultdict(list)
     for run in trace.runs[1:]:
         if run.run_type == "agent" and run.agent:
-            reports[run.agent].append(bool(_EXIT_REPORT.match(_content(run))))
+            reports[run.agent].append(bool(_EXIT_REPORT.match(message_content(run))))
     return {
         agent
         for agent, seen in reports.items()
@@ -58,7 +59,7 @@ def _executors(trace: Trace) -> set[str]:
 
 
 def _is_routing(run: Run, agents: set[str]) -> bool:
-    words = re.findall(r"[\w-]+", _content(run))
+    words = re.findall(r"[\w-]+", message_content(run))
     if not words or len(words) > ROUTING_WORDS + 1:
         return False
     lowered = {w.lower() for w in words}
@@ -70,7 +71,7 @@ def handed_to(run: Run, agents: set[str]) -> set[str]:
     a message no longer than a routing line names (none but another agent's)."""
     named: set[str | None] = {run.addressee}
     if _is_routing(run, agents):
-        words = {w.lower() for w in re.findall(r"[\w-]+", _content(run))}
+        words = {w.lower() for w in re.findall(r"[\w-]+", message_content(run))}
         named |= {a for a in agents if a.lower() in words}
     return {a for a in agents if a in named and a != run.agent}
 

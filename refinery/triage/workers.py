@@ -38,7 +38,7 @@ from itertools import pairwise
 
 from refinery.documents.ids import run_section
 from refinery.trace.model import Run, Trace
-from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code, handed_to
+from refinery.trace.roles import ROUTING_WORDS, Roles, exit_code, handed_to, message_content
 from refinery.triage.confidence import MIN_SAMPLE, agent_calibration
 from refinery.triage.ending import coordinator_review
 from refinery.triage.model import AgentClaim, Origin
@@ -46,11 +46,6 @@ from refinery.triage.model import AgentClaim, Origin
 _PERSON = {"human", "user"}
 TASK_WORDS = 5
 """Words an input needs before quoting it counts as handing out the task (a shorter one is quoted in passing)."""
-
-
-def _content(run: Run) -> str:
-    value = (run.outputs or {}).get("content")
-    return value if isinstance(value, str) else ""
 
 
 def _agents(trace: Trace, roles: Roles) -> set[str]:
@@ -95,7 +90,7 @@ def hands_out(run: Run, tasks: list[str]) -> bool:
     """The message quotes the run's input whole: it forwards the task rather than acting on it."""
     if not tasks:
         return False
-    said = _words(_content(run))
+    said = _words(message_content(run))
     return any(task in said for task in tasks)
 
 
@@ -104,7 +99,7 @@ def _is_work(run: Run, executed: set[str], tasks: list[str]) -> bool:
     hands out the task, is not."""
     if run.id in executed or run.run_type != "agent":
         return True  # a tool call is work whatever its output quotes
-    return not hands_out(run, tasks) and len(re.findall(r"[\w-]+", _content(run))) > ROUTING_WORDS
+    return not hands_out(run, tasks) and len(re.findall(r"[\w-]+", message_content(run))) > ROUTING_WORDS
 
 
 def work_runs(trace: Trace, roles: Roles) -> list[Run]:
