@@ -1,7 +1,7 @@
 """The Hypothesis Pack: Refinery's versioned, machine-readable result.
 
 Its JSON Schema is generated from these models and published at
-``schemas/hypothesis-pack-1.8.json`` (1.0 to 1.7 stay published beside it); a test fails if
+``schemas/hypothesis-pack-1.9.json`` (1.0 to 1.8 stay published beside it); a test fails if
 the two drift apart.
 """
 
@@ -19,7 +19,7 @@ from refinery.changes.model import Suspect
 from refinery.compare.model import Comparison
 from refinery.triage.model import AgentClaim, Finding, Origin
 
-SCHEMA_VERSION: Literal["1.8"] = "1.8"
+SCHEMA_VERSION: Literal["1.9"] = "1.9"
 """1.1 adds ``groups`` and ``trace.name``; 1.2 adds ``selection``, ``baseline``, ``suspects``,
 each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds the origin's
 ``confidence``, measured ``precision``, ``basis``, ``evidence`` and ``symptom_section``,
@@ -27,7 +27,8 @@ each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds
 ``triage.agent``, each fix's ``id`` and fixes from the model (``source: model``, the synthesis
 stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and
 ``diagnosis_origin``, ``diagnosis_agent`` and ``agent_agreement``; 1.8 adds the agent claim's basis
-``ended_it`` and a finding's ``evaluator``. Every older pack is a valid pack of each later version."""
+``ended_it`` and a finding's ``evaluator``; 1.9 adds the agent claim's ``answer`` (the run's final
+answer, where the agent first gave it). Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):
@@ -141,7 +142,7 @@ class PackTriage(BaseModel):
 class HypothesisPack(BaseModel):
     """Why the eval failed, and what to try: the artifact other tools consume."""
 
-    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"] = SCHEMA_VERSION
     generated_at: datetime
     refinery_version: str
     status: Literal["complete", "partial", "offline"]

@@ -113,25 +113,25 @@ def agent_calibration(basis: str) -> tuple[int, int]:
 
 def work_share(claim: AgentClaim) -> str:
     """``7 of 9 steps of work, the first at R0005``; ``all 3 …``, ``both …`` or ``its only step of work,
-    at R0005`` when the agent did all of it."""
+    at R0005`` when the agent did all of it. With the run's answer traced (``claim.answer``), the count
+    alone: where to start reading is said with the answer."""
+    where = "" if claim.answer else f", the first at {claim.first_section}"
     if claim.all_work_steps == 1:
-        return f"its only step of work, at {claim.first_section}"
+        return "its only step of work" + ("" if claim.answer else f", at {claim.first_section}")
     whole = "both" if claim.all_work_steps == 2 else f"all {claim.all_work_steps}"
     count = whole if claim.work_steps == claim.all_work_steps else f"{claim.work_steps} of {claim.all_work_steps}"
-    return f"{count} steps of work, the first at {claim.first_section}"
+    return f"{count} steps of work{where}"
 
 
-def agent_sentence(
-    claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`", verdict: str | None = None
-) -> str:
-    """``The failure possibly lies in `WebSurfer`'s work (7 of 9 steps of work, the first at R0005): the
-    agent that did most of the work the answer rests on. Low confidence: right 65 of 97 times …``.
-    ``code`` formats the agent's name, which comes from the trace (untrusted); a run not known to have
-    failed (``verdict``) is not called a failure (``failure_subject``)."""
-    share = (
-        ""
-        if not claim.first_section
-        else f" ({work_share(claim)})"
+def _where_to_read(claim: AgentClaim, code: Callable[[str], str]) -> str:
+    """The parenthesis after the agent: its share of the work and where to start reading."""
+    if not claim.first_section:
+        return ""
+    if claim.answer:
+        share = f"{work_share(claim)}; " if claim.basis == "most_work" else ""
+        return f" ({share}the final answer, {code(claim.answer)}, first appears in its output at {claim.first_section})"
+    return (
+        f" ({work_share(claim)})"
         if claim.basis == "most_work"
         else f" (its first answer at {claim.first_section})"
         if claim.basis == "first_answer"
@@ -139,6 +139,16 @@ def agent_sentence(
         if claim.basis == "ended_it"
         else f" (start reading at {claim.first_section})"
     )
+
+
+def agent_sentence(
+    claim: AgentClaim, code: Callable[[str], str] = lambda text: f"`{text}`", verdict: str | None = None
+) -> str:
+    """``The failure possibly lies in `WebSurfer`'s work (7 of 9 steps of work, the first at R0005): the
+    agent that did most of the work the answer rests on. Low confidence: right 65 of 97 times …``.
+    ``code`` formats the agent's name and the answer, which come from the trace (untrusted); a run not
+    known to have failed (``verdict``) is not called a failure (``failure_subject``)."""
+    share = _where_to_read(claim, code)
     measured = (
         f"right {claim.right} of {claim.named} times on labelled multi-agent failures"
         if claim.named >= MIN_SAMPLE

@@ -27,6 +27,12 @@ Principles, each measured on labelled multi-agent failures (``python -m benchmar
   (``only_agent``): there is nothing to choose, so the claim is certain but says little, and the
   first of its work is still where to start reading.
 
+- **A wrong answer is first wrong where the agent first gave it.** When the run records its final
+  answer (the root's output), where to start reading is the claimed agent's first step that says
+  that answer: that is where it entered the run, and the steps before it did not yet hold it. An
+  answer the task itself quotes says nothing about where it came from, and an answer first said in
+  the run's last step (which delivers it) has no earlier source; then the step above stands.
+
 A stated origin outranks all of this: its agent is the claim (``basis="origin"``).
 """
 
@@ -121,6 +127,11 @@ def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim
             confidence=origin.confidence,
             precision=origin.precision,
         )
+    claim = _claim_from_work(trace, roles, agents)
+    return _trace_answer(trace, roles, claim) if claim is not None else None
+
+
+def _claim_from_work(trace: Trace, roles: Roles, agents: set[str]) -> AgentClaim | None:
     if len(agents) == 1:
         return _only_agent(trace, roles, next(iter(agents)))
     work = work_runs(trace, roles)
@@ -128,6 +139,38 @@ def claim_agent(trace: Trace, roles: Roles, origin: Origin | None) -> AgentClaim
         return _first_answer(trace, roles, agents)
     review = coordinator_review(trace, roles, work[-1])
     return _ended_it(review, work[-1]) if review is not None else _most_work(work)
+
+
+def final_answer(trace: Trace) -> str | None:
+    """The run's answer as the producer recorded it: the root's output when that is one string."""
+    values = list((trace.root.outputs or {}).values())
+    if len(values) == 1 and isinstance(values[0], str) and _words(values[0]):
+        return values[0]
+    return None
+
+
+def _says(text: str, words: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", _words(text)) is not None
+
+
+def _trace_answer(trace: Trace, roles: Roles, claim: AgentClaim) -> AgentClaim:
+    """The claim, reading from where its agent first gave the run's final answer (see the principles)."""
+    answer = final_answer(trace)
+    if answer is None or any(_says(task, _words(answer)) for task in task_texts(trace)):
+        return claim
+    said = next(
+        (
+            r
+            for r in trace.runs[1:-1]
+            if r.agent == claim.agent and roles.acts(r) and _says(message_content(r), _words(answer))
+        ),
+        None,
+    )
+    if said is None:
+        return claim
+    return claim.model_copy(
+        update={"answer": answer, "first_section": run_section(said.order), "first_step": said.order}
+    )
 
 
 def _measured(claim: AgentClaim) -> AgentClaim:

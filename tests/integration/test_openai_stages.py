@@ -87,7 +87,7 @@ def test_full_run_produces_four_validated_stages_and_cleans_up(fake_openai: Fake
     assert all(s.usage.input_tokens > 0 and s.cost_usd is not None for s in result.stages)
     artifacts = write_artifacts(result, tmp_path)
     pack = json.loads(artifacts.pack.read_text())
-    assert pack["status"] == "complete" and pack["schema_version"] == "1.8"
+    assert pack["status"] == "complete" and pack["schema_version"] == "1.9"
     assert [g["trace_ids"] for g in pack["groups"]] == [[pack["trace"]["id"]]]
     assert pack["hypotheses"][0]["proposed_change"]["kind"] == "code"
     assert pack["prompts_version"] and all(s["prompts_version"] == pack["prompts_version"] for s in pack["stages"])

@@ -19,6 +19,9 @@ LABEL_KEYS = ("mistake_agent", "mistake_step", "mistake_reason", "mistake_type",
 _ROLE_AGENT = re.compile(r"^\s*([^()]+?)\s*(?:\(.*\))?\s*$")
 _ROLE_ADDRESSEE = re.compile(r"\(\s*->\s*([^()]+?)\s*\)\s*$")
 """A role that records who the message is for: ``Orchestrator (-> WebSurfer)`` (Magentic-One)."""
+_ANSWER_TEMPLATE = re.compile(r"^FINAL ANSWER:[ \t]*(\S.*?)\s*$", re.MULTILINE)
+"""GAIA's answer template: its prompt asks for ``FINAL ANSWER: [YOUR FINAL ANSWER]``, and GAIA
+harnesses print the run's answer so, on a line of its own, at the end of the run."""
 
 
 def _text(content: Any) -> Any:
@@ -268,6 +271,14 @@ def agent_of(message: dict[str, Any]) -> str:
     return match.group(1) if match else role
 
 
+def final_answer(history: list[Any]) -> str | None:
+    """The run's answer, when its last message states it in GAIA's answer template (the last such line)."""
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    content = last.get("content")
+    answers = _ANSWER_TEMPLATE.findall(content) if isinstance(content, str) else []
+    return str(answers[-1]) if answers else None
+
+
 def load_history(data: dict[str, Any]) -> list[Trace]:
     """One trace from a multi-agent ``history`` log; each message is a step run."""
     trace_id = str(data.get("question_ID") or data.get("id") or "history")
@@ -280,7 +291,8 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
             "name": "task",
             "run_type": "chain",
             "inputs": {"question": data.get("question")} if data.get("question") is not None else {},
-            "outputs": None,
+            # The answer the run gave is its output, as a root run's output is in a LangSmith trace.
+            "outputs": {"answer": answer} if (answer := final_answer(data["history"])) else None,
         }
     ]
     for step, msg in enumerate(data["history"]):
