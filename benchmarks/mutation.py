@@ -87,7 +87,7 @@ GROUPS: dict[str, Group] = {
     # mutant and would take hours here; they stay in the suite.
     "readers": Group(
         ("refinery/trace/bounds.py", "refinery/trace/files/*"),
-        _unit("readers", "bounds", "files", "langsmith_export", "span_attributes"),
+        _unit("readers", "bounds", "files", "langsmith_export", "span_attributes", "final_answer"),
     ),
     "annotations": Group(
         ("refinery/github/annotations.py", "refinery/analysis/grouping.py"),
@@ -122,6 +122,7 @@ GROUPS: dict[str, Group] = {
             "workers",
             "ending",
             "crashes",
+            "final_answer",
             "triage",
             "agreement",
         ),
