@@ -76,7 +76,7 @@ def triage_digest(triage: TriageReport, limit: int = 8) -> str:
         lines.append(
             f"- agent lead ({claim.confidence} confidence, {measured}; a lead, not a fact): {claim.agent}, "
             f"{claim.reason}; start reading at {claim.first_section}"
-            + (", where it first gave the run's final answer" if claim.answer else "")
+            + (", where the run's final answer first appears in its output" if claim.answer else "")
         )
     for f in triage.findings[:limit]:
         lines.append(f"- {f.id} {f.severity} {f.category} at {f.section}: {_clip(f.evidence, 160)}")

@@ -147,3 +147,27 @@ def test_the_sentence_says_where_the_answer_first_appears_in_the_agents_output_a
     unanswered = claim.model_copy(update={"answer": None})
     assert "(3 of 4 steps of work, the first at R0009)" in agent_sentence(unanswered)
     assert "(its only step of work, at R0009)" in agent_sentence(single.model_copy(update={"answer": None}))
+
+
+def test_the_model_stages_are_told_where_the_answer_first_appears() -> None:
+    from refinery.analysis.stages import triage_digest
+
+    traced = team(SEARCH, FOUND, CHECK)
+    found = order_of(traced, FOUND)
+    line = next(line for line in triage_digest(run_triage(traced)).splitlines() if line.startswith("- agent lead"))
+    assert line.endswith(f"start reading at R{found:04d}, where the run's final answer first appears in its output")
+    untraced = team(SEARCH, CHECK)
+    line = next(line for line in triage_digest(run_triage(untraced)).splitlines() if line.startswith("- agent lead"))
+    assert line.endswith(f"start reading at R{order_of(untraced, SEARCH):04d}")
+
+
+def test_the_first_message_of_a_log_can_be_where_the_answer_first_appears() -> None:
+    entries = [
+        {"role": "assistant", "name": "Solo_Expert", "content": "Paris is the capital of France, I believe."},
+        {"role": "assistant", "name": "Solo_Expert", "content": "I checked the atlas for the capital city."},
+        {"role": "assistant", "name": "Solo_Expert", "content": "Done.\nFINAL ANSWER: Paris"},
+    ]
+    [trace] = load_history({"question": "Which city is the capital of France?", "history": entries})
+    claim = run_triage(trace).agent
+    assert claim is not None and claim.basis == "only_agent"
+    assert (claim.answer, claim.first_step) == ("Paris", 1)
