@@ -844,6 +844,16 @@ def test_a_hand_crafted_magentic_one_log_names_each_speaker_by_its_role_and_the_
     assert trace.reference_outputs == {"answer": raw["ground_truth"]}
     assert set(trace.labels) == {"mistake_agent", "mistake_step", "mistake_reason"}
     assert trace.metadata == {"question": raw["question"], "question_ID": raw["question_ID"]}
+    # "Orchestrator (-> WebSurfer)" records whom the message is for; "(thought)" records no one.
+    addressed = {m["role"].split("(-> ")[1].rstrip(")").strip() for m in raw["history"] if "(-> " in m["role"]}
+    assert addressed and {r.addressee for r in steps if r.addressee} == addressed
+    assert all((r.addressee is None) == ("(-> " not in m["role"]) for r, m in zip(steps, raw["history"], strict=True))
+    # The harness printed the run's answer in GAIA's template, on a line of the last message.
+    lines = raw["history"][-1]["content"].splitlines()
+    answer = next(line for line in reversed(lines) if line.startswith("FINAL ANSWER:")).removeprefix("FINAL ANSWER:")
+    assert trace.root.outputs == {"answer": answer.strip()}
+    # A transcript has no times by nature: no warning says they are missing.
+    assert not [w for w in trace.warnings if w.code == "missing_time"]
 
 
 def test_an_algorithm_generated_log_keeps_each_speakers_name_and_lists_the_agents_with_prompts() -> None:
@@ -851,6 +861,8 @@ def test_an_algorithm_generated_log_keeps_each_speakers_name_and_lists_the_agent
     raw = json.loads(path.read_text())
     [trace] = load_trace_files(path)
     assert trace.metadata["agents"] == sorted(raw["system_prompt"]) and trace.metadata["level"] == raw["level"]
+    # The prompts are the agents' inputs and the verdict is feedback: neither is repeated as metadata.
+    assert not {"system_prompt", "is_correct", "ground_truth", "history"} & set(trace.metadata)
     for run, msg in zip(trace.runs[1:], raw["history"], strict=True):
         assert run.metadata["name"] == msg["name"]
         # A named speaker with the user role is an agent of the group, not the person who asked.
