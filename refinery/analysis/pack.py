@@ -28,7 +28,7 @@ each group's ``members`` and ``total``; 1.3 adds ``selection.verdict``; 1.4 adds
 stage's ``fixes``); 1.7 adds the agent claim's bases ``first_answer`` and ``only_agent``, and
 ``diagnosis_origin``, ``diagnosis_agent`` and ``agent_agreement``; 1.8 adds the agent claim's basis
 ``ended_it`` and a finding's ``evaluator``; 1.9 adds the agent claim's ``answer`` (the run's final
-answer, where the agent first gave it). Every older pack is a valid pack of each later version."""
+answer, when it first appears in the agent's output before the run's last step). Every older pack is a valid pack of each later version."""
 
 
 class PackTrace(BaseModel):

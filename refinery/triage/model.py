@@ -132,12 +132,12 @@ class AgentClaim(BaseModel):
     all_work_steps: int = 0
     """Every worker's steps of work, for the share (``most_work``)."""
     first_section: str | None = None
-    """Where to start reading: where it first gave the run's final answer (``answer``), else its first
+    """Where to start reading: where the run's final answer first appears in its output (``answer``), else its first
     piece of work (with none, its first answer; for ``ended_it``, its review)."""
     first_step: int | None = None
     """That run's execution position."""
     answer: str | None = None
-    """The run's final answer, when this agent gave it before the run's last step: first at
+    """The run's final answer, when it appears in this agent's output before the run's last step: first at
     ``first_section`` (1.9). From the trace: untrusted text."""
     confidence: Confidence = "low"
     precision: float | None = None

@@ -27,7 +27,7 @@ Principles, each measured on labelled multi-agent failures (``python -m benchmar
   (``only_agent``): there is nothing to choose, so the claim is certain but says little, and the
   first of its work is still where to start reading.
 
-- **A wrong answer is first wrong where the agent first gave it.** When the run records its final
+- **A wrong answer starts where it first appears in the agent's output.** When the run records its final
   answer (the root's output), where to start reading is the claimed agent's first step that says
   that answer: that is where it entered the run, and the steps before it did not yet hold it. An
   answer the task itself quotes says nothing about where it came from, and an answer first said in
@@ -154,7 +154,7 @@ def _says(text: str, words: str) -> bool:
 
 
 def _trace_answer(trace: Trace, roles: Roles, claim: AgentClaim) -> AgentClaim:
-    """The claim, reading from where its agent first gave the run's final answer (see the principles)."""
+    """The claim, read from where the run's final answer first appears in its agent's output (see the principles)."""
     answer = final_answer(trace)
     if answer is None or any(_says(task, _words(answer)) for task in task_texts(trace)):
         return claim

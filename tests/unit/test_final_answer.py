@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from refinery.trace.files.chat import final_answer, load_history
+from refinery.trace.files.chat import load_history, template_answer
 from refinery.trace.model import Trace
 from refinery.triage import run_triage
 from refinery.triage.confidence import agent_sentence
@@ -51,14 +51,14 @@ def order_of(trace: Trace, content: str) -> int:
 
 
 def test_the_history_reader_takes_the_answer_from_the_last_line_of_the_template_in_the_last_message() -> None:
-    assert final_answer([{"content": "no answer yet"}, {"content": ENDING}]) == "Sneekers Cafe"
-    assert final_answer([{"content": "FINAL ANSWER: draft\nthinking…\nFINAL ANSWER:  42 \n"}]) == "42"
+    assert template_answer([{"content": "no answer yet"}, {"content": ENDING}]) == "Sneekers Cafe"
+    assert template_answer([{"content": "FINAL ANSWER: draft\nthinking…\nFINAL ANSWER:  42 \n"}]) == "42"
     # Only the run's last message delivers its answer; a template quoted mid-line is no answer line.
-    assert final_answer([{"content": "FINAL ANSWER: early"}, {"content": "done"}]) is None
-    assert final_answer([{"content": "No agent selected. FINAL ANSWER: Downtown Dojo"}]) is None
-    assert final_answer([{"content": "FINAL ANSWER:   \n"}]) is None
-    assert final_answer([{"content": ["FINAL ANSWER: x"]}]) is None
-    assert final_answer([]) is None
+    assert template_answer([{"content": "FINAL ANSWER: early"}, {"content": "done"}]) is None
+    assert template_answer([{"content": "No agent selected. FINAL ANSWER: Downtown Dojo"}]) is None
+    assert template_answer([{"content": "FINAL ANSWER:   \n"}]) is None
+    assert template_answer([{"content": ["FINAL ANSWER: x"]}]) is None
+    assert template_answer([]) is None
     assert team(SEARCH).root.outputs == {"answer": "Sneekers Cafe"}
     [plain] = load_history({"history": [{"role": "human", "content": "hi"}, {"role": "Bot", "content": "hello"}]})
     assert plain.root.outputs is None

@@ -271,7 +271,7 @@ def agent_of(message: dict[str, Any]) -> str:
     return match.group(1) if match else role
 
 
-def final_answer(history: list[Any]) -> str | None:
+def template_answer(history: list[Any]) -> str | None:
     """The run's answer, when its last message states it in GAIA's answer template (the last such line)."""
     last = history[-1] if history and isinstance(history[-1], dict) else {}
     content = last.get("content")
@@ -292,7 +292,7 @@ def load_history(data: dict[str, Any]) -> list[Trace]:
             "run_type": "chain",
             "inputs": {"question": data.get("question")} if data.get("question") is not None else {},
             # The answer the run gave is its output, as a root run's output is in a LangSmith trace.
-            "outputs": {"answer": answer} if (answer := final_answer(data["history"])) else None,
+            "outputs": {"answer": answer} if (answer := template_answer(data["history"])) else None,
         }
     ]
     for step, msg in enumerate(data["history"]):
