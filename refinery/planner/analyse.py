@@ -28,7 +28,7 @@ from refinery.analysis.providers.base import AnalysisProvider
 from refinery.errors import RefineryError
 from refinery.pipeline import Prepared
 from refinery.report.artifacts import Artifacts, write_artifacts
-from refinery.report.comment import short_id
+from refinery.report.clusters import short_id
 from refinery.trace.model import Trace
 
 GRACE_S = 1.0

@@ -6,19 +6,18 @@ priority first, and the comment says which: a table or a code block is never cut
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from refinery import __version__
-from refinery.analysis.grouping import group_failures
 from refinery.analysis.orchestrator import AnalysisResult
-from refinery.analysis.pack import FailureGroup, GroupMember, HypothesisPack
+from refinery.analysis.pack import FailureGroup, HypothesisPack
 from refinery.analysis.stages import prompts_version
 from refinery.changes.model import Suspect
 from refinery.report.agreement import agreement_sentence
 from refinery.report.changes import fix_block, suspect_line, verification_line
+from refinery.report.clusters import cluster_lines, group_lines, host_of, short_id
 from refinery.report.full import render_report
 from refinery.report.sanitize import inline_code, prose
 from refinery.triage.confidence import AGENT_PHRASE, agent_sentence, origin_phrase
@@ -63,6 +62,13 @@ class TraceBlock:
     head: str
     sections: list[Section] = field(default_factory=list)
     url: str | None = None
+
+
+NOTHING_FOUND = (
+    "triage found nothing to point at: no run failed, looped or ended empty, and no evaluator found a gap "
+    "(the report lists what it checked)"
+)
+"""A trace with no finding at all: said as what was checked, never as a pointer to gaps that are not there."""
 
 
 def sticky_marker(workflow: str, job: str, selection: str) -> str:
@@ -147,65 +153,6 @@ def _trace_block(entry: TraceEntry) -> TraceBlock:
     return TraceBlock(summary=summary, head="\n".join(head_lines).strip(), sections=sections, url=trace.url)
 
 
-MEMBER_LINKS = 12
-"""Traces listed by name under a cluster; the rest are counted."""
-
-
-SHORT_ID = 32
-"""Ids up to this long are shown whole; longer ones (UUIDs, hashes) by their head, which is what differs."""
-
-
-def short_id(trace_id: str) -> str:
-    """A trace id as a chip: whole when it is short enough to read (``tau-bench-task8-trial0``, a file stem
-    and index), else its first 12 characters: a UUID's or a hash's head is where two of them differ."""
-    return trace_id if len(trace_id) <= SHORT_ID else trace_id[:12] + "…"
-
-
-def _member_text(member: GroupMember, langsmith_host: str | None) -> str:
-    name = prose(member.name or "run", 40)
-    short = prose(short_id(member.trace_id), 40)
-    flaky = f" ({prose(member.flaky, 60)})" if member.flaky else ""
-    if member.url and langsmith_host and _host(member.url) == langsmith_host:
-        return f"[{name} {short}]({member.url}){flaky}"
-    return f"{name} `{short}`{flaky}"
-
-
-_HASH = re.compile(r"\b[0-9a-fA-F]{24,}\b")
-CLUSTER_CAUSE = 300
-"""Characters of a cluster's cause in its row: a departure from the expected actions says what the
-run called and then what was expected, and the second half is the point."""
-
-
-def _cluster_lines(groups: Sequence[FailureGroup], total: int, langsmith_host: str | None) -> list[str]:
-    """Every cluster in one table row: its count, its cause in words, the trace analysed for it, the rest."""
-    lines = [f"**What broke** ({plural(total, 'failure')}, {plural(len(groups), 'cluster')}):", ""]
-    lines += ["| Failures | Where and why | Analysed | Also in this cluster |", "|---:|---|---|---|"]
-    for group in groups:
-        analysed = [m for m in group.members if m.analysed]
-        rest = [m for m in group.members if not m.analysed]
-        # A data hash in an evaluator's output tells the reader nothing: its human part stays.
-        words = _HASH.sub("…", group.cause)
-        cause = f"{prose(group.title, 120)}: {prose(words, CLUSTER_CAUSE)}".replace("|", "\\|")
-        shown = ", ".join(_member_text(m, langsmith_host) for m in analysed) or "triage only (max-traces)"
-        others = ", ".join(_member_text(m, langsmith_host) for m in rest[:MEMBER_LINKS])
-        if len(rest) > MEMBER_LINKS:
-            others += f", and {len(rest) - MEMBER_LINKS} more"
-        lines.append(f"| {group.count} of {total} | {cause} | {shown} | {others or '—'} |")
-    return [*lines, "", "**Analysed:**", ""]
-
-
-def _groups(entries: list[TraceEntry]) -> list[str]:
-    """With several failures, what they share comes first: "3 of 5 failures: tool `search`: Rate Limiting"."""
-    if len(entries) < 2:
-        return []
-    lines = ["**What broke:**", ""]
-    for group in group_failures([e.pack for e in entries]):
-        lines.append(
-            f"- **{group.count} of {len(entries)} failures**: {prose(group.title, 120)}: {prose(group.cause, 240)}"
-        )
-    return [*lines, "", "**Each trace:**", ""]
-
-
 def _fix_verdict(pack: HypothesisPack, hypothesis_id: str) -> str:
     """``; your eval refuted its fix`` when the hypothesis's own fix was re-run; empty otherwise."""
     said = {"verified": "your eval verified its fix", "refuted": "your eval refuted its fix"}
@@ -244,7 +191,7 @@ def _lead(
     entries: list[TraceEntry], clusters: Sequence[FailureGroup] = (), langsmith_host: str | None = None
 ) -> list[str]:
     total = sum(g.count for g in clusters)
-    lines = _cluster_lines(clusters, total, langsmith_host) if total >= 2 else _groups(entries)
+    lines = cluster_lines(clusters, total, langsmith_host) if total >= 2 else group_lines([e.pack for e in entries])
     names = Counter(e.pack.trace.name or e.pack.trace.id for e in entries)
     for entry in entries:
         pack = entry.pack
@@ -263,8 +210,12 @@ def _lead(
             lines.append(f"- {name}: no origin step named. {said}")
         elif pack.triage.origin is not None:
             lines.append(f"- {name}: no origin step named; the evidence is too weak to point at one (see the report)")
-        else:
+        elif not pack.triage.findings:
+            lines.append(f"- {name}: {NOTHING_FOUND}")
+        elif any(f.category == "Eval Gap" for f in pack.triage.findings):
             lines.append(f"- {name}: no run failed outright; see the eval gaps below")
+        else:
+            lines.append(f"- {name}: no origin step named; none of its findings is one (see the report)")
         if (ending := next((f for f in pack.triage.findings if f.rule in CUT_OFF_RULES), None)) is not None:
             where = ended_at(ending.rule, ending.section)
             lines.append(f"  - the run did not finish: {where}, {inline_code(ending.evidence, 220)}")
@@ -314,7 +265,7 @@ def _render(
     for block in blocks:
         out += ["<details>", f"<summary>{block.summary}</summary>", "", block.head, ""]
         out += [s.text.rstrip() + "\n" for s in block.sections]
-        if block.url and langsmith_host and _host(block.url) == langsmith_host:
+        if block.url and langsmith_host and host_of(block.url) == langsmith_host:
             out += [f"[Open the trace in LangSmith]({block.url})", ""]
         out += ["</details>", ""]
     if notes:
@@ -390,11 +341,6 @@ def _top_suspect(entries: list[TraceEntry]) -> Suspect | None:
     """The best-scoring change over every analysed trace, when it clears its threshold; else none."""
     named = [p.suspects[0] for p in (e.pack for e in entries) if p.suspects and p.suspects[0].band != "none"]
     return max(named, key=lambda s: (s.band == "likely", s.score), default=None)
-
-
-def _host(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0].split(":", 1)[0].lower()
 
 
 def build_comment(

@@ -35,7 +35,7 @@ from refinery.planner.request import BaselineRequest, RunRequest
 from refinery.planner.run import Planner
 from refinery.planner.services import ChangeReader
 from refinery.planner.triage import pack_selection, plan_analysis, triage_each
-from refinery.report.comment import short_id
+from refinery.report.clusters import short_id
 from refinery.report.publisher import RunReport
 from refinery.trace.bounds import InputLimits
 from refinery.trace.files import load_trace_files

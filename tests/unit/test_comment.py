@@ -137,3 +137,33 @@ def test_the_default_limit_is_githubs() -> None:
     assert len(build_comment(results, marker="<!-- m -->", limit=10**9)) > 65_536
     body = build_comment(results, marker="<!-- m -->")
     assert COMMENT_LIMIT == 65_536 and len(body) <= 65_536
+
+
+def test_a_trace_with_no_finding_says_what_was_checked_not_to_see_gaps_that_are_not_there() -> None:
+    from refinery.trace.model import Feedback
+
+    def entry_line(trace_name: str, feedback: list[Feedback] | None = None) -> str:
+        b = TraceBuilder(trace_name, inputs={"q": "What is 2 + 2?"}, outputs={"answer": "4"})
+        b.llm(b.root, "4")
+        body = build_comment([offline_result(prepare(b.build(feedback=feedback)))], marker="<!-- r -->")
+        return next(line for line in body.splitlines() if line.startswith(f"- `{trace_name}`"))
+
+    quiet = entry_line("quiet-run")
+    assert quiet == (
+        "- `quiet-run`: triage found nothing to point at: no run failed, looped or ended empty, and no evaluator "
+        "found a gap (the report lists what it checked)"
+    )
+    scored = entry_line("scored-run", [Feedback(key="correctness", score=0.0, comment="expected 5")])
+    assert scored == "- `scored-run`: no run failed outright; see the eval gaps below"
+
+
+def test_a_trace_whose_findings_hold_no_origin_says_so_and_how_it_ended() -> None:
+    crash = 'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nValueError: no such order'
+    b = TraceBuilder("crashed-run", inputs={"q": "Cancel order 7"})
+    b.add("step", b.root, "chain", outputs={"output": crash})
+    result = offline_result(prepare(b.build()))
+    triage = result.pack().triage
+    assert [f.rule for f in triage.findings] == ["crashed"] and triage.origin is None
+    lines = build_comment([result], marker="<!-- r -->").splitlines()
+    at = lines.index("- `crashed-run`: no origin step named; none of its findings is one (see the report)")
+    assert lines[at + 1].startswith("  - the run did not finish: crashed at R0001, `ValueError: no such order`")
