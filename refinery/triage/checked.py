@@ -20,7 +20,7 @@ def what_was_checked(trace: Trace, findings: list[Finding], roles: Roles) -> lis
     out = [
         f"{plural(acting, 'step')} of the system under test"
         + (f" ({plural(others, 'step')} of its user, environment or routing left aside)" if others else ""),
-        f"failures: {len(failures)}" + (f", {recovered} recovered later" if recovered else ""),
+        f"failures along the way: {len(failures)}" + (f", {recovered} recovered later" if recovered else ""),
         "loops (the same action with the same result): " + str(sum(f.rule == "repeated_call" for f in findings)),
     ]
     actions = expected_actions(trace)

@@ -120,15 +120,15 @@ def test_the_precision_note_gives_the_counts_or_says_they_are_too_few(measured: 
 def test_with_nothing_named_the_report_says_what_was_checked_and_never_the_leads_step(
     measured: dict[str, Any],
 ) -> None:
-    checked = ["6 steps of the system under test", "failures: 0"]
+    checked = ["6 steps of the system under test", "failures along the way: 0"]
     assert unnamed_reason(checked, None) == (
-        "Triage names no origin step. It checked: 6 steps of the system under test; failures: 0."
+        "Triage names no origin step. It checked: 6 steps of the system under test; failures along the way: 0."
     )
     assert unnamed_reason([], None) == "Triage names no origin step. It checked: errors, loops and empty answers."
     said = unnamed_reason(checked, origin("high", section="R0042"))
     assert said == (
         "Triage names no origin step: its best lead has high confidence, which was right 9 of 12 times on "
-        "labelled failures, under the 50% floor. It checked: 6 steps of the system under test; failures: 0."
+        "labelled failures, under the 50% floor. It checked: 6 steps of the system under test; failures along the way: 0."
     )
     assert "R0042" not in said
     assert "right 0 of 0 times" in unnamed_reason(checked, origin("low"))
