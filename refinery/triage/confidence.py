@@ -115,12 +115,13 @@ def work_share(claim: AgentClaim) -> str:
     """``7 of 9 steps of work, the first at R0005``; ``all 3 …``, ``both …`` or ``its only step of work,
     at R0005`` when the agent did all of it. With the run's answer traced (``claim.answer``), the count
     alone: where to start reading is said with the answer."""
-    where = "" if claim.answer else f", the first at {claim.first_section}"
     if claim.all_work_steps == 1:
-        return "its only step of work" + ("" if claim.answer else f", at {claim.first_section}")
-    whole = "both" if claim.all_work_steps == 2 else f"all {claim.all_work_steps}"
-    count = whole if claim.work_steps == claim.all_work_steps else f"{claim.work_steps} of {claim.all_work_steps}"
-    return f"{count} steps of work{where}"
+        count, where = "its only step of work", f", at {claim.first_section}"
+    else:
+        whole = "both" if claim.all_work_steps == 2 else f"all {claim.all_work_steps}"
+        share = whole if claim.work_steps == claim.all_work_steps else f"{claim.work_steps} of {claim.all_work_steps}"
+        count, where = f"{share} steps of work", f", the first at {claim.first_section}"
+    return count + ("" if claim.answer else where)
 
 
 def _where_to_read(claim: AgentClaim, code: Callable[[str], str]) -> str:
